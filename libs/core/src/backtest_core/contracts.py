@@ -1,0 +1,357 @@
+"""Every NATS subject, stream and message of the platform. No subject literal lives anywhere else.
+
+Flow (commands are imperative, events past tense):
+
+    gateway --SubmitBacktest/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
+    scheduler --RunBacktestJob--> [BACKTEST_JOBS work queue] --> runner (one per free slot)
+    runner --RunStarted/RunProgressed/RunSucceeded/RunFailed--> [BACKTEST_RUNS] --> scheduler
+    scheduler --BacktestEvent (state machine)--> [BACKTEST_EVENTS] --> results (MongoDB), gateway (WebSocket)
+    scheduler --CancelRun--> core NATS broadcast --> every runner (kills the container if it has it)
+    scheduler --DeadLetteredJob--> [BACKTEST_DEAD]
+
+Every message is frozen, rejects unknown fields, carries `schema_version`, a unique `message_id`
+(used as the JetStream `Nats-Msg-Id` for de-duplication) and a timezone-aware UTC timestamp.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
+from backtest_core.results import BacktestResult
+
+SCHEMA_VERSION = 1
+
+
+# --- Streams and subjects -------------------------------------------------------------------------
+
+
+class Stream(StrEnum):
+    """JetStream stream names."""
+
+    COMMANDS = "BACKTEST_COMMANDS"
+    JOBS = "BACKTEST_JOBS"
+    RUNS = "BACKTEST_RUNS"
+    EVENTS = "BACKTEST_EVENTS"
+    DEAD = "BACKTEST_DEAD"
+
+
+class Subject:
+    """Subjects. Per-task subjects end in the task id so a consumer can filter one backtest."""
+
+    SUBMIT = "backtest.command.submit"
+    CANCEL = "backtest.command.cancel"
+    COMMANDS_ALL = "backtest.command.>"
+    JOB_RUN = "backtest.job.run"
+    RUNS_ALL = "backtest.run.>"
+    EVENTS_ALL = "backtest.event.>"
+    DEAD_JOB = "backtest.dead.job"
+    CANCEL_RUN = "backtest.control.cancel"  # core NATS broadcast, not stored
+
+    @staticmethod
+    def run(task_id: str) -> str:
+        """Subject of the runner's reports about one task."""
+        return f"backtest.run.{task_id}"
+
+    @staticmethod
+    def event(task_id: str) -> str:
+        """Subject of one task's state events."""
+        return f"backtest.event.{task_id}"
+
+
+STREAM_SUBJECTS: dict[Stream, list[str]] = {
+    Stream.COMMANDS: [Subject.COMMANDS_ALL],
+    Stream.JOBS: [Subject.JOB_RUN],
+    Stream.RUNS: [Subject.RUNS_ALL],
+    Stream.EVENTS: [Subject.EVENTS_ALL],
+    Stream.DEAD: [Subject.DEAD_JOB],
+}
+
+# Durable consumer names.
+SCHEDULER_COMMANDS_CONSUMER = "scheduler-commands"
+SCHEDULER_RUNS_CONSUMER = "scheduler-runs"
+RUNNER_JOBS_CONSUMER = "runner"
+RESULTS_EVENTS_CONSUMER = "results-writer"
+
+# JetStream key-value buckets.
+TASKS_BUCKET = "backtest_tasks"  # scheduler-owned task state
+
+
+def new_id() -> str:
+    """Return a fresh random id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware UTC. Only entrypoints call this; the engine never does."""
+    return datetime.now(UTC)
+
+
+TaskId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+class Message(Frozen):
+    """Base of every message on the bus."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: str = Field(default_factory=new_id)
+    occurred_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+# --- States and failure reasons -------------------------------------------------------------------
+
+
+class TaskState(StrEnum):
+    """A backtest's state (the seed's Celery states plus CANCELLED)."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.CANCELLED})
+
+
+class FailureReason(StrEnum):
+    """Why a backtest failed. Only INFRASTRUCTURE is retried."""
+
+    INVALID_CONFIG = "invalid_config"  # settings rejected (names the field)
+    INVALID_STRATEGY = "invalid_strategy"  # unknown name, syntax error, no strategy class
+    STRATEGY_ERROR = "strategy_error"  # the user's code raised (traceback attached)
+    NO_DATA = "no_data"  # no candles for a symbol in the range
+    TIMEOUT = "timeout"  # past the wall-clock limit
+    OUT_OF_MEMORY = "out_of_memory"  # past the memory limit
+    OUTPUT_LIMIT = "output_limit"  # wrote more than the output cap
+    BAD_OUTPUT = "bad_output"  # sandbox exited without a valid result
+    INFRASTRUCTURE = "infrastructure"  # Docker, NATS or MongoDB fault; retried with back-off
+    DEAD_LETTER = "dead_letter"  # retries exhausted
+
+
+class Failure(Frozen):
+    """A failure a user can act on: the reason code, a message, and the user's traceback if any."""
+
+    reason: FailureReason
+    message: str = Field(max_length=10_000)
+    traceback: str | None = Field(default=None, max_length=100_000)
+
+
+# --- Commands (gateway -> scheduler) --------------------------------------------------------------
+
+
+class SubmitBacktest(Message):
+    """Run this backtest for this user."""
+
+    kind: Literal["submit"] = "submit"
+    task_id: TaskId
+    user_id: str = Field(min_length=1, max_length=100)
+    config: BacktestConfig
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class CancelBacktest(Message):
+    """Cancel this backtest if it has not finished."""
+
+    kind: Literal["cancel"] = "cancel"
+    task_id: TaskId
+    user_id: str
+
+
+Command = Annotated[SubmitBacktest | CancelBacktest, Field(discriminator="kind")]
+
+
+# --- Jobs (scheduler -> runner) -------------------------------------------------------------------
+
+
+class RunBacktestJob(Message):
+    """Run one attempt of a backtest in a sandbox."""
+
+    task_id: TaskId
+    attempt: int = Field(ge=1)
+    user_id: str
+    config: BacktestConfig
+    cache_key: str
+
+
+class CancelRun(Message):
+    """Stop the container of this task, wherever it runs (core NATS broadcast)."""
+
+    task_id: TaskId
+
+
+# --- Run reports (runner -> scheduler) ------------------------------------------------------------
+
+
+class RunStarted(Message):
+    """A runner started the sandbox for this attempt."""
+
+    kind: Literal["started"] = "started"
+    task_id: TaskId
+    attempt: int
+    runner_id: str
+
+
+class RunProgressed(Message):
+    """The sandbox reported progress; `fraction` in [0, 1]."""
+
+    kind: Literal["progressed"] = "progressed"
+    task_id: TaskId
+    attempt: int
+    fraction: float = Field(ge=0, le=1)
+    stage: str
+
+
+class RunSucceeded(Message):
+    """The sandbox produced a valid result."""
+
+    kind: Literal["succeeded"] = "succeeded"
+    task_id: TaskId
+    attempt: int
+    result: BacktestResult
+    duration_ms: int
+
+
+class RunFailed(Message):
+    """The attempt failed; `failure.reason` says whether it may be retried (only INFRASTRUCTURE)."""
+
+    kind: Literal["failed"] = "failed"
+    task_id: TaskId
+    attempt: int
+    failure: Failure
+
+
+RunReport = Annotated[RunStarted | RunProgressed | RunSucceeded | RunFailed, Field(discriminator="kind")]
+
+
+# --- Backtest events (scheduler -> everyone) ------------------------------------------------------
+
+
+class BacktestEventBase(Message):
+    """A change of a backtest's state. `seq` increases by one per task, so stale copies are detectable."""
+
+    task_id: TaskId
+    user_id: str
+    seq: int = Field(ge=1)
+
+
+class BacktestAccepted(BacktestEventBase):
+    """The backtest was validated and queued."""
+
+    state: Literal[TaskState.PENDING] = TaskState.PENDING
+    config: BacktestConfig
+    cache_key: str
+
+
+class BacktestStarted(BacktestEventBase):
+    """A runner started the sandbox."""
+
+    state: Literal[TaskState.STARTED] = TaskState.STARTED
+    attempt: int
+
+
+class BacktestProgressed(BacktestEventBase):
+    """The sandbox reported progress; `fraction` in [0, 1]."""
+
+    state: Literal[TaskState.PROGRESS] = TaskState.PROGRESS
+    fraction: float = Field(ge=0, le=1)
+    stage: str
+
+
+class BacktestRetrying(BacktestEventBase):
+    """An infrastructure fault; the backtest is queued again after `delay_s`."""
+
+    state: Literal[TaskState.RETRY] = TaskState.RETRY
+    attempt: int
+    delay_s: float
+    failure: Failure
+
+
+class BacktestSucceeded(BacktestEventBase):
+    """The backtest finished; `cached_from` names the task whose result was reused, if any."""
+
+    state: Literal[TaskState.SUCCESS] = TaskState.SUCCESS
+    result: BacktestResult
+    cached_from: str | None = None
+
+
+class BacktestFailed(BacktestEventBase):
+    """The backtest failed for good."""
+
+    state: Literal[TaskState.FAILURE] = TaskState.FAILURE
+    failure: Failure
+
+
+class BacktestCancelled(BacktestEventBase):
+    """The backtest was cancelled on request."""
+
+    state: Literal[TaskState.CANCELLED] = TaskState.CANCELLED
+
+
+BacktestEvent = Annotated[
+    BacktestAccepted
+    | BacktestStarted
+    | BacktestProgressed
+    | BacktestRetrying
+    | BacktestSucceeded
+    | BacktestFailed
+    | BacktestCancelled,
+    Field(discriminator="state"),
+]
+
+
+class DeadLetteredJob(Message):
+    """A job whose deliveries ran out, with the failures of every attempt."""
+
+    job: RunBacktestJob
+    history: list[Failure]
+
+
+# --- The sandbox protocol (runner <-> container) --------------------------------------------------
+# The runner mounts a read-only directory at SANDBOX_JOB_DIR holding `job.json` (a SandboxJob) and
+# `candles/<SYMBOL>.npz` (backtest_core.candles.write_candles), runs `python -m backtest_core`, and
+# reads stdout: one JSON SandboxLine per line, the last one a SandboxResult or SandboxError.
+
+SANDBOX_JOB_DIR = "/job"
+
+
+class SandboxJob(Frozen):
+    """The input of one sandbox run."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    task_id: str
+    config: BacktestConfig
+    equity_points_max: int = Field(default=5000, ge=2)
+
+
+class SandboxProgress(Frozen):
+    """A progress line; `fraction` in [0, 1]."""
+
+    type: Literal["progress"] = "progress"
+    fraction: float = Field(ge=0, le=1)
+    stage: str
+
+
+class SandboxResult(Frozen):
+    """The final line of a successful run."""
+
+    type: Literal["result"] = "result"
+    result: BacktestResult
+
+
+class SandboxError(Frozen):
+    """The final line of a failed run (the engine caught the error)."""
+
+    type: Literal["error"] = "error"
+    failure: Failure
+
+
+SandboxLine = Annotated[SandboxProgress | SandboxResult | SandboxError, Field(discriminator="type")]
+

@@ -1,0 +1,89 @@
+"""What a backtest produces: metrics, per-symbol breakdown, equity curve and every trade."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from backtest_core.config import BacktestConfig, Frozen
+
+ExitReason = Literal["take_profit", "stop_loss", "signal", "time_limit", "end_of_data"]
+
+
+class Metrics(Frozen):
+    """Performance statistics. Percentages are in percent (12.5 means 12.5%); ratios are annualised.
+
+    Annualisation: `periods_per_year` = 365 days / bar interval (crypto trades every day), so a daily
+    backtest uses 365 and a 1-minute one 525,600. Sharpe and Sortino use a zero risk-free rate.
+    Ratios that are undefined (no variance, no losing trade, no drawdown) are None.
+    """
+
+    start_equity: float
+    final_equity: float
+    total_return_pct: float
+    cagr_pct: float | None
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    max_drawdown_pct: float
+    max_drawdown_duration_bars: int
+    win_rate_pct: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    avg_win: float | None
+    avg_loss: float | None
+    trade_count: int
+    exposure_pct: float
+    fees_paid: float
+    bars: int
+    periods_per_year: float
+
+
+class SymbolMetrics(Frozen):
+    """One symbol's share of the portfolio's trading."""
+
+    symbol: str
+    trade_count: int
+    win_rate_pct: float | None
+    net_pnl: float
+    profit_factor: float | None
+    fees_paid: float
+    exposure_pct: float
+
+
+class Trade(Frozen):
+    """One closed (or, at the end of data, still open and marked) position. Prices in quote currency."""
+
+    symbol: str
+    side: Literal["long", "short"]
+    units: float
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime
+    exit_price: float
+    exit_reason: ExitReason
+    pnl: float = Field(description="net of fees, quote currency")
+    return_pct: float
+    fees: float
+    bars_held: int
+
+
+class EquityPoint(Frozen):
+    """Portfolio equity (cash + positions marked at the close) at the close of a bar."""
+
+    time: datetime
+    equity: float
+
+
+class BacktestResult(Frozen):
+    """The whole outcome of one backtest; the equity curve may be downsampled to `equity_points_max`."""
+
+    config: BacktestConfig
+    engine_version: str
+    metrics: Metrics
+    per_symbol: list[SymbolMetrics]
+    equity_curve: list[EquityPoint]
+    trades: list[Trade]
+    rejected_proposals: int = Field(description="proposals skipped for lack of cash or an open position")

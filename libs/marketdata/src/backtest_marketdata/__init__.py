@@ -1,0 +1,1 @@
+"""Candle and symbol storage in MongoDB, and Binance ingestion."""
