@@ -16,6 +16,7 @@ Every message is frozen, rejects unknown fields, carries `schema_version`, a uni
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -64,13 +65,24 @@ class Subject:
         return f"backtest.event.{task_id}"
 
 
-STREAM_SUBJECTS: dict[Stream, list[str]] = {
-    Stream.COMMANDS: [Subject.COMMANDS_ALL],
-    Stream.JOBS: [Subject.JOB_RUN],
-    Stream.RUNS: [Subject.RUNS_ALL],
-    Stream.EVENTS: [Subject.EVENTS_ALL],
-    Stream.DEAD: [Subject.DEAD_JOB],
-}
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """How a stream is declared: a work queue deletes a message once acked; the others keep history."""
+
+    name: Stream
+    subjects: tuple[str, ...]
+    work_queue: bool = False
+    max_age_s: float = 7 * 24 * 3600.0
+    duplicate_window_s: float = 120.0
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(Stream.COMMANDS, (Subject.COMMANDS_ALL,)),
+    StreamSpec(Stream.JOBS, (Subject.JOB_RUN,), work_queue=True),
+    StreamSpec(Stream.RUNS, (Subject.RUNS_ALL,)),
+    StreamSpec(Stream.EVENTS, (Subject.EVENTS_ALL,)),
+    StreamSpec(Stream.DEAD, (Subject.DEAD_JOB,), max_age_s=30 * 24 * 3600.0),
+)
 
 # Durable consumer names.
 SCHEDULER_COMMANDS_CONSUMER = "scheduler-commands"
