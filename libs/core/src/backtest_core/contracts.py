@@ -53,6 +53,8 @@ class Subject:
     EVENTS_ALL = "backtest.event.>"
     DEAD_JOB = "backtest.dead.job"
     CANCEL_RUN = "backtest.control.cancel"  # core NATS broadcast, not stored
+    # JetStream's advisory (core NATS, published by the server) when a runner job ran out of deliveries.
+    JOBS_MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BACKTEST_JOBS.runner"
 
     @staticmethod
     def run(task_id: str) -> str:
@@ -89,6 +91,12 @@ SCHEDULER_COMMANDS_CONSUMER = "scheduler-commands"
 SCHEDULER_RUNS_CONSUMER = "scheduler-runs"
 RUNNER_JOBS_CONSUMER = "runner"
 RESULTS_EVENTS_CONSUMER = "results-writer"
+
+# The runner consumer's redelivery settings: a job unacked for RUNNER_JOBS_ACK_WAIT_S (the runner calls
+# in_progress() well within it) is redelivered; after RUNNER_JOBS_MAX_DELIVER deliveries JetStream
+# publishes Subject.JOBS_MAX_DELIVERIES_ADVISORY and the scheduler dead-letters the job.
+RUNNER_JOBS_ACK_WAIT_S = 30.0
+RUNNER_JOBS_MAX_DELIVER = 3
 
 # JetStream key-value buckets.
 TASKS_BUCKET = "backtest_tasks"  # scheduler-owned task state
