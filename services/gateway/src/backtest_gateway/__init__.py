@@ -1,1 +1,1 @@
-"""The gateway service."""
+"""The gateway service: REST and WebSocket over the platform's NATS commands and MongoDB state."""

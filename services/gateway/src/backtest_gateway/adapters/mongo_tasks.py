@@ -1,0 +1,134 @@
+"""MongoTaskStore: backtests in MongoDB; writes to the primary (w=majority), reads secondary-preferred."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from backtest_core.contracts import TaskState
+from pymongo import DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from pymongo.read_preferences import Primary, SecondaryPreferred
+from pymongo.write_concern import WriteConcern
+
+from backtest_gateway.ports import IdempotencyClaim, TaskPage, TaskRecord
+
+BACKTESTS = "backtests"
+IDEMPOTENCY_KEYS = "idempotency_keys"
+_LIST_PROJECTION = {"result": False}
+
+Document = Mapping[str, Any]
+
+
+def record_from_document(doc: Document) -> TaskRecord:
+    """Build a TaskRecord from a stored document (`_id` is the task id; progress may be nested)."""
+    data = dict(doc)
+    data.setdefault("task_id", str(data.get("_id")))
+    progress = data.get("progress")
+    if isinstance(progress, Mapping):
+        data["progress"] = progress.get("fraction")
+        data.setdefault("stage", progress.get("stage"))
+    return TaskRecord.model_validate(data)
+
+
+def document_from_record(record: TaskRecord) -> dict[str, Any]:
+    """Build the document of a new submission (`_id` = task id)."""
+    doc = record.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["_id"] = record.task_id
+    for stamp in ("created_at", "updated_at"):  # keep datetimes as BSON dates
+        value = getattr(record, stamp)
+        if value is not None:
+            doc[stamp] = value
+    return doc
+
+
+def _key_id(user_id: str, key: str) -> str:
+    return hashlib.sha256(json.dumps([user_id, key]).encode()).hexdigest()
+
+
+class MongoTaskStore:
+    """The `backtests` collection (shared with the results writer) and the gateway's idempotency keys."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        majority = WriteConcern("majority")
+        self._primary: AsyncCollection[Document] = db.get_collection(
+            BACKTESTS, read_preference=Primary(), write_concern=majority
+        )
+        self._secondary: AsyncCollection[Document] = db.get_collection(
+            BACKTESTS, read_preference=SecondaryPreferred()
+        )
+        self._keys: AsyncCollection[Document] = db.get_collection(
+            IDEMPOTENCY_KEYS, read_preference=Primary(), write_concern=majority
+        )
+
+    @classmethod
+    def connect(cls, uri: str, db_name: str) -> tuple[MongoTaskStore, AsyncMongoClient[Document]]:
+        """Create a client for `uri` (no I/O yet) and the store over database `db_name`."""
+        client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+        return cls(client[db_name]), client
+
+    async def create_indexes(self) -> None:
+        """Create the index used by listings (idempotent)."""
+        await self._primary.create_index([("user_id", 1), ("created_at", DESCENDING)])
+
+    async def insert_pending(self, record: TaskRecord) -> None:
+        """Insert the PENDING submission on the primary with majority write concern."""
+        await self._primary.insert_one(document_from_record(record))
+
+    async def delete_pending(self, task_id: str) -> None:
+        """Delete the submission if it is still PENDING at seq 0."""
+        await self._primary.delete_one({"_id": task_id, "seq": 0, "state": TaskState.PENDING.value})
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """Read from a secondary; on a miss (replication lag) read the primary."""
+        doc = await self._secondary.find_one({"_id": task_id})
+        if doc is None:
+            doc = await self._primary.find_one({"_id": task_id})
+        return None if doc is None else record_from_document(doc)
+
+    async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
+        """Return one page of tasks, newest first, without their (large) results."""
+        query: dict[str, Any] = {}
+        if user_id is not None:
+            query["user_id"] = user_id
+        if state is not None:
+            query["state"] = state.value
+        cursor = (
+            self._secondary.find(query, _LIST_PROJECTION)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        items = [record_from_document(doc) async for doc in cursor]
+        total = await self._secondary.count_documents(query)
+        return TaskPage(items=items, total=total)
+
+    async def claim_idempotency_key(
+        self, user_id: str, key: str, task_id: str, config_hash: str
+    ) -> IdempotencyClaim:
+        """Insert the binding; if it exists (unique `_id`), return the existing one."""
+        key_id = _key_id(user_id, key)
+        try:
+            await self._keys.insert_one(
+                {
+                    "_id": key_id,
+                    "user_id": user_id,
+                    "key": key,
+                    "task_id": task_id,
+                    "config_hash": config_hash,
+                }
+            )
+        except DuplicateKeyError:
+            doc = await self._keys.find_one({"_id": key_id})
+            if doc is None:  # released between our insert and read: try once more
+                return await self.claim_idempotency_key(user_id, key, task_id, config_hash)
+            return IdempotencyClaim(task_id=doc["task_id"], config_hash=doc["config_hash"])
+        return IdempotencyClaim(task_id=task_id, config_hash=config_hash)
+
+    async def release_idempotency_key(self, user_id: str, key: str, task_id: str) -> None:
+        """Delete the binding if it still points at task_id."""
+        await self._keys.delete_one({"_id": _key_id(user_id, key), "task_id": task_id})

@@ -1,0 +1,36 @@
+"""NatsEventFeed: one task's events from BACKTEST_EVENTS, replayed from the start, then followed live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+
+from backtest_core.contracts import BacktestEvent, Stream, Subject
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from pydantic import TypeAdapter
+
+_EVENT = TypeAdapter[BacktestEvent](BacktestEvent)
+
+
+class NatsEventFeed:
+    """An ordered ephemeral consumer per follower, filtered on `Subject.event(task_id)`, deliver ALL.
+
+    `jetstream` is called at first use, so the feed can be built before the broker connects.
+    """
+
+    def __init__(self, jetstream: Callable[[], JetStreamContext]) -> None:
+        self._jetstream = jetstream
+
+    async def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
+        """Yield each stored and then each new event of the task, in stream order."""
+        subscription = await self._jetstream().subscribe(
+            Subject.event(task_id),
+            stream=Stream.EVENTS.value,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        )
+        try:
+            async for msg in subscription.messages:
+                yield _EVENT.validate_json(msg.data)
+        finally:
+            await subscription.unsubscribe()

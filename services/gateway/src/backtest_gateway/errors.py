@@ -1,0 +1,172 @@
+"""One error shape everywhere: `{"error": {"code": ..., "message": ..., "field": ...}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine code, a human message, and the offending field if any."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error the API reports on purpose, with its HTTP status and code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, dict[str, str | None]]:
+        """Return the JSON body of this error."""
+        return error_body(self.code, self.message, self.field)
+
+
+class Unauthorized(ApiError):
+    """No valid token."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """Valid token, but the role does not allow the action."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class TaskNotFound(ApiError):
+    """No such task for this caller (foreign tasks look exactly like missing ones)."""
+
+    status_code = 404
+    code = "task_not_found"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no backtest with task_id {task_id!r}", field="task_id")
+
+
+class Conflict(ApiError):
+    """The request is valid but the task's state does not allow it."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class NotFinished(Conflict):
+    """Results were asked for before the task succeeded."""
+
+    code = "not_finished"
+
+
+class NoResult(Conflict):
+    """The task ended without a result (failed or cancelled)."""
+
+    code = "no_result"
+
+
+class AlreadyFinished(Conflict):
+    """Cancel was asked for a task that already ended."""
+
+    code = "already_finished"
+
+
+class IdempotencyKeyReused(ApiError):
+    """The same Idempotency-Key was sent with a different config."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class BrokerUnavailable(ApiError):
+    """NATS did not acknowledge the command in time."""
+
+    status_code = 503
+    code = "broker_unavailable"
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, dict[str, str | None]]:
+    """Build the JSON body of an error."""
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+_LOCATION_ROOTS = {"body", "query", "path", "header", "cookie"}
+
+
+def _field_of(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in _LOCATION_ROOTS:
+        parts = parts[1:]
+    # pydantic puts the union member's tag into the location (e.g. "str", "BuiltinStrategy"); drop it.
+    parts = [p for p in parts if not (p[:1].isupper() or p in {"str", "int", "float", "bool"})]
+    return ".".join(parts) or None
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)  # registered for ApiError only
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for RequestValidationError only
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _field_of(tuple(first.get("loc", ())))
+    messages = []
+    for err in errors:
+        where = _field_of(tuple(err.get("loc", ())))
+        messages.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    body = error_body("validation_error", "; ".join(dict.fromkeys(messages)), field)
+    return JSONResponse(body, status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # registered for HTTPException only
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error response of `app` use the one error shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,78 @@
+"""WS /backtest/stream/{task_id}: every event of a backtest in order, then the terminal one, then close."""
+
+from __future__ import annotations
+
+import re
+from contextlib import aclosing
+
+import anyio
+from backtest_core.contracts import TERMINAL_STATES
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from backtest_gateway.auth import Principal, bearer_token, decode_token
+from backtest_gateway.errors import ApiError, TaskNotFound
+from backtest_gateway.ports import EventFeed, TaskStore
+from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
+from backtest_gateway.settings import GatewaySettings
+
+router = APIRouter(prefix=PREFIX, tags=["backtests"])
+
+# WebSocket close codes: 4000 + the HTTP status the REST API would answer; 1000 after the terminal event.
+CLOSE_DONE = 1000
+
+
+def close_code(error: ApiError) -> int:
+    """The WebSocket close code for an API error (4000 + its HTTP status)."""
+    return 4000 + error.status_code
+
+
+async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> Principal:
+    settings: GatewaySettings = websocket.app.state.settings
+    store: TaskStore = websocket.app.state.store
+    principal = decode_token(token or bearer_token(websocket.headers.get("authorization")), settings)
+    if not re.fullmatch(TASK_ID_PATTERN, task_id):
+        raise TaskNotFound(task_id)
+    await visible_task(store, principal, task_id)
+    return principal
+
+
+@router.websocket("/stream/{task_id}")
+async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None = None) -> None:
+    """Send each event of the task as one JSON text frame, from the first, and close after the terminal one.
+
+    Authenticate with `?token=<jwt>` or `Authorization: Bearer <jwt>`. On an error the server sends one
+    `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404).
+    """
+    await websocket.accept()
+    try:
+        await _authorize(websocket, task_id, token)
+    except ApiError as error:
+        await websocket.send_json(error.body())
+        await websocket.close(code=close_code(error), reason=error.code)
+        return
+    feed: EventFeed = websocket.app.state.feed
+    client_left = False
+
+    async def relay(cancel: anyio.CancelScope) -> None:
+        async with aclosing(feed.events(task_id)) as events:
+            async for event in events:
+                await websocket.send_text(event.model_dump_json())
+                if event.state in TERMINAL_STATES:
+                    break
+        cancel.cancel()
+
+    async def watch_disconnect(cancel: anyio.CancelScope) -> None:
+        nonlocal client_left
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass  # clients have nothing to say; frames they send are ignored
+        client_left = True
+        cancel.cancel()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(relay, group.cancel_scope)
+            group.start_soon(watch_disconnect, group.cancel_scope)
+    except* WebSocketDisconnect:
+        client_left = True
+    if not client_left:
+        await websocket.close(code=CLOSE_DONE)

@@ -1,0 +1,214 @@
+"""The backtest resource: submit, status, results, cancel, list (REST) and stream (WebSocket)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import (
+    TERMINAL_STATES,
+    CancelBacktest,
+    SubmitBacktest,
+    TaskState,
+    new_id,
+    utc_now,
+)
+from backtest_core.results import BacktestResult
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+
+from backtest_gateway.auth import Principal, Role
+from backtest_gateway.deps import BusDep, PrincipalDep, SettingsDep, StoreDep
+from backtest_gateway.errors import (
+    AlreadyFinished,
+    BrokerUnavailable,
+    ErrorBody,
+    IdempotencyKeyReused,
+    NoResult,
+    NotFinished,
+    TaskNotFound,
+)
+from backtest_gateway.ports import TaskRecord, TaskStore
+from backtest_gateway.schemas import (
+    BacktestPage,
+    BacktestResults,
+    BacktestStatus,
+    BacktestSubmitted,
+    CancelRequested,
+)
+
+PREFIX = "/backtest"
+TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["backtests"],
+    responses={
+        401: {"model": ErrorBody, "description": "missing, invalid or expired token"},
+        422: {"model": ErrorBody, "description": "invalid request; `field` names the offending field"},
+    },
+)
+
+TaskIdPath = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="32 hex characters")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "no such task for this caller"}
+}
+
+SUBMIT_EXAMPLE = {
+    "strategy": "sma_cross",
+    "params": {"fast": 10, "slow": 30},
+    "symbols": ["BTCUSD"],
+    "interval": "1d",
+    "start": "2018-01-01T00:00:00Z",
+    "end": "2020-01-01T00:00:00Z",
+}
+
+
+def config_hash(config: BacktestConfig) -> str:
+    """SHA-256 of the config's canonical JSON (sorted keys), to compare idempotent resubmissions."""
+    canonical = json.dumps(config.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def visible_task(store: TaskStore, principal: Principal, task_id: str) -> TaskRecord:
+    """Return the task if the caller may see it; a foreign task is reported exactly like a missing one."""
+    record = await store.get(task_id)
+    if record is None or not principal.can_see(record.user_id):
+        raise TaskNotFound(task_id)
+    return record
+
+
+def _submitted(task_id: str, state: TaskState) -> BacktestSubmitted:
+    return BacktestSubmitted(
+        task_id=task_id,
+        state=state,
+        status_url=f"{PREFIX}/status/{task_id}",
+        stream_url=f"{PREFIX}/stream/{task_id}",
+    )
+
+
+@router.post(
+    "/submit",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def submit_backtest(
+    config: Annotated[
+        BacktestConfig,
+        Body(openapi_examples={"sma_cross": {"summary": "SMA crossover", "value": SUBMIT_EXAMPLE}}),
+    ],
+    principal: PrincipalDep,
+    store: StoreDep,
+    bus: BusDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BacktestSubmitted:
+    """Queue a backtest and return its task id at once (the same Idempotency-Key returns the same task)."""
+    principal.require(Role.RESEARCHER)
+    task_id = new_id()
+    now = utc_now()
+    record = TaskRecord(
+        task_id=task_id,
+        user_id=principal.user_id,
+        state=TaskState.PENDING,
+        seq=0,
+        config=config,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    await store.insert_pending(record)
+    if idempotency_key is not None:
+        digest = config_hash(config)
+        claim = await store.claim_idempotency_key(principal.user_id, idempotency_key, task_id, digest)
+        if claim.task_id != task_id:
+            await store.delete_pending(task_id)
+            if claim.config_hash != digest:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {idempotency_key!r} was used for task {claim.task_id} with a "
+                    "different config; use a new key for a different backtest",
+                    field="Idempotency-Key",
+                )
+            existing = await store.get(claim.task_id)
+            response.status_code = status.HTTP_200_OK
+            return _submitted(claim.task_id, existing.state if existing else TaskState.PENDING)
+    command = SubmitBacktest(
+        task_id=task_id, user_id=principal.user_id, config=config, idempotency_key=idempotency_key
+    )
+    try:
+        await bus.submit(command)
+    except Exception as error:
+        await store.delete_pending(task_id)
+        if idempotency_key is not None:
+            await store.release_idempotency_key(principal.user_id, idempotency_key, task_id)
+        raise BrokerUnavailable(f"the submission could not be queued, try again: {error}") from error
+    response.headers["Location"] = f"{PREFIX}/status/{task_id}"
+    return _submitted(task_id, TaskState.PENDING)
+
+
+@router.get("/status/{task_id}", responses=_NOT_FOUND)
+async def backtest_status(task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep) -> BacktestStatus:
+    """Return a backtest's state and progress."""
+    return BacktestStatus.from_record(await visible_task(store, principal, task_id))
+
+
+@router.get("/results/{task_id}", responses={**_NOT_FOUND, 409: {"model": ErrorBody}})
+async def backtest_results(task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep) -> BacktestResults:
+    """Return the metrics, per-symbol breakdown, equity curve and trades of a successful backtest."""
+    record = await visible_task(store, principal, task_id)
+    if record.state is TaskState.SUCCESS and record.result is not None:
+        return BacktestResults(
+            task_id=record.task_id,
+            state=record.state,
+            cached_from=record.cached_from,
+            result=BacktestResult.model_validate(record.result),
+        )
+    if record.state in TERMINAL_STATES:
+        why = f" ({record.failure.reason.value}: {record.failure.message})" if record.failure else ""
+        raise NoResult(f"backtest {task_id} ended {record.state.value} without a result{why}")
+    raise NotFinished(f"backtest {task_id} has no result yet: state is {record.state.value}")
+
+
+@router.post(
+    "/cancel/{task_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**_NOT_FOUND, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def cancel_backtest(
+    task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep, bus: BusDep
+) -> CancelRequested:
+    """Ask the scheduler to cancel a backtest that has not finished."""
+    record = await visible_task(store, principal, task_id)
+    principal.require(Role.RESEARCHER)
+    if record.state in TERMINAL_STATES:
+        raise AlreadyFinished(f"backtest {task_id} already ended {record.state.value}")
+    try:
+        await bus.cancel(CancelBacktest(task_id=task_id, user_id=principal.user_id))
+    except Exception as error:
+        raise BrokerUnavailable(f"the cancellation could not be queued, try again: {error}") from error
+    return CancelRequested(task_id=task_id, state=record.state)
+
+
+@router.get("/list")
+async def list_backtests(
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    state: TaskState | None = None,
+    user_id: Annotated[str | None, Query(description="admins only: another user's tasks")] = None,
+) -> BacktestPage:
+    """List the caller's backtests, newest first (admins: everyone's, or one user's with `user_id`)."""
+    limit = min(limit, settings.page_size_max)
+    owner = user_id if principal.is_admin else principal.user_id
+    page = await store.page(owner, state, limit, offset)
+    following = offset + len(page.items)
+    return BacktestPage(
+        items=[BacktestStatus.from_record(r) for r in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        next_offset=following if following < page.total else None,
+    )

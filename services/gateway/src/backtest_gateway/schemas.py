@@ -1,0 +1,73 @@
+"""The public shapes of the backtest resource (request bodies are `BacktestConfig` itself)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import Failure, TaskState
+from backtest_core.results import BacktestResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from backtest_gateway.ports import TaskRecord
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class BacktestSubmitted(_Public):
+    """A submission was recorded and queued; follow it at `status_url` or `stream_url`."""
+
+    task_id: str
+    state: TaskState
+    status_url: str
+    stream_url: str
+
+
+class BacktestStatus(_Public):
+    """Where a backtest is: its state, last progress fraction in [0, 1], failure if any."""
+
+    task_id: str
+    user_id: str
+    state: TaskState
+    seq: int
+    progress: float | None = None
+    stage: str | None = None
+    failure: Failure | None = None
+    cached_from: str | None = None
+    config: BacktestConfig | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_record(cls, record: TaskRecord) -> BacktestStatus:
+        """Project a stored task onto its public status (no result)."""
+        return cls.model_validate(record.model_dump(exclude={"result", "cache_key", "idempotency_key"}))
+
+
+class BacktestResults(_Public):
+    """The result of a successful backtest; `cached_from` names the task whose result was reused."""
+
+    task_id: str
+    state: TaskState
+    cached_from: str | None = None
+    result: BacktestResult
+
+
+class BacktestPage(_Public):
+    """One page of backtests, newest first; `next_offset` is None on the last page."""
+
+    items: list[BacktestStatus]
+    total: int = Field(ge=0)
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class CancelRequested(_Public):
+    """Cancellation was requested; the task's state changes to CANCELLED when the scheduler applies it."""
+
+    task_id: str
+    state: TaskState
+    cancel_requested: bool = True

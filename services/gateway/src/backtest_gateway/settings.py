@@ -1,0 +1,39 @@
+"""The gateway's settings, read from the environment with the prefix GATEWAY_ (one Settings per process)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ISSUER = "backtest-platform"
+DEFAULT_AUDIENCE = "backtest-gateway"
+MIN_SECRET_BYTES = 32
+
+
+class GatewaySettings(BaseSettings):
+    """Where the gateway connects and how it checks tokens.
+
+    `jwt_secret` is the HS256 key shared with `backtest token create` (at least 32 bytes).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    mongodb_db: str = "backtest"
+    jwt_secret: SecretStr
+    jwt_issuer: str = DEFAULT_ISSUER
+    jwt_audience: str = DEFAULT_AUDIENCE
+    jwt_leeway_s: float = Field(default=10.0, ge=0, le=300, description="clock skew tolerated, seconds")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    publish_timeout_s: float = Field(default=5.0, gt=0, description="wait for the JetStream ack, seconds")
+    page_size_max: int = Field(default=200, ge=1, le=10_000)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        length = len(secret.get_secret_value().encode())
+        if length < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes for HS256, was {length} bytes")
+        return secret
