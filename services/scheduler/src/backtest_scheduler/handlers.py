@@ -1,0 +1,85 @@
+"""FastStream handlers: parse the message, call the service, nothing else.
+
+Bodies that fail validation are rejected (terminated: redelivering them cannot help). Any other error
+(NATS, MongoDB, a lost compare-and-set race) naks the message with a delay, so it comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+from backtest_core.config import Frozen
+from backtest_core.contracts import (
+    SCHEDULER_COMMANDS_CONSUMER,
+    SCHEDULER_RUNS_CONSUMER,
+    Command,
+    RunReport,
+    Stream,
+    Subject,
+    SubmitBacktest,
+)
+from faststream import AckPolicy
+from faststream.exceptions import NackMessage
+from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
+from pydantic import ConfigDict
+
+from backtest_scheduler.service import SchedulerService
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_QUEUE_GROUP = "scheduler"
+
+
+class MaxDeliveriesAdvisory(Frozen):
+    """The part of JetStream's io.nats.jetstream.advisory.v1.max_deliver advisory the scheduler reads."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
+
+
+async def _nack_on_error(work: Awaitable[None], delay_s: float) -> None:
+    try:
+        await work
+    except Exception as error:
+        log.exception("handling failed; the message returns in %.1f s", delay_s)
+        raise NackMessage(delay=delay_s) from error
+
+
+def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) -> NatsRouter:
+    """Return the router of the scheduler's three subscriptions, bound to `service`."""
+    router = NatsRouter()
+    consumer = ConsumerConfig(ack_wait=30.0, max_deliver=-1)
+
+    @router.subscriber(
+        Subject.COMMANDS_ALL,
+        stream=JStream(Stream.COMMANDS.value, declare=False),
+        durable=SCHEDULER_COMMANDS_CONSUMER,
+        pull_sub=PullSub(batch_size=16, timeout=1.0),
+        config=consumer,
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+    )
+    async def on_command(command: Command) -> None:
+        work = service.submit(command) if isinstance(command, SubmitBacktest) else service.cancel(command)
+        await _nack_on_error(work, redelivery_delay_s)
+
+    @router.subscriber(
+        Subject.RUNS_ALL,
+        stream=JStream(Stream.RUNS.value, declare=False),
+        durable=SCHEDULER_RUNS_CONSUMER,
+        pull_sub=PullSub(batch_size=64, timeout=1.0),
+        config=consumer,
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+    )
+    async def on_run_report(report: RunReport) -> None:
+        await _nack_on_error(service.report(report), redelivery_delay_s)
+
+    @router.subscriber(Subject.JOBS_MAX_DELIVERIES_ADVISORY, queue=SCHEDULER_QUEUE_GROUP)
+    async def on_max_deliveries(advisory: MaxDeliveriesAdvisory) -> None:
+        await service.max_deliveries(advisory.stream_seq, advisory.deliveries)
+
+    return router

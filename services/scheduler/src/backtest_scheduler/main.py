@@ -1,0 +1,67 @@
+"""The scheduler's composition root: builds the clients, adapters and service, wires the handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from backtest_core.contracts import STREAMS, Stream, utc_now
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from pymongo import AsyncMongoClient, MongoClient
+
+from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
+from backtest_scheduler.adapters.candle_store_fingerprints import CandleStoreFingerprints
+from backtest_scheduler.adapters.mongo_result_cache import BACKTESTS_COLLECTION, MongoResultCache
+from backtest_scheduler.adapters.nats_event_bus import NatsDeadJobs, NatsEventBus
+from backtest_scheduler.adapters.nats_kv_task_store import NatsKvTaskStore
+from backtest_scheduler.handlers import build_router
+from backtest_scheduler.service import SchedulerService
+from backtest_scheduler.settings import Settings
+from backtest_scheduler.streams import declare_streams
+from backtest_scheduler.task import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+STREAMS_USED = frozenset({Stream.COMMANDS, Stream.JOBS, Stream.RUNS, Stream.EVENTS, Stream.DEAD})
+
+
+def create_app(settings: Settings) -> FastStream:
+    """Return the scheduler application; nothing connects until it starts."""
+    from backtest_marketdata import MongoCandleStore  # the candle store's fingerprint feeds the cache key
+
+    broker = NatsBroker(settings.nats_url, name="backtest-scheduler")
+    mongo = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    candles_mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongodb_uri, tz_aware=True)
+    store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
+    timer = AsyncioTimer()
+    service = SchedulerService(
+        store=store,
+        cache=MongoResultCache(mongo[settings.mongodb_database][BACKTESTS_COLLECTION]),
+        fingerprints=CandleStoreFingerprints(MongoCandleStore(candles_mongo[settings.mongodb_database])),
+        bus=NatsEventBus(broker),
+        dead_jobs=NatsDeadJobs(broker),
+        timer=timer,
+        policy=RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
+        clock=utc_now,
+    )
+    broker.include_router(build_router(service, redelivery_delay_s=settings.redelivery_delay_s))
+    app = FastStream(broker)
+
+    @app.on_startup
+    async def prepare() -> None:
+        await broker.connect()
+        specs = [spec for spec in STREAMS if spec.name in STREAMS_USED]
+        await declare_streams(broker.connection.jetstream(), specs)
+        await store.open()
+
+    @app.after_startup
+    async def resume() -> None:
+        log.info("resumed the back-off of %d tasks waiting to retry", await service.resume_retries())
+
+    @app.on_shutdown
+    async def close() -> None:
+        await timer.close()
+        await mongo.close()
+        candles_mongo.close()
+
+    return app

@@ -1,0 +1,83 @@
+"""What the scheduler needs from the outside world (Protocols); adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from backtest_core.contracts import BacktestEvent, CancelRun, DeadLetteredJob, RunBacktestJob
+
+from backtest_scheduler.decisions import CachedResult
+from backtest_scheduler.task import StoredTask, TaskRecord
+
+
+class TaskStore(Protocol):
+    """Task records with compare-and-set: a write fails with TaskConflict if another writer was first."""
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        """Return the task and its revision, or None if unknown."""
+        ...
+
+    async def create(self, record: TaskRecord) -> None:
+        """Store a new task; TaskConflict if it exists."""
+        ...
+
+    async def update(self, record: TaskRecord, revision: int) -> None:
+        """Replace the task if its revision is still `revision`; TaskConflict otherwise."""
+        ...
+
+    async def waiting_for_requeue(self) -> list[TaskRecord]:
+        """Return the tasks in RETRY whose job is not queued yet (to resume their back-off)."""
+        ...
+
+
+class ResultCache(Protocol):
+    """Finished results by cache key."""
+
+    async def find_success(self, cache_key: str) -> CachedResult | None:
+        """Return a SUCCESS stored with this cache key, or None."""
+        ...
+
+
+class DataFingerprints(Protocol):
+    """Fingerprints of the stored candles; raises backtest_core.errors.DataError when there are none."""
+
+    async def fingerprint(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> str:
+        """Return a string that changes iff the stored candles of the symbol in [start_ns, end_ns) change."""
+        ...
+
+
+class EventBus(Protocol):
+    """Where the scheduler's events, jobs, dead letters and cancel broadcasts go."""
+
+    async def publish_event(self, event: BacktestEvent) -> None:
+        """Publish a task event durably (waits for the stream's ack)."""
+        ...
+
+    async def enqueue_job(self, job: RunBacktestJob) -> None:
+        """Put a job on the runners' work queue durably."""
+        ...
+
+    async def publish_dead_letter(self, dead: DeadLetteredJob) -> None:
+        """Store a dead-lettered job durably."""
+        ...
+
+    async def broadcast_cancel(self, cancel: CancelRun) -> None:
+        """Tell every runner to stop this task's container (fire and forget)."""
+        ...
+
+
+class DeadJobs(Protocol):
+    """The jobs JetStream gave up delivering (they stay in the work queue until removed)."""
+
+    async def take(self, stream_seq: int) -> RunBacktestJob | None:
+        """Return and remove the job at `stream_seq` of the jobs stream, or None if it is gone."""
+        ...
+
+
+class Timer(Protocol):
+    """Runs a callback later."""
+
+    def call_later(self, delay_s: float, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` after `delay_s` seconds."""
+        ...

@@ -1,0 +1,183 @@
+"""The scheduler's service layer: loads the task, asks decisions.py what to do, carries it out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from backtest_core import __version__ as engine_version
+from backtest_core.contracts import (
+    CancelBacktest,
+    Failure,
+    FailureReason,
+    RunReport,
+    SubmitBacktest,
+)
+from backtest_core.errors import DataError
+
+from backtest_scheduler import decisions
+from backtest_scheduler.cache_key import compute_cache_key, data_key
+from backtest_scheduler.decisions import Plan
+from backtest_scheduler.ports import DataFingerprints, DeadJobs, EventBus, ResultCache, TaskStore, Timer
+from backtest_scheduler.task import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ns(moment: datetime | None) -> int | None:
+    """Return `moment` as int64 nanoseconds since the epoch (UTC), None for an open end."""
+    return None if moment is None else (moment - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+class SchedulerService:
+    """Accepts, caches, tracks, retries and dead-letters backtests. One instance per process."""
+
+    def __init__(
+        self,
+        *,
+        store: TaskStore,
+        cache: ResultCache,
+        fingerprints: DataFingerprints,
+        bus: EventBus,
+        dead_jobs: DeadJobs,
+        timer: Timer,
+        policy: RetryPolicy,
+        clock: Callable[[], datetime],
+        engine: str = engine_version,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._fingerprints = fingerprints
+        self._bus = bus
+        self._dead_jobs = dead_jobs
+        self._timer = timer
+        self._policy = policy
+        self._clock = clock
+        self._engine = engine
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def _locked(self, task_id: str) -> AsyncIterator[None]:
+        """Serialise the handling of one task's messages in this process (different tasks run freely)."""
+        lock = self._locks.setdefault(task_id, asyncio.Lock())
+        self._users[task_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[task_id] -= 1
+            if self._users[task_id] == 0:  # nobody holds or waits: forget the lock
+                del self._users[task_id]
+                del self._locks[task_id]
+
+    async def cache_key(self, command: SubmitBacktest) -> str:
+        """Return the cache key of a submission; DataError if a symbol has no candles in range."""
+        config = command.config
+        start_ns, end_ns = _ns(config.start), _ns(config.end)
+        prints = {
+            data_key(symbol, config.interval): await self._fingerprints.fingerprint(
+                symbol, config.interval, start_ns, end_ns
+            )
+            for symbol in config.symbols
+        }
+        return compute_cache_key(config, prints, self._engine)
+
+    async def submit(self, command: SubmitBacktest) -> None:
+        """Accept a backtest: answer from the cache or queue its first job."""
+        async with self._locked(command.task_id):
+            stored = await self._store.get(command.task_id)
+            existing = stored.record if stored else None
+            if existing is not None:
+                plan = decisions.plan_submit(command, existing, "", None, self._clock())
+                return await self._execute(plan, None)
+            try:
+                key = await self.cache_key(command)
+            except DataError as error:
+                failure = Failure(reason=FailureReason.NO_DATA, message=str(error)[:10_000])
+                plan = decisions.plan_rejected_submit(command, None, failure, self._clock())
+                return await self._execute(plan, None)
+            cached = await self._cache.find_success(key)
+            await self._execute(decisions.plan_submit(command, None, key, cached, self._clock()), None)
+
+    async def cancel(self, command: CancelBacktest) -> None:
+        """Cancel a backtest that has not finished."""
+        async with self._locked(command.task_id):
+            stored = await self._store.get(command.task_id)
+            plan = decisions.plan_cancel(stored.record if stored else None, self._clock())
+            await self._execute(plan, stored.revision if stored else None)
+
+    async def report(self, report: RunReport) -> None:
+        """Turn a runner's report into the task's next event."""
+        async with self._locked(report.task_id):
+            stored = await self._store.get(report.task_id)
+            plan = decisions.plan_report(
+                stored.record if stored else None, report, self._policy, self._clock()
+            )
+            await self._execute(plan, stored.revision if stored else None)
+
+    async def requeue(self, task_id: str) -> None:
+        """Queue the next attempt of a task whose back-off has passed."""
+        async with self._locked(task_id):
+            stored = await self._store.get(task_id)
+            plan = decisions.plan_requeue(stored.record if stored else None, self._clock())
+            await self._execute(plan, stored.revision if stored else None)
+
+    async def max_deliveries(self, stream_seq: int, deliveries: int) -> None:
+        """Dead-letter the job at `stream_seq` of the jobs stream that ran out of deliveries."""
+        job = await self._dead_jobs.take(stream_seq)
+        if job is None:
+            log.warning("dead job at jobs stream seq %d is gone already", stream_seq)
+            return
+        async with self._locked(job.task_id):
+            stored = await self._store.get(job.task_id)
+            plan = decisions.plan_max_deliveries(
+                stored.record if stored else None, job, deliveries, self._clock()
+            )
+            await self._execute(plan, stored.revision if stored else None)
+
+    async def resume_retries(self) -> int:
+        """Restart the back-off timers of tasks waiting in RETRY (after a restart); return how many."""
+        waiting = await self._store.waiting_for_requeue()
+        now = self._clock()
+        for record in waiting:
+            due = record.requeue_at or now
+            delay_s = max(0.0, (due - now).total_seconds())
+            self._schedule_requeue(record.task_id, delay_s)
+        return len(waiting)
+
+    def _schedule_requeue(self, task_id: str, delay_s: float) -> None:
+        async def fire() -> None:
+            try:
+                await self.requeue(task_id)
+            except Exception:
+                log.exception("requeue of task %s failed; trying again in %.1f s", task_id, 1.0)
+                self._timer.call_later(1.0, fire)
+
+        self._timer.call_later(delay_s, fire)
+
+    async def _execute(self, plan: Plan, revision: int | None) -> None:
+        if plan.ignored is not None:
+            log.info("ignored: %s", plan.ignored)
+            return
+        for event in plan.events:
+            await self._bus.publish_event(event)
+        if plan.job is not None:
+            await self._bus.enqueue_job(plan.job)
+        if plan.dead_letter is not None:
+            await self._bus.publish_dead_letter(plan.dead_letter)
+        if plan.cancel_run is not None:
+            await self._bus.broadcast_cancel(plan.cancel_run)
+        if plan.record is not None:
+            if plan.created:
+                await self._store.create(plan.record)
+            elif revision is not None:
+                await self._store.update(plan.record, revision)
+        if plan.requeue_after_s is not None and plan.record is not None:
+            self._schedule_requeue(plan.record.task_id, plan.requeue_after_s)

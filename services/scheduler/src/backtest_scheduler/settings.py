@@ -1,0 +1,21 @@
+"""The scheduler's settings, from SCHEDULER_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where NATS and MongoDB are, and how failures are retried."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHEDULER_", frozen=True, extra="forbid")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    mongodb_database: str = "backtest"
+    max_attempts: int = Field(default=3, ge=1, description="attempts per backtest on infrastructure faults")
+    retry_base_delay_s: float = Field(default=1.0, ge=0, description="back-off after the first failure, s")
+    retry_max_delay_s: float = Field(default=60.0, ge=0, description="longest back-off, s")
+    redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
+    task_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0, description="how long task state is kept, s")

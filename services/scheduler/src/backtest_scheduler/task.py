@@ -1,0 +1,91 @@
+"""What the scheduler remembers about one task (stored in the JetStream KV bucket TASKS_BUCKET)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
+from backtest_core.contracts import Failure, RunBacktestJob, TaskId, TaskState
+from pydantic import Field
+
+# Namespace of the deterministic message ids: re-publishing the same event or job after a crash
+# reuses its id, so JetStream's duplicate window (Nats-Msg-Id) and the results writer drop the copy.
+_IDS = uuid.UUID("5b0c8f2e-6f1a-4c1e-9a43-0d6c2a7e9b11")
+
+
+def event_id(task_id: str, seq: int) -> str:
+    """Return the message id of a task's event number `seq` (32 hex characters)."""
+    return uuid.uuid5(_IDS, f"{task_id}/event/{seq}").hex
+
+
+def job_id(task_id: str, attempt: int) -> str:
+    """Return the message id of a task's job for `attempt` (32 hex characters)."""
+    return uuid.uuid5(_IDS, f"{task_id}/job/{attempt}").hex
+
+
+class TaskRecord(Frozen):
+    """One task's state: the last emitted `seq`, the current `attempt`, and the failures so far.
+
+    `requeue_at` is set while a retry waits for its back-off; the job of `attempt` is queued then.
+    """
+
+    task_id: TaskId
+    user_id: str
+    state: TaskState
+    seq: int = Field(ge=0)
+    attempt: int = Field(ge=1)
+    config: BacktestConfig
+    cache_key: str
+    failures: tuple[Failure, ...] = ()
+    requeue_at: UtcDatetime | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    def job(self) -> RunBacktestJob:
+        """Return the runner job of the current attempt (same id every time it is built)."""
+        return RunBacktestJob(
+            message_id=job_id(self.task_id, self.attempt),
+            task_id=self.task_id,
+            attempt=self.attempt,
+            user_id=self.user_id,
+            config=self.config,
+            cache_key=self.cache_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """A record with the store's revision, for compare-and-set updates."""
+
+    record: TaskRecord
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries of infrastructure faults with exponential back-off.
+
+    Attempt n (1-based) that fails is retried after min(base_delay_s * 2**(n-1), max_delay_s) seconds,
+    as long as n < max_attempts; the last failure dead-letters the job.
+    """
+
+    max_attempts: int = 3
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, was {self.max_attempts}")
+        if self.base_delay_s < 0 or self.max_delay_s < self.base_delay_s:
+            raise ValueError(
+                f"need 0 <= base_delay_s <= max_delay_s, was {self.base_delay_s}, {self.max_delay_s}"
+            )
+
+    def delay_s(self, failed_attempt: int) -> float:
+        """Return the back-off in seconds before the attempt after `failed_attempt`."""
+        return min(self.base_delay_s * 2.0 ** (failed_attempt - 1), self.max_delay_s)
+
+    def may_retry(self, failed_attempt: int) -> bool:
+        """Return whether another attempt follows `failed_attempt`."""
+        return failed_attempt < self.max_attempts
