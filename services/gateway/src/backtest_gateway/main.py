@@ -42,7 +42,7 @@ def create_app(
         try:
             await declare_streams(broker.config.connection_state.stream, STREAMS_USED)
             if store is None:
-                mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_db)
+                mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
                 await mongo_store.create_indexes()
                 app.state.store = mongo_store
             yield

@@ -32,6 +32,7 @@ class TaskRecord(BaseModel):
     config: BacktestConfig | None = None
     progress: float | None = None
     stage: str | None = None
+    attempt: int | None = None
     result: dict[str, Any] | None = None
     failure: Failure | None = None
     cache_key: str | None = None

@@ -34,6 +34,7 @@ class BacktestStatus(_Public):
     seq: int
     progress: float | None = None
     stage: str | None = None
+    attempt: int | None = None
     failure: Failure | None = None
     cached_from: str | None = None
     config: BacktestConfig | None = None

@@ -20,7 +20,7 @@ class GatewaySettings(BaseSettings):
 
     nats_url: str = "nats://127.0.0.1:4222"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
-    mongodb_db: str = "backtest"
+    mongodb_database: str = "backtest"
     jwt_secret: SecretStr
     jwt_issuer: str = DEFAULT_ISSUER
     jwt_audience: str = DEFAULT_AUDIENCE

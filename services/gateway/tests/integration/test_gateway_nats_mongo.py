@@ -49,7 +49,7 @@ def token(settings: GatewaySettings, user: str, role: str = "researcher") -> str
 @pytest.fixture
 def settings(nats_url: str, mongo_uri: str) -> GatewaySettings:
     return GatewaySettings(
-        jwt_secret=SECRET, nats_url=nats_url, mongodb_uri=mongo_uri, mongodb_db=f"gw_{new_id()[:12]}"
+        jwt_secret=SECRET, nats_url=nats_url, mongodb_uri=mongo_uri, mongodb_database=f"gw_{new_id()[:12]}"
     )
 
 
@@ -102,7 +102,7 @@ async def test_submit_is_recorded_in_mongo_and_stored_in_the_commands_stream(cli
     assert command["config"]["params"] == {"fast": 5, "slow": 20}
     assert msg_id == command["message_id"]
     with MongoClient(mongo_uri) as mongo:
-        doc = mongo[settings.mongodb_db]["backtests"].find_one({"_id": task_id})
+        doc = mongo[settings.mongodb_database]["backtests"].find_one({"_id": task_id})
     assert (doc["user_id"], doc["state"], doc["seq"]) == ("alice", "PENDING", 0)
 
 
@@ -170,7 +170,7 @@ async def test_results_are_read_from_the_stored_document(client, settings, mongo
     task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
     result = _result(BacktestConfig.model_validate(CONFIG))
     with MongoClient(mongo_uri) as mongo:  # play the results writer
-        mongo[settings.mongodb_db]["backtests"].update_one(
+        mongo[settings.mongodb_database]["backtests"].update_one(
             {"_id": task_id},
             {"$set": {"state": "SUCCESS", "seq": 5, "result": result.model_dump(mode="json", by_alias=True)}},
         )

@@ -73,7 +73,7 @@ class MongoTaskStore:
 
     async def create_indexes(self) -> None:
         """Create the index used by listings (idempotent)."""
-        await self._primary.create_index([("user_id", 1), ("created_at", DESCENDING)])
+        await self._primary.create_index([("user_id", 1), ("created_at", DESCENDING)], name="user_created")
 
     async def insert_pending(self, record: TaskRecord) -> None:
         """Insert the PENDING submission on the primary with majority write concern."""
