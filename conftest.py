@@ -1,0 +1,33 @@
+"""Root conftest: load the shared infrastructure fixtures (tests/fixtures) for every package's tests.
+
+The plugin is imported under the unique name ``backtest_testinfra`` (not ``tests.fixtures``), so no
+other ``tests`` package on sys.path can shadow it.
+Tests may ``from backtest_testinfra import NatsServer, MongoEmulator``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+PLUGIN = "backtest_testinfra"
+
+
+def _load_plugin() -> ModuleType:
+    if PLUGIN in sys.modules:
+        return sys.modules[PLUGIN]
+    init = Path(__file__).resolve().parent / "tests" / "fixtures" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(PLUGIN, init, submodule_search_locations=[str(init.parent)])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the test fixtures plugin from {init}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PLUGIN] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# Bind the plugin's fixtures here: fixtures of the root conftest are visible to every test in the repo.
+_plugin = _load_plugin()
+globals().update({name: getattr(_plugin, name) for name in _plugin.__all__})
