@@ -1,0 +1,1 @@
+"""Adapters of the results writer's ports, named after their technology."""

@@ -1,0 +1,17 @@
+"""The results writer's settings, from RESULTS_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where NATS and MongoDB are."""
+
+    model_config = SettingsConfigDict(env_prefix="RESULTS_", frozen=True, extra="forbid")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    mongodb_database: str = "backtest"
+    redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed event returns, s")
