@@ -1,0 +1,353 @@
+"""`backtest submit|status|results|cancel`: the gateway's client (HTTP + WebSocket progress).
+
+Exit codes: 0 success; 1 the backtest failed or was cancelled, or the gateway could not be reached;
+2 bad input (an option, or the gateway rejected the request: validation, authentication, not found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from backtest_cli.run import UsageError, parse_params, parse_strategy, parse_time
+from backtest_cli.run_report import SUMMARY_ROWS
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_GATEWAY = "http://127.0.0.1:8000"
+TERMINAL = ("SUCCESS", "FAILURE", "CANCELLED")
+POLL_INTERVAL_S = 1.0
+
+
+class RemoteError(Exception):
+    """The gateway answered with an error (its code, message and field), or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GatewayClient:
+    """A thin client of the gateway's /backtest API; every method returns the decoded JSON body."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def submit(self, config: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST /backtest/submit."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", "/backtest/submit", json=config, headers=headers)
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        """GET /backtest/status/{task_id}."""
+        return self._call("GET", f"/backtest/status/{task_id}")
+
+    def results(self, task_id: str) -> dict[str, Any]:
+        """GET /backtest/results/{task_id}."""
+        return self._call("GET", f"/backtest/results/{task_id}")
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        """POST /backtest/cancel/{task_id}."""
+        return self._call("POST", f"/backtest/cancel/{task_id}")
+
+    def events(self, task_id: str) -> Iterator[dict[str, Any]]:
+        """Yield the task's events from WS /backtest/stream/{task_id} until the server closes it."""
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        url = "ws" + self.base_url.removeprefix("http") + f"/backtest/stream/{task_id}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        with connect(url, additional_headers=headers, open_timeout=10) as ws:
+            while True:
+                try:
+                    frame = json.loads(ws.recv())
+                except ConnectionClosed:
+                    return
+                if "error" in frame:
+                    raise _remote_error(frame, status=None)
+                yield frame
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise RemoteError(f"cannot reach the gateway at {self.base_url}: {error}") from None
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            raise RemoteError(f"HTTP {response.status_code} from {path}: {response.text[:200]}") from None
+        if response.is_error:
+            raise _remote_error(body, status=response.status_code)
+        return body
+
+
+def _remote_error(body: dict[str, Any], *, status: int | None) -> RemoteError:
+    error = body.get("error") or {}
+    field = f" (field {error['field']})" if error.get("field") else ""
+    prefix = f"HTTP {status} " if status else ""
+    message = f"{prefix}{error.get('code', 'error')}: {error.get('message', body)}{field}"
+    return RemoteError(message, status=status, code=error.get("code"))
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def results_json(body: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a results response: task, metrics at the top level (like `backtest run --json`), the rest."""
+    result = body["result"]
+    return {
+        "task_id": body["task_id"],
+        "state": body["state"],
+        "cached_from": body.get("cached_from"),
+        **result["metrics"],
+        "rejected_proposals": result["rejected_proposals"],
+        "engine_version": result["engine_version"],
+        "settings": result["config"],
+        "per_symbol": result["per_symbol"],
+        "trades": result["trades"],
+        "equity_curve": result["equity_curve"],
+    }
+
+
+def results_text(body: dict[str, Any]) -> str:
+    """Return a table of the task, its settings and its metrics."""
+    result, metrics = body["result"], body["result"]["metrics"]
+    config = result["config"]
+    params = " ".join(f"{k}={v}" for k, v in config.get("params", {}).items()) or "-"
+    rows = [
+        (
+            "Task",
+            body["task_id"] + (f" (cached from {body['cached_from']})" if body.get("cached_from") else ""),
+        ),
+        ("Strategy", f"{json.dumps(config['strategy'])} {params}"),
+        ("Symbols / interval", f"{','.join(config['symbols'])} / {config.get('interval', '1d')}"),
+    ]
+    for field, label, fmt in SUMMARY_ROWS:
+        value = metrics.get(field)
+        rows.append((label, "n/a" if value is None else fmt.format(value)))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def status_text(body: dict[str, Any]) -> str:
+    """Return the status as `key  value` lines."""
+    progress = body.get("progress")
+    rows = [
+        ("Task", body["task_id"]),
+        ("State", body["state"]),
+        (
+            "Progress",
+            "-" if progress is None else f"{progress * 100:.1f}% {body.get('stage') or ''}".rstrip(),
+        ),
+        ("Created", body.get("created_at") or "-"),
+        ("Updated", body.get("updated_at") or "-"),
+    ]
+    if body.get("failure"):
+        failure = body["failure"]
+        rows.append(("Failure", f"{failure['reason']}: {failure['message']}"))
+    return "\n".join(f"{label:<9}{value}" for label, value in rows)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway",
+        default=os.environ.get("BACKTEST_GATEWAY", DEFAULT_GATEWAY),
+        help=f"gateway URL (default $BACKTEST_GATEWAY or {DEFAULT_GATEWAY})",
+    )
+    parser.add_argument("--token", default=None, help="access token (default $BACKTEST_TOKEN)")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `submit`, `status`, `results` and `cancel` to the `backtest` parser."""
+    submit = subparsers.add_parser("submit", help="run a backtest on the platform and follow its progress")
+    _add_common(submit)
+    submit.add_argument(
+        "--strategy", required=True, help="built-in name, module:Class or path/to/file.py[:Class]"
+    )
+    submit.add_argument("--symbols", required=True, help="comma-separated symbols, e.g. BTCUSD,ETHUSD")
+    submit.add_argument("--interval", default="1d", help="bar interval (default 1d)")
+    submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="repeat it")
+    submit.add_argument("--start", help="ISO-8601 start (UTC if no offset), inclusive")
+    submit.add_argument("--end", help="ISO-8601 end (UTC if no offset), exclusive")
+    submit.add_argument("--cash", type=float, default=None, help="starting cash, quote currency")
+    submit.add_argument("--slippage-bps", type=float, default=None, help="adverse price move per fill, bps")
+    submit.add_argument("--allow-short", action="store_true", help="let SELL signals open short positions")
+    submit.add_argument("--idempotency-key", help="resubmitting with the same key returns the same task")
+    submit.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
+    submit.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    submit.set_defaults(handler=handle_submit)
+    for name, help_text, handler in (
+        ("status", "show a backtest's state and progress", handle_status),
+        ("results", "show a finished backtest's metrics", handle_results),
+        ("cancel", "cancel a backtest that has not finished", handle_cancel),
+    ):
+        command = subparsers.add_parser(name, help=help_text)
+        _add_common(command)
+        command.add_argument("task_id", metavar="TASK_ID")
+        command.add_argument("--json", action="store_true", help="print the response as JSON")
+        command.set_defaults(handler=handler)
+
+
+def _client(args: argparse.Namespace) -> GatewayClient:
+    token = args.token or os.environ.get("BACKTEST_TOKEN")
+    if not token:
+        raise UsageError(
+            "option --token: a token is needed (or set BACKTEST_TOKEN); see `backtest token create`"
+        )
+    return GatewayClient(args.gateway, token)
+
+
+def _run(args: argparse.Namespace, action: Any) -> int:
+    try:
+        client = _client(args)
+        try:
+            code: int = action(client)
+            return code
+        finally:
+            client.close()
+    except UsageError as error:
+        print(f"backtest {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RemoteError as error:
+        print(f"backtest {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT if error.status is not None and 400 <= error.status < 500 else EXIT_FAILED
+
+
+def build_submission(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the JSON config of `backtest submit` (the gateway validates it and names bad fields)."""
+    strategy = parse_strategy(args.strategy)
+    config: dict[str, Any] = {
+        "strategy": strategy
+        if isinstance(strategy, str)
+        else strategy.model_dump(mode="json", by_alias=True),
+        "symbols": [s.strip() for s in args.symbols.split(",") if s.strip()],
+        "interval": args.interval,
+        "params": parse_params(args.param),
+    }
+    for option, key in (("start", "start"), ("end", "end")):
+        moment = parse_time(getattr(args, option), f"--{option}")
+        if moment is not None:
+            config[key] = moment.isoformat()
+    if args.cash is not None:
+        config["cash"] = args.cash
+    if args.slippage_bps is not None:
+        config["slippage_bps"] = args.slippage_bps
+    if args.allow_short:
+        config["allow_short"] = True
+    return config
+
+
+def follow(client: GatewayClient, task_id: str) -> str:
+    """Show a progress bar on stderr until the task ends; return its final state."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False, desc=task_id[:8])
+    state = "PENDING"
+    try:
+        try:
+            for event in client.events(task_id):
+                state = str(event["state"])
+                if state == "PROGRESS":
+                    bar.update(round(event["fraction"] * 100) - bar.n)
+                    bar.set_postfix_str(event.get("stage", ""), refresh=False)
+                else:
+                    bar.set_description_str(f"{task_id[:8]} {state}")
+                if state in TERMINAL:
+                    return state
+        except (OSError, TimeoutError) as error:  # no WebSocket (proxy, network): poll instead
+            print(f"backtest submit: progress stream unavailable ({error}); polling", file=sys.stderr)
+        while state not in TERMINAL:
+            status = client.status(task_id)
+            state = str(status["state"])
+            bar.update(round((status.get("progress") or 0.0) * 100) - bar.n)
+            if state not in TERMINAL:
+                time.sleep(POLL_INTERVAL_S)
+        return state
+    finally:
+        bar.close()
+
+
+def _print_results(client: GatewayClient, task_id: str, as_json: bool) -> None:
+    body = client.results(task_id)
+    print(json.dumps(results_json(body), allow_nan=False) if as_json else results_text(body))
+
+
+def _print_unsuccessful(client: GatewayClient, task_id: str, state: str) -> None:
+    status = client.status(task_id)
+    failure = status.get("failure") or {}
+    why = f": {failure.get('reason')}: {failure.get('message')}" if failure else ""
+    print(f"backtest {task_id} ended {state}{why}", file=sys.stderr)
+    if failure.get("traceback"):
+        print(failure["traceback"], file=sys.stderr)
+
+
+def handle_submit(args: argparse.Namespace) -> int:
+    """Submit, follow the progress, then print the metrics (or why it failed)."""
+
+    def action(client: GatewayClient) -> int:
+        submitted = client.submit(build_submission(args), args.idempotency_key)
+        task_id = submitted["task_id"]
+        if args.no_wait:
+            print(json.dumps(submitted) if args.json else task_id)
+            return EXIT_OK
+        print(f"submitted {task_id}", file=sys.stderr)
+        state = follow(client, task_id)
+        if state != "SUCCESS":
+            _print_unsuccessful(client, task_id, state)
+            return EXIT_FAILED
+        _print_results(client, task_id, args.json)
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def handle_status(args: argparse.Namespace) -> int:
+    """Print a task's state and progress."""
+
+    def action(client: GatewayClient) -> int:
+        body = client.status(args.task_id)
+        print(json.dumps(body) if args.json else status_text(body))
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def handle_results(args: argparse.Namespace) -> int:
+    """Print a finished task's metrics."""
+
+    def action(client: GatewayClient) -> int:
+        _print_results(client, args.task_id, args.json)
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def handle_cancel(args: argparse.Namespace) -> int:
+    """Request cancellation of a task."""
+
+    def action(client: GatewayClient) -> int:
+        body = client.cancel(args.task_id)
+        print(
+            json.dumps(body) if args.json else f"cancel requested for {body['task_id']} (was {body['state']})"
+        )
+        return EXIT_OK
+
+    return _run(args, action)
