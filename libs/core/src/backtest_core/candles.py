@@ -62,7 +62,9 @@ class Candles:
         n = len(self.open_time)
         for name in COLUMNS:
             if len(getattr(self, name)) != n:
-                raise DataError(f"{self.symbol}: column {name} has {len(getattr(self, name))} rows, expected {n}")
+                raise DataError(
+                    f"{self.symbol}: column {name} has {len(getattr(self, name))} rows, expected {n}"
+                )
         if n > 1 and not bool(np.all(np.diff(self.open_time) > 0)):
             raise DataError(f"{self.symbol}: open_time must be strictly increasing")
 

@@ -374,4 +374,3 @@ class SandboxError(Frozen):
 
 
 SandboxLine = Annotated[SandboxProgress | SandboxResult | SandboxError, Field(discriminator="type")]
-

@@ -49,7 +49,7 @@ NS_PER_MS = 1_000_000
 NS_PER_US = 1_000
 
 _FILENAME = re.compile(
-    r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<interval>\d+[smhdwM])(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?))?"
+    r"^(?P<symbol>[A-Z0-9]{2,30})-(?P<interval>\d+[smhdwM])(?:-(?P<date>\d{4}(?:-\d{2}){0,2}))?"
     r"\.(?:csv|zip)$"
 )
 

@@ -1,0 +1,279 @@
+"""run_backtest: the composition root of the engine (load, propose in parallel, replay, measure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from backtest_core import __version__
+from backtest_core.candles import Candles, interval_ns
+from backtest_core.config import BacktestConfig
+from backtest_core.equity import EquityCurve, build_equity, closes_on_grid
+from backtest_core.errors import DataError
+from backtest_core.loader import load_strategy
+from backtest_core.metrics import (
+    average_loss,
+    average_win,
+    bar_returns,
+    cagr_pct,
+    calmar_ratio,
+    expectancy,
+    max_drawdown,
+    periods_per_year,
+    profit_factor,
+    sharpe_ratio,
+    sortino_ratio,
+    win_rate_pct,
+)
+from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
+from backtest_core.portfolio import PortfolioManager, PortfolioResults
+from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, ProposalTable
+from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
+
+ProgressCallback = Callable[[float, str], None]
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Throttle:
+    """Forward progress at most ~100 times: only when it moved by >= 1% or the stage changed."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.last = -1.0
+        self.stage = ""
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if self.callback is None:
+            return
+        fraction = min(1.0, max(0.0, fraction))
+        if fraction - self.last >= 0.01 or fraction >= 1.0 > self.last or stage != self.stage:
+            self.last, self.stage = fraction, stage
+            self.callback(fraction, stage)
+
+
+def run_backtest(
+    config: BacktestConfig,
+    candles: Mapping[str, Candles],
+    *,
+    on_progress: ProgressCallback | None = None,
+    equity_points_max: int | None = None,
+    signal_path: SignalPath = "auto",
+) -> BacktestResult:
+    """Run one backtest over `candles` (by symbol) and return its result.
+
+    `signal_path`: "auto" uses the strategy's vectorized path when it has one, "per_bar" forces the
+    decide() loop (same result, slower), "vectorized" requires the vectorized path.
+    `equity_points_max`: downsample the returned equity curve to at most this many points (first and
+    last kept); metrics always use every bar. The engine never reads the wall clock.
+    """
+    progress = _Throttle(on_progress)
+    progress(0.0, "loading")
+    data = _select(config, candles)
+    strategy = load_strategy(config.strategy, config.params)
+    settings = ProposalSettings(
+        fill=config.fill,
+        allow_short=config.allow_short,
+        same_bar=config.same_bar,
+        max_holding_bars=config.max_holding_bars,
+        tick_size=config.tick_size,
+    )
+    tables = generate_proposals(
+        strategy,
+        data,
+        config.interval,
+        settings,
+        parallel=config.parallel_symbols,
+        path=signal_path,
+        on_progress=lambda f: progress(0.8 * f, "signals"),
+    )
+    symbols = config.symbols
+    ordered = [data[s] for s in symbols]
+    union = (
+        ordered[0].open_time
+        if len(ordered) == 1
+        else np.unique(np.concatenate([c.open_time for c in ordered]))
+    )
+    timeline = merge_timeline(tables, data, symbols, union)
+    marks = None
+    if len(ordered) > 1:
+        marks = np.column_stack([closes_on_grid(c, union) for c in ordered])
+    progress(0.8, "portfolio")
+    pm = PortfolioManager(
+        config.cash,
+        len(symbols),
+        config.fees,
+        size=config.size,
+        slippage_bps=config.slippage_bps,
+        tick_size=config.tick_size,
+        step_size=config.step_size,
+        marks=marks,
+    )
+    pm.replay(timeline)
+    results = pm.get_results()
+    progress(0.9, "metrics")
+    curve = build_equity(union, ordered, timeline, results, config.cash)
+    trades = _trades(config, results, tables, data, timeline)
+    result = BacktestResult(
+        config=config,
+        engine_version=__version__,
+        metrics=_metrics(config, curve, results),
+        per_symbol=_per_symbol(config, results, curve, data),
+        equity_curve=_points(union, curve.equity, equity_points_max),
+        trades=trades,
+        rejected_proposals=results.rejected,
+    )
+    progress(1.0, "done")
+    return result
+
+
+def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str, Candles]:
+    start = None if config.start is None else pd.Timestamp(config.start).as_unit("ns").value
+    end = None if config.end is None else pd.Timestamp(config.end).as_unit("ns").value
+    out = {}
+    for symbol in config.symbols:
+        c = candles.get(symbol)
+        if c is None:
+            raise DataError(f"no candles given for {symbol}; given symbols are {sorted(candles)}")
+        if c.interval != config.interval:
+            raise DataError(
+                f"{symbol}: candles have interval {c.interval!r}, config.interval is {config.interval!r}"
+            )
+        c = c.between(start, end)
+        if len(c) == 0:
+            raise DataError(f"no candles for {symbol} between {config.start} and {config.end}")
+        out[symbol] = c
+    return out
+
+
+def _to_datetimes(ns: np.ndarray) -> list[datetime]:
+    return list(pd.to_datetime(ns, unit="ns", utc=True).to_pydatetime())
+
+
+def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) -> M:
+    """Build a model from values the engine computed itself (already valid): skips validation."""
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_set = object.__setattr__
+_TRADE_FIELDS = frozenset(Trade.model_fields)
+_POINT_FIELDS = frozenset(EquityPoint.model_fields)
+
+
+def _trades(
+    config: BacktestConfig,
+    results: PortfolioResults,
+    tables: Mapping[str, ProposalTable],
+    data: Mapping[str, Candles],
+    timeline: Timeline,
+) -> list[Trade]:
+    if not results.trades:
+        return []
+    step = interval_ns(config.interval)
+    rows = []
+    entry_ns, exit_ns = [], []
+    for t in results.trades:
+        symbol = config.symbols[t.symbol]
+        table, times = tables[symbol], data[symbol].open_time
+        eb, xb = int(table.entry_bar[t.seq]), int(table.exit_bar[t.seq])
+        entry_ns.append(int(times[eb]) + (step if table.entry_moment[t.seq] >= EXIT_AT_CLOSE else 0))
+        exit_ns.append(int(times[xb]) + (step if table.exit_moment[t.seq] >= EXIT_AT_CLOSE else 0))
+        rows.append((symbol, t, xb - eb, EXIT_REASONS[int(table.exit_reason[t.seq])]))
+    entry_dt, exit_dt = _to_datetimes(np.array(entry_ns)), _to_datetimes(np.array(exit_ns))
+    out = []
+    for (symbol, t, held, reason), ed, xd in zip(rows, entry_dt, exit_dt, strict=True):
+        pnl = t.pnl
+        out.append(
+            _construct(
+                Trade,
+                _TRADE_FIELDS,
+                dict(
+                    symbol=symbol,
+                    side="long" if t.direction > 0 else "short",
+                    units=t.units,
+                    entry_time=ed,
+                    entry_price=t.entry_fill,
+                    exit_time=xd,
+                    exit_price=t.exit_fill,
+                    exit_reason=reason,
+                    pnl=pnl,
+                    return_pct=100.0 * pnl / (t.units * t.entry_fill),
+                    fees=t.entry_fee + t.exit_fee,
+                    bars_held=held,
+                ),
+            )
+        )
+    return out
+
+
+def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[EquityPoint]:
+    idx = np.arange(len(union))
+    if limit is not None and len(union) > limit:
+        idx = np.unique(np.round(np.linspace(0, len(union) - 1, max(2, limit))).astype(np.int64))
+    times = _to_datetimes(union[idx])
+    values = equity[idx].tolist()
+    return [
+        _construct(EquityPoint, _POINT_FIELDS, {"time": t, "equity": v})
+        for t, v in zip(times, values, strict=True)
+    ]
+
+
+def _metrics(config: BacktestConfig, curve: EquityCurve, results: PortfolioResults) -> Metrics:
+    eq = curve.equity
+    ppy = periods_per_year(config.interval)
+    r = bar_returns(eq)
+    dd, dd_bars = max_drawdown(eq)
+    final = float(eq[-1])
+    cagr = cagr_pct(config.cash, final, len(eq), ppy)
+    pnls = [t.pnl for t in results.trades]
+    return Metrics(
+        start_equity=config.cash,
+        final_equity=final,
+        total_return_pct=(final / config.cash - 1.0) * 100.0,
+        cagr_pct=cagr,
+        sharpe=sharpe_ratio(r, ppy),
+        sortino=sortino_ratio(r, ppy),
+        calmar=calmar_ratio(cagr, dd),
+        max_drawdown_pct=dd,
+        max_drawdown_duration_bars=dd_bars,
+        win_rate_pct=win_rate_pct(pnls),
+        profit_factor=profit_factor(pnls),
+        expectancy=expectancy(pnls),
+        avg_win=average_win(pnls),
+        avg_loss=average_loss(pnls),
+        trade_count=len(pnls),
+        exposure_pct=100.0 * float(curve.held_any.mean()) if len(eq) else 0.0,
+        fees_paid=results.fees_paid,
+        bars=len(eq),
+        periods_per_year=ppy,
+    )
+
+
+def _per_symbol(
+    config: BacktestConfig, results: PortfolioResults, curve: EquityCurve, data: Mapping[str, Candles]
+) -> list[SymbolMetrics]:
+    out = []
+    for code, symbol in enumerate(config.symbols):
+        mine = [t for t in results.trades if t.symbol == code]
+        pnls = [t.pnl for t in mine]
+        out.append(
+            SymbolMetrics(
+                symbol=symbol,
+                trade_count=len(mine),
+                win_rate_pct=win_rate_pct(pnls),
+                net_pnl=sum(pnls),
+                profit_factor=profit_factor(pnls),
+                fees_paid=sum(t.entry_fee + t.exit_fee for t in mine),
+                exposure_pct=100.0 * curve.held_bars.get(code, 0) / len(data[symbol]),
+            )
+        )
+    return out

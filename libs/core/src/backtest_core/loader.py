@@ -1,0 +1,129 @@
+"""Load a strategy from its spec: a built-in name, {"builtin"}, {"module","class"} or {"source","class"}."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import types
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from backtest_core.config import BuiltinStrategy, ModuleStrategy, ParamValue, SourceStrategy, StrategySpec
+from backtest_core.errors import StrategyLoadError
+from backtest_core.strategies import BUILTINS
+from backtest_core.strategy import BaseStrategy
+
+USER_MODULE = "user_strategy"
+
+
+def load_strategy_class(spec: StrategySpec | Mapping[str, str]) -> type[BaseStrategy]:
+    """Return the BaseStrategy subclass a spec names; raise StrategyLoadError saying what was wrong."""
+    spec = _parse(spec)
+    if isinstance(spec, str):
+        return _builtin(spec)
+    if isinstance(spec, BuiltinStrategy):
+        return _builtin(spec.builtin)
+    if isinstance(spec, ModuleStrategy):
+        return _from_module(spec.module, spec.class_name)
+    return _from_source(spec.source, spec.class_name)
+
+
+def load_strategy(spec: StrategySpec | Mapping[str, str], params: Mapping[str, ParamValue]) -> BaseStrategy:
+    """Return an instance of the spec's strategy with params checked (ConfigError on bad params)."""
+    cls = load_strategy_class(spec)
+    try:
+        return cls(**params)
+    except StrategyLoadError:
+        raise
+    except Exception as exc:
+        from backtest_core.errors import ConfigError
+
+        if isinstance(exc, ConfigError):
+            raise
+        raise StrategyLoadError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(spec: StrategySpec | Mapping[str, str]) -> StrategySpec:
+    if isinstance(spec, Mapping):
+        for model in (BuiltinStrategy, ModuleStrategy, SourceStrategy):
+            try:
+                return model.model_validate(spec)
+            except ValidationError:
+                continue
+        raise StrategyLoadError(
+            'strategy spec must be a name, {"builtin": name}, {"module": m, "class": c} or '
+            f'{{"source": code, "class": optional}}, was keys {sorted(spec)}'
+        )
+    return spec
+
+
+def _builtin(name: str) -> type[BaseStrategy]:
+    try:
+        return BUILTINS[name]
+    except KeyError:
+        raise StrategyLoadError(
+            f"unknown built-in strategy {name!r}; built-ins are {sorted(BUILTINS)}"
+        ) from None
+
+
+def _from_module(module: str, class_name: str) -> type[BaseStrategy]:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        raise StrategyLoadError(f"cannot import module {module!r}: {type(exc).__name__}: {exc}") from exc
+    obj = getattr(mod, class_name, None)
+    if obj is None:
+        raise StrategyLoadError(f"module {module!r} has no attribute {class_name!r}")
+    return _check_class(obj, f"{module}:{class_name}")
+
+
+def _from_source(source: str, class_name: str | None) -> type[BaseStrategy]:
+    try:
+        code = compile(source, f"<{USER_MODULE}>", "exec")
+    except SyntaxError as exc:
+        raise StrategyLoadError(f"syntax error in strategy source, line {exc.lineno}: {exc.msg}") from exc
+    module = types.ModuleType(USER_MODULE)
+    module.__dict__["__builtins__"] = __builtins__
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:
+        line = _user_line(exc)
+        raise StrategyLoadError(
+            f"strategy source raised {type(exc).__name__} while loading{line}: {exc}"
+        ) from exc
+    if class_name is not None:
+        obj = module.__dict__.get(class_name)
+        if obj is None:
+            raise StrategyLoadError(f"strategy source defines no {class_name!r}")
+        return _check_class(obj, class_name)
+    found = [
+        v
+        for v in module.__dict__.values()
+        if inspect.isclass(v) and issubclass(v, BaseStrategy) and v.__module__ == USER_MODULE
+    ]
+    if len(found) != 1:
+        names = sorted(c.__name__ for c in found)
+        raise StrategyLoadError(
+            f"strategy source must define exactly one BaseStrategy subclass (or name it with 'class'), "
+            f"found {len(found)}: {names}"
+        )
+    return found[0]
+
+
+def _check_class(obj: object, where: str) -> type[BaseStrategy]:
+    if not (inspect.isclass(obj) and issubclass(obj, BaseStrategy)):
+        raise StrategyLoadError(
+            f"{where} must be a subclass of backtest_core.strategy.BaseStrategy, was {obj!r}"
+        )
+    return obj
+
+
+def _user_line(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == f"<{USER_MODULE}>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return "" if line is None else f" at line {line}"

@@ -1,0 +1,113 @@
+"""Performance statistics as pure functions of the equity curve and the closed trades.
+
+Units: percentages in percent (12.5 = 12.5%); `max_drawdown_pct` is the largest peak-to-trough fall
+as a positive number (23.0 = equity fell 23% below its running peak). Annualisation: periods per year =
+365 days / bar interval (crypto trades every day); Sharpe and Sortino use per-bar simple returns of
+the equity curve and a zero risk-free rate, Sharpe with the sample standard deviation (ddof=1), Sortino
+with the downside deviation sqrt(mean(min(r, 0)^2)). CAGR uses (bars - 1) / periods_per_year years.
+Undefined values (no variance, no losing trade, no drawdown, no trades) are None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from backtest_core.candles import interval_ns
+
+YEAR_NS = 365 * 86_400 * 1_000_000_000
+
+
+def periods_per_year(interval: str) -> float:
+    """Return the number of bars of this interval in 365 days (1d -> 365, 1m -> 525,600)."""
+    return YEAR_NS / interval_ns(interval)
+
+
+def bar_returns(equity: np.ndarray) -> np.ndarray:
+    """Return simple per-bar returns r[i] = equity[i+1] / equity[i] - 1."""
+    if len(equity) < 2:
+        return np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return equity[1:] / equity[:-1] - 1.0
+
+
+def sharpe_ratio(returns: np.ndarray, ppy: float) -> float | None:
+    """Return the annualised Sharpe ratio (zero risk-free), None without variance."""
+    if len(returns) < 2:
+        return None
+    sd = float(np.std(returns, ddof=1))
+    if not sd > 0 or not math.isfinite(sd):
+        return None
+    return float(np.mean(returns)) / sd * math.sqrt(ppy)
+
+
+def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
+    """Return the annualised Sortino ratio (zero target), None without downside."""
+    if len(returns) < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if not downside > 0 or not math.isfinite(downside):
+        return None
+    return float(np.mean(returns)) / downside * math.sqrt(ppy)
+
+
+def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
+    """Return (largest fall below the running peak in percent, longest underwater stretch in bars)."""
+    if len(equity) == 0:
+        return 0.0, 0
+    peak = np.maximum.accumulate(equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, 1.0 - equity / peak, 0.0)
+    worst = float(dd.max()) * 100.0
+    under = equity < peak
+    if not under.any():
+        return max(worst, 0.0), 0
+    # Lengths of runs of consecutive underwater bars.
+    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return max(worst, 0.0), int((ends - starts).max())
+
+
+def cagr_pct(start: float, final: float, bars: int, ppy: float) -> float | None:
+    """Return the compound annual growth rate in percent, None for zero length or non-positive equity."""
+    years = (bars - 1) / ppy
+    if years <= 0 or start <= 0 or final <= 0:
+        return None
+    return ((final / start) ** (1.0 / years) - 1.0) * 100.0
+
+
+def calmar_ratio(cagr: float | None, max_dd_pct: float) -> float | None:
+    """Return CAGR / max drawdown (both percent), None when either is undefined or the drawdown is 0."""
+    if cagr is None or max_dd_pct <= 0:
+        return None
+    return cagr / max_dd_pct
+
+
+def win_rate_pct(pnls: Sequence[float]) -> float | None:
+    """Return the share of trades with pnl > 0 in percent, None without trades."""
+    return None if not pnls else 100.0 * sum(1 for p in pnls if p > 0) / len(pnls)
+
+
+def profit_factor(pnls: Sequence[float]) -> float | None:
+    """Return gross profit / gross loss, None without losing trades."""
+    loss = -sum(p for p in pnls if p < 0)
+    return None if loss <= 0 else sum(p for p in pnls if p > 0) / loss
+
+
+def expectancy(pnls: Sequence[float]) -> float | None:
+    """Return the mean net pnl per trade (quote currency), None without trades."""
+    return None if not pnls else sum(pnls) / len(pnls)
+
+
+def average_win(pnls: Sequence[float]) -> float | None:
+    """Return the mean pnl of winning trades, None without any."""
+    wins = [p for p in pnls if p > 0]
+    return sum(wins) / len(wins) if wins else None
+
+
+def average_loss(pnls: Sequence[float]) -> float | None:
+    """Return the mean pnl of losing trades (a negative number), None without any."""
+    losses = [p for p in pnls if p < 0]
+    return sum(losses) / len(losses) if losses else None

@@ -1,0 +1,303 @@
+"""Trade proposals: turn one symbol's signals into non-overlapping positions with resolved exits.
+
+A proposal is a position the strategy would hold if the portfolio accepts it: its entry fill and its
+exit (take-profit, stop-loss, opposite signal, time limit or end of data) depend only on the symbol's
+own bars and signals, so proposals of different symbols are built independently and in parallel.
+The portfolio later accepts or rejects each one (cash, open position) when it replays the timeline.
+
+Rules (config names in brackets):
+- Entry: a BUY (or, with [allow_short], a SELL) while no proposal is open. Market entries fill at bar
+  t+1's open [fill="next_open"] or at bar t's close [fill="close"]; a signal on the last bar never
+  fills in next_open mode. A signal with `entry_price` is a limit order valid on bar t+1 only: it fills
+  at the better of the open and the limit if the bar reaches it, else the proposal is dropped.
+- Signals in the direction of the open proposal are ignored. An opposite signal at bar s exits at the
+  same fill convention (open of s+1 or close of s); with allow_short that signal also opens the reverse.
+- Take-profit / stop-loss are checked from the first bar whose range follows the entry, up to the bar
+  of the market exit. A bar that opens beyond the stop (or the target) exits at its open. A bar whose
+  range touches both: [same_bar] "stop_first" exits at the stop, "target_first" at the target.
+- [max_holding_bars] H: a market exit H bars after the entry bar (open of e+H or close of e+H);
+  on a tie with an opposite signal the signal is the reason.
+- Still open after the last bar: marked at the last close ("end_of_data"), not a fill.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from backtest_core.candles import Candles
+from backtest_core.strategy import SignalArrays
+
+# Exit reasons, indexed by code.
+EXIT_REASONS = ("take_profit", "stop_loss", "signal", "time_limit", "end_of_data")
+TAKE_PROFIT, STOP_LOSS, SIGNAL, TIME_LIMIT, END_OF_DATA = range(5)
+
+# Moments within a bar, in time order. Exits come before entries at the same moment.
+EXIT_AT_OPEN, ENTRY_AT_OPEN, EXIT_INTRABAR, ENTRY_INTRABAR, EXIT_AT_CLOSE, ENTRY_AT_CLOSE, MARK_AT_END = (
+    range(7)
+)
+
+# How a fill is priced: market/stop pay taker + slippage, limit pays maker, mark pays nothing.
+MARKET, LIMIT, STOP, MARK = range(4)
+EXIT_KIND = (LIMIT, STOP, MARKET, MARKET, MARK)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalSettings:
+    """The config settings proposals depend on."""
+
+    fill: Literal["next_open", "close"] = "next_open"
+    allow_short: bool = False
+    same_bar: Literal["stop_first", "target_first"] = "stop_first"
+    max_holding_bars: int | None = None
+    tick_size: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """One fill of a proposal: bar index and open time (ns), moment within the bar, raw price."""
+
+    symbol: str
+    seq: int
+    kind: Literal["entry", "exit"]
+    bar: int
+    time_ns: int
+    moment: int
+    price: float
+    price_kind: int
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeProposal:
+    """A position the strategy proposes: direction +1 long / -1 short, raw entry and exit prices."""
+
+    symbol: str
+    seq: int
+    direction: int
+    signal_bar: int
+    entry_bar: int
+    entry_time_ns: int
+    entry_moment: int
+    entry_price: float
+    entry_kind: int
+    take_profit: float | None
+    stop_loss: float | None
+    confidence: float
+    exit_bar: int
+    exit_time_ns: int
+    exit_moment: int
+    exit_price: float
+    exit_reason: str
+
+    def build_events(self) -> tuple[TradeEvent, TradeEvent]:
+        """Return the entry and exit events of this proposal."""
+        entry = TradeEvent(
+            self.symbol,
+            self.seq,
+            "entry",
+            self.entry_bar,
+            self.entry_time_ns,
+            self.entry_moment,
+            self.entry_price,
+            self.entry_kind,
+            None,
+        )
+        exit_ = TradeEvent(
+            self.symbol,
+            self.seq,
+            "exit",
+            self.exit_bar,
+            self.exit_time_ns,
+            self.exit_moment,
+            self.exit_price,
+            EXIT_KIND[EXIT_REASONS.index(self.exit_reason)],
+            self.exit_reason,
+        )
+        return entry, exit_
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalTable:
+    """One symbol's proposals as parallel arrays (row i = proposal seq i); the engine's hot format."""
+
+    symbol: str
+    direction: np.ndarray
+    signal_bar: np.ndarray
+    entry_bar: np.ndarray
+    entry_moment: np.ndarray
+    entry_price: np.ndarray
+    entry_kind: np.ndarray
+    take_profit: np.ndarray
+    stop_loss: np.ndarray
+    confidence: np.ndarray
+    exit_bar: np.ndarray
+    exit_moment: np.ndarray
+    exit_price: np.ndarray
+    exit_reason: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.direction)
+
+    def to_list(self, open_time: np.ndarray) -> list[TradeProposal]:
+        """Return the proposals as objects (open_time: the symbol's bar open times, ns)."""
+        out = []
+        for i in range(len(self)):
+            tp, sl = float(self.take_profit[i]), float(self.stop_loss[i])
+            out.append(
+                TradeProposal(
+                    self.symbol,
+                    i,
+                    int(self.direction[i]),
+                    int(self.signal_bar[i]),
+                    int(self.entry_bar[i]),
+                    int(open_time[self.entry_bar[i]]),
+                    int(self.entry_moment[i]),
+                    float(self.entry_price[i]),
+                    int(self.entry_kind[i]),
+                    None if tp != tp else tp,
+                    None if sl != sl else sl,
+                    float(self.confidence[i]),
+                    int(self.exit_bar[i]),
+                    int(open_time[self.exit_bar[i]]),
+                    int(self.exit_moment[i]),
+                    float(self.exit_price[i]),
+                    EXIT_REASONS[int(self.exit_reason[i])],
+                )
+            )
+        return out
+
+
+def _round_tick(x: np.ndarray, tick: float | None) -> np.ndarray:
+    return x if tick is None else np.round(x / tick) * tick
+
+
+def _first_hit(low: np.ndarray, high: np.ndarray, a: int, b: int, d: int, tp: float, sl: float) -> int:
+    """Return the first bar in [a, b] whose range reaches tp or sl (NaN = unset), or -1."""
+    step = 16
+    while a <= b:
+        z = min(b + 1, a + step)
+        lo, hi = low[a:z], high[a:z]
+        mask = ((lo <= sl) | (hi >= tp)) if d > 0 else ((hi >= sl) | (lo <= tp))
+        k = int(mask.argmax())
+        if mask[k]:
+            return a + k
+        a = z
+        step *= 4
+    return -1
+
+
+def build_proposals(candles: Candles, signals: SignalArrays, settings: ProposalSettings) -> ProposalTable:
+    """Walk the signals event by event (never bar by bar) and return the symbol's proposals."""
+    n = len(candles)
+    side = signals.side
+    buys = np.flatnonzero(side == 1).tolist()
+    sells = np.flatnonzero(side == -1).tolist()
+    cand = np.flatnonzero(side != 0).tolist() if settings.allow_short else buys
+    tick = settings.tick_size
+    entry_limit = _round_tick(signals.entry_price, tick)
+    tps = _round_tick(signals.take_profit, tick)
+    sls = _round_tick(signals.stop_loss, tick)
+    op, hi, lo, cl = candles.open, candles.high, candles.low, candles.close
+    next_open = settings.fill == "next_open"
+    hold = settings.max_holding_bars
+    stop_first = settings.same_bar == "stop_first"
+    rows: list[tuple[int, int, int, int, float, int, float, float, float, int, int, float, int]] = []
+    start = 0
+    while True:
+        k = bisect_left(cand, start)
+        if k >= len(cand):
+            break
+        s = cand[k]
+        d = 1 if side[s] > 0 else -1
+        limit = float(entry_limit[s])
+        if limit != limit:  # market entry
+            if next_open:
+                e, moment, kind = s + 1, ENTRY_AT_OPEN, MARKET
+                if e >= n:
+                    break
+                price = float(op[e])
+            else:
+                e, moment, kind, price = s, ENTRY_AT_CLOSE, MARKET, float(cl[s])
+            first = e if next_open else e + 1
+        else:  # limit entry, valid on bar s+1 only
+            e, kind = s + 1, LIMIT
+            if e >= n:
+                break
+            o = float(op[e])
+            if (d > 0 and o <= limit) or (d < 0 and o >= limit):
+                price, moment, first = o, ENTRY_AT_OPEN, e
+            elif (d > 0 and lo[e] <= limit) or (d < 0 and hi[e] >= limit):
+                price, moment, first = limit, ENTRY_INTRABAR, e + 1
+            else:
+                start = s + 1
+                continue
+        # The market exit: opposite signal or time limit, as a "signal bar" m.
+        opp = sells if d > 0 else buys
+        j = bisect_right(opp, s)
+        m = opp[j] if j < len(opp) else n
+        reason = SIGNAL
+        if hold is not None:
+            m_time = e + hold - 1 if next_open else e + hold
+            if m_time < m:
+                m, reason = m_time, TIME_LIMIT
+        tp, sl = float(tps[s]), float(sls[s])
+        hit = -1
+        if tp == tp or sl == sl:
+            hit = _first_hit(lo, hi, first, min(m, n - 1), d, tp, sl)
+        if hit >= 0:
+            x = hit
+            o = float(op[x])
+            if (d > 0 and o <= sl) or (d < 0 and o >= sl):
+                reason, xprice, xmoment = STOP_LOSS, o, EXIT_AT_OPEN
+            elif (d > 0 and o >= tp) or (d < 0 and o <= tp):
+                reason, xprice, xmoment = TAKE_PROFIT, o, EXIT_AT_OPEN
+            else:
+                hit_sl = (lo[x] <= sl) if d > 0 else (hi[x] >= sl)
+                hit_tp = (hi[x] >= tp) if d > 0 else (lo[x] <= tp)
+                if hit_sl and (stop_first or not hit_tp):
+                    reason, xprice = STOP_LOSS, sl
+                else:
+                    reason, xprice = TAKE_PROFIT, tp
+                xmoment = EXIT_INTRABAR
+            if x == e and xmoment <= moment:
+                xmoment = EXIT_INTRABAR
+            next_start = x
+        else:
+            x = m + 1 if next_open else m
+            if x < n:
+                xprice = float(op[x]) if next_open else float(cl[x])
+                xmoment = EXIT_AT_OPEN if next_open else EXIT_AT_CLOSE
+                next_start = m if reason == SIGNAL else m + 1
+            else:
+                x, xprice, xmoment, reason, next_start = n - 1, float(cl[n - 1]), MARK_AT_END, END_OF_DATA, n
+        conf = float(signals.confidence[s])
+        rows.append((d, s, e, moment, price, kind, tp, sl, conf, x, xmoment, xprice, reason))
+        start = next_start
+    return _table(candles.symbol, rows)
+
+
+def _table(
+    symbol: str, rows: list[tuple[int, int, int, int, float, int, float, float, float, int, int, float, int]]
+) -> ProposalTable:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 13
+    ints = np.int64
+    return ProposalTable(
+        symbol=symbol,
+        direction=np.array(cols[0], np.int8),
+        signal_bar=np.array(cols[1], ints),
+        entry_bar=np.array(cols[2], ints),
+        entry_moment=np.array(cols[3], np.int8),
+        entry_price=np.array(cols[4], np.float64),
+        entry_kind=np.array(cols[5], np.int8),
+        take_profit=np.array(cols[6], np.float64),
+        stop_loss=np.array(cols[7], np.float64),
+        confidence=np.array(cols[8], np.float64),
+        exit_bar=np.array(cols[9], ints),
+        exit_moment=np.array(cols[10], np.int8),
+        exit_price=np.array(cols[11], np.float64),
+        exit_reason=np.array(cols[12], np.int8),
+    )

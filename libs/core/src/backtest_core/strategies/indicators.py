@@ -1,0 +1,65 @@
+"""Indicators computed with one fixed arithmetic, so the per-bar and vectorized paths agree bit for bit.
+
+Every window sum adds the window's values strictly oldest to newest, starting from the oldest value.
+`window_sums` does that for all bars at once (one vector add per window position); `last_window_sum`
+does it for the last window only (`np.cumsum` is a sequential left fold). Floating-point addition is
+not associative, so mixing formulas (e.g. a cumsum difference) would flip crossovers on ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1."""
+    out = np.full(len(x), np.nan)
+    m = len(x) - n + 1
+    if m <= 0:
+        return out
+    acc = x[0:m].copy() if weights is None else weights[0] * x[0:m]
+    for k in range(1, n):
+        if weights is None:
+            acc += x[k : k + m]
+        else:
+            acc += weights[k] * x[k : k + m]
+    out[n - 1 :] = acc
+    return out
+
+
+def last_window_sum(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> float:
+    """Return the window sum of `window_sums` for the last bar of x (x needs >= n values)."""
+    tail = x[len(x) - n :]
+    return float(np.cumsum(tail if weights is None else weights * tail)[-1])
+
+
+def ema_weights(span: int, length: int) -> np.ndarray:
+    """Return normalised EMA weights (alpha = 2/(span+1)) for a `length`-bar window, oldest first."""
+    alpha = 2.0 / (span + 1.0)
+    raw = (1.0 - alpha) ** np.arange(length - 1, -1, -1, dtype=np.float64)
+    return raw / raw.sum()
+
+
+def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
+    """Return max(x[t-n+1..t]); NaN for t < n-1 (max is exact, so any order agrees)."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        out[n - 1 :] = sliding_window_view(x, n).max(axis=1)
+    return out
+
+
+def rolling_min(x: np.ndarray, n: int) -> np.ndarray:
+    """Return min(x[t-n+1..t]); NaN for t < n-1."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        out[n - 1 :] = sliding_window_view(x, n).min(axis=1)
+    return out
+
+
+def shift(x: np.ndarray, k: int = 1) -> np.ndarray:
+    """Return x delayed by k bars (NaN for the first k)."""
+    out = np.full(len(x), np.nan)
+    if k < len(x):
+        out[k:] = x[: len(x) - k]
+    return out
