@@ -15,7 +15,6 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
-
 from backtest_results.documents import WriteOutcome, merge
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

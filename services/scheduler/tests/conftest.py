@@ -9,7 +9,6 @@ from backtest_core.config import BacktestConfig
 from backtest_core.contracts import RunBacktestJob, SubmitBacktest, TaskState, new_id
 from backtest_core.errors import DataError
 from backtest_core.results import BacktestResult, Metrics
-
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.task import StoredTask, TaskRecord

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backtest_core.contracts import STREAMS, Stream
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -17,7 +19,7 @@ from backtest_results.streams import declare_streams
 def create_app(settings: Settings) -> FastStream:
     """Return the results writer application; nothing connects until it starts."""
     broker = NatsBroker(settings.nats_url, name="backtest-results")
-    mongo = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     writer = MongoBacktestWriter(mongo[settings.mongodb_database][BACKTESTS_COLLECTION])
     broker.include_router(build_router(writer, redelivery_delay_s=settings.redelivery_delay_s))
     app = FastStream(broker)

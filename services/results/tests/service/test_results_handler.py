@@ -2,10 +2,9 @@
 
 import pytest
 from backtest_core.contracts import Stream, Subject
-from faststream.nats import NatsBroker, TestNatsBroker
-
 from backtest_results.documents import WriteOutcome
 from backtest_results.handlers import build_router
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from ..conftest import InMemoryBacktestWriter, lifecycle
 

@@ -2,7 +2,6 @@
 
 import pytest
 from backtest_core.contracts import BacktestFailed, Failure, FailureReason
-
 from backtest_results.documents import WriteOutcome, fact_fields, merge, state_fields
 
 from ..conftest import T0, lifecycle

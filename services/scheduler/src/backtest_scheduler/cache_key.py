@@ -20,7 +20,8 @@ def canonical_json(value: Any) -> str:
 
 def canonical_config(config: BacktestConfig) -> dict[str, Any]:
     """Return the config as plain JSON data without the settings that never change the result."""
-    return config.model_dump(mode="json", by_alias=True, exclude=set(RESULT_NEUTRAL_FIELDS))
+    data: dict[str, Any] = config.model_dump(mode="json", by_alias=True, exclude=set(RESULT_NEUTRAL_FIELDS))
+    return data
 
 
 def data_key(symbol: str, interval: str) -> str:

@@ -129,7 +129,10 @@ def plan_rejected_submit(
 
 
 def _next(record: TaskRecord, state: TaskState, now: datetime, **changes: object) -> TaskRecord:
-    return record.model_copy(update={"state": state, "seq": record.seq + 1, "updated_at": now, **changes})
+    new: TaskRecord = record.model_copy(
+        update={"state": state, "seq": record.seq + 1, "updated_at": now, **changes}
+    )
+    return new
 
 
 def _fail(

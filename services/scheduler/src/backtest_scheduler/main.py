@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from backtest_core.contracts import STREAMS, Stream, utc_now
 from faststream import FastStream
@@ -30,8 +31,8 @@ def create_app(settings: Settings) -> FastStream:
     from backtest_marketdata import MongoCandleStore  # the candle store's fingerprint feeds the cache key
 
     broker = NatsBroker(settings.nats_url, name="backtest-scheduler")
-    mongo = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-    candles_mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongodb_uri, tz_aware=True)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    candles_mongo: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
     store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
     timer = AsyncioTimer()
     service = SchedulerService(

@@ -16,13 +16,12 @@ from backtest_core.contracts import (
     Subject,
     utc_now,
 )
-from faststream.nats import JStream, NatsBroker, TestNatsBroker
-
 from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
 from backtest_scheduler.adapters.nats_event_bus import NatsEventBus
 from backtest_scheduler.handlers import build_router
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.task import RetryPolicy
+from faststream.nats import JStream, NatsBroker, TestNatsBroker
 
 MAX_ATTEMPTS = 3
 

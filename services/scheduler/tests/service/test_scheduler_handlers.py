@@ -22,7 +22,6 @@ from backtest_core.contracts import (
     Subject,
     TaskState,
 )
-
 from backtest_scheduler.decisions import CachedResult
 
 from ..conftest import make_result, make_submit

@@ -2,7 +2,6 @@
 
 import pytest
 from backtest_core.config import BacktestConfig
-
 from backtest_scheduler.cache_key import canonical_json, compute_cache_key, data_key
 
 pytestmark = pytest.mark.unit

@@ -2,7 +2,6 @@
 
 import pytest
 from backtest_core.contracts import TERMINAL_STATES, TaskState
-
 from backtest_scheduler.errors import IllegalTransition
 from backtest_scheduler.state_machine import Outcome, is_terminal, transition
 

@@ -1,0 +1,84 @@
+"""Pure decisions: back-off numbers, what is ignored, and deterministic ids for re-publication."""
+
+from datetime import timedelta
+
+import pytest
+from backtest_core.contracts import Failure, FailureReason, RunFailed, RunProgressed, RunStarted, TaskState
+from backtest_scheduler import decisions
+from backtest_scheduler.task import RetryPolicy, event_id, job_id
+
+from ..conftest import T0, make_submit
+
+pytestmark = pytest.mark.unit
+
+INFRA = Failure(reason=FailureReason.INFRASTRUCTURE, message="nats timeout")
+
+
+def accepted_record():  # type: ignore[no-untyped-def]
+    plan = decisions.plan_submit(make_submit(), None, "k" * 64, None, T0)
+    assert plan.record is not None
+    return plan.record
+
+
+def test_back_off_doubles_from_the_base_and_stops_at_the_maximum() -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay_s=0.5, max_delay_s=3.0)
+    assert [policy.delay_s(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.may_retry(9) and not policy.may_retry(10)
+
+
+def test_retry_policy_rejects_a_base_above_the_maximum() -> None:
+    with pytest.raises(ValueError, match=r"base_delay_s <= max_delay_s, was 5.0, 1.0"):
+        RetryPolicy(base_delay_s=5.0, max_delay_s=1.0)
+
+
+def test_infrastructure_fault_moves_to_retry_with_requeue_time_and_next_attempt() -> None:
+    record = accepted_record()
+    plan = decisions.plan_report(
+        record, RunFailed(task_id=record.task_id, attempt=1, failure=INFRA), RetryPolicy(), T0
+    )
+    assert plan.record is not None
+    assert (plan.record.state, plan.record.seq, plan.record.attempt) == (TaskState.RETRY, 2, 2)
+    assert plan.record.requeue_at == T0 + timedelta(seconds=1.0)
+    assert plan.requeue_after_s == 1.0
+    assert plan.record.failures == (INFRA,)
+    assert plan.job is None  # queued only when the back-off has passed
+
+    requeue = decisions.plan_requeue(plan.record, T0 + timedelta(seconds=1))
+    assert requeue.job is not None and requeue.job.attempt == 2
+    assert requeue.job.message_id == job_id(record.task_id, 2)
+    assert requeue.record is not None and requeue.record.requeue_at is None
+
+
+def test_requeue_after_cancel_is_ignored() -> None:
+    record = accepted_record()
+    retry = decisions.plan_report(
+        record, RunFailed(task_id=record.task_id, attempt=1, failure=INFRA), RetryPolicy(), T0
+    )
+    assert retry.record is not None
+    cancelled = decisions.plan_cancel(retry.record, T0)
+    assert cancelled.record is not None and cancelled.record.state is TaskState.CANCELLED
+
+    plan = decisions.plan_requeue(cancelled.record, T0)
+
+    assert plan.job is None and plan.ignored == "nothing to requeue (task CANCELLED)"
+
+
+def test_the_same_message_on_the_same_record_gives_the_same_event_ids() -> None:
+    record = accepted_record()
+    started = RunStarted(task_id=record.task_id, attempt=1, runner_id="r")
+    first = decisions.plan_report(record, started, RetryPolicy(), T0)
+    again = decisions.plan_report(record, started, RetryPolicy(), T0 + timedelta(seconds=9))
+    assert (
+        [e.message_id for e in first.events]
+        == [e.message_id for e in again.events]
+        == [event_id(record.task_id, 2)]
+    )
+
+
+def test_progress_before_start_is_ignored_as_illegal() -> None:
+    record = accepted_record()
+    plan = decisions.plan_report(
+        record, RunProgressed(task_id=record.task_id, attempt=1, fraction=0.5, stage="x"), RetryPolicy(), T0
+    )
+    assert plan.record is None and plan.events == ()
+    assert plan.ignored == "a task in state PENDING cannot move to PROGRESS"
