@@ -43,6 +43,7 @@ class BinanceSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0, description="retries after 429/418/5xx before giving up")
     default_retry_after_s: float = Field(default=1.0, ge=0, description="back-off when Retry-After is absent")
     timeout_s: float = Field(default=10.0, gt=0)
+    page_limit: int | None = Field(default=None, ge=1, description="bars per request; None: the maximum")
 
 
 class BinanceKlineClient:
@@ -73,7 +74,7 @@ class BinanceKlineClient:
         """Return one page of bars with open time >= start_ns (and < end_ns), at most `limit` bars."""
         interval_ns(interval)
         max_limit = MAX_LIMIT[self.settings.market]
-        limit = max_limit if limit is None else limit
+        limit = (self.settings.page_limit or max_limit) if limit is None else limit
         if not 1 <= limit <= max_limit:
             raise DataError(f"limit must be in 1..{max_limit} for {self.settings.market}, was {limit}")
         params: dict[str, str | int] = {
@@ -93,7 +94,7 @@ class BinanceKlineClient:
     ) -> Iterator[Candles]:
         """Yield successive non-empty pages from start_ns until end_ns or the newest bar."""
         cursor = start_ns
-        limit = MAX_LIMIT[self.settings.market]
+        limit = self.settings.page_limit or MAX_LIMIT[self.settings.market]
         while end_ns is None or cursor < end_ns:
             bars = self.page(symbol, interval, cursor, end_ns, limit)
             if end_ns is not None:
