@@ -53,14 +53,13 @@ async def _nack_on_error(work: Awaitable[None], delay_s: float) -> None:
 def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) -> NatsRouter:
     """Return the router of the scheduler's three subscriptions, bound to `service`."""
     router = NatsRouter()
-    consumer = ConsumerConfig(ack_wait=30.0, max_deliver=-1)
 
     @router.subscriber(
         Subject.COMMANDS_ALL,
         stream=JStream(Stream.COMMANDS.value, declare=False),
         durable=SCHEDULER_COMMANDS_CONSUMER,
         pull_sub=PullSub(batch_size=16, timeout=1.0),
-        config=consumer,
+        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
         ack_policy=AckPolicy.REJECT_ON_ERROR,
     )
     async def on_command(command: Command) -> None:
@@ -72,7 +71,7 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
         stream=JStream(Stream.RUNS.value, declare=False),
         durable=SCHEDULER_RUNS_CONSUMER,
         pull_sub=PullSub(batch_size=64, timeout=1.0),
-        config=consumer,
+        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
         ack_policy=AckPolicy.REJECT_ON_ERROR,
     )
     async def on_run_report(report: RunReport) -> None:
