@@ -23,6 +23,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 TERMINAL = ("SUCCESS", "FAILURE", "CANCELLED")
 POLL_INTERVAL_S = 1.0
+RESULTS_WAIT_S = 30.0  # the results writer stores a finished state shortly after the event
 
 
 class RemoteError(Exception):
@@ -255,46 +256,56 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def follow(client: GatewayClient, task_id: str) -> str:
-    """Show a progress bar on stderr until the task ends; return its final state."""
+def follow(client: GatewayClient, task_id: str) -> dict[str, Any]:
+    """Show a progress bar on stderr until the task ends; return its terminal event (or final status)."""
     from tqdm import tqdm
 
     bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False, desc=task_id[:8])
-    state = "PENDING"
+    last: dict[str, Any] = {"task_id": task_id, "state": "PENDING"}
     try:
         try:
             for event in client.events(task_id):
-                state = str(event["state"])
-                if state == "PROGRESS":
+                last = event
+                if event["state"] == "PROGRESS":
                     bar.update(round(event["fraction"] * 100) - bar.n)
                     bar.set_postfix_str(event.get("stage", ""), refresh=False)
                 else:
-                    bar.set_description_str(f"{task_id[:8]} {state}")
-                if state in TERMINAL:
-                    return state
+                    bar.set_description_str(f"{task_id[:8]} {event['state']}")
+                if event["state"] in TERMINAL:
+                    return last
         except (OSError, TimeoutError) as error:  # no WebSocket (proxy, network): poll instead
             print(f"backtest submit: progress stream unavailable ({error}); polling", file=sys.stderr)
-        while state not in TERMINAL:
-            status = client.status(task_id)
-            state = str(status["state"])
-            bar.update(round((status.get("progress") or 0.0) * 100) - bar.n)
-            if state not in TERMINAL:
-                time.sleep(POLL_INTERVAL_S)
-        return state
+        while last["state"] not in TERMINAL:
+            time.sleep(POLL_INTERVAL_S)
+            last = client.status(task_id)
+            bar.update(round((last.get("progress") or 0.0) * 100) - bar.n)
+        return last
     finally:
         bar.close()
 
 
-def _print_results(client: GatewayClient, task_id: str, as_json: bool) -> None:
-    body = client.results(task_id)
+def wait_for_results(
+    client: GatewayClient, task_id: str, timeout_s: float = RESULTS_WAIT_S
+) -> dict[str, Any]:
+    """GET the results, retrying while the results writer has not yet stored the finished state."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return client.results(task_id)
+        except RemoteError as error:
+            if error.code != "not_finished" or time.monotonic() > deadline:
+                raise
+        time.sleep(POLL_INTERVAL_S / 4)
+
+
+def _print_results(body: dict[str, Any], as_json: bool) -> None:
     print(json.dumps(results_json(body), allow_nan=False) if as_json else results_text(body))
 
 
-def _print_unsuccessful(client: GatewayClient, task_id: str, state: str) -> None:
-    status = client.status(task_id)
-    failure = status.get("failure") or {}
+def _print_unsuccessful(task_id: str, terminal: dict[str, Any]) -> None:
+    failure = terminal.get("failure") or {}
     why = f": {failure.get('reason')}: {failure.get('message')}" if failure else ""
-    print(f"backtest {task_id} ended {state}{why}", file=sys.stderr)
+    print(f"backtest {task_id} ended {terminal['state']}{why}", file=sys.stderr)
     if failure.get("traceback"):
         print(failure["traceback"], file=sys.stderr)
 
@@ -309,11 +320,15 @@ def handle_submit(args: argparse.Namespace) -> int:
             print(json.dumps(submitted) if args.json else task_id)
             return EXIT_OK
         print(f"submitted {task_id}", file=sys.stderr)
-        state = follow(client, task_id)
-        if state != "SUCCESS":
-            _print_unsuccessful(client, task_id, state)
+        terminal = follow(client, task_id)
+        if terminal["state"] != "SUCCESS":
+            _print_unsuccessful(task_id, terminal)
             return EXIT_FAILED
-        _print_results(client, task_id, args.json)
+        if "result" in terminal:  # the SUCCESS event carries the whole result: no read-after-write race
+            body = {"task_id": task_id, "state": "SUCCESS", "cached_from": terminal.get("cached_from")}
+            _print_results({**body, "result": terminal["result"]}, args.json)
+        else:
+            _print_results(wait_for_results(client, task_id), args.json)
         return EXIT_OK
 
     return _run(args, action)
@@ -334,7 +349,7 @@ def handle_results(args: argparse.Namespace) -> int:
     """Print a finished task's metrics."""
 
     def action(client: GatewayClient) -> int:
-        _print_results(client, args.task_id, args.json)
+        _print_results(client.results(args.task_id), args.json)
         return EXIT_OK
 
     return _run(args, action)

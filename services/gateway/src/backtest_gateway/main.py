@@ -16,7 +16,7 @@ from backtest_gateway.adapters.nats_events import NatsEventFeed
 from backtest_gateway.adapters.nats_streams import declare_streams
 from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.ports import EventFeed, TaskStore
-from backtest_gateway.routers import backtest_stream, backtests
+from backtest_gateway.routers import backtest_stream, backtests, health
 from backtest_gateway.settings import GatewaySettings
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
@@ -67,4 +67,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(backtests.router)
     app.include_router(backtest_stream.router)
+    app.include_router(health.router)
     return app

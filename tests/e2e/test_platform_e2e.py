@@ -1,0 +1,188 @@
+"""A backtest through the whole platform: HTTP -> NATS -> scheduler -> runner -> Docker -> results -> MongoDB.
+
+The services run as separate processes (tests/e2e/conftest.py) on the repo's real Bitstamp candles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from backtest_cli.token import create_token
+from backtest_core.config import BacktestConfig
+from backtest_core.engine import run_backtest
+from backtest_marketdata.candle_store import MongoCandleStore
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from .conftest import JWT_SECRET, Platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CONFIG: dict[str, Any] = {
+    "strategy": "sma_cross",
+    "params": {"fast": 10, "slow": 30},
+    "symbols": ["BTCUSD", "ETHUSD"],
+    "interval": "1d",
+    "start": "2017-01-01T00:00:00Z",
+    "end": "2020-01-01T00:00:00Z",
+}
+STREAM_TIMEOUT_S = 180.0
+RESULTS_WAIT_S = 30.0
+
+
+def _headers(user: str = "alice", role: str = "researcher") -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(user, role, JWT_SECRET.encode(), ttl_s=3600)}"}
+
+
+def _stream(platform: Platform, task_id: str, user: str = "alice") -> tuple[list[dict[str, Any]], int]:
+    """Every frame of WS /backtest/stream/{task_id} until the server closes, and the close code."""
+    url = platform.gateway_url.replace("http", "ws", 1) + f"/backtest/stream/{task_id}"
+    frames: list[dict[str, Any]] = []
+    with connect(url, additional_headers=_headers(user), open_timeout=10) as ws:
+        while True:
+            try:
+                frames.append(json.loads(ws.recv(timeout=STREAM_TIMEOUT_S)))
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else -1
+                return frames, code
+            except TimeoutError:
+                pytest.fail(f"no event for {STREAM_TIMEOUT_S} s; got {frames}\n{platform.log_tails()}")
+
+
+def _local_run(platform: Platform, config: dict[str, Any]) -> Any:
+    """The same backtest run in-process on the candles the platform reads."""
+    settings = BacktestConfig.model_validate(config)
+    store = MongoCandleStore(platform.db)
+    candles = {symbol: store.load(symbol, settings.interval) for symbol in settings.symbols}
+    return run_backtest(settings, candles)
+
+
+def _results(http: httpx.Client, task_id: str) -> httpx.Response:
+    """GET the results; the results writer stores the terminal state shortly after the event, so retry 409."""
+    deadline = time.monotonic() + RESULTS_WAIT_S
+    while True:
+        response = http.get(f"/backtest/results/{task_id}")
+        if response.status_code != 409 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Finished:
+    task_id: str
+    status_after_submit: dict[str, Any]
+    frames: list[dict[str, Any]]
+    close_code: int
+    results: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def finished(platform: Platform) -> Finished:
+    """Submit CONFIG over HTTP, follow it over WebSocket to the end, read its results."""
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:
+        submitted = http.post("/backtest/submit", json=CONFIG)
+        assert submitted.status_code == 202, submitted.text
+        task_id = submitted.json()["task_id"]
+        status = http.get(f"/backtest/status/{task_id}").json()
+        frames, code = _stream(platform, task_id)
+        results = _results(http, task_id)
+    assert results.status_code == 200, f"{results.text}\n{platform.log_tails()}"
+    return Finished(task_id, status, frames, code, results.json())
+
+
+def test_status_is_readable_right_after_submit(finished):
+    assert finished.status_after_submit["task_id"] == finished.task_id
+    assert finished.status_after_submit["state"] in {"PENDING", "STARTED", "PROGRESS", "SUCCESS"}
+
+
+def test_websocket_sees_started_progress_success_in_order_then_closes(finished):
+    states = [frame["state"] for frame in finished.frames]
+
+    assert states[0] == "PENDING"
+    assert states[1] == "STARTED"
+    assert states[-1] == "SUCCESS"
+    assert states.count("PROGRESS") >= 2
+    assert set(states[2:-1]) == {"PROGRESS"}
+    assert [frame["seq"] for frame in finished.frames] == list(range(1, len(frames := finished.frames) + 1))
+    assert [f["fraction"] for f in frames if f["state"] == "PROGRESS"] == sorted(
+        f["fraction"] for f in frames if f["state"] == "PROGRESS"
+    )
+    assert finished.close_code == 1000
+
+
+def test_platform_metrics_equal_a_local_run_on_the_same_candles(platform, finished):
+    local = _local_run(platform, CONFIG)
+    remote = finished.results["result"]
+
+    assert remote["metrics"] == local.metrics.model_dump(mode="json")
+    assert remote["per_symbol"] == [item.model_dump(mode="json") for item in local.per_symbol]
+    assert len(remote["trades"]) == local.metrics.trade_count
+    assert local.metrics.trade_count > 0
+
+
+def test_result_is_persisted_in_mongodb(platform, finished):
+    doc = platform.db["backtests"].find_one({"_id": finished.task_id})
+
+    assert (doc["state"], doc["user_id"]) == ("SUCCESS", "alice")
+    assert doc["seq"] == len(finished.frames)
+    assert doc["result"]["metrics"]["final_equity"] == finished.results["result"]["metrics"]["final_equity"]
+
+
+def test_same_config_again_is_served_from_the_cache_without_a_run(platform, finished):
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:
+        again = http.post("/backtest/submit", json={**CONFIG, "parallel_symbols": 2}).json()["task_id"]
+        frames, code = _stream(platform, again)
+        results = _results(http, again).json()
+
+    assert again != finished.task_id
+    assert [frame["state"] for frame in frames] == ["PENDING", "SUCCESS"]
+    assert code == 1000
+    assert results["cached_from"] == finished.task_id
+    assert results["result"]["metrics"] == finished.results["result"]["metrics"]
+
+
+def test_another_user_cannot_see_the_task(platform, finished):
+    status = httpx.get(f"{platform.gateway_url}/backtest/status/{finished.task_id}", headers=_headers("bob"))
+    frames, code = _stream(platform, finished.task_id, user="bob")
+
+    assert status.status_code == 404
+    assert frames[0]["error"]["code"] == "task_not_found"
+    assert code == 4404
+
+
+def test_cli_submit_shows_the_metrics_of_a_platform_run(platform):
+    env = {
+        **platform.env,
+        "BACKTEST_TOKEN": create_token("carol", "researcher", JWT_SECRET.encode(), ttl_s=600),
+    }
+    argv = ["submit", "--strategy", "sma_cross", "--symbols", "BTCUSD", "--param", "fast=5",
+            "--param", "slow=20", "--start", "2018-01-01", "--end", "2019-06-01",
+            "--gateway", platform.gateway_url, "--json"]  # fmt: skip
+    cli = [sys.executable, "-c", "import sys; from backtest_cli.main import main; sys.exit(main())"]
+
+    done = subprocess.run(cli + argv, env=env, capture_output=True, text=True, timeout=300, cwd=os.getcwd())
+
+    assert done.returncode == 0, f"{done.stderr}\n{platform.log_tails()}"
+    out = json.loads(done.stdout)
+    local = _local_run(
+        platform,
+        {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "symbols": ["BTCUSD"], "interval": "1d",
+         "start": "2018-01-01T00:00:00Z", "end": "2019-06-01T00:00:00Z"},
+    )  # fmt: skip
+    assert out["state"] == "SUCCESS"
+    assert out["final_equity"] == local.metrics.final_equity
+    assert out["trade_count"] == local.metrics.trade_count
+
+
+def test_no_sandbox_container_is_left_behind(platform, finished, docker_client, sandbox_image):
+    leftovers = docker_client.containers.list(all=True, filters={"ancestor": sandbox_image})
+
+    assert leftovers == []
