@@ -36,7 +36,9 @@ def test_ingest_with_a_malformed_file_exits_1_and_names_file_and_line(
     mongo_uri: str, mongo_db: Database[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = (DATA / "LTCUSD" / "1d" / "LTCUSD-1d-2019-06.csv").read_text().splitlines()
-    lines[3] = lines[3].replace("0.00000000,0,", "zero,0,", 1)
+    fields = lines[3].split(",")
+    fields[4] = "zero"  # the close
+    lines[3] = ",".join(fields)
     broken = tmp_path / "LTCUSD-1d-2019-06.csv"
     broken.write_text("\n".join(lines) + "\n")
     good = DATA / "LTCUSD" / "1d" / "LTCUSD-1d-2019-07.csv"
@@ -48,7 +50,7 @@ def test_ingest_with_a_malformed_file_exits_1_and_names_file_and_line(
     out, err = capsys.readouterr()
     assert code == 1
     assert "files: 1 added, 0 skipped, 1 rejected" in out
-    assert "LTCUSD-1d-2019-06.csv: line 4: quote_volume must be a number, was 'zero'" in err
+    assert "LTCUSD-1d-2019-06.csv: line 4: close must be a number, was 'zero'" in err
     assert len(MongoCandleStore(mongo_db).load("LTCUSD", "1d")) == 31
 
 

@@ -3,7 +3,8 @@
 Every reader takes either a path (``str`` or ``os.PathLike``; a ``.zip`` holding one CSV is opened
 transparently) or the file's raw ``bytes``, and returns `Candles`. Parsing runs in pandas' C reader;
 Python only walks the lines to name the first bad one once a file has already failed. A malformed row
-raises `DataError` naming the file and its 1-based line number.
+raises `DataError` naming the file and its 1-based line number. In kline files every row must have
+exactly 12 fields; the six stored ones (open time, OHLC, volume) must be numbers (finite, >= 0).
 """
 
 from __future__ import annotations
@@ -113,12 +114,18 @@ def read_binance_klines(
     body, header_lines = _strip_header(data, display, expected=KLINE_COLUMNS)
     if not body:
         return _empty(symbol, interval)
+    # Only the six stored columns are converted (half the parse time); every row must still have
+    # exactly 12 fields, checked by counting commas in C before parsing.
+    rows = body.count(b"\n") + 1
+    if body.count(b",") != rows * (len(KLINE_COLUMNS) - 1):
+        raise _locate_error(body, display, header_lines, _kline_line_problem)
     try:
         frame = pd.read_csv(
             io.BytesIO(body),
             header=None,
             names=list(range(len(KLINE_COLUMNS))),
-            dtype={0: np.int64, **{i: np.float64 for i in range(1, len(KLINE_COLUMNS))}},
+            usecols=list(range(1 + len(COLUMNS))),
+            dtype={0: np.int64, **{i: np.float64 for i in range(1, 1 + len(COLUMNS))}},
             skip_blank_lines=False,
             engine="c",
         )

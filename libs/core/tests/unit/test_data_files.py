@@ -142,9 +142,11 @@ def test_malformed_row_raises_data_error_naming_file_and_line(
 
 def test_malformed_row_after_a_header_counts_the_header_line(tmp_path: Path, spot_lines: list[str]) -> None:
     lines = [",".join(KLINE_COLUMNS), *spot_lines]
-    lines[8] = lines[8].replace(",0,0,0,0", ",0,0,0,oops")
+    fields = lines[8].split(",")
+    fields[5] = "oops"
+    lines[8] = ",".join(fields)
     path = write(tmp_path / "BTCUSD-1d-2019-01.csv", lines)
-    with pytest.raises(DataError, match=r"line 9: ignore must be a number, was 'oops'"):
+    with pytest.raises(DataError, match=r"line 9: volume must be a number, was 'oops'"):
         read_binance_klines(path)
 
 
