@@ -108,3 +108,7 @@ class EventFeed(Protocol):
     def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
         """Yield every event of `task_id` in seq order, from the start, forever (caller stops)."""
         ...
+
+    async def has_events(self, task_id: str) -> bool:
+        """True if the stream still holds events of `task_id` (they expire after the stream's max age)."""
+        ...

@@ -180,3 +180,22 @@ async def test_results_are_read_from_the_stored_document(client, settings, mongo
     assert response.status_code == 200
     assert response.json()["result"]["metrics"]["trade_count"] == 20
     assert response.json()["result"]["metrics"]["sharpe"] == 1.2
+
+
+async def test_websocket_for_finished_task_without_stored_events_sends_its_status(
+    client, settings, mongo_uri
+):
+    headers = {"Authorization": f"Bearer {token(settings, 'alice')}"}
+    task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
+    with MongoClient(mongo_uri) as mongo:  # finished long ago: its events have left the stream
+        mongo[settings.mongodb_database]["backtests"].update_one(
+            {"_id": task_id}, {"$set": {"state": "CANCELLED", "seq": 3}}
+        )
+
+    with client.websocket_connect(f"/backtest/stream/{task_id}", headers=headers) as ws:
+        frame = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+
+    assert (frame["task_id"], frame["state"], frame["seq"]) == (task_id, "CANCELLED", 3)
+    assert closed.value.code == 1000

@@ -108,3 +108,24 @@ def test_missing_token_closes_with_4401(gateway):
 
     assert frames[0]["error"]["code"] == "unauthorized"
     assert code == 4401
+
+
+def test_client_leaving_early_releases_the_event_subscription(gateway, make_token):
+    _store_task(gateway)
+    gateway.feed.append(_events()[0])
+
+    with gateway.client.websocket_connect(f"/backtest/stream/{TASK}?token={make_token()}") as ws:
+        assert ws.receive_json()["seq"] == 1
+        assert gateway.feed.followers == 1
+
+    assert gateway.feed.followers == 0
+
+
+def test_finished_task_whose_events_expired_gets_its_stored_status_then_close(gateway, make_token):
+    gateway.store.put(TaskRecord(task_id=TASK, user_id="alice", state=TaskState.SUCCESS, seq=6))
+
+    with gateway.client.websocket_connect(f"/backtest/stream/{TASK}?token={make_token()}") as ws:
+        frames, code = _receive_all(ws)
+
+    assert [(f["task_id"], f["state"], f["seq"]) for f in frames] == [(TASK, "SUCCESS", 6)]
+    assert code == 1000

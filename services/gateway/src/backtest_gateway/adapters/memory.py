@@ -92,11 +92,20 @@ class InMemoryEventFeed:
         self._logs: dict[str, list[BacktestEvent]] = defaultdict(list)
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
+    @property
+    def followers(self) -> int:
+        """How many `events()` iterators are open."""
+        return len(self._waiters)
+
     def append(self, event: BacktestEvent) -> None:
         """Add an event to its task's log and wake every follower."""
         self._logs[event.task_id].append(event)
         for loop, flag in list(self._waiters):
             loop.call_soon_threadsafe(flag.set)
+
+    async def has_events(self, task_id: str) -> bool:
+        """True if the task's log is not empty."""
+        return bool(self._logs.get(task_id))
 
     async def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
         """Yield the task's log from the start, then wait for more."""

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Callable
 from backtest_core.contracts import BacktestEvent, Stream, Subject
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import TypeAdapter
 
 _EVENT = TypeAdapter[BacktestEvent](BacktestEvent)
@@ -20,6 +21,14 @@ class NatsEventFeed:
 
     def __init__(self, jetstream: Callable[[], JetStreamContext]) -> None:
         self._jetstream = jetstream
+
+    async def has_events(self, task_id: str) -> bool:
+        """Ask the stream for the task subject's last message."""
+        try:
+            await self._jetstream().get_last_msg(Stream.EVENTS.value, Subject.event(task_id))
+        except NotFoundError:
+            return False
+        return True
 
     async def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
         """Yield each stored and then each new event of the task, in stream order."""

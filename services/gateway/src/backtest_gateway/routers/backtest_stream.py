@@ -9,10 +9,11 @@ import anyio
 from backtest_core.contracts import TERMINAL_STATES
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from backtest_gateway.auth import Principal, bearer_token, decode_token
+from backtest_gateway.auth import bearer_token, decode_token
 from backtest_gateway.errors import ApiError, TaskNotFound
-from backtest_gateway.ports import EventFeed, TaskStore
+from backtest_gateway.ports import EventFeed, TaskRecord, TaskStore
 from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
+from backtest_gateway.schemas import BacktestStatus
 from backtest_gateway.settings import GatewaySettings
 
 router = APIRouter(prefix=PREFIX, tags=["backtests"])
@@ -26,14 +27,13 @@ def close_code(error: ApiError) -> int:
     return 4000 + error.status_code
 
 
-async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> Principal:
+async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> TaskRecord:
     settings: GatewaySettings = websocket.app.state.settings
     store: TaskStore = websocket.app.state.store
     principal = decode_token(token or bearer_token(websocket.headers.get("authorization")), settings)
     if not re.fullmatch(TASK_ID_PATTERN, task_id):
         raise TaskNotFound(task_id)
-    await visible_task(store, principal, task_id)
-    return principal
+    return await visible_task(store, principal, task_id)
 
 
 @router.websocket("/stream/{task_id}")
@@ -41,16 +41,22 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
     """Send each event of the task as one JSON text frame, from the first, and close after the terminal one.
 
     Authenticate with `?token=<jwt>` or `Authorization: Bearer <jwt>`. On an error the server sends one
-    `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404).
+    `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404). For a finished task
+    whose events have expired from the stream, one frame with the stored status is sent instead.
     """
     await websocket.accept()
     try:
-        await _authorize(websocket, task_id, token)
+        record = await _authorize(websocket, task_id, token)
     except ApiError as error:
         await websocket.send_json(error.body())
         await websocket.close(code=close_code(error), reason=error.code)
         return
     feed: EventFeed = websocket.app.state.feed
+    if record.state in TERMINAL_STATES and not await feed.has_events(task_id):
+        # The events aged out of the stream: send the stored final status instead of waiting forever.
+        await websocket.send_text(BacktestStatus.from_record(record).model_dump_json())
+        await websocket.close(code=CLOSE_DONE)
+        return
     client_left = False
 
     async def relay(cancel: anyio.CancelScope) -> None:

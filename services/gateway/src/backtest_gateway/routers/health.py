@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import backtest_core
 from fastapi import APIRouter, Request, Response, status
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict
-
-import backtest_core
 
 router = APIRouter(tags=["health"])
 
@@ -28,4 +27,6 @@ async def health(request: Request, response: Response) -> Health:
     connected = bool(broker.config.connection_state) and broker.connection.is_connected
     if not connected:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(status="ok" if connected else "degraded", nats_connected=connected, version=backtest_core.__version__)
+    return Health(
+        status="ok" if connected else "degraded", nats_connected=connected, version=backtest_core.__version__
+    )
