@@ -14,7 +14,7 @@ from typing import Any
 
 from backtest_core.candles import INTERVAL_NS
 from backtest_core.errors import DataError
-from backtest_marketdata.binance_rest import BinanceKlineClient, BinanceSettings
+from backtest_marketdata.binance_rest import BinanceKlineClient, BinanceSettings, Market
 from backtest_marketdata.ingest import FileOutcome, Ingestor, IngestSummary, discover
 from backtest_marketdata.mongo import DEFAULT_DATABASE, database_name, writer_client
 from pymongo.errors import PyMongoError
@@ -133,7 +133,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     except DataError as error:
         print(f"backtest fetch: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    market = "futures" if args.futures else "spot"
+    market: Market = "futures" if args.futures else "spot"
     default_url = "https://fapi.binance.com" if args.futures else "https://api.binance.com"
     settings = BinanceSettings(base_url=args.base_url or default_url, market=market)
     client = writer_client(args.mongodb_uri, serverSelectionTimeoutMS=10_000)

@@ -340,7 +340,8 @@ def _to_ns(raw: np.ndarray, display: str, header_lines: int) -> np.ndarray:
 def _parse_timestamps(column: pd.Series, display: str, header_lines: int) -> np.ndarray:
     text = column.astype(str).str.strip()
     if bool(text.str.fullmatch(r"\d+").all()):
-        return text.astype(np.int64).to_numpy() * NS_PER_MS
+        milliseconds: np.ndarray = text.astype(np.int64).to_numpy()
+        return milliseconds * NS_PER_MS
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     missing = np.flatnonzero(parsed.isna().to_numpy())
     if missing.size:
@@ -349,7 +350,8 @@ def _parse_timestamps(column: pd.Series, display: str, header_lines: int) -> np.
             f"{display}: line {row + 1 + header_lines}: timestamp must be ISO-8601 or epoch milliseconds, "
             f"was {text.iloc[row]!r}"
         )
-    return pd.DatetimeIndex(parsed).as_unit("ns").asi8.astype(np.int64)
+    nanoseconds: np.ndarray = pd.DatetimeIndex(parsed).as_unit("ns").asi8.astype(np.int64)
+    return nanoseconds
 
 
 def _build(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from backtest_core.errors import DataError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
@@ -24,6 +23,7 @@ from backtest_marketdata.models import (
 
 SYMBOLS_COLLECTION = "symbols"
 MAX_PAGE = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INDEXED = ("type", "is_active", "volume_24h", "market_cap", "last_updated")
 
 
@@ -131,12 +131,22 @@ def _query(criteria: SymbolFilter) -> dict[str, Any]:
 
 
 def _symbol(document: dict[str, Any]) -> Symbol:
-    fields = {k: v for k, v in document.items() if k != "_id"}
+    fields = {k: _utc(v) for k, v in document.items() if k != "_id"}
+    fields["coverage"] = {
+        interval: {k: _utc(v) for k, v in cover.items()}
+        for interval, cover in fields.get("coverage", {}).items()
+    }
     return Symbol.model_validate(fields)
+
+
+def _utc(value: Any) -> Any:
+    """Mark naive datetimes (from a client without tz_aware=True) as the UTC they are."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _datetime(time_ns: int | None) -> datetime | None:
     if time_ns is None:
         return None
-    seconds = np.datetime64(time_ns, "ns").astype("datetime64[us]").astype(datetime)
-    return seconds.replace(tzinfo=UTC)
+    return EPOCH + timedelta(microseconds=time_ns // 1000)
