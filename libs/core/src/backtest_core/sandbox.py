@@ -1,0 +1,117 @@
+"""The sandbox entry: read a job directory, run the backtest, write JSON lines to the real stdout.
+
+Protocol (backtest_core.contracts): `<job_dir>/job.json` is a SandboxJob, `<job_dir>/candles/<SYMBOL>.npz`
+holds each symbol's candles. stdout carries only SandboxLine JSON: SandboxProgress lines (at most
+~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). Anything the
+strategy prints goes to stderr: file descriptor 1 is pointed at stderr while the engine runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from backtest_core.candles import Candles, read_candles
+from backtest_core.contracts import (
+    Failure,
+    FailureReason,
+    SandboxError,
+    SandboxJob,
+    SandboxProgress,
+    SandboxResult,
+)
+from backtest_core.engine import run_backtest
+from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+
+MAX_MESSAGE = 10_000
+MAX_TRACEBACK = 100_000
+
+
+@contextlib.contextmanager
+def protocol_stdout() -> Iterator[TextIO]:
+    """Yield a writer on the original stdout while fd 1 and sys.stdout point at stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    old = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield out
+    finally:
+        sys.stdout = old
+        out.flush()
+        out.close()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _error(out: TextIO, reason: FailureReason, message: str, tb: str | None = None) -> int:
+    failure = Failure(
+        reason=reason, message=message[:MAX_MESSAGE], traceback=None if tb is None else tb[-MAX_TRACEBACK:]
+    )
+    out.write(SandboxError(failure=failure).model_dump_json() + "\n")
+    return 1
+
+
+def load_job(job_dir: Path) -> tuple[SandboxJob, dict[str, Candles]]:
+    """Read job.json and the candles of every configured symbol (DataError when one is missing)."""
+    job = SandboxJob.model_validate_json((job_dir / "job.json").read_text(encoding="utf-8"))
+    candles = {}
+    for symbol in job.config.symbols:
+        path = job_dir / "candles" / f"{symbol}.npz"
+        if not path.is_file():
+            raise DataError(f"no candles for {symbol}: {path} does not exist")
+        candles[symbol] = read_candles(path)
+    return job, candles
+
+
+def run_job(job_dir: Path, out: TextIO) -> int:
+    """Run the job in job_dir, writing protocol lines to `out`; return the process exit code."""
+    try:
+        job, candles = load_job(job_dir)
+    except (OSError, ValidationError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            return _error(out, FailureReason.NO_DATA, str(exc))
+        return _error(out, FailureReason.INVALID_CONFIG, f"cannot read job: {exc}")
+
+    def progress(fraction: float, stage: str) -> None:
+        out.write(SandboxProgress(fraction=fraction, stage=stage).model_dump_json() + "\n")
+
+    try:
+        result = run_backtest(
+            job.config, candles, on_progress=progress, equity_points_max=job.equity_points_max
+        )
+    except ConfigError as exc:
+        return _error(out, FailureReason.INVALID_CONFIG, str(exc))
+    except StrategyLoadError as exc:
+        return _error(out, FailureReason.INVALID_STRATEGY, str(exc))
+    except StrategyRuntimeError as exc:
+        return _error(out, FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text)
+    except DataError as exc:
+        return _error(out, FailureReason.NO_DATA, str(exc))
+    out.write(SandboxResult(result=result).model_dump_json() + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `[--job-dir DIR]` and run the job; return the exit code."""
+    import argparse
+
+    from backtest_core.contracts import SANDBOX_JOB_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="python -m backtest_core", description="Run one sandboxed backtest job."
+    )
+    parser.add_argument(
+        "--job-dir", default=SANDBOX_JOB_DIR, type=Path, help="directory with job.json and candles/"
+    )
+    args = parser.parse_args(argv)
+    with protocol_stdout() as out:
+        return run_job(args.job_dir, out)
