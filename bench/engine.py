@@ -85,8 +85,16 @@ def symbol_names(count: int) -> list[str]:
     return [f"S{i:03d}USDT" for i in range(count)]
 
 
-def ours(walk: Walk, *, size: float = 1.0, signal_path: str = "auto") -> tuple[float, int]:
-    """Run our engine on every column of `walk`; return (final equity, trade count)."""
+@dataclass(frozen=True)
+class OurSetup:
+    """Our engine's inputs for one case, built before the clock starts (as vectorbt's frames are)."""
+
+    config: BacktestConfig
+    candles: dict[str, Candles]
+
+
+def our_setup(walk: Walk, *, size: float = 1.0) -> OurSetup:
+    """Return the config and candles of our engine for every column of `walk`."""
     names = symbol_names(walk.close.shape[1])
     config = BacktestConfig(
         strategy="sma_cross",
@@ -98,8 +106,17 @@ def ours(walk: Walk, *, size: float = 1.0, signal_path: str = "auto") -> tuple[f
         fill="next_open",
         size=size,
     )
-    candles = {name: walk.candles(i, name) for i, name in enumerate(names)}
-    result = run_backtest(config, candles, equity_points_max=EQUITY_POINTS, signal_path=signal_path)  # type: ignore[arg-type]
+    return OurSetup(config, {name: walk.candles(i, name) for i, name in enumerate(names)})
+
+
+def ours(setup: OurSetup, signal_path: str = "auto") -> tuple[float, int]:
+    """Run our engine; return (final equity, trade count). The equity curve kept is downsampled."""
+    result = run_backtest(
+        setup.config,
+        setup.candles,
+        equity_points_max=EQUITY_POINTS,
+        signal_path=signal_path,  # type: ignore[arg-type]
+    )
     return result.metrics.final_equity, result.metrics.trade_count
 
 
@@ -189,7 +206,7 @@ def memory_child(bars: int) -> None:
     """(In the child) build case (a), run ours once, print maxrss in MB before and after."""
     walk = random_walk(bars, 1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    ours(walk)
+    ours(our_setup(walk))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open("/proc/self/status") as status:
         hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
@@ -202,8 +219,8 @@ def warm_up() -> None:
     close, open_ = small.frame("close"), small.frame("open")
     vectorbt_run(close[0], open_[0])
     vectorbt_run(close, open_, cash_sharing=True, group_by=True, size=0.01, size_type="percent")
-    ours(small, size=0.5)
-    ours(small, size=0.5, signal_path="per_bar")
+    ours(our_setup(small, size=0.5))
+    ours(our_setup(small, size=0.5), signal_path="per_bar")
     backtesting_run(small)
 
 
@@ -233,15 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     many = random_walk(symbol_bars, symbols, seed=SEED + 1)
     one_close, one_open = one.frame("close")[0], one.frame("open")[0]
     many_c, many_o = many.frame("close"), many.frame("open")
+    ours_one, ours_many = our_setup(one), our_setup(many, size=0.01)
     total_b = symbols * symbol_bars
     shared = {"cash_sharing": True, "group_by": True, "size": 0.01, "size_type": "percent"}
     print(f"timing: fastest of {repeat} for vectorized runs, 1 run for per-bar runs", flush=True)
     t = {
-        "a_ours": timed("(a)", "ours", bars, repeat, lambda: ours(one)),
+        "a_ours": timed("(a)", "ours", bars, repeat, lambda: ours(ours_one)),
         "a_vbt": timed("(a)", "vectorbt", bars, repeat, lambda: vectorbt_run(one_close, one_open)),
-        "b_ours": timed("(b)", "ours", total_b, repeat, lambda: ours(many, size=0.01)),
+        "b_ours": timed("(b)", "ours", total_b, repeat, lambda: ours(ours_many)),
         "b_vbt": timed("(b)", "vectorbt", total_b, repeat, lambda: vectorbt_run(many_c, many_o, **shared)),
-        "c_ours": timed("(c)", "ours per-bar decide", bars, 1, lambda: ours(one, signal_path="per_bar")),
+        "c_ours": timed("(c)", "ours per-bar decide", bars, 1, lambda: ours(ours_one, "per_bar")),
         "a_bt": timed("(a,c)", "backtesting.py", bars, 1, lambda: backtesting_run(one)),
     }
     report(t, memory)

@@ -64,11 +64,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--data",
-        action="append",
+        action="extend",
+        nargs="+",
         required=True,
         metavar="PATH",
-        help="a Binance kline CSV/zip or OHLCV CSV file, a folder (searched recursively) or a glob; "
-        "repeat it; files of one symbol are joined in time order",
+        help="Binance kline CSV/zip or OHLCV CSV files, folders (searched recursively) or globs; "
+        "repeatable; files of one symbol are joined in time order",
     )
     parser.add_argument("--symbol", help="symbol of every --data file (default: from the file name)")
     parser.add_argument("--interval", help="bar interval like 1m, 1h, 1d (default: from the file name)")
@@ -208,10 +209,11 @@ def _describe(error: ValidationError, option: str | None = None) -> str:
     messages = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else ""
-        named = option or OPTION_OF_FIELD.get(field, field)
+        named = option or OPTION_OF_FIELD.get(field, field or "--start/--end")
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f", was {value!r}"
-        messages.append(f"option {named}: {item['msg']}{shown}")
+        text = str(item["msg"]).removeprefix("Value error, ")
+        messages.append(f"option {named}: {text}{shown}")
     return "; ".join(messages)
 
 
