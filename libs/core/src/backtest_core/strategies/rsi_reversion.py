@@ -17,6 +17,7 @@ _SELL = Signal(Side.SELL)
 
 
 def _rsi(gain: float | np.ndarray, loss: float | np.ndarray) -> Any:
+    gain, loss = np.asarray(gain, dtype=np.float64), np.asarray(loss, dtype=np.float64)
     total = gain + loss
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, 100.0 * gain / total, 50.0)
