@@ -34,6 +34,7 @@ class Platform:
     database: str
     env: dict[str, str]
     logs: Path
+    started_at: int = 0  # epoch seconds, before any service started
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def log_tails(self, lines: int = 30) -> str:
@@ -107,7 +108,7 @@ def platform(
         "RUNNER_WORK_DIR": str(work / "runner"),
         "RUNNER_SLOTS": "2",
     }
-    stack = Platform(f"http://127.0.0.1:{port}", db, database, env, work)
+    stack = Platform(f"http://127.0.0.1:{port}", db, database, env, work, started_at=int(time.time()) - 1)
     try:
         for name in ("results", "scheduler", "runner", "gateway"):
             log = (work / f"{name}.log").open("wb")

@@ -182,7 +182,15 @@ def test_cli_submit_shows_the_metrics_of_a_platform_run(platform):
     assert out["trade_count"] == local.metrics.trade_count
 
 
-def test_no_sandbox_container_is_left_behind(platform, finished, docker_client, sandbox_image):
-    leftovers = docker_client.containers.list(all=True, filters={"ancestor": sandbox_image})
+def test_every_run_used_one_container_the_cached_one_none_and_none_is_left(platform, finished, docker_client):
+    # the runner labels its sandboxes with its id (backtest_runner.sandbox.docker_sandbox.LABEL_RUNNER)
+    ours = {"label": [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"], "type": "container"}
+    events = list(
+        docker_client.events(since=platform.started_at, until=int(time.time()) + 1, filters=ours, decode=True)
+    )
+    created = [e for e in events if e.get("Action") == "create"]
+    destroyed = [e for e in events if e.get("Action") == "destroy"]
 
-    assert leftovers == []
+    assert len(created) == 2  # `finished` and the CLI's run; the cached resubmission started none
+    assert len(destroyed) == 2
+    assert docker_client.containers.list(all=True, filters={"label": ours["label"]}) == []

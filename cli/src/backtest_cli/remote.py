@@ -259,6 +259,7 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
 def follow(client: GatewayClient, task_id: str) -> dict[str, Any]:
     """Show a progress bar on stderr until the task ends; return its terminal event (or final status)."""
     from tqdm import tqdm
+    from websockets.exceptions import WebSocketException
 
     bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False, desc=task_id[:8])
     last: dict[str, Any] = {"task_id": task_id, "state": "PENDING"}
@@ -273,7 +274,7 @@ def follow(client: GatewayClient, task_id: str) -> dict[str, Any]:
                     bar.set_description_str(f"{task_id[:8]} {event['state']}")
                 if event["state"] in TERMINAL:
                     return last
-        except (OSError, TimeoutError) as error:  # no WebSocket (proxy, network): poll instead
+        except (OSError, TimeoutError, WebSocketException) as error:  # no WebSocket (proxy?): poll instead
             print(f"backtest submit: progress stream unavailable ({error}); polling", file=sys.stderr)
         while last["state"] not in TERMINAL:
             time.sleep(POLL_INTERVAL_S)
