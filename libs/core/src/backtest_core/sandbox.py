@@ -76,9 +76,9 @@ def run_job(job_dir: Path, out: TextIO) -> int:
     """Run the job in job_dir, writing protocol lines to `out`; return the process exit code."""
     try:
         job, candles = load_job(job_dir)
+    except DataError as exc:
+        return _error(out, FailureReason.NO_DATA, str(exc))
     except (OSError, ValidationError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            return _error(out, FailureReason.NO_DATA, str(exc))
         return _error(out, FailureReason.INVALID_CONFIG, f"cannot read job: {exc}")
 
     def progress(fraction: float, stage: str) -> None:
