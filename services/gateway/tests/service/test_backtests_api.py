@@ -232,3 +232,20 @@ def test_user_id_filter_is_ignored_for_non_admins(gateway, make_token):
 
     assert [i["task_id"] for i in page["items"]] == [mine]
     assert [i["user_id"] for i in admin_page["items"]] == ["bob"]
+
+
+def test_unacknowledged_publish_is_503_and_leaves_no_record_or_key(gateway, make_token):
+    from backtest_gateway.adapters.memory import RecordingCommandBus
+
+    bus = RecordingCommandBus()
+    bus.fail = TimeoutError("no PubAck within 5 s")
+    gateway.app.state.bus = bus
+    headers = {**auth(make_token("alice")), "Idempotency-Key": "k"}
+
+    response = gateway.client.post("/backtest/submit", json=CONFIG, headers=headers)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "broker_unavailable"
+    assert "no PubAck within 5 s" in response.json()["error"]["message"]
+    assert gateway.store.records == {}
+    assert gateway.store.keys == {}
