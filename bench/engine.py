@@ -30,6 +30,7 @@ import pandas as pd
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig, FeeModel
 from backtest_core.engine import run_backtest
+from backtest_core.orchestrator import SignalPath
 
 SEED = 20_240_101
 START_NS = 1_577_836_800_000_000_000  # 2020-01-01T00:00:00Z
@@ -109,18 +110,20 @@ def our_setup(walk: Walk, *, size: float = 1.0) -> OurSetup:
     return OurSetup(config, {name: walk.candles(i, name) for i, name in enumerate(names)})
 
 
-def ours(setup: OurSetup, signal_path: str = "auto") -> tuple[float, int]:
+def ours(setup: OurSetup, signal_path: SignalPath = "auto") -> tuple[float, int]:
     """Run our engine; return (final equity, trade count). The equity curve kept is downsampled."""
     result = run_backtest(
         setup.config,
         setup.candles,
         equity_points_max=EQUITY_POINTS,
-        signal_path=signal_path,  # type: ignore[arg-type]
+        signal_path=signal_path,
     )
     return result.metrics.final_equity, result.metrics.trade_count
 
 
-def vectorbt_run(close: pd.DataFrame, open_: pd.DataFrame, **portfolio: object) -> tuple[float, int]:
+def vectorbt_run(
+    close: pd.DataFrame | pd.Series, open_: pd.DataFrame | pd.Series, **portfolio: object
+) -> tuple[float, int]:
     """Run vectorbt's idiomatic SMA cross: MA.run, crossed above/below, next-open fill via price=open."""
     import vectorbt as vbt
 
@@ -140,7 +143,8 @@ def backtesting_run(walk: Walk) -> tuple[float, int]:
     from backtesting.lib import crossover
 
     def sma(values: np.ndarray, n: int) -> np.ndarray:
-        return pd.Series(values).rolling(n).mean().to_numpy()
+        out: np.ndarray = pd.Series(values).rolling(n).mean().to_numpy(dtype=np.float64)
+        return out
 
     class SmaCross(Strategy):  # type: ignore[misc]
         def init(self) -> None:

@@ -230,13 +230,19 @@ class _progress:
         from tqdm import tqdm
 
         # disable=None: show only when stderr is a terminal; delay: only runs longer than a second.
-        self._bar = tqdm(total=1000, file=sys.stderr, disable=None, delay=1.0, unit="‰", leave=False)
+        self._bar = tqdm(
+            total=1000,
+            file=sys.stderr,
+            disable=None,
+            delay=1.0,
+            leave=False,
+            bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        )
         return self._update
 
     def _update(self, fraction: float, message: str) -> None:
-        done = min(1000, max(0, int(fraction * 1000)))
-        self._bar.update(done - self._bar.n)
         self._bar.set_description_str(message[:40], refresh=False)
+        self._bar.update(min(1000, max(0, int(fraction * 1000))) - self._bar.n)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
