@@ -23,6 +23,7 @@ from backtest_core.config import (
     SourceStrategy,
     StrategySpec,
 )
+from backtest_core.engine import run_backtest
 from backtest_core.errors import BacktestError, StrategyRuntimeError
 from pydantic import ValidationError
 
@@ -83,7 +84,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--cash", type=float, default=1_000_000.0, help="starting cash, quote currency")
     parser.add_argument(
-        "--fee", type=float, default=None, help="fee per fill as a fraction of notional (0.001 = 0.1%%)"
+        "--fee",
+        type=float,
+        default=None,
+        help="fee per fill, fraction of notional (0.001 = 0.1%%; default Binance's 0.001)",
     )
     parser.add_argument("--fill", choices=("next_open", "close"), default="next_open", help="fill price")
     parser.add_argument("--size", type=float, default=1.0, help="fraction of equity per new position")
@@ -102,8 +106,6 @@ def handle(args: argparse.Namespace) -> int:
     try:
         loaded = load_symbols(resolve_paths(args.data), symbol=args.symbol, interval=args.interval)
         config = build_config(args, loaded)
-        from backtest_core.engine import run_backtest  # the engine is imported only when it is needed
-
         candles = {name: item.candles for name, item in loaded.items()}
         with _progress(enabled=not args.no_progress) as on_progress:
             result = run_backtest(config, candles, on_progress=on_progress, equity_points_max=EQUITY_POINTS)
