@@ -31,7 +31,7 @@ from backtest_core.metrics import (
     win_rate_pct,
 )
 from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
-from backtest_core.portfolio import PortfolioManager, PortfolioResults
+from backtest_core.portfolio import ExecutedTrade, PortfolioManager, PortfolioResults
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, ProposalTable
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
 
@@ -93,11 +93,11 @@ def run_backtest(
     )
     symbols = config.symbols
     ordered = [data[s] for s in symbols]
-    union = (
-        ordered[0].open_time
-        if len(ordered) == 1
-        else np.unique(np.concatenate([c.open_time for c in ordered]))
-    )
+    first = ordered[0].open_time
+    if all(len(c.open_time) == len(first) and np.array_equal(c.open_time, first) for c in ordered):
+        union = first
+    else:
+        union = np.unique(np.concatenate([c.open_time for c in ordered]))
     timeline = merge_timeline(tables, data, symbols, union)
     marks = None
     if len(ordered) > 1:
@@ -181,13 +181,23 @@ def _trades(
     step = interval_ns(config.interval)
     rows = []
     entry_ns, exit_ns = [], []
+    cols: dict[str, tuple[list[int], ...]] = {}
     for t in results.trades:
         symbol = config.symbols[t.symbol]
-        table, times = tables[symbol], data[symbol].open_time
-        eb, xb = int(table.entry_bar[t.seq]), int(table.exit_bar[t.seq])
-        entry_ns.append(int(times[eb]) + (step if table.entry_moment[t.seq] >= EXIT_AT_CLOSE else 0))
-        exit_ns.append(int(times[xb]) + (step if table.exit_moment[t.seq] >= EXIT_AT_CLOSE else 0))
-        rows.append((symbol, t, xb - eb, EXIT_REASONS[int(table.exit_reason[t.seq])]))
+        if symbol not in cols:
+            tb, times = tables[symbol], data[symbol].open_time
+            cols[symbol] = (
+                tb.entry_bar.tolist(),
+                tb.exit_bar.tolist(),
+                (times[tb.entry_bar] + np.where(tb.entry_moment >= EXIT_AT_CLOSE, step, 0)).tolist(),
+                (times[tb.exit_bar] + np.where(tb.exit_moment >= EXIT_AT_CLOSE, step, 0)).tolist(),
+                tb.exit_reason.tolist(),
+            )
+        ebs, xbs, ets, xts, reasons = cols[symbol]
+        q = t.seq
+        entry_ns.append(ets[q])
+        exit_ns.append(xts[q])
+        rows.append((symbol, t, xbs[q] - ebs[q], EXIT_REASONS[reasons[q]]))
     entry_dt, exit_dt = _to_datetimes(np.array(entry_ns)), _to_datetimes(np.array(exit_ns))
     out = []
     for (symbol, t, held, reason), ed, xd in zip(rows, entry_dt, exit_dt, strict=True):
@@ -261,9 +271,12 @@ def _metrics(config: BacktestConfig, curve: EquityCurve, results: PortfolioResul
 def _per_symbol(
     config: BacktestConfig, results: PortfolioResults, curve: EquityCurve, data: Mapping[str, Candles]
 ) -> list[SymbolMetrics]:
+    by_symbol: dict[int, list[ExecutedTrade]] = {}
+    for t in results.trades:
+        by_symbol.setdefault(t.symbol, []).append(t)
     out = []
     for code, symbol in enumerate(config.symbols):
-        mine = [t for t in results.trades if t.symbol == code]
+        mine = by_symbol.get(code, [])
         pnls = [t.pnl for t in mine]
         out.append(
             SymbolMetrics(
