@@ -77,13 +77,12 @@ printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/no
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
 ldconfig -r "$ROOT" 2>/dev/null || true
 
-# 5. Import as an image: non-root user, the engine as entry point.
+# 5. Import as an image: non-root user, the engine as entry point, an environment of PATH and HOME only
+#    (the engine flushes its own output lines; the root is read-only so no bytecode is written).
 tar -C "$ROOT" -c . | docker import \
     --change 'USER 65534:65534' \
     --change 'WORKDIR /tmp' \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
-    --change 'ENV PYTHONUNBUFFERED=1' \
-    --change 'ENV PYTHONDONTWRITEBYTECODE=1' \
     --change 'ENV HOME=/tmp' \
     --change "LABEL $LABEL=$HASH" \
     --change 'ENTRYPOINT ["python3.11", "-m", "backtest_core"]' \
