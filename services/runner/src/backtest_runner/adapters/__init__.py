@@ -1,0 +1,1 @@
+"""Adapters of the runner's ports, named after their technology."""

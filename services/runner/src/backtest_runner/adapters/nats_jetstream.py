@@ -1,0 +1,130 @@
+"""NATS JetStream adapters: stream declaration, the job work queue, report publishing, cancel listening."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+import nats.errors
+import nats.js.errors
+from backtest_core.contracts import (
+    RUNNER_JOBS_ACK_WAIT_S,
+    RUNNER_JOBS_CONSUMER,
+    RUNNER_JOBS_MAX_DELIVER,
+    STREAMS,
+    CancelRun,
+    Stream,
+    Subject,
+)
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from pydantic import ValidationError
+
+from backtest_runner.ports import JobMessage, RunReport
+
+log = logging.getLogger(__name__)
+
+RUNNER_STREAMS = (Stream.JOBS, Stream.RUNS)
+
+
+async def ensure_streams(js: JetStreamContext, names: Iterable[Stream] = RUNNER_STREAMS) -> None:
+    """Declare the given streams from `contracts.STREAMS` unless they exist (idempotent, race-safe)."""
+    wanted = set(names)
+    for spec in STREAMS:
+        if spec.name not in wanted:
+            continue
+        try:
+            await js.stream_info(spec.name)
+            continue
+        except nats.js.errors.NotFoundError:
+            pass
+        config = StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=spec.max_age_s,
+            duplicate_window=spec.duplicate_window_s,
+        )
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError as exc:  # another service created it meanwhile
+            log.info("stream %s not created here: %s", spec.name, exc)
+
+
+def runner_consumer_config(max_ack_pending: int) -> ConsumerConfig:
+    """Return the shared durable pull consumer's configuration."""
+    return ConsumerConfig(
+        durable_name=RUNNER_JOBS_CONSUMER,
+        name=RUNNER_JOBS_CONSUMER,
+        filter_subject=Subject.JOB_RUN,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=RUNNER_JOBS_ACK_WAIT_S,
+        max_deliver=RUNNER_JOBS_MAX_DELIVER,
+        max_ack_pending=max_ack_pending,
+    )
+
+
+class JetStreamJobSource:
+    """The `runner` durable pull consumer on BACKTEST_JOBS, shared by every runner."""
+
+    def __init__(self, subscription: JetStreamContext.PullSubscription) -> None:
+        self._subscription = subscription
+
+    @classmethod
+    async def bind(cls, js: JetStreamContext, max_ack_pending: int) -> JetStreamJobSource:
+        """Create the consumer if missing (an existing one is used as it is) and subscribe to it."""
+        subscription = await js.pull_subscribe(
+            Subject.JOB_RUN,
+            durable=RUNNER_JOBS_CONSUMER,
+            stream=Stream.JOBS,
+            config=runner_consumer_config(max_ack_pending),
+        )
+        return cls(subscription)
+
+    async def fetch_one(self, timeout_s: float) -> JobMessage | None:
+        """Return the next job, or None if none arrived within `timeout_s` seconds."""
+        try:
+            messages = await self._subscription.fetch(1, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return None
+        return messages[0] if messages else None
+
+    async def close(self) -> None:
+        """Stop the subscription (the durable consumer stays)."""
+        await self._subscription.unsubscribe()
+
+
+class JetStreamReportPublisher:
+    """Publish run reports on `Subject.run(task_id)` with `Nats-Msg-Id` for de-duplication."""
+
+    def __init__(self, js: JetStreamContext, timeout_s: float = 10.0) -> None:
+        self._js = js
+        self._timeout_s = timeout_s
+
+    async def publish(self, report: RunReport) -> None:
+        """Publish one report and wait for the stream's ack."""
+        await self._js.publish(
+            Subject.run(report.task_id),
+            report.model_dump_json().encode(),
+            timeout=self._timeout_s,
+            stream=Stream.RUNS,
+            headers={"Nats-Msg-Id": report.message_id, "content-type": "application/json"},
+        )
+
+
+async def subscribe_cancels(nc: NatsClient, on_cancel: Callable[[CancelRun], object]) -> Subscription:
+    """Listen on the core NATS cancel broadcast; malformed messages are logged and dropped."""
+
+    async def handle(msg: Msg) -> None:
+        try:
+            cancel = CancelRun.model_validate_json(msg.data)
+        except ValidationError as exc:
+            log.error("ignoring a malformed CancelRun: %s", exc)
+            return
+        on_cancel(cancel)
+
+    return await nc.subscribe(Subject.CANCEL_RUN, cb=handle)

@@ -1,0 +1,107 @@
+"""The composition root: `create_app(settings)` wires NATS, MongoDB and Docker into a RunnerApp."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.subscription import Subscription
+
+from backtest_runner.adapters.nats_jetstream import (
+    JetStreamJobSource,
+    JetStreamReportPublisher,
+    ensure_streams,
+    subscribe_cancels,
+)
+from backtest_runner.executor import JobExecutor
+from backtest_runner.ports import CandleSource, Sandbox
+from backtest_runner.progress import ProgressThrottle
+from backtest_runner.sandbox.docker_sandbox import DockerSandbox
+from backtest_runner.service import RunnerService
+from backtest_runner.settings import RunnerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerApp:
+    """A runner process: `start()` connects and begins pulling jobs, `stop()` drains and disconnects.
+
+    `candles` and `sandbox` may be injected (tests); otherwise they are built from the settings at start.
+    """
+
+    settings: RunnerSettings
+    candles: CandleSource | None = None
+    sandbox: Sandbox | None = None
+    service: RunnerService | None = None
+    _closers: list[Callable[[], object]] = field(default_factory=list)
+    _nc: NatsClient | None = None
+    _cancel_sub: Subscription | None = None
+    _source: JetStreamJobSource | None = None
+
+    async def start(self) -> RunnerService:
+        """Connect, remove orphaned containers, declare streams and the consumer; return the job loop."""
+        settings = self.settings
+        if self.sandbox is None:
+            client = docker.from_env()
+            self._closers.append(client.close)
+            self.sandbox = DockerSandbox(
+                client, settings.sandbox_image, settings.sandbox_limits(), settings.runner_id
+            )
+        if self.candles is None:
+            from backtest_runner.adapters.mongo_candles import MongoCandleSource
+
+            self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)
+            self._closers.append(mongo.close)
+        removed = self.sandbox.remove_orphans()
+        if removed:
+            log.warning("removed %d orphaned sandbox container(s) of runner %s", removed, settings.runner_id)
+        self._nc = await nats.connect(
+            settings.nats_url, name=f"runner-{settings.runner_id}", max_reconnect_attempts=-1
+        )
+        js = self._nc.jetstream()
+        await ensure_streams(js)
+        self._source = await JetStreamJobSource.bind(js, settings.max_ack_pending)
+        executor = JobExecutor(
+            runner_id=settings.runner_id,
+            candles=self.candles,
+            sandbox=self.sandbox,
+            publisher=JetStreamReportPublisher(js),
+            work_dir=settings.work_dir,
+            equity_points_max=settings.equity_points_max,
+            throttle_factory=lambda: ProgressThrottle(
+                settings.progress_interval_s, settings.progress_step, time.monotonic
+            ),
+        )
+        self.service = RunnerService(
+            source=self._source,
+            executor=executor,
+            slots=settings.slots,
+            fetch_timeout_s=settings.fetch_timeout_s,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+        )
+        self._cancel_sub = await subscribe_cancels(self._nc, self.service.cancel)
+        return self.service
+
+    async def stop(self) -> None:
+        """Stop fetching, let running jobs finish within the grace period (then nak them), disconnect."""
+        if self.service is not None:
+            await self.service.stop(self.settings.shutdown_grace_s)
+        if self._cancel_sub is not None:
+            await self._cancel_sub.unsubscribe()
+        if self._source is not None:
+            await self._source.close()
+        if self._nc is not None:
+            await self._nc.drain()
+        for close in reversed(self._closers):
+            close()
+
+
+def create_app(settings: RunnerSettings) -> RunnerApp:
+    """Return an unstarted runner for these settings; nothing connects until `start()`."""
+    return RunnerApp(settings)

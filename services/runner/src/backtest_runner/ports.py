@@ -1,0 +1,83 @@
+"""The runner's ports: what the job loop needs from the outside world, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias
+
+from backtest_core.candles import Candles
+from backtest_core.contracts import RunFailed, RunProgressed, RunStarted, RunSucceeded, SandboxProgress
+
+from backtest_runner.sandbox.docker_sandbox import SandboxRun
+from backtest_runner.sandbox.limits import SandboxLimits
+from backtest_runner.sandbox.outcome import KillSwitch, SandboxOutcome
+
+RunReport: TypeAlias = RunStarted | RunProgressed | RunSucceeded | RunFailed
+
+
+class CandleSource(Protocol):
+    """Read one symbol's candles (blocking; called from a worker thread)."""
+
+    def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
+        """Return the bars with start_ns <= open_time < end_ns (None = unbounded); empty if none."""
+        ...
+
+
+class Sandbox(Protocol):
+    """Run one job directory in isolation."""
+
+    @property
+    def limits(self) -> SandboxLimits:
+        """Return the limits runs are held to."""
+        ...
+
+    def remove_orphans(self) -> int:
+        """Remove what an earlier instance of this runner left behind; return how many."""
+        ...
+
+    async def run(
+        self, run: SandboxRun, on_progress: Callable[[SandboxProgress], None], kill_switch: KillSwitch
+    ) -> SandboxOutcome:
+        """Run to the end (or until killed); progress callbacks arrive on the event loop, in order."""
+        ...
+
+
+class ReportPublisher(Protocol):
+    """Publish a run report durably (returns once the broker stored it)."""
+
+    async def publish(self, report: RunReport) -> None:
+        """Publish one report on `Subject.run(report.task_id)`."""
+        ...
+
+
+class JobMessage(Protocol):
+    """One delivery of a RunBacktestJob from the work queue."""
+
+    @property
+    def data(self) -> bytes:
+        """Return the message body (RunBacktestJob JSON)."""
+        ...
+
+    def in_progress(self) -> Awaitable[None]:
+        """Reset the redelivery timer."""
+        ...
+
+    def ack(self) -> Awaitable[None]:
+        """Mark the job done; the work queue deletes it."""
+        ...
+
+    def nak(self, delay: float | None = None) -> Awaitable[None]:
+        """Hand the job back for redelivery, after `delay` seconds if given."""
+        ...
+
+    def term(self) -> Awaitable[None]:
+        """Drop a message that can never be processed."""
+        ...
+
+
+class JobSource(Protocol):
+    """The work queue: fetch at most one job, waiting up to `timeout_s`."""
+
+    async def fetch_one(self, timeout_s: float) -> JobMessage | None:
+        """Return the next job, or None if none arrived in time."""
+        ...

@@ -1,0 +1,1 @@
+"""The hardened sandbox: limits, output accounting, failure classification and the Docker adapter."""

@@ -1,0 +1,203 @@
+"""DockerSandbox: one hardened, throw-away container per backtest. The only module using the Docker SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+from backtest_core.contracts import SANDBOX_JOB_DIR, FailureReason, SandboxProgress
+from docker.models.containers import Container
+from docker.types import LogConfig
+
+from backtest_runner.sandbox.limits import SandboxLimits
+from backtest_runner.sandbox.outcome import (
+    ContainerExit,
+    KillReason,
+    KillSwitch,
+    SandboxAborted,
+    SandboxFailed,
+    SandboxOutcome,
+    classify,
+    failed,
+)
+from backtest_runner.sandbox.output import OutputAccountant
+
+log = logging.getLogger(__name__)
+
+LABEL_ROLE = "io.backtest.role"
+LABEL_TASK = "io.backtest.task_id"
+LABEL_RUNNER = "io.backtest.runner_id"
+ROLE_SANDBOX = "sandbox"
+SANDBOX_COMMAND = ("python3.11", "-m", "backtest_core")
+SANDBOX_WORKDIR = "/tmp"
+SANDBOX_USER = "65534:65534"  # nobody:nogroup
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRun:
+    """One run: the task it belongs to and the host directory mounted read-only at /job."""
+
+    task_id: str
+    job_dir: Path
+
+
+ProgressCallback = Callable[[SandboxProgress], None]
+
+
+class DockerSandbox:
+    """Run `python -m backtest_core` in a container with no network, a read-only root and hard limits.
+
+    The image and command come from the operator's settings, never from a job. Every container carries
+    labels (role, task id, runner id) so `remove_orphans` finds what a crashed runner left behind.
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        limits: SandboxLimits,
+        runner_id: str,
+        command: Sequence[str] = SANDBOX_COMMAND,
+    ) -> None:
+        self._client = client
+        self._image = image
+        self._limits = limits
+        self._runner_id = runner_id
+        self._command = list(command)
+
+    @property
+    def limits(self) -> SandboxLimits:
+        """Return the limits every container of this sandbox runs under."""
+        return self._limits
+
+    def remove_orphans(self) -> int:
+        """Remove every sandbox container labelled with this runner's id; return how many."""
+        containers = self._client.containers.list(
+            all=True, filters={"label": [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={self._runner_id}"]}
+        )
+        for container in containers:
+            log.warning("removing orphan sandbox container %s", container.name)
+            container.remove(force=True)
+        return len(containers)
+
+    async def run(
+        self, run: SandboxRun, on_progress: ProgressCallback, kill_switch: KillSwitch
+    ) -> SandboxOutcome:
+        """Run one sandbox to the end; `on_progress` is called on the event loop's thread, in order."""
+        loop = asyncio.get_running_loop()
+
+        def forward(progress: SandboxProgress) -> None:
+            loop.call_soon_threadsafe(on_progress, progress)
+
+        return await asyncio.to_thread(self._run_blocking, run, forward, kill_switch)
+
+    def _run_blocking(
+        self, run: SandboxRun, on_progress: ProgressCallback, kill_switch: KillSwitch
+    ) -> SandboxOutcome:
+        if kill_switch.reason is not None:
+            return SandboxAborted(kill_switch.reason)
+        container: Container | None = None
+        timer: threading.Timer | None = None
+        try:
+            container = self._create(run)
+            kill_switch.arm(_killer(container))
+            stream = self._client.api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
+            timer = threading.Timer(self._limits.wall_clock_s, kill_switch.kill, (KillReason.TIMEOUT,))
+            timer.daemon = True
+            container.start()
+            timer.start()
+            output = OutputAccountant(self._limits.output_bytes, self._limits.stderr_tail_bytes)
+            for stdout, stderr in stream:
+                if stdout:
+                    for progress in output.feed_stdout(stdout):
+                        on_progress(progress)
+                if stderr:
+                    output.feed_stderr(stderr)
+                if output.over_limit:
+                    kill_switch.kill(KillReason.OUTPUT_LIMIT)
+            for progress in output.finish():
+                on_progress(progress)
+            status = container.wait(timeout=60)
+            container.reload()
+            state = container.attrs.get("State", {})
+            exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
+            return classify(exit_, output, kill_switch.reason, self._limits)
+        except docker.errors.ImageNotFound as exc:
+            return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
+        except _DOCKER_ERRORS as exc:
+            if kill_switch.reason in (KillReason.CANCELLED, KillReason.SHUTDOWN):
+                return SandboxAborted(kill_switch.reason)
+            return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
+        finally:
+            if timer is not None:
+                timer.cancel()
+            kill_switch.disarm()
+            if container is not None:
+                _remove(container)
+
+    def _create(self, run: SandboxRun) -> Container:
+        limits = self._limits
+        return self._client.containers.create(
+            self._image,
+            self._command,
+            entrypoint=[],
+            working_dir=SANDBOX_WORKDIR,
+            user=SANDBOX_USER,
+            environment={},
+            network_mode="none",
+            ipc_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
+            volumes={str(run.job_dir): {"bind": SANDBOX_JOB_DIR, "mode": "ro"}},
+            mem_limit=limits.memory_bytes,
+            memswap_limit=limits.memory_bytes,
+            nano_cpus=limits.nano_cpus,
+            pids_limit=limits.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            log_config=LogConfig(type=LogConfig.types.NONE),
+            labels={LABEL_ROLE: ROLE_SANDBOX, LABEL_TASK: run.task_id, LABEL_RUNNER: self._runner_id},
+            name=f"backtest-{run.task_id}-{int(time.time() * 1000)}",
+            detach=True,
+        )
+
+
+def _infrastructure(message: str) -> SandboxFailed:
+    return failed(FailureReason.INFRASTRUCTURE, message)
+
+
+def _killer(container: Container) -> Callable[[], None]:
+    """Return a non-blocking kill: the Docker call runs in its own thread, because dockerd only answers
+    a kill once the container's output is drained, and the caller may be the thread that drains it (or
+    the event loop)."""
+
+    def kill_now() -> None:
+        try:
+            container.kill()
+        except docker.errors.APIError as exc:  # already exited: nothing to kill
+            log.debug("kill of %s ignored: %s", container.name, exc)
+        except _DOCKER_ERRORS as exc:
+            log.error("kill of %s failed: %s", container.name, exc)
+
+    def kill() -> None:
+        threading.Thread(target=kill_now, name=f"kill-{container.name}", daemon=True).start()
+
+    return kill
+
+
+def _remove(container: Container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except _DOCKER_ERRORS as exc:
+        log.error("could not remove sandbox container %s: %s", container.name, exc)

@@ -1,0 +1,59 @@
+"""The runner's settings, from RUNNER_* environment variables."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backtest_runner.sandbox.limits import MIB, SandboxLimits
+
+
+class RunnerSettings(BaseSettings):
+    """Everything a runner process needs; e.g. RUNNER_NATS_URL, RUNNER_SLOTS, RUNNER_MEMORY_MB.
+
+    `runner_id` must be stable across restarts of the same runner (default: the host name, which is the
+    container id under Docker) so that sandbox containers orphaned by a crash are found and removed at
+    start-up; two runners on one host need distinct ids. `work_dir` holds the job directories and must
+    be a path the Docker engine sees identically (bind mounts are resolved on the engine's host).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RUNNER_", frozen=True, extra="forbid")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?readPreference=secondaryPreferred"
+    mongodb_database: str = "backtest"
+    runner_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
+    slots: int = Field(default=2, ge=1, le=64, description="jobs run at once by this runner")
+    max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
+    sandbox_image: str = "backtest-sandbox:latest"
+    work_dir: Path = Path("/tmp/backtest-runner")
+    memory_mb: int = Field(default=1024, ge=32, description="sandbox RAM (+ swap), MiB")
+    cpus: float = Field(default=1.0, gt=0, le=64)
+    pids_limit: int = Field(default=128, ge=8, le=4096)
+    tmpfs_mb: int = Field(default=64, ge=1)
+    wall_clock_s: float = Field(default=300.0, gt=0)
+    output_limit_bytes: int = Field(default=64 * MIB, ge=4096)
+    equity_points_max: int = Field(default=5000, ge=2)
+    progress_interval_s: float = Field(default=0.25, ge=0, description="min time between progress reports")
+    progress_step: float = Field(
+        default=0.1, gt=0, le=1, description="fraction advance that is always reported"
+    )
+    fetch_timeout_s: float = Field(default=1.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        default=5.0, gt=0, description="in_progress() period while a job runs"
+    )
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """Return the sandbox limits these settings describe."""
+        return SandboxLimits(
+            memory_bytes=self.memory_mb * MIB,
+            cpus=self.cpus,
+            pids=self.pids_limit,
+            tmpfs_bytes=self.tmpfs_mb * MIB,
+            wall_clock_s=self.wall_clock_s,
+            output_bytes=self.output_limit_bytes,
+        )
