@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from backtest_core.contracts import SandboxProgress
 
+STEP_TOLERANCE = 1e-9  # so 0.3 - 0.2 counts as a step of 0.1
+
 
 class ProgressThrottle:
     """Pass a progress update only if it moves forward and is worth a message.
@@ -29,7 +31,7 @@ class ProgressThrottle:
         if progress.fraction < self._last_fraction:
             return False
         due = self._last_time is None or now - self._last_time >= self._min_interval_s
-        if not due and progress.fraction - self._last_fraction < self._min_step:
+        if not due and progress.fraction - self._last_fraction < self._min_step - STEP_TOLERANCE:
             return False
         self._last_time = now
         self._last_fraction = progress.fraction
