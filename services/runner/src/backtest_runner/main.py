@@ -12,6 +12,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
 
+from backtest_runner.adapters.mongo_candles import MongoCandleSource
 from backtest_runner.adapters.nats_jetstream import (
     JetStreamJobSource,
     JetStreamReportPublisher,
@@ -54,8 +55,6 @@ class RunnerApp:
                 client, settings.sandbox_image, settings.sandbox_limits(), settings.runner_id
             )
         if self.candles is None:
-            from backtest_runner.adapters.mongo_candles import MongoCandleSource
-
             self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)
             self._closers.append(mongo.close)
         removed = self.sandbox.remove_orphans()

@@ -23,8 +23,8 @@ class RunnerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNNER_", frozen=True, extra="forbid")
 
     nats_url: str = "nats://127.0.0.1:4222"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/?readPreference=secondaryPreferred"
-    mongodb_database: str = "backtest"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/backtest?readPreference=secondaryPreferred"
+    mongodb_database: str | None = Field(default=None, description="default: the database in the URI")
     runner_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
     slots: int = Field(default=2, ge=1, le=64, description="jobs run at once by this runner")
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")

@@ -1,42 +1,13 @@
-"""Real Docker engine fixtures for the runner's sandbox tests.
-
-`docker_client` and `sandbox_image` are defined here only until the shared fixtures in tests/fixtures/
-provide them; the image is built offline by deploy/sandbox/build_image.sh (--if-stale).
-"""
+"""Runner integration fixtures; `docker_client` and `sandbox_image` come from the shared tests/fixtures."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, ROLE_SANDBOX
-
-REPO = Path(__file__).resolve().parents[4]
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
-    """Yield a client of the local Docker engine (fails if the engine is not running)."""
-    client = docker.from_env()
-    client.ping()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: docker.DockerClient) -> str:
-    """Return the sandbox image tag, built from the current sources if missing or stale."""
-    image = os.environ.get("SANDBOX_IMAGE", "backtest-sandbox:latest")
-    subprocess.run(
-        [str(REPO / "deploy/sandbox/build_image.sh"), "--if-stale"],
-        check=True,
-        env={**os.environ, "SANDBOX_IMAGE": image},
-    )
-    return image
 
 
 @pytest.fixture

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any
 
 from backtest_core.candles import Candles
-from pymongo import MongoClient, ReadPreference
-
-
-class _CandleStore(Protocol):
-    def load(
-        self, symbol: str, interval: str, start_ns: int | None = None, end_ns: int | None = None
-    ) -> Candles: ...
+from backtest_marketdata import MongoCandleStore, database_name, reader_client
+from pymongo import MongoClient
 
 
 class MongoCandleSource:
@@ -21,18 +16,14 @@ class MongoCandleSource:
     the URI where the server supports users. Sandboxes never see this client or its credentials.
     """
 
-    def __init__(self, store: _CandleStore) -> None:
+    def __init__(self, store: MongoCandleStore) -> None:
         self._store = store
 
     @classmethod
-    def connect(cls, uri: str, database: str) -> tuple[MongoCandleSource, MongoClient[dict[str, object]]]:
-        """Build the source and return it with its client (the caller closes the client)."""
-        from backtest_marketdata import MongoCandleStore  # the library owns the candle schema
-
-        client: MongoClient[dict[str, object]] = MongoClient(
-            uri, read_preference=ReadPreference.SECONDARY_PREFERRED, appname="backtest-runner"
-        )
-        db = client.get_database(database, read_preference=ReadPreference.SECONDARY_PREFERRED)
+    def connect(cls, uri: str, database: str | None = None) -> tuple[MongoCandleSource, MongoClient[Any]]:
+        """Build the source over `database` (default: the URI's) and return it with its client to close."""
+        client = reader_client(uri, appname="backtest-runner")
+        db = client.get_database(database or database_name(uri))
         return cls(MongoCandleStore(db)), client
 
     def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:

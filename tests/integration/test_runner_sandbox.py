@@ -1,0 +1,290 @@
+"""The runner's executor + DockerSandbox with the real engine in the real sandbox image, on real candles.
+
+No broker here (a recording publisher): this pins what a job produces in the hardened container, from a
+good backtest (identical to `run_backtest` in-process) to each hostile strategy's failure reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import numpy as np
+import pytest
+from backtest_core.candles import Candles
+from backtest_core.config import BacktestConfig, SourceStrategy
+from backtest_core.contracts import FailureReason, RunBacktestJob, RunFailed, RunProgressed, RunSucceeded
+from backtest_core.data_files import read_candle_file
+from backtest_core.engine import run_backtest
+from backtest_runner.executor import Disposition, JobExecutor
+from backtest_runner.ports import RunReport
+from backtest_runner.progress import ProgressThrottle
+from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX, DockerSandbox
+from backtest_runner.sandbox.limits import MIB, SandboxLimits
+from backtest_runner.sandbox.outcome import KillReason, KillSwitch
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
+START = datetime(2018, 1, 1, tzinfo=UTC)
+END = datetime(2019, 7, 1, tzinfo=UTC)
+LIMITS = SandboxLimits(
+    memory_bytes=384 * MIB, cpus=1.0, pids=64, tmpfs_bytes=8 * MIB, wall_clock_s=30.0, output_bytes=8 * MIB
+)
+TASK = "feedfacefeedfacefeedfacefeedface"
+
+HEADER = (
+    "import time\n"
+    "from backtest_core.strategy import NO_SIGNAL, BaseStrategy\n\n\n"
+    "class Hostile(BaseStrategy):\n"
+)
+RAISES = HEADER + (
+    "    calls = 0\n"
+    "    def decide(self, df, interval, **p):\n"
+    "        Hostile.calls += 1\n"
+    "        if Hostile.calls > 20:\n"
+    "            raise ValueError(f'user strategy gave up after {Hostile.calls - 1} bars')\n"
+    "        return NO_SIGNAL\n"
+)
+SLEEPS = HEADER + "    def decide(self, df, interval, **p):\n        time.sleep(3600)\n"
+ALLOCATES = HEADER + (
+    "    hoard = []\n"
+    "    def decide(self, df, interval, **p):\n"
+    "        self.hoard.append(bytearray(64 * 1024 * 1024))\n"
+    "        return NO_SIGNAL\n"
+)
+PRINTS = (
+    HEADER + "    def decide(self, df, interval, **p):\n        while True:\n            print('x' * 1000)\n"
+)
+
+
+def _real_candles(symbol: str) -> Candles:
+    """Concatenate the shipped monthly Binance-format files of a symbol (real Bitstamp daily bars)."""
+    parts = [read_candle_file(path) for path in sorted((KLINES / symbol / "1d").glob("*.csv"))]
+    columns = {
+        c: np.concatenate([getattr(p, c) for p in parts]) for c in ("open", "high", "low", "close", "volume")
+    }
+    bars = Candles(symbol, "1d", np.concatenate([p.open_time for p in parts]), **columns)
+    return bars
+
+
+class MemoryCandles:
+    def __init__(self) -> None:
+        self.candles = {s: _real_candles(s) for s in ("BTCUSD", "ETHUSD")}
+
+    def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
+        return self.candles[symbol].between(start_ns, end_ns)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.reports: list[RunReport] = []
+
+    async def publish(self, report: RunReport) -> None:
+        self.reports.append(report)
+
+
+@pytest.fixture
+def no_sandbox_left_behind(docker_client: docker.DockerClient) -> Iterator[str]:
+    """Yield a unique runner id; afterwards assert that no container labelled with it remains."""
+    runner_id = f"test-{os.getpid()}-{os.urandom(4).hex()}"
+    yield runner_id
+    label = [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={runner_id}"]
+    left = docker_client.containers.list(all=True, filters={"label": label})
+    for container in left:
+        container.remove(force=True)
+    assert [c.name for c in left] == []
+
+
+@pytest.fixture(scope="module")
+def candles() -> MemoryCandles:
+    return MemoryCandles()
+
+
+def _job(strategy: str | SourceStrategy, **params: int) -> RunBacktestJob:
+    config = BacktestConfig(
+        strategy=strategy, params=params, symbols=["BTCUSD", "ETHUSD"], start=START, end=END
+    )
+    return RunBacktestJob(task_id=TASK, attempt=1, user_id="u", config=config, cache_key="c")
+
+
+def _execute(
+    docker_client: docker.DockerClient,
+    image: str,
+    runner_id: str,
+    candles: MemoryCandles,
+    job: RunBacktestJob,
+    work_dir: Path,
+    limits: SandboxLimits = LIMITS,
+    cancel_on_first_progress: bool = False,
+) -> tuple[Disposition, list[RunReport]]:
+    recorder = Recorder()
+    switch = KillSwitch()
+    executor = JobExecutor(
+        runner_id=runner_id,
+        candles=candles,
+        sandbox=DockerSandbox(docker_client, image, limits, runner_id),
+        publisher=recorder,
+        work_dir=work_dir,
+        equity_points_max=5000,
+        throttle_factory=lambda: ProgressThrottle(0.0, 0.0, time.monotonic),
+    )
+
+    async def main() -> Disposition:
+        if cancel_on_first_progress:
+
+            async def cancel_when_running() -> None:
+                while not any(isinstance(r, RunProgressed) for r in recorder.reports):
+                    await asyncio.sleep(0.01)
+                running = docker_client.containers.list(filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+                assert len(running) == 1
+                switch.kill(KillReason.CANCELLED)
+
+            canceller = asyncio.create_task(cancel_when_running())
+            try:
+                return await executor.execute(job, switch)
+            finally:
+                canceller.cancel()
+        return await executor.execute(job, switch)
+
+    return asyncio.run(main()), recorder.reports
+
+
+def _failure(reports: list[RunReport]) -> RunFailed:
+    assert reports[0].kind == "started"
+    last = reports[-1]
+    assert isinstance(last, RunFailed), last
+    return last
+
+
+def test_a_good_job_succeeds_with_the_result_of_run_backtest_in_process(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job("sma_cross", fast=10, slow=30)
+
+    disposition, reports = _execute(
+        docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path
+    )
+
+    expected = run_backtest(
+        job.config, {s: candles.load(s, "1d", None, None) for s in job.config.symbols}, equity_points_max=5000
+    )
+    kinds = [r.kind for r in reports]
+    assert disposition is Disposition.ACK
+    assert kinds[0] == "started" and kinds[-1] == "succeeded" and kinds.count("progressed") >= 2
+    fractions = [r.fraction for r in reports if isinstance(r, RunProgressed)]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    succeeded = reports[-1]
+    assert isinstance(succeeded, RunSucceeded)
+    assert succeeded.result.metrics == expected.metrics
+    assert succeeded.result.metrics.trade_count == expected.metrics.trade_count > 0
+    assert succeeded.result == expected
+    assert succeeded.duration_ms > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_strategy_that_raises_is_a_strategy_error_with_the_users_traceback(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job(SourceStrategy(source=RAISES))
+
+    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+
+    failure = _failure(reports).failure
+    assert failure.reason is FailureReason.STRATEGY_ERROR
+    assert failure.traceback is not None
+    assert "ValueError: user strategy gave up after 20 bars" in failure.traceback
+    assert 'File "<user_strategy>", line 10, in decide' in failure.traceback  # the user's raise line
+
+
+def test_a_strategy_that_sleeps_forever_is_a_timeout(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job(SourceStrategy(source=SLEEPS))
+    limits = LIMITS.model_copy(update={"wall_clock_s": 4.0})
+
+    _, reports = _execute(
+        docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path, limits
+    )
+
+    failure = _failure(reports).failure
+    assert failure.reason is FailureReason.TIMEOUT
+    assert failure.message == "the backtest ran longer than the wall-clock limit of 4 s"
+
+
+def test_a_strategy_that_allocates_past_the_limit_is_out_of_memory(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job(SourceStrategy(source=ALLOCATES))
+
+    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+
+    failure = _failure(reports).failure
+    assert failure.reason is FailureReason.OUT_OF_MEMORY
+    assert "memory limit of 384 MiB" in failure.message
+
+
+def test_a_strategy_that_prints_past_the_cap_is_an_output_limit(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job(SourceStrategy(source=PRINTS))
+
+    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+
+    failure = _failure(reports).failure
+    assert failure.reason is FailureReason.OUTPUT_LIMIT
+    assert failure.message.startswith(f"the sandbox wrote more than the output cap of {8 * MIB} bytes")
+
+
+def test_cancelling_kills_the_container_and_reports_nothing_terminal(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    job = _job(SourceStrategy(source=SLEEPS))
+
+    disposition, reports = _execute(
+        docker_client,
+        sandbox_image,
+        no_sandbox_left_behind,
+        candles,
+        job,
+        tmp_path,
+        cancel_on_first_progress=True,
+    )
+
+    assert disposition is Disposition.ACK
+    assert {r.kind for r in reports} == {"started", "progressed"}
+    left = docker_client.containers.list(
+        all=True,
+        filters={"label": [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={no_sandbox_left_behind}"]},
+    )
+    assert left == []
