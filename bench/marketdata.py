@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -190,6 +191,7 @@ def main() -> int:
         if process is not None:
             process.terminate()
             process.wait(30)
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

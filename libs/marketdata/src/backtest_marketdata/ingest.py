@@ -12,10 +12,12 @@ from __future__ import annotations
 import glob
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from backtest_core.candles import Candles
 from backtest_core.data_files import csv_from_zip, read_binance_klines
 from backtest_core.errors import DataError
 from pydantic import BaseModel, ConfigDict
@@ -147,21 +149,29 @@ class Ingestor:
         """Ingest every file; `force` re-reads files the ledger says are done. Never raises for one file."""
         outcomes: list[FileOutcome] = []
         touched: dict[tuple[str, str], SymbolType] = {}
-        for path in paths:
-            outcome = self._ingest_file(path, symbol=symbol, interval=interval, force=force)
-            if outcome.status == "added" and outcome.symbol and outcome.interval:
-                touched[(outcome.symbol, outcome.interval)] = symbol_type_of(path)
-            outcomes.append(outcome)
-            if on_file is not None:
-                on_file(outcome)
+        files = list(paths)
+        # Read, verify and parse the next file in a thread while this one is written (pipelining).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as pool:
+            upcoming: Future[FileOutcome | tuple[str, Candles]] | None = None
+            for index, path in enumerate(files):
+                current = upcoming or pool.submit(self._prepare, path, symbol, interval, force)
+                nxt = files[index + 1] if index + 1 < len(files) else None
+                upcoming = None if nxt is None else pool.submit(self._prepare, nxt, symbol, interval, force)
+                outcome = self._store(path, current.result())
+                if outcome.status == "added" and outcome.symbol and outcome.interval:
+                    touched[(outcome.symbol, outcome.interval)] = symbol_type_of(path)
+                outcomes.append(outcome)
+                if on_file is not None:
+                    on_file(outcome)
         for (name, code), type_ in touched.items():
             self.symbols.ensure(name, type_)
             self.symbols.set_coverage(self.candles.coverage(name, code))
         return IngestSummary(files=outcomes)
 
-    def _ingest_file(
-        self, path: Path, *, symbol: str | None, interval: str | None, force: bool
-    ) -> FileOutcome:
+    def _prepare(
+        self, path: Path, symbol: str | None, interval: str | None, force: bool
+    ) -> FileOutcome | tuple[str, Candles]:
+        """Return (file digest, parsed candles), or the outcome if the file is skipped or rejected."""
         try:
             data = path.read_bytes()
         except OSError as error:
@@ -183,6 +193,13 @@ class Ingestor:
             candles = read_binance_klines(body, symbol=symbol, interval=interval, name=name)
         except DataError as error:
             return FileOutcome(path=str(path), status="rejected", message=str(error))
+        return digest, candles
+
+    def _store(self, path: Path, prepared: FileOutcome | tuple[str, Candles]) -> FileOutcome:
+        """Write parsed candles and record the file in the ledger."""
+        if isinstance(prepared, FileOutcome):
+            return prepared
+        digest, candles = prepared
         report: WriteReport = self.candles.write(candles)
         self._ledger.replace_one(
             {"_id": digest},
