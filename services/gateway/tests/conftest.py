@@ -10,7 +10,12 @@ from typing import Any
 import jwt
 import pytest
 from backtest_core.contracts import CancelBacktest, Stream, Subject, SubmitBacktest
-from backtest_gateway.adapters.memory import InMemoryEventFeed, InMemoryTaskStore
+from backtest_gateway.adapters.memory import (
+    InMemoryEventFeed,
+    InMemoryMarketData,
+    InMemoryStrategyStore,
+    InMemoryTaskStore,
+)
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
 from fastapi import FastAPI
@@ -64,6 +69,22 @@ class Gateway:
     store: InMemoryTaskStore
     feed: InMemoryEventFeed
     published: Published
+    strategies: InMemoryStrategyStore
+    market: InMemoryMarketData
+    clock: FakeClock
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
@@ -81,7 +102,10 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
         published.cancels.append(command)
 
     store, feed = InMemoryTaskStore(), InMemoryEventFeed()
-    app = create_app(settings, broker=broker, store=store, feed=feed)
+    strategies, market, clock = InMemoryStrategyStore(), InMemoryMarketData(), FakeClock()
+    app = create_app(
+        settings, broker=broker, store=store, feed=feed, strategy_store=strategies, market=market, clock=clock
+    )
     async with TestNatsBroker(broker):
         with TestClient(app) as client:
-            yield Gateway(app, client, store, feed, published)
+            yield Gateway(app, client, store, feed, published, strategies, market, clock)

@@ -9,7 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backtest_gateway.auth import Principal, decode_token
 from backtest_gateway.errors import Unauthorized
-from backtest_gateway.ports import CommandBus, EventFeed, TaskStore
+from backtest_gateway.ports import CommandBus, EventFeed, MarketData, StrategyStore, TaskStore
+from backtest_gateway.ratelimit import Bucket, RateLimiter
 from backtest_gateway.settings import GatewaySettings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `backtest token create`")
@@ -39,7 +40,28 @@ def get_feed(request: Request) -> EventFeed:
     return feed
 
 
+def get_strategies(request: Request) -> StrategyStore:
+    """The strategy store (set by create_app)."""
+    strategies: StrategyStore = request.app.state.strategies
+    return strategies
+
+
+def get_market(request: Request) -> MarketData:
+    """The market data reader (set by create_app)."""
+    market: MarketData = request.app.state.market
+    return market
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    """The per-user rate limiter (set by create_app)."""
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+StrategiesDep = Annotated[StrategyStore, Depends(get_strategies)]
+MarketDep = Annotated[MarketData, Depends(get_market)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 StoreDep = Annotated[TaskStore, Depends(get_store)]
 BusDep = Annotated[CommandBus, Depends(get_bus)]
 
@@ -55,3 +77,19 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_reader(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
+    """Authenticate and spend one read token of the caller (429 when empty)."""
+    limiter.take(principal.user_id, Bucket.READ)
+    return principal
+
+
+def get_submitter(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
+    """Authenticate and spend one submission token of the caller (429 when empty)."""
+    limiter.take(principal.user_id, Bucket.SUBMIT)
+    return principal
+
+
+ReaderDep = Annotated[Principal, Depends(get_reader)]
+SubmitterDep = Annotated[Principal, Depends(get_submitter)]

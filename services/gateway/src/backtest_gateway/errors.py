@@ -99,6 +99,31 @@ class IdempotencyKeyReused(ApiError):
     code = "idempotency_key_reused"
 
 
+class NotFound(ApiError):
+    """No such resource for this caller (foreign resources look exactly like missing ones)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class StrategyRejected(ApiError):
+    """Uploaded strategy source failed a static check (size, syntax, no strategy class)."""
+
+    status_code = 422
+    code = "strategy_rejected"
+
+
+class RateLimited(ApiError):
+    """The caller's token bucket is empty; retry after `retry_after_s` seconds."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BrokerUnavailable(ApiError):
     """NATS did not acknowledge the command in time."""
 
@@ -136,6 +161,8 @@ def _field_of(loc: tuple[int | str, ...]) -> str | None:
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 

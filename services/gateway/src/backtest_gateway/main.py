@@ -10,13 +10,17 @@ from backtest_core.contracts import Stream
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
+from backtest_gateway.adapters.mongo_marketdata import MongoMarketData
+from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
 from backtest_gateway.adapters.nats_streams import declare_streams
 from backtest_gateway.errors import install_error_handlers
-from backtest_gateway.ports import EventFeed, TaskStore
-from backtest_gateway.routers import backtest_stream, backtests, health
+from backtest_gateway.graphql_api import graphql_router
+from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
+from backtest_gateway.ratelimit import Clock, RateLimiter
+from backtest_gateway.routers import analysis, backtest_stream, backtests, health, strategies, symbols
 from backtest_gateway.settings import GatewaySettings
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
@@ -28,10 +32,15 @@ def create_app(
     broker: NatsBroker | None = None,
     store: TaskStore | None = None,
     feed: EventFeed | None = None,
+    strategy_store: StrategyStore | None = None,
+    market: MarketData | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app; NATS connects and MongoDB is reached only when the app starts (lifespan).
 
-    Tests pass a broker wrapped in FastStream's TestNatsBroker and in-memory `store`/`feed`.
+    Tests pass a broker wrapped in FastStream's TestNatsBroker and in-memory `store`/`feed`/
+    `strategy_store`/`market`; each port left None gets its MongoDB adapter. `clock` (monotonic
+    seconds) drives the rate limiter.
     """
     broker = broker if broker is not None else NatsBroker(settings.nats_url, connect_timeout=5)
 
@@ -39,27 +48,49 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.connect()
         mongo = None
+        mongo_market = None
         try:
             await declare_streams(broker.config.connection_state.stream, STREAMS_USED)
-            if store is None:
+            if store is None or strategy_store is None:
                 mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
-                await mongo_store.create_indexes()
-                app.state.store = mongo_store
+                if store is None:
+                    await mongo_store.create_indexes()
+                    app.state.store = mongo_store
+                if strategy_store is None:
+                    mongo_strategies = MongoStrategyStore(mongo[settings.mongodb_database])
+                    await mongo_strategies.create_indexes()
+                    app.state.strategies = mongo_strategies
+            if market is None:
+                mongo_market = MongoMarketData.connect(settings.mongodb_uri, settings.mongodb_database)
+                app.state.market = mongo_market
             yield
         finally:
             if mongo is not None:
                 await mongo.close()
+            if mongo_market is not None:
+                mongo_market.close()
             await broker.stop()
 
     app = FastAPI(
         title="Backtest gateway",
         version=backtest_core.__version__,
-        description="Submit crypto strategy backtests, follow their progress, read their results.",
+        description=(
+            "Submit crypto strategy backtests, follow their progress, read their results; browse symbols and "
+            "candles; upload strategies (checked, never run here: only in the sandbox); combine and rank "
+            "finished backtests. GraphQL at /graphql. Every endpoint but /health needs "
+            "`Authorization: Bearer <jwt>`; roles: viewer reads own, researcher also submits and manages "
+            "own strategies, admin everything. Per-user rate limits answer 429 with Retry-After."
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.broker = broker
     app.state.store = store
+    app.state.strategies = strategy_store
+    app.state.market = market
+    app.state.limiter = (
+        RateLimiter.from_settings(settings, clock) if clock else RateLimiter.from_settings(settings)
+    )
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)
     app.state.feed = (
         feed if feed is not None else NatsEventFeed(lambda: broker.config.connection_state.stream)
@@ -68,4 +99,8 @@ def create_app(
     app.include_router(backtests.router)
     app.include_router(backtest_stream.router)
     app.include_router(health.router)
+    app.include_router(symbols.router)
+    app.include_router(strategies.router)
+    app.include_router(analysis.router)
+    app.include_router(graphql_router())
     return app

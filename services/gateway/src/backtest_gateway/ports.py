@@ -6,7 +6,8 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any, Protocol
 
-from backtest_core.config import BacktestConfig
+from backtest_core.candles import Candles
+from backtest_core.config import BacktestConfig, ParamValue
 from backtest_core.contracts import (
     BacktestEvent,
     CancelBacktest,
@@ -14,7 +15,18 @@ from backtest_core.contracts import (
     SubmitBacktest,
     TaskState,
 )
+from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrategyRef(BaseModel):
+    """Which uploaded strategy (owner, name, version) a submission's source came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str
+    name: str
+    version: int = Field(ge=1)
 
 
 class TaskRecord(BaseModel):
@@ -38,6 +50,7 @@ class TaskRecord(BaseModel):
     cache_key: str | None = None
     cached_from: str | None = None
     idempotency_key: str | None = None
+    strategy_ref: StrategyRef | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -48,6 +61,41 @@ class TaskPage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     items: list[TaskRecord]
+    total: int = Field(ge=0)
+
+
+class MetricQuery(BaseModel):
+    """Rank finished backtests by one metric of `backtest_core.results.Metrics`, optionally bounded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    descending: bool = True
+    min_value: float | None = None
+    max_value: float | None = None
+    limit: int = Field(default=50, ge=1)
+    offset: int = Field(default=0, ge=0)
+
+
+class RankedTask(BaseModel):
+    """A finished backtest with its headline metrics (no equity curve, no trades)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    task_id: str
+    user_id: str
+    config: BacktestConfig | None = None
+    strategy_ref: StrategyRef | None = None
+    metrics: dict[str, Any]
+    created_at: datetime | None = None
+
+
+class RankedPage(BaseModel):
+    """One page of ranked backtests; `total` counts every match."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[RankedTask]
     total: int = Field(ge=0)
 
 
@@ -77,6 +125,10 @@ class TaskStore(Protocol):
 
     async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
         """Return tasks of `user_id` (all users when None), newest first."""
+        ...
+
+    async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:
+        """Return SUCCESS tasks of `user_id` (all when None) with a non-null `query.metric`, ranked by it."""
         ...
 
     async def claim_idempotency_key(
@@ -111,4 +163,78 @@ class EventFeed(Protocol):
 
     async def has_events(self, task_id: str) -> bool:
         """True if the stream still holds events of `task_id` (they expire after the stream's max age)."""
+        ...
+
+
+class StrategyRecord(BaseModel):
+    """A user's uploaded strategy: Python source, its strategy class, default params, and a version.
+
+    `version` starts at 1 and grows by one on every update.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    user_id: str
+    name: str
+    source: str
+    class_name: str
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    description: str = ""
+    version: int = Field(default=1, ge=1)
+    created_at: datetime
+    updated_at: datetime
+
+
+class StrategyPage(BaseModel):
+    """One page of a user's strategies, by name; `total` counts every match."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[StrategyRecord]
+    total: int = Field(ge=0)
+
+
+class StrategyStore(Protocol):
+    """Users' uploaded strategies (MongoDB `strategies`), keyed by (user_id, name)."""
+
+    async def insert(self, record: StrategyRecord) -> bool:
+        """Store a new strategy; False if the user already has one of that name."""
+        ...
+
+    async def get(self, user_id: str, name: str) -> StrategyRecord | None:
+        """Return the user's strategy of that name, or None."""
+        ...
+
+    async def page(self, user_id: str | None, limit: int, offset: int) -> StrategyPage:
+        """Return strategies of `user_id` (all users when None) sorted by user, then name."""
+        ...
+
+    async def replace(self, record: StrategyRecord, expected_version: int) -> bool:
+        """Store `record` if the stored version is still `expected_version`; False otherwise."""
+        ...
+
+    async def delete(self, user_id: str, name: str) -> bool:
+        """Delete the user's strategy; False if there was none."""
+        ...
+
+    async def count(self, user_id: str) -> int:
+        """How many strategies the user has."""
+        ...
+
+
+class MarketData(Protocol):
+    """Symbols and candles, read-only (secondary preferred); blocking calls, run in a worker thread."""
+
+    def symbols(
+        self, criteria: SymbolFilter, offset: int, limit: int, sort: SortField, descending: bool
+    ) -> SymbolPage:
+        """Return one page of the symbols matching `criteria`."""
+        ...
+
+    def symbol(self, symbol: str) -> Symbol | None:
+        """Return one symbol, or None."""
+        ...
+
+    def candles(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
+        """Return the stored bars with start_ns <= open_time < end_ns (UTC ns; None = unbounded)."""
         ...

@@ -1,4 +1,4 @@
-"""The public shapes of the backtest resource (request bodies are `BacktestConfig` itself)."""
+"""The public shapes of the backtest resource (request bodies are `BacktestRequest`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from backtest_core.contracts import Failure, TaskState
 from backtest_core.results import BacktestResult
 from pydantic import BaseModel, ConfigDict, Field
 
-from backtest_gateway.ports import TaskRecord
+from backtest_gateway.ports import StrategyRef, TaskRecord
 
 
 class _Public(BaseModel):
@@ -38,6 +38,7 @@ class BacktestStatus(_Public):
     failure: Failure | None = None
     cached_from: str | None = None
     config: BacktestConfig | None = None
+    strategy_ref: StrategyRef | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -29,6 +29,13 @@ class GatewaySettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     publish_timeout_s: float = Field(default=5.0, gt=0, description="wait for the JetStream ack, seconds")
     page_size_max: int = Field(default=200, ge=1, le=10_000)
+    candles_max_bars: int = Field(default=5_000, ge=1, le=1_000_000, description="bars per candles page")
+    strategy_source_max_bytes: int = Field(default=100_000, ge=100, le=200_000, description="UTF-8 bytes")
+    strategies_per_user_max: int = Field(default=100, ge=1, le=10_000)
+    submit_rate_per_min: float = Field(default=30.0, gt=0, description="submissions refilled per minute")
+    submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
+    read_rate_per_s: float = Field(default=20.0, gt=0, description="reads refilled per second")
+    read_burst: int = Field(default=100, ge=1, description="reads allowed at once")
 
     @field_validator("jwt_secret")
     @classmethod

@@ -6,9 +6,21 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncGenerator
 
+import numpy as np
+from backtest_core.candles import Candles
 from backtest_core.contracts import BacktestEvent, CancelBacktest, SubmitBacktest, TaskState
+from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 
-from backtest_gateway.ports import IdempotencyClaim, TaskPage, TaskRecord
+from backtest_gateway.ports import (
+    IdempotencyClaim,
+    MetricQuery,
+    RankedPage,
+    RankedTask,
+    StrategyPage,
+    StrategyRecord,
+    TaskPage,
+    TaskRecord,
+)
 
 
 class InMemoryTaskStore:
@@ -49,6 +61,35 @@ class InMemoryTaskStore:
             key=lambda r: (r.created_at.timestamp() if r.created_at else 0.0, r.task_id), reverse=True
         )
         return TaskPage(items=matches[offset : offset + limit], total=len(matches))
+
+    async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:
+        """Rank SUCCESS records by `result["metrics"][metric]` (None excluded), ties by task id."""
+        rows = []
+        for r in self.records.values():
+            if r.state is not TaskState.SUCCESS or r.result is None or (user_id and r.user_id != user_id):
+                continue
+            value = r.result["metrics"].get(query.metric)
+            if value is None:
+                continue
+            if (query.min_value is not None and value < query.min_value) or (
+                query.max_value is not None and value > query.max_value
+            ):
+                continue
+            rows.append((value, r))
+        rows.sort(key=lambda row: row[1].task_id)
+        rows.sort(key=lambda row: row[0], reverse=query.descending)
+        items = [
+            RankedTask(
+                task_id=r.task_id,
+                user_id=r.user_id,
+                config=r.config,
+                strategy_ref=r.strategy_ref,
+                metrics=r.result["metrics"] if r.result else {},
+                created_at=r.created_at,
+            )
+            for _, r in rows[query.offset : query.offset + query.limit]
+        ]
+        return RankedPage(items=items, total=len(rows))
 
     async def claim_idempotency_key(
         self, user_id: str, key: str, task_id: str, config_hash: str
@@ -125,3 +166,108 @@ class InMemoryEventFeed:
                 await flag.wait()
         finally:
             self._waiters.remove(waiter)
+
+
+class InMemoryStrategyStore:
+    """A dict of StrategyRecords keyed by (user_id, name)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], StrategyRecord] = {}
+
+    async def insert(self, record: StrategyRecord) -> bool:
+        """Store unless the name is taken for that user."""
+        key = (record.user_id, record.name)
+        if key in self.records:
+            return False
+        self.records[key] = record
+        return True
+
+    async def get(self, user_id: str, name: str) -> StrategyRecord | None:
+        """Return the record or None."""
+        return self.records.get((user_id, name))
+
+    async def page(self, user_id: str | None, limit: int, offset: int) -> StrategyPage:
+        """Return records sorted by user, then name."""
+        matches = sorted(
+            (r for r in self.records.values() if user_id is None or r.user_id == user_id),
+            key=lambda r: (r.user_id, r.name),
+        )
+        return StrategyPage(items=matches[offset : offset + limit], total=len(matches))
+
+    async def replace(self, record: StrategyRecord, expected_version: int) -> bool:
+        """Replace if the stored version matches."""
+        key = (record.user_id, record.name)
+        stored = self.records.get(key)
+        if stored is None or stored.version != expected_version:
+            return False
+        self.records[key] = record
+        return True
+
+    async def delete(self, user_id: str, name: str) -> bool:
+        """Delete; False if absent."""
+        return self.records.pop((user_id, name), None) is not None
+
+    async def count(self, user_id: str) -> int:
+        """Count the user's records."""
+        return sum(1 for u, _ in self.records if u == user_id)
+
+
+class InMemoryMarketData:
+    """Symbols and candles held in dicts; filters like MongoSymbolStore's criteria."""
+
+    def __init__(self, symbols: list[Symbol] | None = None, candles: list[Candles] | None = None) -> None:
+        self.by_name: dict[str, Symbol] = {s.symbol: s for s in symbols or []}
+        self.series: dict[tuple[str, str], Candles] = {(c.symbol, c.interval): c for c in candles or []}
+
+    def symbols(
+        self, criteria: SymbolFilter, offset: int, limit: int, sort: SortField, descending: bool
+    ) -> SymbolPage:
+        """Return one page of matching symbols sorted by `sort` (None last ascending), ties by name."""
+        matches = [s for s in self.by_name.values() if _matches(s, criteria)]
+        matches.sort(key=lambda s: s.symbol)
+        present = [s for s in matches if getattr(s, sort) is not None]
+        absent = [s for s in matches if getattr(s, sort) is None]
+        present.sort(key=lambda s: getattr(s, sort), reverse=descending)
+        ordered = present + absent
+        return SymbolPage(
+            total=len(ordered), offset=offset, limit=limit, items=ordered[offset : offset + limit]
+        )
+
+    def symbol(self, symbol: str) -> Symbol | None:
+        """Return one symbol, or None."""
+        return self.by_name.get(symbol)
+
+    def candles(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
+        """Return the held bars in [start_ns, end_ns), empty if none."""
+        held = self.series.get((symbol, interval))
+        if held is None:
+            empty_f, empty_t = np.zeros(0), np.zeros(0, np.int64)
+            return Candles(symbol, interval, empty_t, empty_f, empty_f, empty_f, empty_f, empty_f)
+        return held.between(start_ns, end_ns)
+
+
+def _within(value: float | None, low: float | None, high: float | None) -> bool:
+    if low is None and high is None:
+        return True
+    if value is None:
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _matches(s: Symbol, c: SymbolFilter) -> bool:
+    if (c.type is not None and s.type != c.type) or (c.is_active is not None and s.is_active != c.is_active):
+        return False
+    if not _within(s.volume_24h, c.min_volume_24h, c.max_volume_24h):
+        return False
+    if not _within(s.market_cap, c.min_market_cap, c.max_market_cap):
+        return False
+    if c.has_interval is None:
+        return True
+    cover = s.coverage.get(c.has_interval)
+    if cover is None or cover.count <= 0:
+        return False
+    if c.covers_from is not None and (cover.first is None or cover.first > c.covers_from):
+        return False
+    if c.covers_to is not None and (cover.last is None or cover.last < c.covers_to):
+        return False
+    return c.max_gaps is None or cover.gaps <= c.max_gaps

@@ -15,11 +15,18 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.read_preferences import Primary, SecondaryPreferred
 from pymongo.write_concern import WriteConcern
 
-from backtest_gateway.ports import IdempotencyClaim, TaskPage, TaskRecord
+from backtest_gateway.ports import IdempotencyClaim, MetricQuery, RankedPage, RankedTask, TaskPage, TaskRecord
 
 BACKTESTS = "backtests"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 _LIST_PROJECTION = {"result": False}
+_RANKED_PROJECTION = {
+    "user_id": True,
+    "config": True,
+    "strategy_ref": True,
+    "created_at": True,
+    "result.metrics": True,
+}
 
 Document = Mapping[str, Any]
 
@@ -106,6 +113,33 @@ class MongoTaskStore:
         items = [record_from_document(doc) async for doc in cursor]
         total = await self._secondary.count_documents(query)
         return TaskPage(items=items, total=total)
+
+    async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:
+        """Rank SUCCESS tasks by `result.metrics.<metric>` (nulls excluded), ties by task id."""
+        field = f"result.metrics.{query.metric}"
+        bounds: dict[str, Any] = {"$ne": None}
+        if query.min_value is not None:
+            bounds["$gte"] = query.min_value
+        if query.max_value is not None:
+            bounds["$lte"] = query.max_value
+        match: dict[str, Any] = {"state": TaskState.SUCCESS.value, field: bounds}
+        if user_id is not None:
+            match["user_id"] = user_id
+        direction = DESCENDING if query.descending else 1
+        cursor = (
+            self._secondary.find(match, _RANKED_PROJECTION)
+            .sort([(field, direction), ("_id", 1)])
+            .skip(query.offset)
+            .limit(query.limit)
+        )
+        items = []
+        async for doc in cursor:
+            data = {k: v for k, v in doc.items() if k != "result"}
+            data["task_id"] = str(doc["_id"])
+            data["metrics"] = doc["result"]["metrics"]
+            items.append(RankedTask.model_validate(data))
+        total = await self._secondary.count_documents(match)
+        return RankedPage(items=items, total=total)
 
     async def claim_idempotency_key(
         self, user_id: str, key: str, task_id: str, config_hash: str

@@ -19,7 +19,7 @@ from backtest_core.results import BacktestResult
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
 from backtest_gateway.auth import Principal, Role
-from backtest_gateway.deps import BusDep, PrincipalDep, SettingsDep, StoreDep
+from backtest_gateway.deps import BusDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep, SubmitterDep
 from backtest_gateway.errors import (
     AlreadyFinished,
     BrokerUnavailable,
@@ -37,6 +37,8 @@ from backtest_gateway.schemas import (
     BacktestSubmitted,
     CancelRequested,
 )
+from backtest_gateway.schemas_strategy import BacktestRequest
+from backtest_gateway.submissions import resolve_config
 
 PREFIX = "/backtest"
 TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -47,6 +49,7 @@ router = APIRouter(
     responses={
         401: {"model": ErrorBody, "description": "missing, invalid or expired token"},
         422: {"model": ErrorBody, "description": "invalid request; `field` names the offending field"},
+        429: {"model": ErrorBody, "description": "rate limited; see Retry-After"},
     },
 )
 
@@ -62,6 +65,11 @@ SUBMIT_EXAMPLE = {
     "interval": "1d",
     "start": "2018-01-01T00:00:00Z",
     "end": "2020-01-01T00:00:00Z",
+}
+SUBMIT_USER_EXAMPLE = {
+    **SUBMIT_EXAMPLE,
+    "strategy": {"user": "close_above_open"},
+    "params": {"min_move": 5.0},
 }
 
 
@@ -91,21 +99,37 @@ def _submitted(task_id: str, state: TaskState) -> BacktestSubmitted:
 @router.post(
     "/submit",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
 )
 async def submit_backtest(
-    config: Annotated[
-        BacktestConfig,
-        Body(openapi_examples={"sma_cross": {"summary": "SMA crossover", "value": SUBMIT_EXAMPLE}}),
+    request: Annotated[
+        BacktestRequest,
+        Body(
+            openapi_examples={
+                "sma_cross": {"summary": "SMA crossover", "value": SUBMIT_EXAMPLE},
+                "uploaded": {"summary": "your uploaded strategy", "value": SUBMIT_USER_EXAMPLE},
+            }
+        ),
     ],
-    principal: PrincipalDep,
+    principal: SubmitterDep,
     store: StoreDep,
+    strategies: StrategiesDep,
     bus: BusDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> BacktestSubmitted:
-    """Queue a backtest and return its task id at once (the same Idempotency-Key returns the same task)."""
+    """Queue a backtest and return its task id at once (the same Idempotency-Key returns the same task).
+
+    `"strategy": {"user": "<name>"}` runs one of your uploaded strategies: the stored source goes into
+    the config (run only in the sandbox) and the task records the strategy's name and version.
+    """
     principal.require(Role.RESEARCHER)
+    config, strategy_ref = await resolve_config(request, principal.user_id, strategies)
     task_id = new_id()
     now = utc_now()
     record = TaskRecord(
@@ -115,6 +139,7 @@ async def submit_backtest(
         seq=0,
         config=config,
         idempotency_key=idempotency_key,
+        strategy_ref=strategy_ref,
         created_at=now,
         updated_at=now,
     )
@@ -148,13 +173,13 @@ async def submit_backtest(
 
 
 @router.get("/status/{task_id}", responses=_NOT_FOUND)
-async def backtest_status(task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep) -> BacktestStatus:
+async def backtest_status(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestStatus:
     """Return a backtest's state and progress."""
     return BacktestStatus.from_record(await visible_task(store, principal, task_id))
 
 
 @router.get("/results/{task_id}", responses={**_NOT_FOUND, 409: {"model": ErrorBody}})
-async def backtest_results(task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep) -> BacktestResults:
+async def backtest_results(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestResults:
     """Return the metrics, per-symbol breakdown, equity curve and trades of a successful backtest."""
     record = await visible_task(store, principal, task_id)
     if record.state is TaskState.SUCCESS and record.result is not None:
@@ -176,7 +201,7 @@ async def backtest_results(task_id: TaskIdPath, principal: PrincipalDep, store: 
     responses={**_NOT_FOUND, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
 async def cancel_backtest(
-    task_id: TaskIdPath, principal: PrincipalDep, store: StoreDep, bus: BusDep
+    task_id: TaskIdPath, principal: ReaderDep, store: StoreDep, bus: BusDep
 ) -> CancelRequested:
     """Ask the scheduler to cancel a backtest that has not finished."""
     record = await visible_task(store, principal, task_id)
@@ -192,13 +217,15 @@ async def cancel_backtest(
 
 @router.get("/list")
 async def list_backtests(
-    principal: PrincipalDep,
+    principal: ReaderDep,
     store: StoreDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     state: TaskState | None = None,
-    user_id: Annotated[str | None, Query(description="admins only: another user's tasks")] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=200, description="admins only: another user's tasks")
+    ] = None,
 ) -> BacktestPage:
     """List the caller's backtests, newest first (admins: everyone's, or one user's with `user_id`)."""
     limit = min(limit, settings.page_size_max)

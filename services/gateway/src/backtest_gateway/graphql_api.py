@@ -1,0 +1,289 @@
+"""GraphQL at /graphql over symbols, strategies and backtests, with the same authorization as REST.
+
+Every query needs a bearer token (401 otherwise) and spends one read token; a user sees only their own
+backtests and strategies (admins: everyone's); foreign ones resolve to null, exactly like missing ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from anyio import to_thread
+from backtest_core.contracts import TaskState
+from backtest_core.strategies import BUILTINS
+from backtest_marketdata.models import Symbol, SymbolFilter
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from backtest_gateway.auth import Principal
+from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep
+from backtest_gateway.ports import MarketData, StrategyRecord, StrategyStore, TaskRecord, TaskStore
+from backtest_gateway.schemas_strategy import BuiltinInfo
+
+MAX_PAGE = 200
+
+
+class Context(BaseContext):
+    """The caller and the ports a query reads through."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        tasks: TaskStore,
+        strategies: StrategyStore,
+        market: MarketData,
+        page_max: int,
+    ) -> None:
+        super().__init__()
+        self.principal = principal
+        self.tasks = tasks
+        self.strategies = strategies
+        self.market = market
+        self.page_max = min(page_max, MAX_PAGE)
+
+
+async def get_context(
+    principal: ReaderDep, tasks: StoreDep, strategies: StrategiesDep, market: MarketDep, settings: SettingsDep
+) -> Context:
+    """Authenticate (401 without a valid token) and rate-limit the caller, then build the context."""
+    return Context(principal, tasks, strategies, market, settings.page_size_max)
+
+
+def _limit(info: Info[Context, None], limit: int) -> int:
+    return max(1, min(limit, info.context.page_max))
+
+
+@strawberry.type
+class IntervalCoverageType:
+    interval: str
+    first: datetime | None
+    last: datetime | None
+    count: int
+    gaps: int
+    missing: int
+
+
+@strawberry.type(name="Symbol")
+class SymbolType:
+    symbol: str
+    name: str
+    type: str
+    market_cap: float | None
+    volume_24h: float | None
+    is_active: bool
+    last_updated: datetime
+    coverage: list[IntervalCoverageType]
+
+    @classmethod
+    def of(cls, s: Symbol) -> SymbolType:
+        cover = [IntervalCoverageType(interval=k, **v.model_dump()) for k, v in sorted(s.coverage.items())]
+        return cls(
+            symbol=s.symbol,
+            name=s.name,
+            type=s.type,
+            market_cap=s.market_cap,
+            volume_24h=s.volume_24h,
+            is_active=s.is_active,
+            last_updated=s.last_updated,
+            coverage=cover,
+        )
+
+
+@strawberry.type(name="Strategy")
+class StrategyType:
+    name: str
+    kind: str
+    description: str
+    params: JSON
+    user_id: str | None = None
+    class_name: str | None = None
+    version: int | None = None
+    source: str | None = None
+
+    @classmethod
+    def of_builtin(cls, info: BuiltinInfo) -> StrategyType:
+        return cls(
+            name=info.name,
+            kind="builtin",
+            description=info.description,
+            params={p.name: p.model_dump() for p in info.params},
+        )
+
+    @classmethod
+    def of_record(cls, r: StrategyRecord) -> StrategyType:
+        return cls(
+            name=r.name,
+            kind="user",
+            description=r.description,
+            params=dict(r.params),
+            user_id=r.user_id,
+            class_name=r.class_name,
+            version=r.version,
+            source=r.source,
+        )
+
+
+@strawberry.type(name="Trade")
+class TradeType:
+    symbol: str
+    side: str
+    units: float
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime
+    exit_price: float
+    exit_reason: str
+    pnl: float
+    return_pct: float
+    fees: float
+    bars_held: int
+
+
+@strawberry.type(name="Backtest")
+class BacktestType:
+    task_id: str
+    user_id: str
+    state: str
+    progress: float | None
+    created_at: datetime | None
+    config: JSON | None
+    strategy_name: str | None
+    strategy_version: int | None
+
+    @strawberry.field(description="the metrics of a successful backtest (units as in REST results)")
+    async def metrics(self, info: Info[Context, None]) -> JSON | None:
+        result = await _result(info, self.task_id)
+        return None if result is None else result.get("metrics")
+
+    @strawberry.field(description="one page of the backtest's trades, in execution order")
+    async def trades(self, info: Info[Context, None], limit: int = 100, offset: int = 0) -> list[TradeType]:
+        result = await _result(info, self.task_id)
+        rows = (result or {}).get("trades") or []
+        start = max(0, offset)
+        return [_trade(t) for t in rows[start : start + max(1, min(limit, 10_000))]]
+
+    @classmethod
+    def of(cls, r: TaskRecord) -> BacktestType:
+        ref = r.strategy_ref
+        return cls(
+            task_id=r.task_id,
+            user_id=r.user_id,
+            state=r.state.value,
+            progress=r.progress,
+            created_at=r.created_at,
+            config=None if r.config is None else r.config.model_dump(mode="json", by_alias=True),
+            strategy_name=None if ref is None else ref.name,
+            strategy_version=None if ref is None else ref.version,
+        )
+
+
+def _trade(t: dict[str, Any]) -> TradeType:
+    return TradeType(**{k: t[k] for k in TradeType.__annotations__})
+
+
+async def _result(info: Info[Context, None], task_id: str) -> dict[str, Any] | None:
+    record = await info.context.tasks.get(task_id)
+    if record is None or not info.context.principal.can_see(record.user_id):
+        return None
+    return record.result if record.state is TaskState.SUCCESS else None
+
+
+@strawberry.type
+class SymbolPageType:
+    items: list[SymbolType]
+    total: int
+
+
+@strawberry.type
+class StrategyPageType:
+    builtins: list[StrategyType]
+    items: list[StrategyType]
+    total: int
+
+
+@strawberry.type
+class BacktestPageType:
+    items: list[BacktestType]
+    total: int
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="symbols sorted by name")
+    async def symbols(self, info: Info[Context, None], limit: int = 50, offset: int = 0) -> SymbolPageType:
+        page = await to_thread.run_sync(
+            info.context.market.symbols, SymbolFilter(), max(0, offset), _limit(info, limit), "symbol", False
+        )
+        return SymbolPageType(items=[SymbolType.of(s) for s in page.items], total=page.total)
+
+    @strawberry.field
+    async def symbol(self, info: Info[Context, None], symbol: str) -> SymbolType | None:
+        found = await to_thread.run_sync(info.context.market.symbol, symbol)
+        return None if found is None else SymbolType.of(found)
+
+    @strawberry.field(description="built-ins and your uploaded strategies (admins: everyone's)")
+    async def strategies(
+        self, info: Info[Context, None], limit: int = 50, offset: int = 0
+    ) -> StrategyPageType:
+        principal = info.context.principal
+        owner = None if principal.is_admin else principal.user_id
+        page = await info.context.strategies.page(owner, _limit(info, limit), max(0, offset))
+        builtins = [
+            StrategyType.of_builtin(BuiltinInfo.from_class(n, c)) for n, c in sorted(BUILTINS.items())
+        ]
+        return StrategyPageType(
+            builtins=builtins, items=[StrategyType.of_record(r) for r in page.items], total=page.total
+        )
+
+    @strawberry.field(description="a built-in by name, or your uploaded strategy (admins: pass `owner`)")
+    async def strategy(
+        self, info: Info[Context, None], name: str, owner: str | None = None
+    ) -> StrategyType | None:
+        if name in BUILTINS:
+            return StrategyType.of_builtin(BuiltinInfo.from_class(name, BUILTINS[name]))
+        principal = info.context.principal
+        user = owner if principal.is_admin and owner else principal.user_id
+        record = await info.context.strategies.get(user, name)
+        if record is None or not principal.can_see(record.user_id):
+            return None
+        return StrategyType.of_record(record)
+
+    @strawberry.field(description="your backtests, newest first (admins: everyone's)")
+    async def backtests(
+        self, info: Info[Context, None], limit: int = 50, offset: int = 0, state: str | None = None
+    ) -> BacktestPageType:
+        principal = info.context.principal
+        owner = None if principal.is_admin else principal.user_id
+        wanted = TaskState(state) if state in {s.value for s in TaskState} else None
+        if state is not None and wanted is None:
+            return BacktestPageType(items=[], total=0)
+        page = await info.context.tasks.page(owner, wanted, _limit(info, limit), max(0, offset))
+        return BacktestPageType(items=[BacktestType.of(r) for r in page.items], total=page.total)
+
+    @strawberry.field(description="one backtest of yours (null if missing or not yours)")
+    async def backtest(self, info: Info[Context, None], task_id: str) -> BacktestType | None:
+        record = await info.context.tasks.get(task_id)
+        if record is None or not info.context.principal.can_see(record.user_id):
+            return None
+        return BacktestType.of(record)
+
+
+schema = strawberry.Schema(query=Query)
+
+
+def graphql_router() -> GraphQLRouter[Context, None]:
+    """The /graphql route (POST and GET queries; no mutations, no subscriptions)."""
+    return GraphQLRouter(
+        schema,
+        path="/graphql",
+        graphql_ide=None,
+        context_getter=get_context,
+        tags=["graphql"],
+        include_in_schema=False,
+    )
+
+
+__all__ = ["graphql_router", "schema"]
