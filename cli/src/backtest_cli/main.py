@@ -11,7 +11,7 @@ from collections.abc import Sequence
 # so that `backtest run` never imports HTTP or database clients.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "backtest_cli.run": ("run",),
-    "backtest_cli.ingest": ("ingest",),
+    "backtest_cli.ingest": ("ingest", "fetch"),
     "backtest_cli.remote": ("submit", "status", "results", "cancel"),
     "backtest_cli.token": ("token",),
 }
