@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -21,6 +24,22 @@ from backtest_gateway.settings import GatewaySettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
+
+
+def _load_testdata() -> None:
+    """Import tests/gateway_testdata.py under its unique name, so tests can `from gateway_testdata import`."""
+    if "gateway_testdata" in sys.modules:
+        return
+    path = Path(__file__).resolve().parent / "gateway_testdata.py"
+    spec = importlib.util.spec_from_file_location("gateway_testdata", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gateway_testdata"] = module
+    spec.loader.exec_module(module)
+
+
+_load_testdata()
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 TokenFactory = Callable[..., str]

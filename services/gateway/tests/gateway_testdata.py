@@ -1,0 +1,86 @@
+"""Real candles shipped in the repo and real engine results on them, for the gateway's tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from backtest_core.candles import Candles
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import TaskState
+from backtest_core.data_files import read_candle_file
+from backtest_core.engine import run_backtest
+from backtest_gateway.ports import TaskRecord
+from backtest_marketdata.models import IntervalCoverage, Symbol
+
+REPO = Path(__file__).resolve().parents[3]
+KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
+
+
+@cache
+def candles(symbol: str, interval: str = "1d") -> Candles:
+    """Every shipped bar of one symbol (Bitstamp daily history as Binance kline CSV)."""
+    parts = [read_candle_file(p) for p in sorted((KLINES / symbol / interval).glob("*.csv"))]
+    return Candles(
+        symbol=symbol,
+        interval=interval,
+        **{
+            c: np.concatenate([getattr(p, c) for p in parts])
+            for c in ("open_time", "open", "high", "low", "close", "volume")
+        },
+    )
+
+
+def symbol_record(
+    symbol: str,
+    *,
+    type_: str = "spot",
+    volume: float | None = None,
+    cap: float | None = None,
+    active: bool = True,
+) -> Symbol:
+    """A symbol document with the real coverage of its shipped daily candles."""
+    c = candles(symbol)
+    first = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(c.open_time[0]) // 1000)
+    last = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(c.open_time[-1]) // 1000)
+    cover = IntervalCoverage(first=first, last=last, count=len(c), gaps=0, missing=0)
+    return Symbol(
+        symbol=symbol,
+        name=symbol,
+        type=type_,
+        volume_24h=volume,
+        market_cap=cap,
+        is_active=active,
+        last_updated=datetime(2026, 1, 1, tzinfo=UTC),
+        coverage={"1d": cover},
+    )
+
+
+@cache
+def result(strategy: str = "sma_cross", symbol: str = "BTCUSD", **params: Any) -> dict[str, Any]:
+    """A real BacktestResult (as the results writer stores it) of a built-in over 2017-2019."""
+    config = BacktestConfig(
+        strategy=strategy,
+        params=params,
+        symbols=[symbol],
+        interval="1d",
+        start=datetime(2017, 1, 1, tzinfo=UTC),
+        end=datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    return run_backtest(config, {symbol: candles(symbol)}).model_dump(mode="json", by_alias=True)
+
+
+def finished(task_id: str, user: str, res: dict[str, Any], minutes: int = 0) -> TaskRecord:
+    """A SUCCESS task holding `res`."""
+    return TaskRecord(
+        task_id=task_id,
+        user_id=user,
+        state=TaskState.SUCCESS,
+        seq=5,
+        config=BacktestConfig.model_validate(res["config"]),
+        result=res,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
