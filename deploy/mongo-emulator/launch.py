@@ -52,7 +52,8 @@ def provision_users(storage_path: str, replica_set: str, users: list[UserSpec]) 
     server.start()
     try:
         uri = f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
-        with MongoClient(uri, serverSelectionTimeoutMS=10_000) as client:
+        client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+        with client:
             admin = client["admin"]
             existing = {u["user"] for u in admin.command("usersInfo")["users"]}
             for user in users:
