@@ -30,8 +30,8 @@ from backtest_core.metrics import (
     sortino_ratio,
     win_rate_pct,
 )
-from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
-from backtest_core.portfolio import ExecutedTrade, PortfolioManager, PortfolioResults
+from backtest_core.orchestrator import SignalPath, generate_proposals, merge_timeline
+from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, ProposalTable
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
 
@@ -103,7 +103,8 @@ def run_backtest(
     if len(ordered) > 1:
         marks = np.column_stack([closes_on_grid(c, union) for c in ordered])
     progress(0.8, "portfolio")
-    pm = PortfolioManager(
+    results = replay_timeline(
+        timeline,
         config.cash,
         len(symbols),
         config.fees,
@@ -113,16 +114,15 @@ def run_backtest(
         step_size=config.step_size,
         marks=marks,
     )
-    pm.replay(timeline)
-    results = pm.get_results()
     progress(0.9, "metrics")
     curve = build_equity(union, ordered, timeline, results, config.cash)
-    trades = _trades(config, results, tables, data, timeline)
+    pnl = results.trades.pnl()
+    trades = _trades(config, results, pnl, tables, data)
     result = BacktestResult(
         config=config,
         engine_version=__version__,
-        metrics=_metrics(config, curve, results),
-        per_symbol=_per_symbol(config, results, curve, data),
+        metrics=_metrics(config, curve, results, pnl),
+        per_symbol=_per_symbol(config, results, pnl, curve, data),
         equity_curve=_points(union, curve.equity, equity_points_max),
         trades=trades,
         rejected_proposals=results.rejected,
@@ -165,63 +165,87 @@ def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) 
 
 
 _set = object.__setattr__
+# The instance slots pydantic reads (their C-level setters: no attribute lookup per trade).
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _TRADE_FIELDS = frozenset(Trade.model_fields)
 _POINT_FIELDS = frozenset(EquityPoint.model_fields)
 
 
 def _trades(
     config: BacktestConfig,
-    results: PortfolioResults,
+    results: ReplayResults,
+    pnl: np.ndarray,
     tables: Mapping[str, ProposalTable],
     data: Mapping[str, Candles],
-    timeline: Timeline,
 ) -> list[Trade]:
-    if not results.trades:
+    """Return the closed trades as models, built column by column (one pass of Python at the end)."""
+    tr = results.trades
+    k = len(tr)
+    if k == 0:
         return []
     step = interval_ns(config.interval)
-    rows = []
-    entry_ns, exit_ns = [], []
-    cols: dict[str, tuple[list[int], ...]] = {}
-    for t in results.trades:
-        symbol = config.symbols[t.symbol]
-        if symbol not in cols:
-            tb, times = tables[symbol], data[symbol].open_time
-            cols[symbol] = (
-                tb.entry_bar.tolist(),
-                tb.exit_bar.tolist(),
-                (times[tb.entry_bar] + np.where(tb.entry_moment >= EXIT_AT_CLOSE, step, 0)).tolist(),
-                (times[tb.exit_bar] + np.where(tb.exit_moment >= EXIT_AT_CLOSE, step, 0)).tolist(),
-                tb.exit_reason.tolist(),
-            )
-        ebs, xbs, ets, xts, reasons = cols[symbol]
-        q = t.seq
-        entry_ns.append(ets[q])
-        exit_ns.append(xts[q])
-        rows.append((symbol, t, xbs[q] - ebs[q], EXIT_REASONS[reasons[q]]))
-    entry_dt, exit_dt = _to_datetimes(np.array(entry_ns)), _to_datetimes(np.array(exit_ns))
+    entry_ns = np.empty(k, np.int64)
+    exit_ns = np.empty(k, np.int64)
+    held = np.empty(k, np.int64)
+    reason = np.empty(k, np.int8)
+    for code in np.unique(tr.symbol).tolist():
+        symbol = config.symbols[code]
+        rows = np.flatnonzero(tr.symbol == code) if len(config.symbols) > 1 else slice(None)
+        tb, times = tables[symbol], data[symbol].open_time
+        q = tr.seq[rows]
+        eb, xb = tb.entry_bar[q], tb.exit_bar[q]
+        entry_ns[rows] = times[eb] + np.where(tb.entry_moment[q] >= EXIT_AT_CLOSE, step, 0)
+        exit_ns[rows] = times[xb] + np.where(tb.exit_moment[q] >= EXIT_AT_CLOSE, step, 0)
+        held[rows] = xb - eb
+        reason[rows] = tb.exit_reason[q]
+    names = np.array(config.symbols, dtype=object)[tr.symbol]
+    sides = np.where(tr.direction > 0, "long", "short").astype(object)
+    reasons = np.array(EXIT_REASONS, dtype=object)[reason]
+    return_pct = 100.0 * pnl / (tr.units * tr.entry_fill)
+    fees = tr.entry_fee + tr.exit_fee
+    new, fields = Trade.__new__, _TRADE_FIELDS
     out = []
-    for (symbol, t, held, reason), ed, xd in zip(rows, entry_dt, exit_dt, strict=True):
-        pnl = t.pnl
-        out.append(
-            _construct(
-                Trade,
-                _TRADE_FIELDS,
-                dict(
-                    symbol=symbol,
-                    side="long" if t.direction > 0 else "short",
-                    units=t.units,
-                    entry_time=ed,
-                    entry_price=t.entry_fill,
-                    exit_time=xd,
-                    exit_price=t.exit_fill,
-                    exit_reason=reason,
-                    pnl=pnl,
-                    return_pct=100.0 * pnl / (t.units * t.entry_fill),
-                    fees=t.entry_fee + t.exit_fee,
-                    bars_held=held,
-                ),
-            )
+    append = out.append
+    for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(
+        names.tolist(),
+        sides.tolist(),
+        tr.units.tolist(),
+        _to_datetimes(entry_ns),
+        tr.entry_fill.tolist(),
+        _to_datetimes(exit_ns),
+        tr.exit_fill.tolist(),
+        reasons.tolist(),
+        pnl.tolist(),
+        return_pct.tolist(),
+        fees.tolist(),
+        held.tolist(),
+        strict=True,
+    ):
+        obj = new(Trade)
+        _set_dict(
+            obj,
+            {
+                "symbol": sym,
+                "side": side,
+                "units": units,
+                "entry_time": et,
+                "entry_price": ep,
+                "exit_time": xt,
+                "exit_price": xp,
+                "exit_reason": why,
+                "pnl": p,
+                "return_pct": r,
+                "fees": f,
+                "bars_held": h,
+            },
         )
+        _set_fields(obj, fields)
+        _set_extra(obj, None)
+        _set_private(obj, None)
+        append(obj)
     return out
 
 
@@ -237,14 +261,14 @@ def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[Eq
     ]
 
 
-def _metrics(config: BacktestConfig, curve: EquityCurve, results: PortfolioResults) -> Metrics:
+def _metrics(config: BacktestConfig, curve: EquityCurve, results: ReplayResults, pnl: np.ndarray) -> Metrics:
     eq = curve.equity
     ppy = periods_per_year(config.interval)
     r = bar_returns(eq)
     dd, dd_bars = max_drawdown(eq)
     final = float(eq[-1])
     cagr = cagr_pct(config.cash, final, len(eq), ppy)
-    pnls = [t.pnl for t in results.trades]
+    pnls = pnl.tolist()
     return Metrics(
         start_equity=config.cash,
         final_equity=final,
@@ -269,23 +293,29 @@ def _metrics(config: BacktestConfig, curve: EquityCurve, results: PortfolioResul
 
 
 def _per_symbol(
-    config: BacktestConfig, results: PortfolioResults, curve: EquityCurve, data: Mapping[str, Candles]
+    config: BacktestConfig,
+    results: ReplayResults,
+    pnl: np.ndarray,
+    curve: EquityCurve,
+    data: Mapping[str, Candles],
 ) -> list[SymbolMetrics]:
-    by_symbol: dict[int, list[ExecutedTrade]] = {}
-    for t in results.trades:
-        by_symbol.setdefault(t.symbol, []).append(t)
+    tr = results.trades
+    order = np.argsort(tr.symbol, kind="stable")  # each symbol's trades in closing order
+    cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
+    pnls_all = pnl[order].tolist()
+    fees_all = (tr.entry_fee + tr.exit_fee)[order].tolist()
     out = []
     for code, symbol in enumerate(config.symbols):
-        mine = by_symbol.get(code, [])
-        pnls = [t.pnl for t in mine]
+        lo, hi = cuts[code], cuts[code + 1]
+        pnls = pnls_all[lo:hi]
         out.append(
             SymbolMetrics(
                 symbol=symbol,
-                trade_count=len(mine),
+                trade_count=hi - lo,
                 win_rate_pct=win_rate_pct(pnls),
                 net_pnl=sum(pnls),
                 profit_factor=profit_factor(pnls),
-                fees_paid=sum(t.entry_fee + t.exit_fee for t in mine),
+                fees_paid=sum(fees_all[lo:hi]),
                 exposure_pct=100.0 * curve.held_bars.get(code, 0) / len(data[symbol]),
             )
         )

@@ -9,7 +9,7 @@ import numpy as np
 
 from backtest_core.candles import Candles
 from backtest_core.orchestrator import Timeline
-from backtest_core.portfolio import PortfolioResults
+from backtest_core.portfolio import ReplayResults
 
 
 def closes_on_grid(candles: Candles, union: np.ndarray) -> np.ndarray:
@@ -34,32 +34,56 @@ def build_equity(
     union: np.ndarray,
     candles: Sequence[Candles],
     timeline: Timeline,
-    results: PortfolioResults,
+    results: ReplayResults,
     start_cash: float,
 ) -> EquityCurve:
-    """Return cash + marked positions at each union bar's close."""
+    """Return cash + marked positions at each union bar's close.
+
+    Cash at bar g is the cash after the last event on or before g. Each symbol's positions are
+    disjoint segments [entry bar, exit bar) of union bars, valued const + coef * close there; the
+    symbols are added in the order of their first closed trade.
+    """
     n = len(union)
-    grid = np.arange(n)
-    count = np.searchsorted(timeline.union_bar, grid, side="right")
-    log = results.cash_after_event
-    cash = np.where(count > 0, log[(count - 1).clip(0)] if len(log) else start_cash, start_cash)
+    cash = _cash_at_bars(n, timeline.union_bar, results.cash_after_event, start_cash)
     equity = cash.copy()
     held_any = np.zeros(n, bool)
     held_bars: dict[int, int] = {}
-    by_symbol: dict[int, list[int]] = {}
-    for k, t in enumerate(results.trades):
-        by_symbol.setdefault(t.symbol, []).append(k)
-    for symbol, ks in by_symbol.items():
-        trades = [results.trades[k] for k in ks]
-        start = timeline.union_bar[[t.entry_event for t in trades]]
-        stop = timeline.union_bar[[t.exit_event for t in trades]]
-        coef = np.array([t.direction * t.units for t in trades])
-        const = np.array([2.0 * t.units * t.entry_fill if t.direction < 0 else 0.0 for t in trades])
-        idx = np.searchsorted(start, grid, side="right") - 1
-        safe = idx.clip(0)
-        active = (idx >= 0) & (grid < stop[safe])
+    tr = results.trades
+    if len(tr) == 0:
+        return EquityCurve(equity, cash, held_any, held_bars)
+    order = np.argsort(tr.symbol, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(tr.symbol[order])) + 1)
+    groups.sort(key=lambda g: int(g[0]))
+    entry_bar = timeline.union_bar[tr.entry_event]
+    exit_bar = timeline.union_bar[tr.exit_event]
+    for ks in groups:
+        symbol = int(tr.symbol[ks[0]])
+        direction, units = tr.direction[ks], tr.units[ks]
+        coef = direction * units
+        const = np.where(direction < 0, 2.0 * units * tr.entry_fill[ks], 0.0)
+        which, bars = _segment_bars(entry_bar[ks], exit_bar[ks])
         close = closes_on_grid(candles[symbol], union)
-        equity += np.where(active, const[safe] + coef[safe] * close, 0.0)
-        held_any |= active
-        held_bars[symbol] = int(active.sum())
+        equity[bars] += const[which] + coef[which] * close[bars]
+        held_any[bars] = True
+        held_bars[symbol] = len(bars)
     return EquityCurve(equity, cash, held_any, held_bars)
+
+
+def _cash_at_bars(n: int, event_bar: np.ndarray, log: np.ndarray, start_cash: float) -> np.ndarray:
+    """Return the cash after the last event at or before each bar (start_cash before any event)."""
+    last = np.full(n, -1, np.int64)
+    if len(event_bar):
+        ends = np.flatnonzero(np.append(event_bar[1:] != event_bar[:-1], True))
+        last[event_bar[ends]] = ends
+        np.maximum.accumulate(last, out=last)
+    return np.concatenate(([float(start_cash)], log))[last + 1]
+
+
+def _segment_bars(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (segment index, bar) for every bar of the sorted disjoint segments [start, stop)."""
+    lengths = np.maximum(stop - start, 0)
+    total = int(lengths.sum())
+    which = np.repeat(np.arange(len(start)), lengths)
+    offsets = np.cumsum(lengths) - lengths
+    bars = np.arange(total) + np.repeat(start - offsets, lengths)
+    return which, bars

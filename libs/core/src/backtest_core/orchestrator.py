@@ -221,9 +221,9 @@ def merge_timeline(
     time, moment, sym, seq, is_entry, direction, price, kind = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    order = np.lexsort((seq, sym, moment, time))
-    time, moment = time[order], moment[order]
-    union_bar = np.searchsorted(union, time)
+    union_bar = np.searchsorted(union, time)  # monotone in time: every event time is on the grid
+    order = _event_order(union_bar, moment, sym, seq, len(union), len(symbols))
+    union_bar, moment = union_bar[order], moment[order]
     mark_bar = np.where(moment >= EXIT_AT_CLOSE, union_bar, union_bar - 1).clip(0)
     return Timeline(
         sym[order],
@@ -235,3 +235,20 @@ def merge_timeline(
         union_bar,
         mark_bar,
     )
+
+
+_MOMENTS = 7  # EXIT_AT_OPEN .. MARK_AT_END
+
+
+def _event_order(
+    bar: np.ndarray, moment: np.ndarray, sym: np.ndarray, seq: np.ndarray, bars: int, symbols: int
+) -> np.ndarray:
+    """Return the permutation sorting events by (bar, moment, symbol, seq): the keys are unique.
+
+    Packs the four keys into one int64 when it cannot overflow (one argsort instead of a lexsort).
+    """
+    seqs = int(seq.max()) + 1 if len(seq) else 1
+    if bars * _MOMENTS * symbols * seqs >= 2**62:
+        return np.lexsort((seq, sym, moment, bar))
+    key = ((bar * _MOMENTS + moment) * symbols + sym) * seqs + seq
+    return np.argsort(key, kind="stable")

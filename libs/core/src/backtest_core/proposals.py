@@ -191,6 +191,79 @@ def _first_hit(low: np.ndarray, high: np.ndarray, a: int, b: int, d: int, tp: fl
 
 
 def build_proposals(candles: Candles, signals: SignalArrays, settings: ProposalSettings) -> ProposalTable:
+    """Return the symbol's proposals (vectorized when only opposite signals can end them)."""
+    side = signals.side
+    nz = np.flatnonzero(side)
+    sv = side[nz]
+    cand = nz if settings.allow_short else nz[sv > 0]
+    if (
+        settings.max_holding_bars is None
+        and ((sv == 1) | (sv == -1)).all()
+        and np.isnan(signals.entry_price[cand]).all()
+        and np.isnan(signals.take_profit[cand]).all()
+        and np.isnan(signals.stop_loss[cand]).all()
+    ):
+        return signal_exit_proposals(candles, signals, settings, nz)
+    return walk_proposals(candles, signals, settings)
+
+
+def signal_exit_proposals(
+    candles: Candles, signals: SignalArrays, settings: ProposalSettings, nz: np.ndarray | None = None
+) -> ProposalTable:
+    """Return the proposals of market entries without take-profit, stop-loss or time limit, vectorized.
+
+    Same result as `walk_proposals` for such signals: the non-zero signals form runs of equal side;
+    a proposal opens at the first signal of each BUY run (of every run with allow_short) and its
+    market exit is the first signal of the next run (or the end of data). `nz`: flatnonzero(side).
+    """
+    n = len(candles)
+    side = signals.side
+    if nz is None:
+        nz = np.flatnonzero(side)
+    sv = side[nz]
+    change = np.ones(len(nz), bool)
+    change[1:] = sv[1:] != sv[:-1]
+    run_bar, run_side = nz[change], sv[change]
+    next_run = np.append(run_bar[1:], n)
+    if not settings.allow_short:
+        keep = run_side > 0
+        run_bar, run_side, next_run = run_bar[keep], run_side[keep], next_run[keep]
+    s, m = run_bar, next_run
+    next_open = settings.fill == "next_open"
+    if next_open:
+        ok = s + 1 < n  # a signal on the last bar never fills
+        s, m, run_side = s[ok], m[ok], run_side[ok]
+        e = s + 1
+        price = candles.open[e]
+        x = m + 1
+    else:
+        e = s
+        price = candles.close[e]
+        x = m.copy()
+    k = len(s)
+    end = x >= n
+    x[end] = n - 1
+    xprice = np.where(end, candles.close[x], candles.open[x]) if next_open else candles.close[x]
+    exit_moment = np.where(end, MARK_AT_END, EXIT_AT_OPEN if next_open else EXIT_AT_CLOSE).astype(np.int8)
+    return ProposalTable(
+        symbol=candles.symbol,
+        direction=run_side.astype(np.int8),
+        signal_bar=s.astype(np.int64),
+        entry_bar=e.astype(np.int64),
+        entry_moment=np.full(k, ENTRY_AT_OPEN if next_open else ENTRY_AT_CLOSE, np.int8),
+        entry_price=price,
+        entry_kind=np.full(k, MARKET, np.int8),
+        take_profit=signals.take_profit[s].astype(np.float64),
+        stop_loss=signals.stop_loss[s].astype(np.float64),
+        confidence=signals.confidence[s].astype(np.float64),
+        exit_bar=x.astype(np.int64),
+        exit_moment=exit_moment,
+        exit_price=xprice,
+        exit_reason=np.where(end, END_OF_DATA, SIGNAL).astype(np.int8),
+    )
+
+
+def walk_proposals(candles: Candles, signals: SignalArrays, settings: ProposalSettings) -> ProposalTable:
     """Walk the signals event by event (never bar by bar) and return the symbol's proposals."""
     n = len(candles)
     side = signals.side

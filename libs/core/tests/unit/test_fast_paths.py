@@ -1,0 +1,100 @@
+"""The engine's specialised hot paths give exactly the results of the readable reference code."""
+
+from __future__ import annotations
+
+import numpy as np
+from backtest_core.candles import Candles
+from backtest_core.config import FeeModel
+from backtest_core.equity import closes_on_grid
+from backtest_core.loader import load_strategy
+from backtest_core.orchestrator import generate_proposals, merge_timeline
+from backtest_core.portfolio import PortfolioManager, ReplayResults, replay_timeline
+from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
+from backtest_core.strategy import SignalArrays
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+MINUTE = 60_000_000_000
+
+
+def _candles(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[close[0], close[:-1]] * (1 + rng.normal(0, 0.001, n))
+    high = np.maximum(open_, close) * 1.004
+    low = np.minimum(open_, close) * 0.996
+    times = (offset + np.arange(n, dtype=np.int64)) * MINUTE
+    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(n))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sides=st.lists(st.sampled_from([-1, 0, 0, 0, 1]), min_size=1, max_size=60),
+    fill=st.sampled_from(["next_open", "close"]),
+    allow_short=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_vectorized_signal_exits_equal_the_event_walk(
+    sides: list[int], fill: str, allow_short: bool, seed: int
+) -> None:
+    candles = _candles("AAAUSDT", seed, len(sides))
+    signals = SignalArrays.from_sides(np.array(sides, np.int8))
+    signals.confidence[:] = np.random.default_rng(seed).random(len(sides))
+    config = ProposalSettings(fill=fill, allow_short=allow_short)  # type: ignore[arg-type]
+    walked = walk_proposals(candles, signals, config).to_list(candles.open_time)
+    vectorized = signal_exit_proposals(candles, signals, config).to_list(candles.open_time)
+    assert vectorized == walked
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    strategy=st.sampled_from(["sma_cross", "momentum", "peak_ema_reversal", "rsi_reversion"]),
+    count=st.integers(1, 3),
+    fill=st.sampled_from(["next_open", "close"]),
+    size=st.sampled_from([1.0, 0.5, 0.2]),
+    allow_short=st.booleans(),
+    fees=st.sampled_from([(0.0, 0.0), (0.0002, 0.0004)]),
+    slippage_bps=st.sampled_from([0.0, 4.0]),
+    tick=st.sampled_from([None, 0.01]),
+    step=st.sampled_from([None, 0.001]),
+)
+def test_tight_replay_equals_portfolio_manager_replay(
+    seed: int,
+    strategy: str,
+    count: int,
+    fill: str,
+    size: float,
+    allow_short: bool,
+    fees: tuple[float, float],
+    slippage_bps: float,
+    tick: float | None,
+    step: float | None,
+) -> None:
+    symbols = SYMBOLS[:count]
+    data = {s: _candles(s, seed + i, 400, offset=7 * i * (seed % 2)) for i, s in enumerate(symbols)}
+    tables = generate_proposals(
+        load_strategy(strategy, {}),
+        data,
+        "1m",
+        ProposalSettings(fill=fill, allow_short=allow_short),  # type: ignore[arg-type]
+    )
+    union = np.unique(np.concatenate([data[s].open_time for s in symbols]))
+    timeline = merge_timeline(tables, data, symbols, union)
+    marks = np.column_stack([closes_on_grid(data[s], union) for s in symbols]) if count > 1 else None
+    model = FeeModel(maker=fees[0], taker=fees[1])
+    args = (10_000.0, count, model, size, slippage_bps, tick, step, marks)
+    pm = PortfolioManager(*args)
+    pm.replay(timeline)
+    reference = ReplayResults.from_results(pm.get_results())
+    fast = replay_timeline(timeline, *args)
+    assert len(reference.trades) > 0
+    assert (fast.rejected, fast.fees_paid, fast.final_cash) == (
+        reference.rejected,
+        reference.fees_paid,
+        reference.final_cash,
+    )
+    np.testing.assert_array_equal(fast.cash_after_event, reference.cash_after_event)
+    for name in reference.trades.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(fast.trades, name), getattr(reference.trades, name))
