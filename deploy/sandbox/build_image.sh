@@ -94,5 +94,8 @@ docker run --rm --network none --read-only --tmpfs /tmp --cap-drop ALL \
     --entrypoint python3.11 "$IMAGE" \
     -c 'import backtest_core, numpy, pandas, pydantic; print("numpy", numpy.__version__, "pandas", pandas.__version__, "pydantic", pydantic.VERSION)' >&2
 
+# Untagged earlier builds (ours carry the label) go, unless a container still uses them.
+docker image prune -f --filter "label=$LABEL" >/dev/null || true
+
 SIZE="$(docker image inspect -f '{{.Size}}' "$IMAGE")"
 log "built $IMAGE ($LABEL=${HASH:0:12}, $((SIZE / 1000000)) MB) in $((SECONDS - START)) s"
