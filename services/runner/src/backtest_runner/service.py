@@ -63,6 +63,8 @@ class RunnerService:
                 message = await self._source.fetch_one(self._fetch_timeout_s)
             except Exception:
                 self._slots.release()
+                if self._stopping.is_set():  # the connection is closing under us at shutdown
+                    break
                 log.exception("fetching a job failed; retrying")
                 await self._sleep_unless_stopping(1.0)
                 continue
