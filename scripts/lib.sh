@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="$REPO/.run"
+RUN="${BACKTEST_RUN_DIR:-$REPO/.run}"
 PIDS="$RUN/pids"
 LOGS="$RUN/logs"
 PY="${PYTHON:-python3.11}"

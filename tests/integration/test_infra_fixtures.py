@@ -77,7 +77,8 @@ def test_readonly_user_reads_but_cannot_write(
     if mongo_readonly_uri == mongo_uri:
         pytest.fail("the read-only URI equals the read-write URI: set MONGODB_READONLY_URI with MONGODB_URI")
     mongo_db.candles.insert_one({"symbol": "BTCUSDT", "n": 3})
-    with MongoClient(mongo_readonly_uri, serverSelectionTimeoutMS=10_000) as reader:
+    reader: MongoClient[dict[str, object]] = MongoClient(mongo_readonly_uri, serverSelectionTimeoutMS=10_000)
+    with reader:
         candles = reader[mongo_db.name].candles
         found = candles.find_one({}, {"_id": 0})
         with pytest.raises(OperationFailure) as denied:
