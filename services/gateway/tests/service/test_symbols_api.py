@@ -103,3 +103,13 @@ def test_candles_are_capped_by_the_server(market, make_token, settings):
 
     assert page["limit"] == settings.candles_max_bars
     assert len(page["items"]) == min(settings.candles_max_bars, len(candles("BTCUSD")))
+
+
+def test_candles_outside_int64_nanoseconds_are_422_not_500(market, make_token):
+    # Found by schemathesis: a year-246 `end` with a -14:14 offset crashed the range conversion.
+    response = market.client.get(
+        "/symbol/BTCUSD/candles?end=0246-02-10T15%3A52%3A28.5-14%3A14", headers=auth(make_token())
+    )
+
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "end")
+    assert "must be between 1970-01-01T00:00:00+00:00 and 2262-01-01T00:00:00+00:00" in response.text

@@ -64,7 +64,14 @@ def _datetime(time_ns: int) -> datetime:
     return EPOCH + timedelta(microseconds=time_ns // 1000)
 
 
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)  # int64 nanoseconds end in April 2262
+
+
 def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is not None and not EPOCH <= value < LATEST:
+        raise InvalidQuery(
+            f"{field} must be between {EPOCH.isoformat()} and {LATEST.isoformat()}, was {value}", field=field
+        )
     if value is not None and value.tzinfo is None:
         raise InvalidQuery(
             f"{field} must be timezone-aware (UTC), e.g. 2020-01-01T00:00:00Z, was {value}", field=field
