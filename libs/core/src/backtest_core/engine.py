@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
@@ -103,32 +105,45 @@ def run_backtest(
     if len(ordered) > 1:
         marks = np.column_stack([closes_on_grid(c, union) for c in ordered])
     progress(0.8, "portfolio")
-    results = replay_timeline(
-        timeline,
-        config.cash,
-        len(symbols),
-        config.fees,
-        size=config.size,
-        slippage_bps=config.slippage_bps,
-        tick_size=config.tick_size,
-        step_size=config.step_size,
-        marks=marks,
-    )
-    progress(0.9, "metrics")
-    curve = build_equity(union, ordered, timeline, results, config.cash)
-    pnl = results.trades.pnl()
-    trades = _trades(config, results, pnl, tables, data)
-    result = BacktestResult(
-        config=config,
-        engine_version=__version__,
-        metrics=_metrics(config, curve, results, pnl),
-        per_symbol=_per_symbol(config, results, pnl, curve, data),
-        equity_curve=_points(union, curve.equity, equity_points_max),
-        trades=trades,
-        rejected_proposals=results.rejected,
-    )
+    with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
+        results = replay_timeline(
+            timeline,
+            config.cash,
+            len(symbols),
+            config.fees,
+            size=config.size,
+            slippage_bps=config.slippage_bps,
+            tick_size=config.tick_size,
+            step_size=config.step_size,
+            marks=marks,
+        )
+        progress(0.9, "metrics")
+        curve = build_equity(union, ordered, timeline, results, config.cash)
+        pnl = results.trades.pnl()
+        trades = _trades(config, results, pnl, tables, data)
+        result = BacktestResult(
+            config=config,
+            engine_version=__version__,
+            metrics=_metrics(config, curve, results, pnl),
+            per_symbol=_per_symbol(config, results, pnl, curve, data),
+            equity_curve=_points(union, curve.equity, equity_points_max),
+            trades=trades,
+            rejected_proposals=results.rejected,
+        )
     progress(1.0, "done")
     return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (it would rescan the growing trade list again and again)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str, Candles]:

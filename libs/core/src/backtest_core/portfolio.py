@@ -285,33 +285,36 @@ def replay_timeline(
     """Replay the timeline like `PortfolioManager(...).replay(timeline)`, in one tight loop.
 
     Same arguments and the same arithmetic, operation for operation, so the results are identical
-    (a property test checks it); no object or method call per event.
+    (a property test checks it); no object or method call per event. Fills, fees and units are
+    written into per-event lists and the trade columns gathered from them after the loop.
     """
     cash = float(cash)
     slip = slippage_bps / 10_000.0
     maker, taker = fees.maker, fees.taker
     tick, step = tick_size, step_size
     tol = _CASH_TOLERANCE
+    events = len(timeline)
+    fill_at = [0.0] * events
+    fee_at = [0.0] * events
+    units_at = [0.0] * events
+    open_event = [-1] * n_symbols  # event index of each symbol's open entry, -1 when flat
     open_seq = [-1] * n_symbols
-    p_dir = [0] * n_symbols
-    p_units = [0.0] * n_symbols
-    p_fill = [0.0] * n_symbols
-    p_fee = [0.0] * n_symbols
-    p_event = [0] * n_symbols
     coef = np.zeros(n_symbols)
+    dot = coef.dot  # same BLAS dot as `coef @ row`
     const = 0.0
     n_open = 0
     rejected = 0
     fees_paid = 0.0
     log: list[float] = []
     log_append = log.append
-    cols: list[list[float]] = [[] for _ in range(10)]
-    t_sym, t_seq, t_dir, t_units, t_entry, t_exit, t_efee, t_xfee, t_eev, t_xev = cols
+    exits: list[int] = []
+    entries: list[int] = []
+    directions = timeline.direction.tolist()
     rows = zip(
         timeline.symbol.tolist(),
         timeline.seq.tolist(),
         timeline.is_entry.tolist(),
-        timeline.direction.tolist(),
+        directions,
         timeline.price.tolist(),
         timeline.price_kind.tolist(),
         timeline.mark_bar.tolist(),
@@ -323,7 +326,7 @@ def replay_timeline(
                 rejected += 1
                 log_append(cash)
                 continue
-            if kind != LIMIT and kind != MARK and slip:
+            if slip and kind != LIMIT and kind != MARK:
                 fill = fill * (1.0 + slip) if direction > 0 else fill * (1.0 - slip)
             if tick is not None:
                 fill = round(fill / tick) * tick
@@ -333,7 +336,7 @@ def replay_timeline(
             elif marks is None:
                 raise ValueError("marks are required to value positions of several symbols")
             else:
-                equity = cash + const + float(coef @ marks[mark_bar])
+                equity = cash + const + float(dot(marks[mark_bar]))
             units = size * equity / (fill * (1.0 + rate))
             if step is not None:
                 units = math.floor(units / step + 1e-9) * step
@@ -346,7 +349,10 @@ def replay_timeline(
             cash -= cost + fee
             fees_paid += fee
             open_seq[sym] = seq
-            p_dir[sym], p_units[sym], p_fill[sym], p_fee[sym], p_event[sym] = direction, units, fill, fee, i
+            open_event[sym] = i
+            fill_at[i] = fill
+            fee_at[i] = fee
+            units_at[i] = units
             n_open += 1
             if direction > 0:
                 coef[sym] = units
@@ -354,14 +360,16 @@ def replay_timeline(
                 coef[sym] = -units
                 const += 2.0 * units * fill
         elif open_seq[sym] == seq:
-            d, units, entry = p_dir[sym], p_units[sym], p_fill[sym]
-            if kind != LIMIT and kind != MARK and slip:
-                fill = fill * (1.0 + slip) if d < 0 else fill * (1.0 - slip)
+            e = open_event[sym]
+            units, entry = units_at[e], fill_at[e]
+            long = directions[e] > 0
+            if slip and kind != LIMIT and kind != MARK:
+                fill = fill * (1.0 - slip) if long else fill * (1.0 + slip)
             if tick is not None:
                 fill = round(fill / tick) * tick
             rate = 0.0 if kind == MARK else (maker if kind == LIMIT else taker)
             fee = units * fill * rate
-            if d > 0:
+            if long:
                 cash += units * fill - fee
             else:
                 cash += units * (2.0 * entry - fill) - fee
@@ -372,15 +380,40 @@ def replay_timeline(
             n_open -= 1
             if n_open == 0:
                 const = 0.0
-            t_sym.append(sym)
-            t_seq.append(seq)
-            t_dir.append(d)
-            t_units.append(units)
-            t_entry.append(entry)
-            t_exit.append(fill)
-            t_efee.append(p_fee[sym])
-            t_xfee.append(fee)
-            t_eev.append(p_event[sym])
-            t_xev.append(i)
+            fill_at[i] = fill
+            fee_at[i] = fee
+            entries.append(e)
+            exits.append(i)
         log_append(cash)
-    return ReplayResults(TradeColumns.from_lists(cols), np.array(log, np.float64), rejected, fees_paid, cash)
+    return ReplayResults(
+        _trade_columns(timeline, entries, exits, fill_at, fee_at, units_at),
+        np.array(log, np.float64),
+        rejected,
+        fees_paid,
+        cash,
+    )
+
+
+def _trade_columns(
+    timeline: Timeline,
+    entries: list[int],
+    exits: list[int],
+    fill_at: list[float],
+    fee_at: list[float],
+    units_at: list[float],
+) -> TradeColumns:
+    """Gather the closed trades' columns from the per-event fills, fees and units."""
+    e, x = np.array(entries, np.int64), np.array(exits, np.int64)
+    fills, fees = np.array(fill_at, np.float64), np.array(fee_at, np.float64)
+    return TradeColumns(
+        symbol=timeline.symbol[x].astype(np.int64),
+        seq=timeline.seq[x].astype(np.int64),
+        direction=timeline.direction[e].astype(np.int64),
+        units=np.array(units_at, np.float64)[e],
+        entry_fill=fills[e],
+        exit_fill=fills[x],
+        entry_fee=fees[e],
+        exit_fee=fees[x],
+        entry_event=e,
+        exit_event=x,
+    )
