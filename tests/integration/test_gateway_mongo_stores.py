@@ -1,0 +1,91 @@
+"""The gateway's MongoDB adapters on the MongoDB-compatible server: strategies and metric ranking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from backtest_core.contracts import new_id
+from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
+from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
+from backtest_gateway.ports import MetricQuery, StrategyRecord
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(mongo_uri: str) -> AsyncIterator:
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True)
+    name = f"gwstores_{new_id()[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def record(user: str, name: str, version: int = 1) -> StrategyRecord:
+    return StrategyRecord(
+        user_id=user,
+        name=name,
+        source="x",
+        class_name="X",
+        params={"n": 3},
+        version=version,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def test_strategy_names_are_unique_per_user_and_replace_checks_the_version(db):
+    store = MongoStrategyStore(db)
+    await store.create_indexes()
+
+    assert await store.insert(record("alice", "s"))
+    assert not await store.insert(record("alice", "s"))
+    assert await store.insert(record("bob", "s"))
+    assert await store.replace(record("alice", "s", version=2), expected_version=1)
+    assert not await store.replace(record("alice", "s", version=3), expected_version=1)
+
+    stored = await store.get("alice", "s")
+    assert (stored.version, stored.params) == (2, {"n": 3})
+    assert [r.user_id for r in (await store.page("alice", 10, 0)).items] == ["alice"]
+    assert (await store.page(None, 10, 0)).total == 2
+    assert await store.delete("alice", "s")
+    assert not await store.delete("alice", "s")
+    assert await store.count("bob") == 1
+
+
+async def test_ranking_by_metric_filters_owner_state_nulls_and_bounds(db):
+    docs = [
+        ("a1", "alice", "SUCCESS", 1.5),
+        ("a2", "alice", "SUCCESS", 0.2),
+        ("a3", "alice", "SUCCESS", None),
+        ("a4", "alice", "FAILURE", 9.0),
+        ("b1", "bob", "SUCCESS", 3.0),
+    ]
+    await db["backtests"].insert_many(
+        [
+            {
+                "_id": t,
+                "user_id": u,
+                "state": s,
+                "seq": 4,
+                "created_at": NOW,
+                "result": {"metrics": {"sharpe": v, "trade_count": 3}, "trades": [1, 2, 3]},
+            }
+            for t, u, s, v in docs
+        ]
+    )
+    store = MongoTaskStore(db)
+
+    mine = await store.ranked("alice", MetricQuery(metric="sharpe"))
+    bounded = await store.ranked(None, MetricQuery(metric="sharpe", descending=False, min_value=1.0))
+
+    assert [(i.task_id, i.metrics["sharpe"]) for i in mine.items] == [("a1", 1.5), ("a2", 0.2)]
+    assert mine.total == 2
+    assert [i.task_id for i in bounded.items] == ["a1", "b1"]
