@@ -6,15 +6,16 @@ import logging
 import sys
 
 import uvicorn
+from backtest_observability import configure_logging
 from pydantic import ValidationError
 
-from backtest_gateway.main import create_app
+from backtest_gateway.main import SERVICE_NAME, create_app
 from backtest_gateway.settings import GatewaySettings
 
 
 def main() -> None:
     """Read settings from the environment and serve until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(SERVICE_NAME, logging.INFO)  # JSON lines with the trace id, uvicorn's too
     try:
         settings = GatewaySettings()  # jwt_secret from GATEWAY_JWT_SECRET
     except ValidationError as error:
@@ -22,7 +23,7 @@ def main() -> None:
             f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
         )
         sys.exit(f"backtest-gateway: invalid settings: {problems}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 import backtest_core
 from backtest_core.contracts import Stream
+from backtest_observability import configure_telemetry
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from opentelemetry.sdk.trace import TracerProvider
 
 from backtest_gateway.adapters.mongo_marketdata import MongoMarketData
 from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
@@ -22,8 +24,10 @@ from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskSto
 from backtest_gateway.ratelimit import Clock, RateLimiter
 from backtest_gateway.routers import analysis, backtest_stream, backtests, health, strategies, symbols
 from backtest_gateway.settings import GatewaySettings
+from backtest_gateway.tracing import TracingMiddleware
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
+SERVICE_NAME = "backtest-gateway"
 
 
 def create_app(
@@ -35,14 +39,18 @@ def create_app(
     strategy_store: StrategyStore | None = None,
     market: MarketData | None = None,
     clock: Clock | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the app; NATS connects and MongoDB is reached only when the app starts (lifespan).
 
     Tests pass a broker wrapped in FastStream's TestNatsBroker and in-memory `store`/`feed`/
     `strategy_store`/`market`; each port left None gets its MongoDB adapter. `clock` (monotonic
-    seconds) drives the rate limiter.
+    seconds) drives the rate limiter. `tracer_provider` (tests: one with an in-memory exporter)
+    defaults to `configure_telemetry` with `settings.otlp_endpoint`, shut down (flushed) at stop.
     """
     broker = broker if broker is not None else NatsBroker(settings.nats_url, connect_timeout=5)
+    owns_provider = tracer_provider is None
+    provider = tracer_provider or configure_telemetry(SERVICE_NAME, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +78,8 @@ def create_app(
             if mongo_market is not None:
                 mongo_market.close()
             await broker.stop()
+            if owns_provider:
+                provider.shutdown()
 
     app = FastAPI(
         title="Backtest gateway",
@@ -96,6 +106,7 @@ def create_app(
         feed if feed is not None else NatsEventFeed(lambda: broker.config.connection_state.stream)
     )
     install_error_handlers(app)
+    app.add_middleware(TracingMiddleware, tracer=provider.get_tracer(__name__))
     app.include_router(backtests.router)
     app.include_router(backtest_stream.router)
     app.include_router(health.router)

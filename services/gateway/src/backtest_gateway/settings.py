@@ -36,6 +36,9 @@ class GatewaySettings(BaseSettings):
     submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
     read_rate_per_s: float = Field(default=20.0, gt=0, description="reads refilled per second")
     read_burst: int = Field(default=100, ge=1, description="reads allowed at once")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
+    )
 
     @field_validator("jwt_secret")
     @classmethod

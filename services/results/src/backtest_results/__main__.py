@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from backtest_results.main import create_app
+from backtest_observability import configure_logging
+
+from backtest_results.main import SERVICE_NAME, create_app
 from backtest_results.settings import Settings
 
 
 def main() -> None:
     """Start the results writer and run until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(SERVICE_NAME, logging.INFO)  # JSON lines with the trace id
     asyncio.run(create_app(Settings()).run())
 
 

@@ -15,3 +15,6 @@ class Settings(BaseSettings):
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
     mongodb_database: str = "backtest"
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed event returns, s")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
+    )

@@ -6,8 +6,11 @@ import logging
 from typing import Any
 
 from backtest_core.contracts import STREAMS, Stream, utc_now
+from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from opentelemetry.sdk.trace import TracerProvider
 from pymongo import AsyncMongoClient, MongoClient
 
 from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
@@ -15,6 +18,7 @@ from backtest_scheduler.adapters.candle_store_fingerprints import CandleStoreFin
 from backtest_scheduler.adapters.mongo_result_cache import BACKTESTS_COLLECTION, MongoResultCache
 from backtest_scheduler.adapters.nats_event_bus import NatsDeadJobs, NatsEventBus
 from backtest_scheduler.adapters.nats_kv_task_store import NatsKvTaskStore
+from backtest_scheduler.adapters.tracing import TracedEventBus
 from backtest_scheduler.handlers import build_router
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.settings import Settings
@@ -24,13 +28,25 @@ from backtest_scheduler.task import RetryPolicy
 log = logging.getLogger(__name__)
 
 STREAMS_USED = frozenset({Stream.COMMANDS, Stream.JOBS, Stream.RUNS, Stream.EVENTS, Stream.DEAD})
+SERVICE_NAME = "backtest-scheduler"
 
 
-def create_app(settings: Settings) -> FastStream:
-    """Return the scheduler application; nothing connects until it starts."""
+def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> FastStream:
+    """Return the scheduler application; nothing connects until it starts.
+
+    Every message is consumed and published inside a span, its trace context carried in the NATS
+    headers (FastStream's telemetry middleware). `tracer_provider` (tests: one with an in-memory
+    exporter) defaults to `configure_telemetry` with `settings.otlp_endpoint`, flushed at shutdown.
+    """
     from backtest_marketdata import MongoCandleStore  # the candle store's fingerprint feeds the cache key
 
-    broker = NatsBroker(settings.nats_url, name="backtest-scheduler")
+    owns_provider = tracer_provider is None
+    provider = tracer_provider or configure_telemetry(SERVICE_NAME, settings)
+    broker = NatsBroker(
+        settings.nats_url,
+        name="backtest-scheduler",
+        middlewares=[NatsTelemetryMiddleware(tracer_provider=provider)],
+    )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     candles_mongo: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
     store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
@@ -39,7 +55,7 @@ def create_app(settings: Settings) -> FastStream:
         store=store,
         cache=MongoResultCache(mongo[settings.mongodb_database][BACKTESTS_COLLECTION]),
         fingerprints=CandleStoreFingerprints(MongoCandleStore(candles_mongo[settings.mongodb_database])),
-        bus=NatsEventBus(broker),
+        bus=TracedEventBus(NatsEventBus(broker), provider.get_tracer(__name__)),
         dead_jobs=NatsDeadJobs(broker),
         timer=timer,
         policy=RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
@@ -64,5 +80,7 @@ def create_app(settings: Settings) -> FastStream:
         await timer.close()
         await mongo.close()
         candles_mongo.close()
+        if owns_provider:
+            provider.shutdown()
 
     return app

@@ -19,3 +19,6 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(default=60.0, ge=0, description="longest back-off, s")
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
     task_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0, description="how long task state is kept, s")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
+    )

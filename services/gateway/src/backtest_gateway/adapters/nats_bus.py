@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from backtest_core.contracts import CancelBacktest, Message, Stream, Subject, SubmitBacktest
+from backtest_observability import inject_headers
 from faststream.nats import NatsBroker
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 class NatsCommandBus:
-    """JetStream publisher; `Nats-Msg-Id` = message_id so a retried publish is stored once."""
+    """JetStream publisher; `Nats-Msg-Id` = message_id so a retried publish is stored once.
+
+    The current trace context (the HTTP request's span) goes along in the `traceparent` header.
+    """
 
     def __init__(self, broker: NatsBroker, timeout_s: float) -> None:
         self._broker = broker
@@ -27,7 +31,7 @@ class NatsCommandBus:
         await self._broker.publish(
             command,
             subject,
-            headers={MSG_ID_HEADER: command.message_id},
+            headers=inject_headers({MSG_ID_HEADER: command.message_id}),
             stream=Stream.COMMANDS.value,
             timeout=self._timeout_s,
         )
