@@ -221,6 +221,10 @@ def _trades(
     reasons = np.array(EXIT_REASONS, dtype=object)[reason]
     return_pct = 100.0 * pnl / (tr.units * tr.entry_fill)
     fees = tr.entry_fee + tr.exit_fee
+    times, where = np.unique(np.concatenate((entry_ns, exit_ns)), return_inverse=True)
+    distinct = _to_datetimes(times)  # trades share bars: convert each distinct time once
+    stamps = [distinct[i] for i in where.tolist()]
+    entry_dt, exit_dt = stamps[:k], stamps[k:]
     new, fields = Trade.__new__, _TRADE_FIELDS
     out = []
     append = out.append
@@ -228,9 +232,9 @@ def _trades(
         names.tolist(),
         sides.tolist(),
         tr.units.tolist(),
-        _to_datetimes(entry_ns),
+        entry_dt,
         tr.entry_fill.tolist(),
-        _to_datetimes(exit_ns),
+        exit_dt,
         tr.exit_fill.tolist(),
         reasons.tolist(),
         pnl.tolist(),

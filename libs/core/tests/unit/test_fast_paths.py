@@ -10,6 +10,7 @@ from backtest_core.loader import load_strategy
 from backtest_core.orchestrator import generate_proposals, merge_timeline
 from backtest_core.portfolio import PortfolioManager, ReplayResults, replay_timeline
 from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
+from backtest_core.strategies.indicators import last_window_sums, window_sums
 from backtest_core.strategy import SignalArrays
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,3 +99,23 @@ def test_tight_replay_equals_portfolio_manager_replay(
     np.testing.assert_array_equal(fast.cash_after_event, reference.cash_after_event)
     for name in reference.trades.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(fast.trades, name), getattr(reference.trades, name))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    windows=st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3)), min_size=1, max_size=5, unique=True),
+    extra=st.integers(0, 5),
+    tick=st.sampled_from([0.0, 0.5]),
+)
+def test_last_window_sums_equal_the_vectorized_window_sums_bit_for_bit(
+    seed: int, windows: list[tuple[int, int]], extra: int, tick: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    span = max(n + lag for n, lag in windows)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, span + extra)))
+    if tick:
+        close = np.round(close / tick) * tick
+    got = last_window_sums(close, tuple(windows))
+    want = [float(window_sums(close, n)[len(close) - 1 - lag]) for n, lag in windows]
+    assert got == want

@@ -8,6 +8,8 @@ not associative, so mixing formulas (e.g. a cumsum difference) would flip crosso
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -31,7 +33,34 @@ def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.
 def last_window_sum(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> float:
     """Return the window sum of `window_sums` for the last bar of x (x needs >= n values)."""
     tail = x[len(x) - n :]
-    return float(np.cumsum(tail if weights is None else weights * tail)[-1])
+    return float((tail if weights is None else weights * tail).cumsum()[-1])
+
+
+def last_window_sums(x: np.ndarray, windows: tuple[tuple[int, int], ...]) -> list[float]:
+    """Return `window_sums(x, n)[len(x) - 1 - lag]` for each (n, lag), bit for bit, in one numpy pass.
+
+    For per-bar decide(): the windows are gathered into one matrix (rows padded after their end)
+    and summed oldest first by one row-wise `cumsum`, read at each row's own length. x needs at
+    least max(n + lag) values.
+    """
+    span, index, pick = _window_plan(windows)
+    if len(x) < span:
+        raise ValueError(f"need at least {span} values for windows {windows}, had {len(x)}")
+    values: list[float] = x[len(x) - span :][index].cumsum(axis=1).take(pick).tolist()
+    return values
+
+
+@lru_cache(maxsize=256)
+def _window_plan(windows: tuple[tuple[int, int], ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    span = max(n + lag for n, lag in windows)
+    width = max(n for n, _ in windows)
+    index = np.empty((len(windows), width), np.intp)
+    pick = np.empty(len(windows), np.intp)
+    for row, (n, lag) in enumerate(windows):
+        first = span - lag - n
+        index[row] = np.minimum(first + np.arange(width), first + n - 1)
+        pick[row] = row * width + n - 1
+    return span, index, pick
 
 
 def ema_weights(span: int, length: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from backtest_core.candles import Candles
 from backtest_core.errors import ConfigError
-from backtest_core.strategies.indicators import last_window_sum, shift, window_sums
+from backtest_core.strategies.indicators import last_window_sums, shift, window_sums
 from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal, SignalArrays, Window
 
 _BUY = Signal(Side.BUY)
@@ -43,12 +43,9 @@ class SmaCrossStrategy(BaseStrategy):
     def decide(self, df: Window, interval: str, **p: Any) -> Signal:
         """Return BUY/SELL on a strict crossover of the last two bars, else NO."""
         fast, slow = p["fast"], p["slow"]
-        c = df.close
-        prev = c[:-1]
-        f1 = last_window_sum(c, fast) / fast
-        s1 = last_window_sum(c, slow) / slow
-        f0 = last_window_sum(prev, fast) / fast
-        s0 = last_window_sum(prev, slow) / slow
+        # Window sums ending at t-1 and t (the same arithmetic as the vectorized path).
+        f0, f1, s0, s1 = last_window_sums(df.close, ((fast, 1), (fast, 0), (slow, 1), (slow, 0)))
+        f0, f1, s0, s1 = f0 / fast, f1 / fast, s0 / slow, s1 / slow
         if f0 < s0 and f1 > s1:
             return _BUY
         if f0 > s0 and f1 < s1:
