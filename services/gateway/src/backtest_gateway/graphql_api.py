@@ -4,10 +4,11 @@ Every query needs a bearer token (401 otherwise) and spends one read token; a us
 backtests and strategies (admins: everyone's); foreign ones resolve to null, exactly like missing ones.
 """
 
+# mypy: disable-error-code="untyped-decorator"
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from anyio import to_thread
@@ -109,7 +110,7 @@ class StrategyType:
             name=info.name,
             kind="builtin",
             description=info.description,
-            params={p.name: p.model_dump() for p in info.params},
+            params=cast(JSON, {p.name: p.model_dump() for p in info.params}),
         )
 
     @classmethod
@@ -118,7 +119,7 @@ class StrategyType:
             name=r.name,
             kind="user",
             description=r.description,
-            params=dict(r.params),
+            params=cast(JSON, dict(r.params)),
             user_id=r.user_id,
             class_name=r.class_name,
             version=r.version,

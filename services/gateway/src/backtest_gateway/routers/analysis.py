@@ -44,7 +44,7 @@ RankMetric = StrEnum(  # type: ignore[misc]
         if field.annotation in (float, int, float | None)
     },
 )
-DEFAULT_METRIC = RankMetric("sharpe")  # type: ignore[call-arg]
+DEFAULT_METRIC = RankMetric("sharpe")
 PORTFOLIO_EXAMPLE = {
     "items": [
         {"task_id": "0123456789abcdef0123456789abcdef", "weight": 0.6},
@@ -119,7 +119,7 @@ def _label(task: RankedTask) -> str:
     if isinstance(spec, str):
         return spec
     if isinstance(spec, BuiltinStrategy):
-        return spec.builtin
+        return str(spec.builtin)
     if isinstance(spec, ModuleStrategy):
         return f"{spec.module}:{spec.class_name}"
     return "source"
