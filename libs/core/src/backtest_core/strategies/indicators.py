@@ -15,11 +15,35 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1."""
+    """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1.
+
+    Computed block by block (one block's accumulator stays in cache for its n adds); every
+    element still gets the same additions in the same order.
+    """
     out = np.full(len(x), np.nan)
     m = len(x) - n + 1
     if m <= 0:
         return out
+    if x.dtype != np.float64 or (weights is not None and weights.dtype != np.float64):
+        return _window_sums_any_dtype(x, n, weights, out)
+    acc = out[n - 1 :]
+    for lo in range(0, m, _BLOCK):
+        hi = min(m, lo + _BLOCK)
+        a = acc[lo:hi]
+        if weights is None:
+            np.copyto(a, x[lo:hi])
+            for k in range(1, n):
+                a += x[lo + k : hi + k]
+        else:
+            np.multiply(weights[0], x[lo:hi], out=a)
+            for k in range(1, n):
+                a += weights[k] * x[lo + k : hi + k]
+    return out
+
+
+def _window_sums_any_dtype(x: np.ndarray, n: int, weights: np.ndarray | None, out: np.ndarray) -> np.ndarray:
+    """window_sums for arrays other than float64: accumulate in the inputs' own dtype."""
+    m = len(x) - n + 1
     acc = x[0:m].copy() if weights is None else weights[0] * x[0:m]
     for k in range(1, n):
         if weights is None:
@@ -28,6 +52,9 @@ def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.
             acc += weights[k] * x[k : k + m]
     out[n - 1 :] = acc
     return out
+
+
+_BLOCK = 32_768  # elements per block of window_sums: 256 KiB of float64
 
 
 def last_window_sum(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> float:

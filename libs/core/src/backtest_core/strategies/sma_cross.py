@@ -9,7 +9,7 @@ import numpy as np
 
 from backtest_core.candles import Candles
 from backtest_core.errors import ConfigError
-from backtest_core.strategies.indicators import last_window_sums, shift, window_sums
+from backtest_core.strategies.indicators import last_window_sums, window_sums
 from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal, SignalArrays, Window
 
 _BUY = Signal(Side.BUY)
@@ -55,10 +55,11 @@ class SmaCrossStrategy(BaseStrategy):
     def decide_vectorized(self, candles: Candles, interval: str, **p: Any) -> SignalArrays:
         """Return the crossover signals of the whole series."""
         fast, slow = p["fast"], p["slow"]
-        f1 = window_sums(candles.close, fast) / fast
-        s1 = window_sums(candles.close, slow) / slow
-        f0, s0 = shift(f1), shift(s1)
+        f = window_sums(candles.close, fast)
+        f /= fast
+        s = window_sums(candles.close, slow)
+        s /= slow
+        below, above = f < s, f > s  # NaN (warm-up) compares False both ways
         side = np.zeros(len(candles), np.int8)
-        side[(f0 < s0) & (f1 > s1)] = 1
-        side[(f0 > s0) & (f1 < s1)] = -1
+        side[1:] = (below[:-1] & above[1:]).view(np.int8) - (above[:-1] & below[1:]).view(np.int8)
         return SignalArrays.from_sides(side)
