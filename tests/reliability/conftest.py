@@ -1,0 +1,60 @@
+"""Fixtures of the fault and load tests: a stack per test on its own nats-server (file storage).
+
+``stack_factory(**options)`` builds a :class:`Stack` (see stack.py) on a private nats-server that the
+test may restart (``stack.nats_server``), the session's MongoDB-compatible server unless ``mongo=``
+names a private one (``mongo_server_factory``), and the session's sandbox image; the candles are
+loaded and every service is started. After the test every service is stopped, the database dropped,
+and the test fails if a sandbox container of the stack is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from backtest_testinfra import MongoEmulator, NatsServer
+
+from .stack import Stack, StackError
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture
+def stack_factory(
+    nats_server_factory: Callable[[], NatsServer],
+    mongo_uri: str,
+    mongo_readonly_uri: str,
+    sandbox_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[StackFactory]:
+    """Yield a function that starts a whole stack; everything it started is stopped after the test."""
+    stacks: list[Stack] = []
+
+    def start(*, mongo: MongoEmulator | None = None, **options: Any) -> Stack:
+        server = nats_server_factory()
+        stack = Stack(
+            work=tmp_path_factory.mktemp("stack"),
+            nats_url=server.url,
+            mongo_uri=mongo.uri if mongo else mongo_uri,
+            mongo_readonly_uri=mongo.readonly_uri if mongo else mongo_readonly_uri,
+            sandbox_image=sandbox_image,
+            nats_server=server,
+            **options,
+        )
+        stacks.append(stack)
+        try:
+            stack.load_candles()
+            stack.start()
+        except StackError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        return stack
+
+    yield start
+    leftovers = []
+    for stack in stacks:
+        stack.close()
+        leftovers += [c.name for c in stack.sandbox_containers()]
+        for container in stack.sandbox_containers():
+            container.remove(force=True)
+    assert leftovers == [], f"sandbox containers left behind: {leftovers}"

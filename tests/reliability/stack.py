@@ -1,0 +1,435 @@
+"""The platform as separate processes that a test may kill, stop and restart one by one.
+
+Used by tests/reliability (fault and load tests) and by bench/platform.py. Every stack gets its own
+database (the repo's real BTCUSD daily candles loaded into it) and its own runner ids, so what a
+stack leaves in JetStream, MongoDB or Docker is told apart from everything else on the machine.
+No pytest here: the fixtures in conftest.py wrap it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import nats
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import (
+    RESULTS_EVENTS_CONSUMER,
+    RUNNER_JOBS_CONSUMER,
+    SCHEDULER_COMMANDS_CONSUMER,
+    TERMINAL_STATES,
+    DeadLetteredJob,
+    Stream,
+    Subject,
+    SubmitBacktest,
+    new_id,
+)
+from backtest_marketdata.ingest import Ingestor, discover
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from pymongo import MongoClient
+
+REPO = Path(__file__).resolve().parents[2]
+CANDLES = REPO / "data" / "binance" / "spot" / "monthly" / "klines" / "BTCUSD" / "1d"
+SYMBOL = "BTCUSD"
+JWT_SECRET = "reliability-secret-0123456789abcdef-0123"
+TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
+READY_TIMEOUT_S = 60.0
+LABEL_RUNNER = "io.backtest.runner_id"  # = backtest_runner.sandbox.docker_sandbox.LABEL_RUNNER
+
+
+class StackError(RuntimeError):
+    """The stack did not reach the state a caller waited for; the message carries the service logs."""
+
+
+def small_config(index: int, *, months: int = 12) -> dict[str, Any]:
+    """Return a small, distinct backtest: sma_cross on BTCUSD daily, params varied by `index` (0..599).
+
+    `index` maps to fast = 3 + index % 20, slow = 25 + index // 20 (so no two indexes share a cache key).
+    """
+    fast, slow = 3 + index % 20, 25 + index // 20
+    end_year, end_month = 2019 + months // 12, 1 + months % 12
+    return {
+        "strategy": "sma_cross",
+        "params": {"fast": fast, "slow": slow},
+        "symbols": [SYMBOL],
+        "interval": "1d",
+        "start": "2019-01-01T00:00:00Z",
+        "end": f"{end_year}-{end_month:02d}-01T00:00:00Z",
+    }
+
+
+@dataclass
+class Service:
+    """One service process (`python -m backtest_<kind>`) with its own environment and log file."""
+
+    name: str
+    kind: str
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Return True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the process (its log is appended to)."""
+        if self.running:
+            raise StackError(f"{self.name} is running already")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"backtest_{self.kind}"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM, wait up to `grace_s` seconds, then SIGKILL."""
+        if not self.running or self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would."""
+        if self.running and self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def tail(self, lines: int = 25) -> str:
+        """Return the last lines of the log."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """Gateway (optional), scheduler, results and N runners against one NATS and one MongoDB URI."""
+
+    work: Path
+    nats_url: str
+    mongo_uri: str
+    mongo_readonly_uri: str
+    sandbox_image: str
+    runners: int = 2
+    slots: int = 1
+    gateway: bool = False
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    database: str = field(default_factory=lambda: f"rel_{new_id()[:12]}")
+    services: dict[str, Service] = field(default_factory=dict)
+    gateway_url: str = ""
+    nats_server: Any = None  # the private NatsServer (tests restart it), if the fixture started one
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def runner_ids(self) -> list[str]:
+        """Return the runner ids of this stack (stable across restarts of a runner)."""
+        return [f"{self.database}-runner-{index}" for index in range(self.runners)]
+
+    def load_candles(self) -> int:
+        """Load the shipped BTCUSD daily candles into this stack's database; return the bar count."""
+        with MongoClient(self.mongo_uri, tz_aware=True) as client:
+            ingestor = Ingestor(client[self.database])
+            ingestor.ensure_indexes()
+            summary = ingestor.ingest(discover([str(CANDLES)]))
+        if summary.rejected:
+            raise StackError(f"the shipped candles did not load: {summary.rejected}")
+        return summary.candles_added
+
+    def _env(self, prefix: str, mongo_uri: str) -> dict[str, str]:
+        return {
+            f"{prefix}_NATS_URL": self.nats_url,
+            f"{prefix}_MONGODB_URI": mongo_uri,
+            f"{prefix}_MONGODB_DATABASE": self.database,
+        }
+
+    def _add(self, name: str, kind: str, env: dict[str, str]) -> None:
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "SCHEDULER_", "RUNNER_"))
+        }
+        full = {**base, **env, **self.overrides.get(name, {}), **self.overrides.get(kind, {})}
+        self.services[name] = Service(name, kind, full, self.work / f"{name}.log")
+
+    def build(self) -> None:
+        """Describe every service process (nothing starts)."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        self._add("results", "results", self._env("RESULTS", self.mongo_uri))
+        self._add("scheduler", "scheduler", self._env("SCHEDULER", self.mongo_uri))
+        for index, runner_id in enumerate(self.runner_ids()):
+            env = self._env("RUNNER", self.mongo_readonly_uri) | {
+                "RUNNER_SANDBOX_IMAGE": self.sandbox_image,
+                "RUNNER_RUNNER_ID": runner_id,
+                "RUNNER_WORK_DIR": str(self.work / f"runner-{index}"),
+                "RUNNER_SLOTS": str(self.slots),
+            }
+            self._add(f"runner-{index}", "runner", env)
+        if self.gateway:
+            port = _free_port()
+            self.gateway_url = f"http://127.0.0.1:{port}"
+            env = self._env("GATEWAY", self.mongo_uri) | {
+                "GATEWAY_JWT_SECRET": JWT_SECRET,
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_SUBMIT_BURST": "10000",
+                "GATEWAY_SUBMIT_RATE_PER_MIN": "1000000",
+                "GATEWAY_READ_BURST": "100000",
+                "GATEWAY_READ_RATE_PER_S": "100000",
+            }
+            self._add("gateway", "gateway", env)
+
+    def start(self) -> None:
+        """Build, start every service and wait until each one listens (JetStream consumers, /health)."""
+        if not self.services:
+            self.build()
+        for service in self.services.values():
+            service.start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait until the scheduler, results and runner consumers exist and the gateway is healthy."""
+        deadline = time.monotonic() + timeout_s
+        wanted = {
+            Stream.COMMANDS: SCHEDULER_COMMANDS_CONSUMER,
+            Stream.EVENTS: RESULTS_EVENTS_CONSUMER,
+            Stream.JOBS: RUNNER_JOBS_CONSUMER,
+        }
+        while time.monotonic() < deadline:
+            dead = [s.name for s in self.services.values() if s.process is not None and not s.running]
+            if dead:
+                raise StackError(f"services exited: {dead}\n{self.log_tails()}")
+            if self._consumers_exist(wanted) and self._gateway_healthy():
+                return
+            time.sleep(0.2)
+        raise StackError(f"the stack was not ready within {timeout_s:.0f} s\n{self.log_tails()}")
+
+    def _consumers_exist(self, wanted: Mapping[Stream, str]) -> bool:
+        async def check(js: JetStreamContext) -> bool:
+            for stream, consumer in wanted.items():
+                try:
+                    await js.consumer_info(stream.value, consumer)
+                except (NotFoundError, Exception):
+                    return False
+            return True
+
+        try:
+            return bool(self.with_js(check))
+        except Exception:
+            return False
+
+    def _gateway_healthy(self) -> bool:
+        if not self.gateway:
+            return True
+        try:
+            return httpx.get(f"{self.gateway_url}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL) and drop the database."""
+        for service in self.services.values():
+            service.stop(grace_s=20.0)
+        with MongoClient(self.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+            client.drop_database(self.database)
+
+    def log_tails(self, lines: int = 25) -> str:
+        """Return the last log lines of every service, for failure messages."""
+        return "\n".join(
+            f"--- {s.name} (exit {s.process.poll() if s.process else None}) ---\n{s.tail(lines)}"
+            for s in self.services.values()
+        )
+
+    # --- NATS -----------------------------------------------------------------------------------
+
+    def with_js(self, work: Any) -> Any:
+        """Run `await work(js)` on a fresh NATS connection and return its result."""
+
+        async def main() -> Any:
+            nc = await nats.connect(self.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            try:
+                return await work(nc.jetstream())
+            finally:
+                await nc.close()
+
+        return asyncio.run(main())
+
+    def submit_nats(self, configs: Sequence[Mapping[str, Any]], user: str = "alice") -> list[str]:
+        """Publish SubmitBacktest commands (as the gateway does); return their task ids in order."""
+        commands = [
+            SubmitBacktest(task_id=new_id(), user_id=user, config=BacktestConfig.model_validate(c))
+            for c in configs
+        ]
+
+        async def publish(js: JetStreamContext) -> None:
+            for command in commands:
+                await js.publish(
+                    Subject.SUBMIT,
+                    command.model_dump_json().encode(),
+                    stream=Stream.COMMANDS.value,
+                    headers={"Nats-Msg-Id": command.message_id},
+                    timeout=10,
+                )
+
+        self.with_js(publish)
+        return [command.task_id for command in commands]
+
+    def publish_raw(self, subject: str, data: bytes, stream: Stream, msg_id: str) -> bool:
+        """Publish bytes into a stream with this `Nats-Msg-Id`; return True if JetStream dropped it
+        as a duplicate (same id inside the stream's duplicate window)."""
+
+        async def publish(js: JetStreamContext) -> bool:
+            ack = await js.publish(subject, data, stream=stream.value, headers={"Nats-Msg-Id": msg_id})
+            return bool(ack.duplicate)
+
+        return bool(self.with_js(publish))
+
+    def stream_messages(self, stream: Stream) -> list[tuple[str, bytes, Mapping[str, str]]]:
+        """Return every stored message of a stream as (subject, data, headers), oldest first."""
+
+        async def read(js: JetStreamContext) -> list[tuple[str, bytes, Mapping[str, str]]]:
+            info = await js.stream_info(stream.value)
+            out: list[tuple[str, bytes, Mapping[str, str]]] = []
+            if info.state.messages == 0:
+                return out
+            for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
+                try:
+                    msg = await js.get_msg(stream.value, seq)
+                except NotFoundError:
+                    continue
+                out.append((msg.subject, msg.data or b"", dict(msg.headers or {})))
+            return out
+
+        result: list[tuple[str, bytes, Mapping[str, str]]] = self.with_js(read)
+        return result
+
+    def events_by_task(self) -> dict[str, list[dict[str, Any]]]:
+        """Return the BACKTEST_EVENTS stream grouped by task id, each list in stream order."""
+        grouped: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+        for _, data, _ in self.stream_messages(Stream.EVENTS):
+            event = json.loads(data)
+            grouped[event["task_id"]].append(event)
+        return dict(grouped)
+
+    def terminal_event_counts(self, task_ids: Iterable[str]) -> dict[str, int]:
+        """Return, per task, how many terminal events the stream holds."""
+        grouped = self.events_by_task()
+        return {t: sum(e["state"] in TERMINAL for e in grouped.get(t, [])) for t in task_ids}
+
+    def dead_letters(self) -> list[DeadLetteredJob]:
+        """Return every DeadLetteredJob in BACKTEST_DEAD."""
+        return [DeadLetteredJob.model_validate_json(d) for _, d, _ in self.stream_messages(Stream.DEAD)]
+
+    def wait_terminal_events(self, task_ids: Sequence[str], timeout_s: float) -> None:
+        """Wait until BACKTEST_EVENTS holds a terminal event for every task (polled every 0.2 s)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counts = self.terminal_event_counts(task_ids)
+            if all(counts.values()):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"terminal events after {timeout_s:.0f} s: {counts}\n{self.log_tails()}")
+            time.sleep(0.2)
+
+    def wait_consumer_idle(self, stream: Stream, consumer: str, timeout_s: float = 30.0) -> None:
+        """Wait until a durable consumer has handled (acked) everything in its stream."""
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer_idle(stream, consumer):
+            if time.monotonic() > deadline:
+                raise StackError(f"{consumer} still busy after {timeout_s:.0f} s\n{self.log_tails()}")
+            time.sleep(0.2)
+
+    def consumer_idle(self, stream: Stream, consumer: str) -> bool:
+        """Return True when a consumer has nothing pending and nothing awaiting an ack."""
+
+        async def check(js: JetStreamContext) -> bool:
+            info = await js.consumer_info(stream.value, consumer)
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
+        return bool(self.with_js(check))
+
+    # --- MongoDB --------------------------------------------------------------------------------
+
+    def documents(self, task_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Return the `backtests` documents (all of this database's, or those of `task_ids`)."""
+        query = {} if task_ids is None else {"_id": {"$in": list(task_ids)}}
+        with MongoClient(self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
+            return list(client[self.database]["backtests"].find(query))
+
+    def wait_terminal(
+        self, task_ids: Sequence[str], timeout_s: float, poll_s: float = 0.1
+    ) -> dict[str, float]:
+        """Wait until every task's document is terminal; return when each was first seen so (monotonic s)."""
+        seen: dict[str, float] = {}
+        wanted = set(task_ids)
+        deadline = time.monotonic() + timeout_s
+        with MongoClient(self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=2000) as client:
+            backtests = client[self.database]["backtests"]
+            while True:
+                missing = list(wanted - seen.keys())
+                try:
+                    found = backtests.find(
+                        {"_id": {"$in": missing}, "state": {"$in": sorted(TERMINAL)}}, {"_id": 1}
+                    )
+                    now = time.monotonic()
+                    for doc in found:
+                        seen[doc["_id"]] = now
+                except Exception:  # the server may be restarting under a fault test
+                    pass
+                if len(seen) == len(wanted):
+                    return seen
+                if time.monotonic() > deadline:
+                    states = Counter(d.get("state") for d in self.documents(missing))
+                    raise StackError(
+                        f"{len(wanted) - len(seen)} of {len(wanted)} tasks not terminal after {timeout_s:.0f} s"
+                        f" (stored states of those: {dict(states)})\n{self.log_tails()}"
+                    )
+                time.sleep(poll_s)
+
+    # --- Docker ---------------------------------------------------------------------------------
+
+    def sandbox_containers(self) -> list[Any]:
+        """Return the sandbox containers (any state) of this stack's runners."""
+        client = docker.from_env()
+        try:
+            found = []
+            for runner_id in self.runner_ids():
+                found += client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+            return found
+        finally:
+            client.close()
+
+    def wait_for_container(self, timeout_s: float = 60.0) -> Any:
+        """Wait until a sandbox container of this stack exists; return it (polled every 20 ms)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = self.sandbox_containers()
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise StackError(f"no sandbox container started within {timeout_s:.0f} s\n{self.log_tails()}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
