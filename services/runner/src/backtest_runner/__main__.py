@@ -6,7 +6,9 @@ import asyncio
 import logging
 import signal
 
-from backtest_runner.main import create_app
+from backtest_observability import configure_logging
+
+from backtest_runner.main import SERVICE_NAME, create_app
 from backtest_runner.settings import RunnerSettings
 
 
@@ -28,7 +30,7 @@ async def _serve(settings: RunnerSettings) -> None:
 
 def main() -> None:
     """Run the runner with settings from the environment."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(SERVICE_NAME, logging.INFO)  # JSON lines with the trace id
     asyncio.run(_serve(RunnerSettings()))
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import docker
 import nats
+from backtest_observability import configure_telemetry
 from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
+from opentelemetry.sdk.trace import TracerProvider
 
 from backtest_runner.adapters.mongo_candles import MongoCandleSource
 from backtest_runner.adapters.nats_jetstream import (
@@ -19,7 +21,13 @@ from backtest_runner.adapters.nats_jetstream import (
     ensure_streams,
     subscribe_cancels,
 )
-from backtest_runner.executor import JobExecutor
+from backtest_runner.adapters.tracing import (
+    JobTraceContexts,
+    TracedCandleSource,
+    TracedJobExecutor,
+    TracedJobSource,
+    TracedSandbox,
+)
 from backtest_runner.ports import CandleSource, Sandbox
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import DockerSandbox
@@ -28,17 +36,22 @@ from backtest_runner.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
+SERVICE_NAME = "backtest-runner"
+
 
 @dataclass
 class RunnerApp:
     """A runner process: `start()` connects and begins pulling jobs, `stop()` drains and disconnects.
 
     `candles` and `sandbox` may be injected (tests); otherwise they are built from the settings at start.
+    `tracer_provider` (tests: one with an in-memory exporter) defaults to `configure_telemetry` with
+    `settings.otlp_endpoint`; each job runs in a span continuing the trace of the message that queued it.
     """
 
     settings: RunnerSettings
     candles: CandleSource | None = None
     sandbox: Sandbox | None = None
+    tracer_provider: TracerProvider | None = None
     service: RunnerService | None = None
     _closers: list[Callable[[], object]] = field(default_factory=list)
     _nc: NatsClient | None = None
@@ -48,6 +61,10 @@ class RunnerApp:
     async def start(self) -> RunnerService:
         """Connect, remove orphaned containers, declare streams and the consumer; return the job loop."""
         settings = self.settings
+        if self.tracer_provider is None:
+            self.tracer_provider = configure_telemetry(SERVICE_NAME, settings)
+            self._closers.append(self.tracer_provider.shutdown)
+        tracer = self.tracer_provider.get_tracer(__name__)
         if self.sandbox is None:
             client = docker.from_env()
             self._closers.append(client.close)
@@ -66,10 +83,13 @@ class RunnerApp:
         js = self._nc.jetstream()
         await ensure_streams(js)
         self._source = await JetStreamJobSource.bind(js, settings.max_ack_pending)
-        executor = JobExecutor(
+        contexts = JobTraceContexts()
+        executor = TracedJobExecutor(
+            tracer=tracer,
+            contexts=contexts,
             runner_id=settings.runner_id,
-            candles=self.candles,
-            sandbox=self.sandbox,
+            candles=TracedCandleSource(self.candles, tracer),
+            sandbox=TracedSandbox(self.sandbox, tracer),
             publisher=JetStreamReportPublisher(js),
             work_dir=settings.work_dir,
             equity_points_max=settings.equity_points_max,
@@ -78,7 +98,7 @@ class RunnerApp:
             ),
         )
         self.service = RunnerService(
-            source=self._source,
+            source=TracedJobSource(self._source, contexts),
             executor=executor,
             slots=settings.slots,
             fetch_timeout_s=settings.fetch_timeout_s,

@@ -46,6 +46,9 @@ class RunnerSettings(BaseSettings):
         default=5.0, gt=0, description="in_progress() period while a job runs"
     )
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
+    )
 
     def sandbox_limits(self) -> SandboxLimits:
         """Return the sandbox limits these settings describe."""

@@ -16,6 +16,7 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
+from backtest_observability import inject_headers
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -99,7 +100,10 @@ class JetStreamJobSource:
 
 
 class JetStreamReportPublisher:
-    """Publish run reports on `Subject.run(task_id)` with `Nats-Msg-Id` for de-duplication."""
+    """Publish run reports on `Subject.run(task_id)` with `Nats-Msg-Id` for de-duplication.
+
+    The current trace context (the job's span) goes along in the `traceparent` header.
+    """
 
     def __init__(self, js: JetStreamContext, timeout_s: float = 10.0) -> None:
         self._js = js
@@ -112,7 +116,7 @@ class JetStreamReportPublisher:
             report.model_dump_json().encode(),
             timeout=self._timeout_s,
             stream=Stream.RUNS,
-            headers={"Nats-Msg-Id": report.message_id, "content-type": "application/json"},
+            headers=inject_headers({"Nats-Msg-Id": report.message_id, "content-type": "application/json"}),
         )
 
 
