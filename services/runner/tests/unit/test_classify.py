@@ -124,6 +124,27 @@ def test_a_python_memory_error_in_the_strategy_is_out_of_memory() -> None:
     assert isinstance(outcome, SandboxFailed) and outcome.failure.traceback == traceback
 
 
+def test_numpys_memory_error_subclass_in_the_strategy_is_out_of_memory() -> None:
+    traceback = (
+        'Traceback (most recent call last):\n  File "<user_strategy>", line 8, in decide\n'
+        "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 8.00 TiB for an array\n"
+    )
+    outcome = classify(
+        ContainerExit(1, False), _output(_error(FailureReason.STRATEGY_ERROR, traceback)), None, LIMITS
+    )
+
+    assert _reason(outcome) is FailureReason.OUT_OF_MEMORY
+
+
+def test_a_message_that_merely_mentions_memoryerror_stays_a_strategy_error() -> None:
+    traceback = "Traceback (most recent call last):\nValueError: expected no MemoryError: here\n"
+    outcome = classify(
+        ContainerExit(1, False), _output(_error(FailureReason.STRATEGY_ERROR, traceback)), None, LIMITS
+    )
+
+    assert _reason(outcome) is FailureReason.STRATEGY_ERROR
+
+
 def test_crossing_the_output_cap_is_an_output_limit_even_with_a_result() -> None:
     out = OutputAccountant(limit_bytes=10, stderr_tail_bytes=10)
     out.feed_stdout(b"x" * 11)

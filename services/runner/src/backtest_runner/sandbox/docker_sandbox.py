@@ -15,7 +15,7 @@ import docker.errors
 import requests.exceptions
 from backtest_core.contracts import SANDBOX_JOB_DIR, FailureReason, SandboxProgress
 from docker.models.containers import Container
-from docker.types import LogConfig
+from docker.types import LogConfig, Ulimit
 
 from backtest_runner.sandbox.limits import SandboxLimits
 from backtest_runner.sandbox.outcome import (
@@ -39,6 +39,17 @@ ROLE_SANDBOX = "sandbox"
 SANDBOX_COMMAND = ("python3.11", "-m", "backtest_core")
 SANDBOX_WORKDIR = "/tmp"
 SANDBOX_USER = "65534:65534"  # nobody:nogroup
+SANDBOX_HOSTNAME = "sandbox"  # not the container id, which Docker would also put in $HOSTNAME
+# /etc/resolv.conf would otherwise copy the host's nameservers; there is no network to use them anyway.
+SANDBOX_DNS = ("127.0.0.1",)
+# Hard limits the user cannot raise: no core dumps (a 1 GiB core would fill /tmp), no POSIX message
+# queues (their quota is per uid, shared by every sandbox), and a bounded descriptor table. No
+# RLIMIT_NPROC: it counts per uid across all sandboxes; the pids cgroup limits each container instead.
+SANDBOX_ULIMITS = (
+    Ulimit(name="core", soft=0, hard=0),
+    Ulimit(name="msgqueue", soft=0, hard=0),
+    Ulimit(name="nofile", soft=1024, hard=1024),
+)
 _DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
@@ -154,6 +165,8 @@ class DockerSandbox:
             user=SANDBOX_USER,
             environment={},
             network_mode="none",
+            hostname=SANDBOX_HOSTNAME,
+            dns=list(SANDBOX_DNS),
             ipc_mode="none",
             read_only=True,
             tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
@@ -164,6 +177,7 @@ class DockerSandbox:
             pids_limit=limits.pids,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
+            ulimits=list(SANDBOX_ULIMITS),
             log_config=LogConfig(type=LogConfig.types.NONE),
             labels={LABEL_ROLE: ROLE_SANDBOX, LABEL_TASK: run.task_id, LABEL_RUNNER: self._runner_id},
             name=f"backtest-{run.task_id}-{int(time.time() * 1000)}",

@@ -113,8 +113,13 @@ def failed(reason: FailureReason, message: str, traceback: str | None = None) ->
 
 
 def _is_memory_error(failure: Failure) -> bool:
+    """Return True if the traceback ends in MemoryError or a subclass named so (numpy's
+    `numpy._core._exceptions._ArrayMemoryError: Unable to allocate 8.00 TiB ...`)."""
     lines = [line for line in (failure.traceback or "").splitlines() if line.strip()]
-    return bool(lines) and lines[-1].startswith("MemoryError")
+    if not lines or lines[-1].startswith(" "):
+        return False
+    exception_name = lines[-1].split(":", 1)[0].strip()
+    return exception_name.endswith("MemoryError") and " " not in exception_name
 
 
 def _from_error_line(line: SandboxError) -> SandboxFailed:
