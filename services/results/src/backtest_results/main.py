@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from backtest_core.contracts import STREAMS, Stream
@@ -35,12 +36,13 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         settings.nats_url,
         name="backtest-results",
         middlewares=[NatsTelemetryMiddleware(tracer_provider=provider)],
+        logger=logging.getLogger("backtest_results.broker"),  # JSON via root
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     writer = MongoBacktestWriter(mongo[settings.mongodb_database][BACKTESTS_COLLECTION])
     traced = TracedBacktestWriter(writer, provider.get_tracer(__name__))
     broker.include_router(build_router(traced, redelivery_delay_s=settings.redelivery_delay_s))
-    app = FastStream(broker)
+    app = FastStream(broker, logger=logging.getLogger("backtest_results.app"))
 
     @app.on_startup
     async def prepare() -> None:

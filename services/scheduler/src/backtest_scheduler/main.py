@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         settings.nats_url,
         name="backtest-scheduler",
         middlewares=[NatsTelemetryMiddleware(tracer_provider=provider)],
+        logger=logging.getLogger("backtest_scheduler.broker"),  # JSON via root
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     candles_mongo: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
@@ -62,7 +63,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         clock=utc_now,
     )
     broker.include_router(build_router(service, redelivery_delay_s=settings.redelivery_delay_s))
-    app = FastStream(broker)
+    app = FastStream(broker, logger=logging.getLogger("backtest_scheduler.app"))
 
     @app.on_startup
     async def prepare() -> None:
