@@ -11,8 +11,8 @@ the same runner work dir. Each test proves, besides its own point:
 
 What each case proves:
 
-- fork bomb (naive): 64 pids or 256 MiB, whichever the kernel hits first, ends it (`out_of_memory`,
-  or `strategy_error` naming the failed fork).
+- fork bomb (naive): 64 pids, 256 MiB or the clock, whichever the kernel hits first, ends it
+  (`out_of_memory`, `strategy_error` naming the failed fork, or `timeout`; all three are seen here).
 - fork bomb (ignores errors): still capped by the pids limit; the wall clock ends it (`timeout`).
 - memory bomb (touching every page): `out_of_memory`, naming the 256 MiB limit.
 - one huge numpy allocation: `out_of_memory` too (numpy's MemoryError subclass is recognised).
@@ -229,16 +229,19 @@ def _observed(failure: Failure) -> dict[str, object]:
 # --- processes, memory, CPU, time -------------------------------------------------------------------
 
 
-def test_a_fork_bomb_ends_at_the_pids_or_the_memory_limit(harness: Harness) -> None:
+def test_a_fork_bomb_ends_at_the_pids_memory_or_time_limit(harness: Harness) -> None:
     failure = harness.run(_strategy("while True:\n    os.fork()"))
 
     # 64 copies of an interpreter with numpy and pandas loaded fill 256 MiB about when the 64th fork
-    # fails; the kernel decides which limit is hit first, and either is the right reason.
-    if failure.reason is FailureReason.OUT_OF_MEMORY:
-        assert failure.message.startswith("the sandbox exceeded its memory limit of 256 MiB and was killed")
-    else:
-        assert failure.reason is FailureReason.STRATEGY_ERROR
-        assert failure.message.startswith("Hostile raised BlockingIOError on BTCUSD: [Errno 11]")
+    # fails, and 64 runnable processes share one CPU: the kernel decides which limit is hit first
+    # (seen here: all three). Each is a right reason; what must hold is that one of them ends it.
+    expected = {
+        FailureReason.OUT_OF_MEMORY: "the sandbox exceeded its memory limit of 256 MiB and was killed",
+        FailureReason.STRATEGY_ERROR: "Hostile raised BlockingIOError on BTCUSD: [Errno 11]",
+        FailureReason.TIMEOUT: "the backtest ran longer than the wall-clock limit of 6 s",
+    }
+    assert failure.reason in expected
+    assert failure.message.startswith(expected[failure.reason])
 
 
 def test_a_fork_bomb_that_ignores_errors_is_held_by_the_pids_limit_until_the_timeout(
