@@ -32,7 +32,12 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
-from backtest_gateway.adapters.memory import InMemoryEventFeed, InMemoryTaskStore
+from backtest_gateway.adapters.memory import (
+    InMemoryEventFeed,
+    InMemoryMarketData,
+    InMemoryStrategyStore,
+    InMemoryTaskStore,
+)
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
@@ -105,7 +110,14 @@ async def platform(unused_tcp_port: int) -> AsyncIterator[Platform]:
     async def on_cancel(command: CancelBacktest) -> None:
         cancels.append(command)
 
-    app = create_app(settings, broker=broker, store=store, feed=feed)
+    app = create_app(
+        settings,
+        broker=broker,
+        store=store,
+        feed=feed,
+        strategy_store=InMemoryStrategyStore(),
+        market=InMemoryMarketData(),
+    )
     async with TestNatsBroker(broker):
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=unused_tcp_port, log_level="warning")
