@@ -158,7 +158,8 @@ def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str,
             raise DataError(
                 f"{symbol}: candles have interval {c.interval!r}, config.interval is {config.interval!r}"
             )
-        c = c.between(start, end)
+        if start is not None or end is not None:
+            c = c.between(start, end)
         if len(c) == 0:
             raise DataError(f"no candles for {symbol} between {config.start} and {config.end}")
         out[symbol] = c

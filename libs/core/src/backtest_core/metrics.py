@@ -30,7 +30,9 @@ def bar_returns(equity: np.ndarray) -> np.ndarray:
     if len(equity) < 2:
         return np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return equity[1:] / equity[:-1] - 1.0
+        r: np.ndarray = equity[1:] / equity[:-1]
+    r -= 1.0
+    return r
 
 
 def sharpe_ratio(returns: np.ndarray, ppy: float) -> float | None:
@@ -47,7 +49,9 @@ def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
     """Return the annualised Sortino ratio (zero target), None without downside."""
     if len(returns) < 2:
         return None
-    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    down = np.minimum(returns, 0.0)
+    down *= down
+    downside = math.sqrt(float(np.mean(down)))
     if not downside > 0 or not math.isfinite(downside):
         return None
     return float(np.mean(returns)) / downside * math.sqrt(ppy)
@@ -59,15 +63,19 @@ def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
         return 0.0, 0
     peak = np.maximum.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, 1.0 - equity / peak, 0.0)
+        if (peak > 0).all():
+            dd = equity / peak
+            np.subtract(1.0, dd, out=dd)
+        else:
+            dd = np.where(peak > 0, 1.0 - equity / peak, 0.0)
     worst = float(dd.max()) * 100.0
     under = equity < peak
     if not under.any():
         return max(worst, 0.0), 0
-    # Lengths of runs of consecutive underwater bars.
-    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return max(worst, 0.0), int((ends - starts).max())
+    # The longest run of consecutive underwater bars: the widest gap between bars at a peak.
+    above = np.flatnonzero(~under)
+    gaps = np.diff(np.concatenate(([-1], above, [len(equity)])))
+    return max(worst, 0.0), int(gaps.max()) - 1
 
 
 def cagr_pct(start: float, final: float, bars: int, ppy: float) -> float | None:

@@ -289,12 +289,11 @@ def replay_timeline(
     written into per-event lists and the trade columns gathered from them after the loop.
     """
     cash = float(cash)
-    slip = slippage_bps / 10_000.0
-    maker, taker = fees.maker, fees.taker
-    tick, step = tick_size, step_size
+    step = step_size
     tol = _CASH_TOLERANCE
     events = len(timeline)
-    fill_at = [0.0] * events
+    fill_at = _event_fills(timeline, slippage_bps / 10_000.0, tick_size).tolist()
+    rate_at = _event_rates(timeline, fees).tolist()
     fee_at = [0.0] * events
     units_at = [0.0] * events
     open_event = [-1] * n_symbols  # event index of each symbol's open entry, -1 when flat
@@ -309,28 +308,22 @@ def replay_timeline(
     log_append = log.append
     exits: list[int] = []
     entries: list[int] = []
-    directions = timeline.direction.tolist()
     rows = zip(
         timeline.symbol.tolist(),
         timeline.seq.tolist(),
         timeline.is_entry.tolist(),
-        directions,
-        timeline.price.tolist(),
-        timeline.price_kind.tolist(),
+        timeline.direction.tolist(),
+        fill_at,
+        rate_at,
         timeline.mark_bar.tolist(),
         strict=True,
     )
-    for i, (sym, seq, is_entry, direction, fill, kind, mark_bar) in enumerate(rows):
+    for i, (sym, seq, is_entry, direction, fill, rate, mark_bar) in enumerate(rows):
         if is_entry:
             if open_seq[sym] >= 0:
                 rejected += 1
                 log_append(cash)
                 continue
-            if slip and kind != LIMIT and kind != MARK:
-                fill = fill * (1.0 + slip) if direction > 0 else fill * (1.0 - slip)
-            if tick is not None:
-                fill = round(fill / tick) * tick
-            rate = maker if kind == LIMIT else taker
             if n_open == 0:
                 equity = cash
             elif marks is None:
@@ -350,7 +343,6 @@ def replay_timeline(
             fees_paid += fee
             open_seq[sym] = seq
             open_event[sym] = i
-            fill_at[i] = fill
             fee_at[i] = fee
             units_at[i] = units
             n_open += 1
@@ -359,19 +351,14 @@ def replay_timeline(
             else:
                 coef[sym] = -units
                 const += 2.0 * units * fill
-        elif open_seq[sym] == seq:
+        elif open_seq[sym] == seq:  # the exit of the open position (direction: the position's)
             e = open_event[sym]
-            units, entry = units_at[e], fill_at[e]
-            long = directions[e] > 0
-            if slip and kind != LIMIT and kind != MARK:
-                fill = fill * (1.0 - slip) if long else fill * (1.0 + slip)
-            if tick is not None:
-                fill = round(fill / tick) * tick
-            rate = 0.0 if kind == MARK else (maker if kind == LIMIT else taker)
+            units = units_at[e]
             fee = units * fill * rate
-            if long:
+            if direction > 0:
                 cash += units * fill - fee
             else:
+                entry = fill_at[e]
                 cash += units * (2.0 * entry - fill) - fee
                 const -= 2.0 * units * entry
             fees_paid += fee
@@ -380,7 +367,6 @@ def replay_timeline(
             n_open -= 1
             if n_open == 0:
                 const = 0.0
-            fill_at[i] = fill
             fee_at[i] = fee
             entries.append(e)
             exits.append(i)
@@ -394,6 +380,27 @@ def replay_timeline(
     )
 
 
+def _event_fills(timeline: Timeline, slip: float, tick: float | None) -> np.ndarray:
+    """Return every event's fill price: slippage against the trader on market and stop fills, then
+    rounding to the tick (PortfolioManager._fill for all events at once, same operations)."""
+    fill = timeline.price
+    if slip:
+        kind = timeline.price_kind
+        buying = np.where(timeline.is_entry, timeline.direction > 0, timeline.direction < 0)
+        moved = np.where(buying, fill * (1.0 + slip), fill * (1.0 - slip))
+        fill = np.where((kind != LIMIT) & (kind != MARK), moved, fill)
+    if tick is not None:
+        fill = np.round(fill / tick) * tick  # round half to even, as Python's round()
+    return np.asarray(fill, np.float64)
+
+
+def _event_rates(timeline: Timeline, fees: FeeModel) -> np.ndarray:
+    """Return every event's fee rate: maker on limit fills, none on end-of-data marks, else taker."""
+    kind = timeline.price_kind
+    rate = np.where(kind == LIMIT, fees.maker, fees.taker)
+    return np.where(~timeline.is_entry & (kind == MARK), 0.0, rate)
+
+
 def _trade_columns(
     timeline: Timeline,
     entries: list[int],
@@ -404,7 +411,7 @@ def _trade_columns(
 ) -> TradeColumns:
     """Gather the closed trades' columns from the per-event fills, fees and units."""
     e, x = np.array(entries, np.int64), np.array(exits, np.int64)
-    fills, fees = np.array(fill_at, np.float64), np.array(fee_at, np.float64)
+    fills, fees = np.array(fill_at, np.float64), np.array(fee_at, np.float64)  # fills of all events
     return TradeColumns(
         symbol=timeline.symbol[x].astype(np.int64),
         seq=timeline.seq[x].astype(np.int64),

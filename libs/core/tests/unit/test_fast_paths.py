@@ -7,6 +7,7 @@ from backtest_core.candles import Candles
 from backtest_core.config import FeeModel
 from backtest_core.equity import closes_on_grid
 from backtest_core.loader import load_strategy
+from backtest_core.metrics import max_drawdown
 from backtest_core.orchestrator import generate_proposals, merge_timeline
 from backtest_core.portfolio import PortfolioManager, ReplayResults, replay_timeline
 from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
@@ -119,3 +120,12 @@ def test_last_window_sums_equal_the_vectorized_window_sums_bit_for_bit(
     got = last_window_sums(close, tuple(windows))
     want = [float(window_sums(close, n)[len(close) - 1 - lag]) for n, lag in windows]
     assert got == want
+
+
+def test_max_drawdown_is_the_deepest_fall_and_the_longest_underwater_run() -> None:
+    equity = np.array([100.0, 90.0, 95.0, 100.0, 120.0, 60.0, 70.0, 80.0, 90.0, 130.0, 120.0])
+    worst, bars = max_drawdown(equity)
+    assert worst == 50.0  # 120 -> 60
+    assert bars == 4  # 60, 70, 80, 90 below the peak of 120
+    assert max_drawdown(np.array([1.0, 2.0, 3.0])) == (0.0, 0)
+    assert max_drawdown(np.array([3.0, 2.0, 1.0])) == (100.0 * (1.0 - 1.0 / 3.0), 2)
