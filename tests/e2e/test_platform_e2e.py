@@ -136,7 +136,7 @@ def test_result_is_persisted_in_mongodb(platform, finished):
     assert doc["result"]["metrics"]["final_equity"] == finished.results["result"]["metrics"]["final_equity"]
 
 
-def test_same_config_again_is_served_from_the_cache_without_a_run(platform, finished):
+def test_same_config_again_is_served_from_the_cache_without_a_run(platform, finished, docker_client):
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:
         again = http.post("/backtest/submit", json={**CONFIG, "parallel_symbols": 2}).json()["task_id"]
         frames, code = _stream(platform, again)
@@ -147,6 +147,7 @@ def test_same_config_again_is_served_from_the_cache_without_a_run(platform, fini
     assert code == 1000
     assert results["cached_from"] == finished.task_id
     assert results["result"]["metrics"] == finished.results["result"]["metrics"]
+    assert _sandbox_events(platform, docker_client, again) == []  # answered without a container
 
 
 def test_another_user_cannot_see_the_task(platform, finished):
@@ -182,15 +183,25 @@ def test_cli_submit_shows_the_metrics_of_a_platform_run(platform):
     assert out["trade_count"] == local.metrics.trade_count
 
 
-def test_every_run_used_one_container_the_cached_one_none_and_none_is_left(platform, finished, docker_client):
-    # the runner labels its sandboxes with its id (backtest_runner.sandbox.docker_sandbox.LABEL_RUNNER)
-    ours = {"label": [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"], "type": "container"}
-    events = list(
-        docker_client.events(since=platform.started_at, until=int(time.time()) + 1, filters=ours, decode=True)
-    )
-    created = [e for e in events if e.get("Action") == "create"]
-    destroyed = [e for e in events if e.get("Action") == "destroy"]
+def _sandbox_events(
+    platform: Platform, docker_client: Any, task_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Docker events of this platform's sandboxes (of one task when given), since the platform started."""
+    labels = [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"]
+    if task_id is not None:
+        labels.append(f"io.backtest.task_id={task_id}")
+    filters = {"label": labels, "type": "container"}
+    until = int(time.time()) + 1
+    return list(docker_client.events(since=platform.started_at, until=until, filters=filters, decode=True))
 
-    assert len(created) == 2  # `finished` and the CLI's run; the cached resubmission started none
-    assert len(destroyed) == 2
-    assert docker_client.containers.list(all=True, filters={"label": ours["label"]}) == []
+
+def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_client):
+    events = _sandbox_events(platform, docker_client, finished.task_id)
+    everything = _sandbox_events(platform, docker_client)
+
+    assert [e["Action"] for e in events if e["Action"] in ("create", "destroy")] == ["create", "destroy"]
+    created = sum(e["Action"] == "create" for e in everything)
+    destroyed = sum(e["Action"] == "destroy" for e in everything)
+    assert created == destroyed >= 1
+    labels = [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"]
+    assert docker_client.containers.list(all=True, filters={"label": labels}) == []
