@@ -227,7 +227,7 @@ def _trades(
     stamps = [distinct[i] for i in where.tolist()]
     entry_dt, exit_dt = stamps[:k], stamps[k:]
     new, fields = Trade.__new__, _TRADE_FIELDS
-    out = []
+    out: list[Trade] = []
     append = out.append
     for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(
         names.tolist(),
@@ -324,7 +324,7 @@ def _per_symbol(
     cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
     pnls_all = pnl[order].tolist()
     fees_all = (tr.entry_fee + tr.exit_fee)[order].tolist()
-    out = []
+    out: list[SymbolMetrics] = []
     for code, symbol in enumerate(config.symbols):
         lo, hi = cuts[code], cuts[code + 1]
         pnls = pnls_all[lo:hi]

@@ -83,7 +83,7 @@ def cagr_pct(start: float, final: float, bars: int, ppy: float) -> float | None:
     years = (bars - 1) / ppy
     if years <= 0 or start <= 0 or final <= 0:
         return None
-    return ((final / start) ** (1.0 / years) - 1.0) * 100.0
+    return float(((final / start) ** (1.0 / years) - 1.0) * 100.0)
 
 
 def calmar_ratio(cagr: float | None, max_dd_pct: float) -> float | None:

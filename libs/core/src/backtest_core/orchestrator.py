@@ -199,7 +199,7 @@ def merge_timeline(
         times = candles[symbol].open_time
         seq = np.arange(len(t))
         kinds = np.asarray(EXIT_KIND, np.int8)[t.exit_reason]
-        for is_entry, bar, moment, price, kind in (
+        for entering, bar, moment, price, kind in (
             (True, t.entry_bar, t.entry_moment, t.entry_price, t.entry_kind),
             (False, t.exit_bar, t.exit_moment, t.exit_price, kinds),
         ):
@@ -209,7 +209,7 @@ def merge_timeline(
                     moment,
                     np.full(len(t), code),
                     seq,
-                    np.full(len(t), is_entry),
+                    np.full(len(t), entering),
                     t.direction,
                     price,
                     kind,

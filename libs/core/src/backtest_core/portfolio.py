@@ -95,7 +95,9 @@ class TradeColumns:
     def pnl(self) -> np.ndarray:
         """Net profit per trade after both fees (same arithmetic as ExecutedTrade.pnl)."""
         pnl: np.ndarray = self.direction * self.units * (self.exit_fill - self.entry_fill)
-        return pnl - self.entry_fee - self.exit_fee
+        pnl -= self.entry_fee
+        pnl -= self.exit_fee
+        return pnl
 
 
 @dataclass(frozen=True, slots=True)

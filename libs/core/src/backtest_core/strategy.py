@@ -176,7 +176,7 @@ class Param:
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
                 raise ConfigError(f"param {name} must be an integer, was {value!r}")
-            out: ParamValue = int(value)
+            out: int | float = int(value)
         elif kind is float:
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 raise ConfigError(f"param {name} must be a number, was {value!r}")

@@ -94,7 +94,8 @@ def ema_weights(span: int, length: int) -> np.ndarray:
     """Return normalised EMA weights (alpha = 2/(span+1)) for a `length`-bar window, oldest first."""
     alpha = 2.0 / (span + 1.0)
     raw = (1.0 - alpha) ** np.arange(length - 1, -1, -1, dtype=np.float64)
-    return raw / raw.sum()
+    weights: np.ndarray = raw / raw.sum()
+    return weights
 
 
 def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
