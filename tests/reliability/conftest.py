@@ -1,8 +1,9 @@
 """Fixtures of the fault and load tests: a stack per test on its own nats-server (file storage).
 
 ``stack_factory(**options)`` builds a :class:`Stack` (see stack.py) on a private nats-server that the
-test may restart (``stack.nats_server``), the session's MongoDB-compatible server unless ``mongo=``
-names a private one (``mongo_server_factory``), and the session's sandbox image; the candles are
+test may restart (``stack.nats_server``), the session's MongoDB-compatible server unless
+``private_mongo=True`` asks for one of its own (``stack.mongo_server``, restartable), and the session's
+sandbox image; the candles are
 loaded and every service is started. After the test every service is stopped, the database dropped,
 and the test fails if a sandbox container of the stack is left behind.
 """
@@ -23,6 +24,7 @@ StackFactory = Callable[..., Stack]
 @pytest.fixture
 def stack_factory(
     nats_server_factory: Callable[[], NatsServer],
+    mongo_server_factory: Callable[..., MongoEmulator],
     mongo_uri: str,
     mongo_readonly_uri: str,
     sandbox_image: str,
@@ -31,8 +33,9 @@ def stack_factory(
     """Yield a function that starts a whole stack; everything it started is stopped after the test."""
     stacks: list[Stack] = []
 
-    def start(*, mongo: MongoEmulator | None = None, **options: Any) -> Stack:
+    def start(*, private_mongo: bool = False, **options: Any) -> Stack:
         server = nats_server_factory()
+        mongo = mongo_server_factory() if private_mongo else None
         stack = Stack(
             work=tmp_path_factory.mktemp("stack"),
             nats_url=server.url,
@@ -40,6 +43,7 @@ def stack_factory(
             mongo_readonly_uri=mongo.readonly_uri if mongo else mongo_readonly_uri,
             sandbox_image=sandbox_image,
             nats_server=server,
+            mongo_server=mongo,
             **options,
         )
         stacks.append(stack)
@@ -54,7 +58,5 @@ def stack_factory(
     leftovers = []
     for stack in stacks:
         stack.close()
-        leftovers += [c.name for c in stack.sandbox_containers()]
-        for container in stack.sandbox_containers():
-            container.remove(force=True)
+        leftovers += stack.remove_containers()
     assert leftovers == [], f"sandbox containers left behind: {leftovers}"

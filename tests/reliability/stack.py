@@ -71,6 +71,15 @@ def small_config(index: int, *, months: int = 12) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SandboxContainer:
+    """A sandbox container as the Docker engine lists it."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+
 @dataclass
 class Service:
     """One service process (`python -m backtest_<kind>`) with its own environment and log file."""
@@ -139,6 +148,7 @@ class Stack:
     services: dict[str, Service] = field(default_factory=dict)
     gateway_url: str = ""
     nats_server: Any = None  # the private NatsServer (tests restart it), if the fixture started one
+    mongo_server: Any = None  # a private MongoEmulator (tests restart it), if the fixture started one
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -398,25 +408,39 @@ class Stack:
                 if time.monotonic() > deadline:
                     states = Counter(d.get("state") for d in self.documents(missing))
                     raise StackError(
-                        f"{len(wanted) - len(seen)} of {len(wanted)} tasks not terminal after {timeout_s:.0f} s"
-                        f" (stored states of those: {dict(states)})\n{self.log_tails()}"
+                        f"{len(wanted) - len(seen)} of {len(wanted)} tasks not terminal after "
+                        f"{timeout_s:.0f} s (stored states of those: {dict(states)})\n{self.log_tails()}"
                     )
                 time.sleep(poll_s)
 
     # --- Docker ---------------------------------------------------------------------------------
 
-    def sandbox_containers(self) -> list[Any]:
+    def sandbox_containers(self) -> list[SandboxContainer]:
         """Return the sandbox containers (any state) of this stack's runners."""
-        client = docker.from_env()
+        client = docker.APIClient()
         try:
             found = []
             for runner_id in self.runner_ids():
-                found += client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+                rows = client.containers(all=True, filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+                found += [
+                    SandboxContainer(row["Id"], row["Names"][0].lstrip("/"), row["Labels"]) for row in rows
+                ]
             return found
         finally:
             client.close()
 
-    def wait_for_container(self, timeout_s: float = 60.0) -> Any:
+    def remove_containers(self) -> list[str]:
+        """Force-remove this stack's sandbox containers; return their names."""
+        client = docker.APIClient()
+        try:
+            left = self.sandbox_containers()
+            for container in left:
+                client.remove_container(container.id, force=True)
+            return [container.name for container in left]
+        finally:
+            client.close()
+
+    def wait_for_container(self, timeout_s: float = 60.0) -> SandboxContainer:
         """Wait until a sandbox container of this stack exists; return it (polled every 20 ms)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
