@@ -47,6 +47,8 @@ class SourceStrategy(Frozen):
 
     source: str = Field(min_length=1, max_length=200_000)
     class_name: str | None = Field(default=None, alias="class", max_length=100)
+    name: str | None = Field(default=None, max_length=100, description="the uploaded strategy's name")
+    version: int | None = Field(default=None, ge=1, description="the uploaded strategy's version")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

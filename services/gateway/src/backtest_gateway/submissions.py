@@ -18,18 +18,13 @@ class UploadedStrategyNotFound(NotFound):
         super().__init__(f"you have no uploaded strategy named {name!r}", field="strategy.user")
 
 
-def version_marker(ref: StrategyRef) -> str:
-    """The comment line appended to the source so the config itself names the strategy and version."""
-    return f"\n# uploaded strategy {ref.name!r} version {ref.version} of user {ref.owner!r}\n"
-
-
 async def resolve_config(
     request: BacktestRequest, user_id: str, strategies: StrategyStore
 ) -> tuple[BacktestConfig, StrategyRef | None]:
     """Return the config to queue and, for `{"user": name}`, which uploaded strategy version it holds.
 
-    The stored source (plus a trailing comment naming name and version; line numbers are unchanged)
-    and class go into a `SourceStrategy`; stored default params are overridden by the request's.
+    The stored source, class, name and version go into a `SourceStrategy`; stored default params are
+    overridden by the request's.
     """
     fields = {name: getattr(request, name) for name in BacktestConfig.model_fields}
     spec = request.strategy
@@ -46,7 +41,7 @@ async def resolve_config(
         )
     ref = StrategyRef(owner=user_id, name=stored.name, version=stored.version)
     fields["strategy"] = SourceStrategy(
-        source=stored.source + version_marker(ref), class_name=stored.class_name
+        source=stored.source, class_name=stored.class_name, name=stored.name, version=stored.version
     )
     fields["params"] = {**stored.params, **request.params}
     return BacktestConfig.model_validate(fields), ref

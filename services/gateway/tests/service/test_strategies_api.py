@@ -134,8 +134,8 @@ def test_submit_with_user_strategy_carries_source_class_version_and_merged_param
     assert response.status_code == 202
     [command] = gateway.published.submits
     assert isinstance(command.config.strategy, SourceStrategy)
-    assert command.config.strategy.source.startswith(SOURCE)
-    assert command.config.strategy.source.endswith("# uploaded strategy 'cao' version 2 of user 'alice'\n")
+    assert command.config.strategy.source == SOURCE
+    assert (command.config.strategy.name, command.config.strategy.version) == ("cao", 2)
     assert command.config.strategy.class_name == "CloseAboveOpen"
     assert command.config.params == {"min_move": 2.0}
     status = gateway.client.get(f"/backtest/status/{response.json()['task_id']}", headers=headers).json()
