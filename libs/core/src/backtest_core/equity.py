@@ -40,8 +40,9 @@ def build_equity(
     """Return cash + marked positions at each union bar's close.
 
     Cash at bar g is the cash after the last event on or before g. Each symbol's positions are
-    disjoint segments [entry bar, exit bar) of union bars, valued const + coef * close there; the
-    symbols are added in the order of their first closed trade.
+    disjoint segments [entry bar, exit bar) of union bars, valued const + coef * close there (const
+    is 0 for longs, so it is only added when a short exists); symbols are added in the order of
+    their first closed trade. Adding 0.0 outside the segments leaves a bar's equity unchanged.
     """
     n = len(union)
     cash = _cash_at_bars(n, timeline.union_bar, results.cash_after_event, start_cash)
@@ -59,31 +60,36 @@ def build_equity(
     for ks in groups:
         symbol = int(tr.symbol[ks[0]])
         direction, units = tr.direction[ks], tr.units[ks]
-        coef = direction * units
-        const = np.where(direction < 0, 2.0 * units * tr.entry_fill[ks], 0.0)
-        which, bars = _segment_bars(entry_bar[ks], exit_bar[ks])
+        lengths = _gap_and_segment_lengths(entry_bar[ks], exit_bar[ks], n)
+        held = np.repeat(np.arange(len(lengths)) % 2 == 1, lengths)
+        value = np.zeros(len(lengths))  # per gap (0) and per position segment (its coefficient)
+        value[1::2] = direction * units
+        marked = np.repeat(value, lengths)
         close = closes_on_grid(candles[symbol], union)
-        equity[bars] += const[which] + coef[which] * close[bars]
-        held_any[bars] = True
-        held_bars[symbol] = len(bars)
+        np.multiply(marked, close, out=marked, where=held)
+        if (direction < 0).any():  # a short also holds its collateral: const + coef * close
+            value[1::2] = np.where(direction < 0, 2.0 * units * tr.entry_fill[ks], 0.0)
+            np.add(np.repeat(value, lengths), marked, out=marked, where=held)
+        equity += marked  # + 0.0 outside the positions
+        held_any |= held
+        held_bars[symbol] = int(lengths[1::2].sum())
     return EquityCurve(equity, cash, held_any, held_bars)
 
 
 def _cash_at_bars(n: int, event_bar: np.ndarray, log: np.ndarray, start_cash: float) -> np.ndarray:
     """Return the cash after the last event at or before each bar (start_cash before any event)."""
-    last = np.full(n, -1, np.int64)
+    after = np.zeros(n, np.int64)  # 1 + index of the last event at or before the bar; 0 = none
     if len(event_bar):
         ends = np.flatnonzero(np.append(event_bar[1:] != event_bar[:-1], True))
-        last[event_bar[ends]] = ends
-        np.maximum.accumulate(last, out=last)
-    return np.concatenate(([float(start_cash)], log))[last + 1]
+        after[event_bar[ends]] = ends + 1
+        np.maximum.accumulate(after, out=after)
+    return np.concatenate(([float(start_cash)], log))[after]
 
 
-def _segment_bars(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (segment index, bar) for every bar of the sorted disjoint segments [start, stop)."""
-    lengths = np.maximum(stop - start, 0)
-    total = int(lengths.sum())
-    which = np.repeat(np.arange(len(start)), lengths)
-    offsets = np.cumsum(lengths) - lengths
-    bars = np.arange(total) + np.repeat(start - offsets, lengths)
-    return which, bars
+def _gap_and_segment_lengths(start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
+    """Return the lengths of gap 0, segment 0, gap 1, ..., gap K that tile [0, n) (sorted, disjoint)."""
+    bounds = np.empty(2 * len(start) + 2, np.int64)
+    bounds[0], bounds[-1] = 0, n
+    bounds[1:-1:2] = start
+    bounds[2:-1:2] = np.maximum(stop, start)
+    return np.diff(bounds)

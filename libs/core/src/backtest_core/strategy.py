@@ -65,6 +65,17 @@ class SignalArrays:
         return cls(np.zeros(n, np.int8), nan, nan.copy(), nan.copy(), np.ones(n))
 
     @classmethod
+    def market(cls, side: np.ndarray) -> SignalArrays:
+        """Return market-entry signals without limit, take-profit or stop-loss prices.
+
+        The price and confidence arrays are read-only broadcast views of one NaN / one 1.0 (no
+        per-bar memory); `side` is used as given (int8 expected) and stays writable.
+        """
+        n = len(side)
+        nan = np.broadcast_to(np.float64(np.nan), (n,))
+        return cls(side, nan, nan, nan, np.broadcast_to(np.float64(1.0), (n,)))
+
+    @classmethod
     def from_sides(
         cls,
         side: np.ndarray,

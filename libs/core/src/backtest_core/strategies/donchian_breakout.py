@@ -48,4 +48,4 @@ class DonchianBreakoutStrategy(BaseStrategy):
         side = np.zeros(len(candles), np.int8)
         side[candles.close < lower] = -1
         side[candles.close > upper] = 1
-        return SignalArrays.from_sides(side)
+        return SignalArrays.market(side)

@@ -74,4 +74,4 @@ class RsiReversionStrategy(BaseStrategy):
         side = np.zeros(len(candles), np.int8)
         side[(r0 <= p["overbought"]) & (p["overbought"] < r1)] = -1
         side[(r0 >= p["oversold"]) & (p["oversold"] > r1)] = 1
-        return SignalArrays.from_sides(side)
+        return SignalArrays.market(side)

@@ -62,4 +62,4 @@ class SmaCrossStrategy(BaseStrategy):
         below, above = f < s, f > s  # NaN (warm-up) compares False both ways
         side = np.zeros(len(candles), np.int8)
         side[1:] = (below[:-1] & above[1:]).view(np.int8) - (above[:-1] & below[1:]).view(np.int8)
-        return SignalArrays.from_sides(side)
+        return SignalArrays.market(side)
