@@ -255,6 +255,9 @@ class Stack:
 
     def close(self) -> None:
         """Stop every service (SIGTERM, then SIGKILL) and drop the database."""
+        for service in self.services.values():  # SIGTERM to all at once, then wait for each
+            if service.running and service.process is not None:
+                service.process.send_signal(signal.SIGTERM)
         for service in self.services.values():
             service.stop(grace_s=20.0)
         with MongoClient(self.mongo_uri, serverSelectionTimeoutMS=5000) as client:
@@ -310,6 +313,33 @@ class Stack:
             return bool(ack.duplicate)
 
         return bool(self.with_js(publish))
+
+    def submit_http(
+        self, configs: Sequence[Mapping[str, Any]], user: str = "alice", concurrency: int = 16
+    ) -> list[tuple[str, float]]:
+        """POST /backtest/submit for each config, `concurrency` at a time; return (task id, monotonic
+        time just before its request) in config order."""
+        from backtest_cli.token import create_token
+
+        headers = {
+            "Authorization": f"Bearer {create_token(user, 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"
+        }
+
+        async def main() -> list[tuple[str, float]]:
+            gate = asyncio.Semaphore(concurrency)
+            async with httpx.AsyncClient(base_url=self.gateway_url, headers=headers, timeout=60) as http:
+
+                async def one(config: Mapping[str, Any]) -> tuple[str, float]:
+                    async with gate:
+                        sent = time.monotonic()
+                        response = await http.post("/backtest/submit", json=dict(config))
+                    if response.status_code != 202:
+                        raise StackError(f"submit answered {response.status_code}: {response.text[:500]}")
+                    return str(response.json()["task_id"]), sent
+
+                return list(await asyncio.gather(*(one(config) for config in configs)))
+
+        return asyncio.run(main())
 
     def stream_messages(self, stream: Stream) -> list[tuple[str, bytes, Mapping[str, str]]]:
         """Return every stored message of a stream as (subject, data, headers), oldest first."""
@@ -449,6 +479,19 @@ class Stack:
                 return found[0]
             time.sleep(0.02)
         raise StackError(f"no sandbox container started within {timeout_s:.0f} s\n{self.log_tails()}")
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
+    """Return {"p50": ..., "p95": ..., "max": ...} of `values` (linear interpolation)."""
+    ordered = sorted(values)
+    out = {}
+    for q in qs:
+        rank = (len(ordered) - 1) * q / 100
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        out[f"p{q:g}"] = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    out["max"] = ordered[-1]
+    return out
 
 
 def _free_port() -> int:
