@@ -1,7 +1,10 @@
 """The portfolio manager: shared cash, one position per symbol, fills with fees and slippage.
 
 It replays the merged timeline sequentially (like a write-ahead log), so the result never depends on
-how the proposals were produced. Accounting (quote currency):
+how the proposals were produced. `PortfolioManager` is the readable reference (try_execute, on_bar,
+get_results); `replay_timeline` is the engine's hot path: the same arithmetic in one loop with no
+object per event, returning the trades as columns (a property test checks they agree exactly).
+Accounting (quote currency):
 - Long entry: pay units*fill + fee. Exit: receive units*fill - fee.
 - Short entry: the notional is set aside as collateral (cash -= units*fill + fee); exit returns
   units*(2*entry - fill) - fee. A short is marked at units*(2*entry - close).
