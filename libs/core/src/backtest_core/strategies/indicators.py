@@ -66,27 +66,32 @@ def last_window_sum(x: np.ndarray, n: int, weights: np.ndarray | None = None) ->
 def last_window_sums(x: np.ndarray, windows: tuple[tuple[int, int], ...]) -> list[float]:
     """Return `window_sums(x, n)[len(x) - 1 - lag]` for each (n, lag), bit for bit, in one numpy pass.
 
-    For per-bar decide(): the windows are gathered into one matrix (rows padded after their end)
-    and summed oldest first by one row-wise `cumsum`, read at each row's own length. x needs at
-    least max(n + lag) values.
+    For per-bar decide(): the windows are gathered as the columns of one matrix (padded after
+    their end) and summed oldest first by one `np.add.accumulate` down the columns, read at each
+    column's own length. x needs at least max(n + lag) values.
     """
     span, index, pick = _window_plan(windows)
     if len(x) < span:
         raise ValueError(f"need at least {span} values for windows {windows}, had {len(x)}")
-    values: list[float] = x[len(x) - span :][index].cumsum(axis=1).take(pick).tolist()
+    values: list[float] = _accumulate(x[len(x) - span :][index], 0).take(pick).tolist()
     return values
+
+
+_accumulate = np.add.accumulate  # a sequential left fold, like window_sums' adds
 
 
 @lru_cache(maxsize=256)
 def _window_plan(windows: tuple[tuple[int, int], ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Return (span, gather index of shape (max n, windows), flat positions of the sums)."""
     span = max(n + lag for n, lag in windows)
     width = max(n for n, _ in windows)
-    index = np.empty((len(windows), width), np.intp)
-    pick = np.empty(len(windows), np.intp)
-    for row, (n, lag) in enumerate(windows):
+    count = len(windows)
+    index = np.empty((width, count), np.intp)
+    pick = np.empty(count, np.intp)
+    for col, (n, lag) in enumerate(windows):
         first = span - lag - n
-        index[row] = np.minimum(first + np.arange(width), first + n - 1)
-        pick[row] = row * width + n - 1
+        index[:, col] = np.minimum(first + np.arange(width), first + n - 1)
+        pick[col] = (n - 1) * count + col
     return span, index, pick
 
 
