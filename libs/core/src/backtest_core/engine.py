@@ -28,6 +28,7 @@ from backtest_core.metrics import (
     max_drawdown,
     periods_per_year,
     profit_factor,
+    sequential_sum,
     sharpe_ratio,
     sortino_ratio,
     win_rate_pct,
@@ -288,7 +289,6 @@ def _metrics(config: BacktestConfig, curve: EquityCurve, results: ReplayResults,
     dd, dd_bars = max_drawdown(eq)
     final = float(eq[-1])
     cagr = cagr_pct(config.cash, final, len(eq), ppy)
-    pnls = pnl.tolist()
     return Metrics(
         start_equity=config.cash,
         final_equity=final,
@@ -299,12 +299,12 @@ def _metrics(config: BacktestConfig, curve: EquityCurve, results: ReplayResults,
         calmar=calmar_ratio(cagr, dd),
         max_drawdown_pct=dd,
         max_drawdown_duration_bars=dd_bars,
-        win_rate_pct=win_rate_pct(pnls),
-        profit_factor=profit_factor(pnls),
-        expectancy=expectancy(pnls),
-        avg_win=average_win(pnls),
-        avg_loss=average_loss(pnls),
-        trade_count=len(pnls),
+        win_rate_pct=win_rate_pct(pnl),
+        profit_factor=profit_factor(pnl),
+        expectancy=expectancy(pnl),
+        avg_win=average_win(pnl),
+        avg_loss=average_loss(pnl),
+        trade_count=len(pnl),
         exposure_pct=100.0 * float(curve.held_any.mean()) if len(eq) else 0.0,
         fees_paid=results.fees_paid,
         bars=len(eq),
@@ -322,8 +322,8 @@ def _per_symbol(
     tr = results.trades
     order = np.argsort(tr.symbol, kind="stable")  # each symbol's trades in closing order
     cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
-    pnls_all = pnl[order].tolist()
-    fees_all = (tr.entry_fee + tr.exit_fee)[order].tolist()
+    pnls_all = pnl[order]
+    fees_all = (tr.entry_fee + tr.exit_fee)[order]
     out: list[SymbolMetrics] = []
     for code, symbol in enumerate(config.symbols):
         lo, hi = cuts[code], cuts[code + 1]
@@ -333,9 +333,9 @@ def _per_symbol(
                 symbol=symbol,
                 trade_count=hi - lo,
                 win_rate_pct=win_rate_pct(pnls),
-                net_pnl=sum(pnls),
+                net_pnl=sequential_sum(pnls),
                 profit_factor=profit_factor(pnls),
-                fees_paid=sum(fees_all[lo:hi]),
+                fees_paid=sequential_sum(fees_all[lo:hi]),
                 exposure_pct=100.0 * curve.held_bars.get(code, 0) / len(data[symbol]),
             )
         )

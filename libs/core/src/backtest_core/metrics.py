@@ -93,29 +93,49 @@ def calmar_ratio(cagr: float | None, max_dd_pct: float) -> float | None:
     return cagr / max_dd_pct
 
 
-def win_rate_pct(pnls: Sequence[float]) -> float | None:
+Values = Sequence[float] | np.ndarray
+
+
+def sequential_sum(values: Values) -> float:
+    """Return ((0.0 + v0) + v1) + ... summed left to right (0.0 when empty).
+
+    The float arithmetic of CPython 3.11's sum(), pinned with numpy (Python 3.12's sum()
+    compensates rounding, which would change results with the interpreter version).
+    """
+    a = np.asarray(values, np.float64)
+    if len(a) == 0:
+        return 0.0
+    return float(np.add.accumulate(np.concatenate(([0.0], a)))[-1])
+
+
+def win_rate_pct(pnls: Values) -> float | None:
     """Return the share of trades with pnl > 0 in percent, None without trades."""
-    return None if not pnls else 100.0 * sum(1 for p in pnls if p > 0) / len(pnls)
+    a = np.asarray(pnls, np.float64)
+    return None if len(a) == 0 else 100.0 * int(np.count_nonzero(a > 0)) / len(a)
 
 
-def profit_factor(pnls: Sequence[float]) -> float | None:
+def profit_factor(pnls: Values) -> float | None:
     """Return gross profit / gross loss, None without losing trades."""
-    loss = -sum(p for p in pnls if p < 0)
-    return None if loss <= 0 else sum(p for p in pnls if p > 0) / loss
+    a = np.asarray(pnls, np.float64)
+    loss = -sequential_sum(a[a < 0])
+    return None if loss <= 0 else sequential_sum(a[a > 0]) / loss
 
 
-def expectancy(pnls: Sequence[float]) -> float | None:
+def expectancy(pnls: Values) -> float | None:
     """Return the mean net pnl per trade (quote currency), None without trades."""
-    return None if not pnls else sum(pnls) / len(pnls)
+    a = np.asarray(pnls, np.float64)
+    return None if len(a) == 0 else sequential_sum(a) / len(a)
 
 
-def average_win(pnls: Sequence[float]) -> float | None:
+def average_win(pnls: Values) -> float | None:
     """Return the mean pnl of winning trades, None without any."""
-    wins = [p for p in pnls if p > 0]
-    return sum(wins) / len(wins) if wins else None
+    a = np.asarray(pnls, np.float64)
+    wins = a[a > 0]
+    return sequential_sum(wins) / len(wins) if len(wins) else None
 
 
-def average_loss(pnls: Sequence[float]) -> float | None:
+def average_loss(pnls: Values) -> float | None:
     """Return the mean pnl of losing trades (a negative number), None without any."""
-    losses = [p for p in pnls if p < 0]
-    return sum(losses) / len(losses) if losses else None
+    a = np.asarray(pnls, np.float64)
+    losses = a[a < 0]
+    return sequential_sum(losses) / len(losses) if len(losses) else None

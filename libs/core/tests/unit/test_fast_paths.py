@@ -7,7 +7,15 @@ from backtest_core.candles import Candles
 from backtest_core.config import FeeModel
 from backtest_core.equity import closes_on_grid
 from backtest_core.loader import load_strategy
-from backtest_core.metrics import max_drawdown
+from backtest_core.metrics import (
+    average_loss,
+    average_win,
+    expectancy,
+    max_drawdown,
+    profit_factor,
+    sequential_sum,
+    win_rate_pct,
+)
 from backtest_core.orchestrator import generate_proposals, merge_timeline
 from backtest_core.portfolio import PortfolioManager, ReplayResults, replay_timeline
 from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
@@ -129,3 +137,17 @@ def test_max_drawdown_is_the_deepest_fall_and_the_longest_underwater_run() -> No
     assert bars == 4  # 60, 70, 80, 90 below the peak of 120
     assert max_drawdown(np.array([1.0, 2.0, 3.0])) == (0.0, 0)
     assert max_drawdown(np.array([3.0, 2.0, 1.0])) == (100.0 * (1.0 - 1.0 / 3.0), 2)
+
+
+def test_trade_statistics_sum_left_to_right_like_python_311_sum() -> None:
+    # 1e16 + 1.0 rounds back to 1e16, so a left fold gives 0.0 where compensated summation gives 1.0.
+    pnls = np.array([1e16, 1.0, -1e16, 3.0, -1.0])
+    assert sequential_sum(pnls) == 2.0
+    assert sequential_sum(np.array([-0.0])) == 0.0 and str(sequential_sum(np.array([-0.0]))) == "0.0"
+    assert sequential_sum(np.zeros(0)) == 0.0
+    assert win_rate_pct(pnls) == 60.0
+    assert profit_factor(pnls) == (1e16 + 1.0 + 3.0) / (1e16 + 1.0)
+    assert expectancy(pnls) == 2.0 / 5
+    assert average_win(pnls) == (1e16 + 4.0) / 3
+    assert average_loss(pnls) == -(1e16 + 1.0) / 2
+    assert win_rate_pct([]) is None and profit_factor([1.0]) is None
