@@ -290,17 +290,20 @@ def replay_timeline(
     """Replay the timeline like `PortfolioManager(...).replay(timeline)`, in one tight loop.
 
     Same arguments and the same arithmetic, operation for operation, so the results are identical
-    (a property test checks it); no object or method call per event. Fills, fees and units are
-    written into per-event lists and the trade columns gathered from them after the loop.
+    (a property test checks it). The loop only decides which entries execute and their units (it
+    needs the running cash for that); fills and fee rates are computed before it, and the fees,
+    the cash after every event and the trade columns after it, with the same float operations in
+    the same order (a running sum is a left fold: `np.add.accumulate`).
     """
-    cash = float(cash)
+    cash0 = cash = float(cash)
     step = step_size
     tol = _CASH_TOLERANCE
     events = len(timeline)
-    fill_at = _event_fills(timeline, slippage_bps / 10_000.0, tick_size).tolist()
-    rate_at = _event_rates(timeline, fees).tolist()
-    fee_at = [0.0] * events
-    units_at = [0.0] * events
+    fills = _event_fills(timeline, slippage_bps / 10_000.0, tick_size)
+    rates = _event_rates(timeline, fees)
+    fill_at = fills.tolist()
+    units_at = [0.0] * events  # units of each executed entry
+    exit_of = [-1] * events  # for each executed entry, the event index of its exit
     open_event = [-1] * n_symbols  # event index of each symbol's open entry, -1 when flat
     open_seq = [-1] * n_symbols
     coef = np.zeros(n_symbols)
@@ -308,18 +311,13 @@ def replay_timeline(
     const = 0.0
     n_open = 0
     rejected = 0
-    fees_paid = 0.0
-    log: list[float] = []
-    log_append = log.append
-    exits: list[int] = []
-    entries: list[int] = []
     rows = zip(
         timeline.symbol.tolist(),
         timeline.seq.tolist(),
         timeline.is_entry.tolist(),
         timeline.direction.tolist(),
         fill_at,
-        rate_at,
+        rates.tolist(),
         timeline.mark_bar.tolist(),
         strict=True,
     )
@@ -327,7 +325,6 @@ def replay_timeline(
         if is_entry:
             if open_seq[sym] >= 0:
                 rejected += 1
-                log_append(cash)
                 continue
             if n_open == 0:
                 equity = cash
@@ -342,13 +339,10 @@ def replay_timeline(
             fee = cost * rate
             if not units > 0 or cost + fee > cash + tol * abs(equity):
                 rejected += 1
-                log_append(cash)
                 continue
             cash -= cost + fee
-            fees_paid += fee
             open_seq[sym] = seq
             open_event[sym] = i
-            fee_at[i] = fee
             units_at[i] = units
             n_open += 1
             if direction > 0:
@@ -366,23 +360,43 @@ def replay_timeline(
                 entry = fill_at[e]
                 cash += units * (2.0 * entry - fill) - fee
                 const -= 2.0 * units * entry
-            fees_paid += fee
             open_seq[sym] = -1
             coef[sym] = 0.0
             n_open -= 1
             if n_open == 0:
                 const = 0.0
-            fee_at[i] = fee
-            entries.append(e)
-            exits.append(i)
-        log_append(cash)
-    return ReplayResults(
-        _trade_columns(timeline, entries, exits, fill_at, fee_at, units_at),
-        np.array(log, np.float64),
-        rejected,
-        fees_paid,
-        cash,
+            exit_of[e] = i
+    exits_of = np.array(exit_of, np.int64)
+    entry = np.flatnonzero(exits_of >= 0)
+    entry = entry[np.argsort(exits_of[entry], kind="stable")]  # trades in closing order
+    trades = _trade_columns(timeline, entry, exits_of[entry], fills, rates, np.array(units_at))
+    cash_after_event, fees_paid = _cash_and_fees(events, cash0, trades, rates)
+    return ReplayResults(trades, cash_after_event, rejected, fees_paid, cash)
+
+
+def _cash_and_fees(
+    events: int, cash: float, trades: TradeColumns, rates: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Return the cash after every event and the fees paid, as the replay's running sums.
+
+    Each executed event changes the cash by the same expression the loop used (entry: -(cost + fee),
+    long exit: units*fill - fee, short exit: units*(2*entry - fill) - fee); other events add 0.0.
+    """
+    delta = np.zeros(events + 1)
+    fee_of = np.zeros(events + 1)
+    e, x = trades.entry_event + 1, trades.exit_event + 1
+    cost = trades.units * trades.entry_fill
+    entry_fee = cost * rates[trades.entry_event]
+    delta[e] = -(cost + entry_fee)
+    long = trades.direction > 0
+    proceeds = np.where(
+        long, trades.units * trades.exit_fill, trades.units * (2.0 * trades.entry_fill - trades.exit_fill)
     )
+    delta[x] = proceeds - trades.exit_fee
+    fee_of[e], fee_of[x] = entry_fee, trades.exit_fee
+    delta[0] = cash
+    fee_of[0] = 0.0
+    return np.add.accumulate(delta)[1:], float(np.add.accumulate(fee_of)[-1])
 
 
 def _event_fills(timeline: Timeline, slip: float, tick: float | None) -> np.ndarray:
@@ -408,24 +422,24 @@ def _event_rates(timeline: Timeline, fees: FeeModel) -> np.ndarray:
 
 def _trade_columns(
     timeline: Timeline,
-    entries: list[int],
-    exits: list[int],
-    fill_at: list[float],
-    fee_at: list[float],
-    units_at: list[float],
+    entry: np.ndarray,
+    exit_: np.ndarray,
+    fills: np.ndarray,
+    rates: np.ndarray,
+    units_at: np.ndarray,
 ) -> TradeColumns:
-    """Gather the closed trades' columns from the per-event fills, fees and units."""
-    e, x = np.array(entries, np.int64), np.array(exits, np.int64)
-    fills, fees = np.array(fill_at, np.float64), np.array(fee_at, np.float64)  # fills of all events
+    """Gather the closed trades' columns (entry/exit event indices in closing order)."""
+    units = units_at[entry]
+    exit_fill = fills[exit_]
     return TradeColumns(
-        symbol=timeline.symbol[x].astype(np.int64),
-        seq=timeline.seq[x].astype(np.int64),
-        direction=timeline.direction[e].astype(np.int64),
-        units=np.array(units_at, np.float64)[e],
-        entry_fill=fills[e],
-        exit_fill=fills[x],
-        entry_fee=fees[e],
-        exit_fee=fees[x],
-        entry_event=e,
-        exit_event=x,
+        symbol=timeline.symbol[exit_].astype(np.int64),
+        seq=timeline.seq[exit_].astype(np.int64),
+        direction=timeline.direction[entry].astype(np.int64),
+        units=units,
+        entry_fill=fills[entry],
+        exit_fill=exit_fill,
+        entry_fee=units * fills[entry] * rates[entry],
+        exit_fee=units * exit_fill * rates[exit_],
+        entry_event=entry,
+        exit_event=exit_,
     )
