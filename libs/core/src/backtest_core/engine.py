@@ -33,9 +33,9 @@ from backtest_core.metrics import (
     sortino_ratio,
     win_rate_pct,
 )
-from backtest_core.orchestrator import SignalPath, generate_proposals, merge_timeline
+from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
 from backtest_core.portfolio import ReplayResults, replay_timeline
-from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, ProposalTable
+from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
 
 ProgressCallback = Callable[[float, str], None]
@@ -121,7 +121,7 @@ def run_backtest(
         progress(0.9, "metrics")
         curve = build_equity(union, ordered, timeline, results, config.cash)
         pnl = results.trades.pnl()
-        trades = _trades(config, results, pnl, tables, data)
+        trades = _trades(config, results, pnl, timeline, union)
         result = BacktestResult(
             config=config,
             engine_version=__version__,
@@ -195,8 +195,8 @@ def _trades(
     config: BacktestConfig,
     results: ReplayResults,
     pnl: np.ndarray,
-    tables: Mapping[str, ProposalTable],
-    data: Mapping[str, Candles],
+    timeline: Timeline,
+    union: np.ndarray,
 ) -> list[Trade]:
     """Return the closed trades as models, built column by column (one pass of Python at the end)."""
     tr = results.trades
@@ -204,20 +204,12 @@ def _trades(
     if k == 0:
         return []
     step = interval_ns(config.interval)
-    entry_ns = np.empty(k, np.int64)
-    exit_ns = np.empty(k, np.int64)
-    held = np.empty(k, np.int64)
-    reason = np.empty(k, np.int8)
-    for code in np.unique(tr.symbol).tolist():
-        symbol = config.symbols[code]
-        rows = np.flatnonzero(tr.symbol == code) if len(config.symbols) > 1 else slice(None)
-        tb, times = tables[symbol], data[symbol].open_time
-        q = tr.seq[rows]
-        eb, xb = tb.entry_bar[q], tb.exit_bar[q]
-        entry_ns[rows] = times[eb] + np.where(tb.entry_moment[q] >= EXIT_AT_CLOSE, step, 0)
-        exit_ns[rows] = times[xb] + np.where(tb.exit_moment[q] >= EXIT_AT_CLOSE, step, 0)
-        held[rows] = xb - eb
-        reason[rows] = tb.exit_reason[q]
+    entry, exit_ = tr.entry_event, tr.exit_event
+    at = timeline.union_bar
+    entry_ns = union[at[entry]] + np.where(timeline.moment[entry] >= EXIT_AT_CLOSE, step, 0)
+    exit_ns = union[at[exit_]] + np.where(timeline.moment[exit_] >= EXIT_AT_CLOSE, step, 0)
+    held = timeline.bar[exit_] - timeline.bar[entry]
+    reason = timeline.reason[exit_]
     names = np.array(config.symbols, dtype=object)[tr.symbol]
     sides = np.where(tr.direction > 0, "long", "short").astype(object)
     reasons = np.array(EXIT_REASONS, dtype=object)[reason]

@@ -169,6 +169,8 @@ class Timeline:
     Order: bar open time, then moment within the bar (exits before entries), then symbol (its position
     in config.symbols), then proposal sequence number. `union_bar` is the event's bar on the union
     time grid of all symbols; `mark_bar` the last union bar whose close is known at the event.
+    `moment` is the moment within the bar, `bar` the bar in the symbol's own candles, `reason` the
+    exit reason code (-1 for entries).
     """
 
     symbol: np.ndarray
@@ -179,6 +181,9 @@ class Timeline:
     price_kind: np.ndarray
     union_bar: np.ndarray
     mark_bar: np.ndarray
+    moment: np.ndarray
+    bar: np.ndarray
+    reason: np.ndarray
 
     def __len__(self) -> int:
         return len(self.symbol)
@@ -199,9 +204,9 @@ def merge_timeline(
         times = candles[symbol].open_time
         seq = np.arange(len(t))
         kinds = np.asarray(EXIT_KIND, np.int8)[t.exit_reason]
-        for entering, bar, moment, price, kind in (
-            (True, t.entry_bar, t.entry_moment, t.entry_price, t.entry_kind),
-            (False, t.exit_bar, t.exit_moment, t.exit_price, kinds),
+        for entering, bar, moment, price, kind, reason in (
+            (True, t.entry_bar, t.entry_moment, t.entry_price, t.entry_kind, np.full(len(t), -1, np.int8)),
+            (False, t.exit_bar, t.exit_moment, t.exit_price, kinds, t.exit_reason),
         ):
             parts.append(
                 (
@@ -213,12 +218,14 @@ def merge_timeline(
                     t.direction,
                     price,
                     kind,
+                    bar,
+                    reason,
                 )
             )
     if not parts:
         e = np.zeros(0, np.int64)
-        return Timeline(e, e, e.astype(bool), e, e.astype(float), e, e, e)
-    time, moment, sym, seq, is_entry, direction, price, kind = (
+        return Timeline(e, e, e.astype(bool), e, e.astype(float), e, e, e, e, e, e)
+    time, moment, sym, seq, is_entry, direction, price, kind, bar, reason = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
     union_bar = np.searchsorted(union, time)  # monotone in time: every event time is on the grid
@@ -234,6 +241,9 @@ def merge_timeline(
         kind[order],
         union_bar,
         mark_bar,
+        moment,
+        bar[order],
+        reason[order],
     )
 
 
