@@ -236,7 +236,7 @@ class Stack:
             for stream, consumer in wanted.items():
                 try:
                     await js.consumer_info(stream.value, consumer)
-                except (NotFoundError, Exception):
+                except Exception:  # not declared yet, or the server is not up
                     return False
             return True
 
