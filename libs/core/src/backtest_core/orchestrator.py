@@ -202,6 +202,7 @@ def merge_timeline(
         if t is None or len(t) == 0:
             continue
         times = candles[symbol].open_time
+        on_union = times is union or (len(times) == len(union) and np.array_equal(times, union))
         seq = np.arange(len(t))
         kinds = np.asarray(EXIT_KIND, np.int8)[t.exit_reason]
         for entering, bar, moment, price, kind, reason in (
@@ -210,7 +211,7 @@ def merge_timeline(
         ):
             parts.append(
                 (
-                    times[bar],
+                    bar if on_union else np.searchsorted(union, times[bar]),
                     moment,
                     np.full(len(t), code),
                     seq,
@@ -225,10 +226,9 @@ def merge_timeline(
     if not parts:
         e = np.zeros(0, np.int64)
         return Timeline(e, e, e.astype(bool), e, e.astype(float), e, e, e, e, e, e)
-    time, moment, sym, seq, is_entry, direction, price, kind, bar, reason = (
+    union_bar, moment, sym, seq, is_entry, direction, price, kind, bar, reason = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    union_bar = np.searchsorted(union, time)  # monotone in time: every event time is on the grid
     order = _event_order(union_bar, moment, sym, seq, len(union), len(symbols))
     union_bar, moment = union_bar[order], moment[order]
     mark_bar = np.where(moment >= EXIT_AT_CLOSE, union_bar, union_bar - 1).clip(0)
