@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import backtest_core
 from backtest_core.contracts import Stream
+from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
@@ -17,7 +18,6 @@ from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
-from backtest_gateway.adapters.nats_streams import declare_streams
 from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore

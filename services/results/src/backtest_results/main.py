@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from backtest_core.contracts import STREAMS, Stream
+from backtest_core.contracts import Stream
+from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -18,7 +19,6 @@ from backtest_results.adapters.tracing import TracedBacktestWriter
 from backtest_results.documents import BACKTESTS_COLLECTION
 from backtest_results.handlers import build_router
 from backtest_results.settings import Settings
-from backtest_results.streams import declare_streams
 
 SERVICE_NAME = "backtest-results"
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     @app.on_startup
     async def prepare() -> None:
         await broker.connect()
-        await declare_streams(broker.connection.jetstream(), [s for s in STREAMS if s.name is Stream.EVENTS])
+        await declare_streams(broker.connection.jetstream(), [Stream.EVENTS])
         await writer.ensure_indexes()
 
     @app.on_shutdown

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import docker
 import nats
+from backtest_core.contracts import Stream
+from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
@@ -18,7 +20,6 @@ from backtest_runner.adapters.mongo_candles import MongoCandleSource
 from backtest_runner.adapters.nats_jetstream import (
     JetStreamJobSource,
     JetStreamReportPublisher,
-    ensure_streams,
     subscribe_cancels,
 )
 from backtest_runner.adapters.tracing import (
@@ -36,6 +37,7 @@ from backtest_runner.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
+RUNNER_STREAMS = (Stream.JOBS, Stream.RUNS)
 SERVICE_NAME = "backtest-runner"
 
 
@@ -81,7 +83,7 @@ class RunnerApp:
             settings.nats_url, name=f"runner-{settings.runner_id}", max_reconnect_attempts=-1
         )
         js = self._nc.jetstream()
-        await ensure_streams(js)
+        await declare_streams(js, RUNNER_STREAMS)
         self._source = await JetStreamJobSource.bind(js, settings.max_ack_pending)
         contexts = JobTraceContexts()
         executor = TracedJobExecutor(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from backtest_core.contracts import STREAMS, Stream, utc_now
+from backtest_core.contracts import Stream, utc_now
+from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -22,7 +23,6 @@ from backtest_scheduler.adapters.tracing import TracedEventBus
 from backtest_scheduler.handlers import build_router
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.settings import Settings
-from backtest_scheduler.streams import declare_streams
 from backtest_scheduler.task import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     @app.on_startup
     async def prepare() -> None:
         await broker.connect()
-        specs = [spec for spec in STREAMS if spec.name in STREAMS_USED]
-        await declare_streams(broker.connection.jetstream(), specs)
+        await declare_streams(broker.connection.jetstream(), STREAMS_USED)
         await store.open()
 
     @app.after_startup

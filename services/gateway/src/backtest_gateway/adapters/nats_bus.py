@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from backtest_core.contracts import CancelBacktest, Message, Stream, Subject, SubmitBacktest
+from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import inject_headers
 from faststream.nats import NatsBroker
-
-MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 class NatsCommandBus:

@@ -1,59 +1,31 @@
-"""NATS JetStream adapters: stream declaration, the job work queue, report publishing, cancel listening."""
+"""NATS JetStream adapters: the job work queue, report publishing, cancel listening."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import nats.errors
-import nats.js.errors
 from backtest_core.contracts import (
     RUNNER_JOBS_ACK_WAIT_S,
     RUNNER_JOBS_CONSUMER,
     RUNNER_JOBS_MAX_DELIVER,
-    STREAMS,
     CancelRun,
     Stream,
     Subject,
 )
+from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import inject_headers
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
 from backtest_runner.ports import JobMessage, RunReport
 
 log = logging.getLogger(__name__)
-
-RUNNER_STREAMS = (Stream.JOBS, Stream.RUNS)
-
-
-async def ensure_streams(js: JetStreamContext, names: Iterable[Stream] = RUNNER_STREAMS) -> None:
-    """Declare the given streams from `contracts.STREAMS` unless they exist (idempotent, race-safe)."""
-    wanted = set(names)
-    for spec in STREAMS:
-        if spec.name not in wanted:
-            continue
-        try:
-            await js.stream_info(spec.name)
-            continue
-        except nats.js.errors.NotFoundError:
-            pass
-        config = StreamConfig(
-            name=spec.name,
-            subjects=list(spec.subjects),
-            retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_age=spec.max_age_s,
-            duplicate_window=spec.duplicate_window_s,
-        )
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError as exc:  # another service created it meanwhile
-            log.info("stream %s not created here: %s", spec.name, exc)
 
 
 def runner_consumer_config(max_ack_pending: int) -> ConsumerConfig:
@@ -116,7 +88,7 @@ class JetStreamReportPublisher:
             report.model_dump_json().encode(),
             timeout=self._timeout_s,
             stream=Stream.RUNS,
-            headers=inject_headers({"Nats-Msg-Id": report.message_id, "content-type": "application/json"}),
+            headers=inject_headers({MSG_ID_HEADER: report.message_id, "content-type": "application/json"}),
         )
 
 

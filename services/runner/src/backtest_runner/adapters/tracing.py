@@ -13,6 +13,7 @@ from typing import Any
 
 from backtest_core.candles import Candles
 from backtest_core.contracts import RunBacktestJob, SandboxProgress
+from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import extract_context
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Tracer
@@ -26,7 +27,6 @@ from backtest_runner.sandbox.outcome import KillSwitch, SandboxOutcome
 JOB_SPAN = "run job"
 DATA_LOAD_SPAN = "data load"
 CONTAINER_RUN_SPAN = "container run"
-MSG_ID_HEADER = "Nats-Msg-Id"
 REMEMBERED_MAX = 1024  # contexts of fetched jobs not executed yet (skipped or dropped ones age out)
 
 

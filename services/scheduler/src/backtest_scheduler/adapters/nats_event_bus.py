@@ -12,12 +12,10 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
+from backtest_messaging import MSG_ID_HEADER
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel
-
-# JetStream drops a second message with the same id inside the stream's duplicate window.
-MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 class NatsEventBus:

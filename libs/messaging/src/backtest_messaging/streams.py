@@ -1,0 +1,53 @@
+"""Declare the platform's JetStream streams from `contracts.STREAMS` once, whichever service starts first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from backtest_core.contracts import STREAMS, Stream, StreamSpec
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+# JetStream drops a second message with the same id inside the stream's duplicate window.
+MSG_ID_HEADER = "Nats-Msg-Id"
+STREAM_NAME_IN_USE = 10058  # JetStream error code: a stream of that name exists with another config
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    """Translate a StreamSpec into nats-py's StreamConfig (file storage; ages in seconds).
+
+    A work queue forgets a message once it is acked; the other streams keep history for `max_age_s`.
+    """
+    return StreamConfig(
+        name=spec.name.value,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=spec.max_age_s,
+        duplicate_window=spec.duplicate_window_s,
+    )
+
+
+async def declare_streams(js: JetStreamContext, names: Iterable[Stream]) -> None:
+    """Create each named stream of `contracts.STREAMS` unless it exists; an existing one is left as it is.
+
+    Race-safe: when another service creates the stream between the lookup and the creation, the
+    creation's error is swallowed once the stream is seen to exist; otherwise that error is raised.
+    """
+    wanted = set(names)
+    for spec in STREAMS:
+        if spec.name not in wanted:
+            continue
+        try:
+            await js.stream_info(spec.name.value)
+            continue
+        except NotFoundError:
+            pass
+        try:
+            await js.add_stream(stream_config(spec))
+        except BadRequestError as error:
+            try:
+                await js.stream_info(spec.name.value)  # created concurrently by another service: fine
+            except NotFoundError:
+                raise error from None
