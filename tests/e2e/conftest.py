@@ -78,13 +78,18 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 @pytest.fixture(scope="module")
 def platform(
+    request: pytest.FixtureRequest,
     nats_url: str,
     mongo_uri: str,
     mongo_readonly_uri: str,
     sandbox_image: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
-    """Load the real candles into a fresh database and start the four services against it."""
+    """Load the real candles into a fresh database and start the four services against it.
+
+    A test module may set `PLATFORM_ENV: dict[str, str]` to override the services' settings for its
+    own platform, e.g. `{"RUNNER_WALL_CLOCK_S": "8", "RUNNER_MEMORY_MB": "256", "RUNNER_SLOTS": "4"}`.
+    """
     database = f"e2e_{new_id()[:12]}"
     work = tmp_path_factory.mktemp("e2e")
     client: MongoClient[dict] = MongoClient(mongo_uri, tz_aware=True)
@@ -107,6 +112,7 @@ def platform(
         "RUNNER_RUNNER_ID": f"e2e-{database}",
         "RUNNER_WORK_DIR": str(work / "runner"),
         "RUNNER_SLOTS": "2",
+        **getattr(request.module, "PLATFORM_ENV", {}),
     }
     stack = Platform(f"http://127.0.0.1:{port}", db, database, env, work, started_at=int(time.time()) - 1)
     try:
