@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import docker
 import numpy as np
@@ -37,6 +38,7 @@ END = datetime(2019, 7, 1, tzinfo=UTC)
 LIMITS = SandboxLimits(
     memory_bytes=384 * MIB, cpus=1.0, pids=64, tmpfs_bytes=8 * MIB, wall_clock_s=30.0, output_bytes=8 * MIB
 )
+Execution = tuple[Disposition, list[RunReport]]
 TASK = "feedfacefeedfacefeedfacefeedface"
 
 HEADER = (
@@ -114,46 +116,60 @@ def _job(strategy: str | SourceStrategy, **params: int) -> RunBacktestJob:
     return RunBacktestJob(task_id=TASK, attempt=1, user_id="u", config=config, cache_key="c")
 
 
-def _execute(
+class Execute(Protocol):
+    """Run one job through the executor in the sandbox image: ``execute(job, limits=..., cancel...)``."""
+
+    def __call__(
+        self, job: RunBacktestJob, limits: SandboxLimits = ..., cancel_on_first_progress: bool = ...
+    ) -> Execution: ...
+
+
+@pytest.fixture
+def execute(
     docker_client: docker.DockerClient,
-    image: str,
-    runner_id: str,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
     candles: MemoryCandles,
-    job: RunBacktestJob,
-    work_dir: Path,
-    limits: SandboxLimits = LIMITS,
-    cancel_on_first_progress: bool = False,
-) -> tuple[Disposition, list[RunReport]]:
-    recorder = Recorder()
-    switch = KillSwitch()
-    executor = JobExecutor(
-        runner_id=runner_id,
-        candles=candles,
-        sandbox=DockerSandbox(docker_client, image, limits, runner_id),
-        publisher=recorder,
-        work_dir=work_dir,
-        equity_points_max=5000,
-        throttle_factory=lambda: ProgressThrottle(0.0, 0.0, time.monotonic),
-    )
+    tmp_path: Path,
+) -> Execute:
+    """Return `execute(job)`: the executor with DockerSandbox on the real image, in tmp_path."""
+    runner_id = no_sandbox_left_behind
 
-    async def main() -> Disposition:
-        if cancel_on_first_progress:
+    def execute(
+        job: RunBacktestJob, limits: SandboxLimits = LIMITS, cancel_on_first_progress: bool = False
+    ) -> Execution:
+        recorder = Recorder()
+        switch = KillSwitch()
+        executor = JobExecutor(
+            runner_id=runner_id,
+            candles=candles,
+            sandbox=DockerSandbox(docker_client, sandbox_image, limits, runner_id),
+            publisher=recorder,
+            work_dir=tmp_path,
+            equity_points_max=5000,
+            throttle_factory=lambda: ProgressThrottle(0.0, 0.0, time.monotonic),
+        )
 
-            async def cancel_when_running() -> None:
-                while not any(isinstance(r, RunProgressed) for r in recorder.reports):
-                    await asyncio.sleep(0.01)
-                running = docker_client.containers.list(filters={"label": f"{LABEL_RUNNER}={runner_id}"})
-                assert len(running) == 1
-                switch.kill(KillReason.CANCELLED)
+        async def main() -> Disposition:
+            if cancel_on_first_progress:
 
-            canceller = asyncio.create_task(cancel_when_running())
-            try:
-                return await executor.execute(job, switch)
-            finally:
-                canceller.cancel()
-        return await executor.execute(job, switch)
+                async def cancel_when_running() -> None:
+                    while not any(isinstance(r, RunProgressed) for r in recorder.reports):
+                        await asyncio.sleep(0.01)
+                    running = docker_client.containers.list(filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+                    assert len(running) == 1
+                    switch.kill(KillReason.CANCELLED)
 
-    return asyncio.run(main()), recorder.reports
+                canceller = asyncio.create_task(cancel_when_running())
+                try:
+                    return await executor.execute(job, switch)
+                finally:
+                    canceller.cancel()
+            return await executor.execute(job, switch)
+
+        return asyncio.run(main()), recorder.reports
+
+    return execute
 
 
 def _failure(reports: list[RunReport]) -> RunFailed:
@@ -164,17 +180,11 @@ def _failure(reports: list[RunReport]) -> RunFailed:
 
 
 def test_a_good_job_succeeds_with_the_result_of_run_backtest_in_process(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
+    execute: Execute, candles: MemoryCandles, tmp_path: Path
 ) -> None:
     job = _job("sma_cross", fast=10, slow=30)
 
-    disposition, reports = _execute(
-        docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path
-    )
+    disposition, reports = execute(job)
 
     expected = run_backtest(
         job.config, {s: candles.load(s, "1d", None, None) for s in job.config.symbols}, equity_points_max=5000
@@ -193,16 +203,10 @@ def test_a_good_job_succeeds_with_the_result_of_run_backtest_in_process(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_strategy_that_raises_is_a_strategy_error_with_the_users_traceback(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
-) -> None:
+def test_a_strategy_that_raises_is_a_strategy_error_with_the_users_traceback(execute: Execute) -> None:
     job = _job(SourceStrategy(source=RAISES))
 
-    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+    _, reports = execute(job)
 
     failure = _failure(reports).failure
     assert failure.reason is FailureReason.STRATEGY_ERROR
@@ -211,51 +215,31 @@ def test_a_strategy_that_raises_is_a_strategy_error_with_the_users_traceback(
     assert 'File "<user_strategy>", line 10, in decide' in failure.traceback  # the user's raise line
 
 
-def test_a_strategy_that_sleeps_forever_is_a_timeout(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
-) -> None:
+def test_a_strategy_that_sleeps_forever_is_a_timeout(execute: Execute) -> None:
     job = _job(SourceStrategy(source=SLEEPS))
     limits = LIMITS.model_copy(update={"wall_clock_s": 4.0})
 
-    _, reports = _execute(
-        docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path, limits
-    )
+    _, reports = execute(job, limits)
 
     failure = _failure(reports).failure
     assert failure.reason is FailureReason.TIMEOUT
     assert failure.message == "the backtest ran longer than the wall-clock limit of 4 s"
 
 
-def test_a_strategy_that_allocates_past_the_limit_is_out_of_memory(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
-) -> None:
+def test_a_strategy_that_allocates_past_the_limit_is_out_of_memory(execute: Execute) -> None:
     job = _job(SourceStrategy(source=ALLOCATES))
 
-    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+    _, reports = execute(job)
 
     failure = _failure(reports).failure
     assert failure.reason is FailureReason.OUT_OF_MEMORY
     assert "memory limit of 384 MiB" in failure.message
 
 
-def test_a_strategy_that_prints_past_the_cap_is_an_output_limit(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
-) -> None:
+def test_a_strategy_that_prints_past_the_cap_is_an_output_limit(execute: Execute) -> None:
     job = _job(SourceStrategy(source=PRINTS))
 
-    _, reports = _execute(docker_client, sandbox_image, no_sandbox_left_behind, candles, job, tmp_path)
+    _, reports = execute(job)
 
     failure = _failure(reports).failure
     assert failure.reason is FailureReason.OUTPUT_LIMIT
@@ -263,23 +247,11 @@ def test_a_strategy_that_prints_past_the_cap_is_an_output_limit(
 
 
 def test_cancelling_kills_the_container_and_reports_nothing_terminal(
-    docker_client: docker.DockerClient,
-    sandbox_image: str,
-    no_sandbox_left_behind: str,
-    candles: MemoryCandles,
-    tmp_path: Path,
+    execute: Execute, docker_client: docker.DockerClient, no_sandbox_left_behind: str
 ) -> None:
     job = _job(SourceStrategy(source=SLEEPS))
 
-    disposition, reports = _execute(
-        docker_client,
-        sandbox_image,
-        no_sandbox_left_behind,
-        candles,
-        job,
-        tmp_path,
-        cancel_on_first_progress=True,
-    )
+    disposition, reports = execute(job, cancel_on_first_progress=True)
 
     assert disposition is Disposition.ACK
     assert {r.kind for r in reports} == {"started", "progressed"}
