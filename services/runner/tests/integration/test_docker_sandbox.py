@@ -10,6 +10,7 @@ import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import docker
 import pytest
@@ -115,20 +116,36 @@ def job_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_protocol_lines_stream_as_progress_and_a_result_line_succeeds(
+class RunCommand(Protocol):
+    """Run `command` in a DockerSandbox of the sandbox image on `job_dir`; `limits` override LIMITS."""
+
+    def __call__(
+        self, command: list[str], **limits: object
+    ) -> tuple[SandboxOutcome, list[SandboxProgress]]: ...
+
+
+@pytest.fixture
+def run_command(
     docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
+) -> RunCommand:
+    """Return `run_command(command, **limits)` for this test's runner id and job directory."""
+
+    def run_command(command: list[str], **limits: object) -> tuple[SandboxOutcome, list[SandboxProgress]]:
+        return _run(
+            _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command, **limits), job_dir
+        )
+
+    return run_command
+
+
+def test_protocol_lines_stream_as_progress_and_a_result_line_succeeds(
+    run_command: RunCommand, job_dir: Path
 ) -> None:
     lines = [SandboxProgress(fraction=f, stage="proposals").model_dump_json() for f in (0.0, 0.5, 1.0)]
     lines.append(SandboxResult(result=_result()).model_dump_json())
     (job_dir / "out.jsonl").write_text("\n".join(["not json: a user's print", *lines]) + "\n")
-    sandbox = _sandbox(
-        docker_client,
-        sandbox_image,
-        no_sandbox_left_behind,
-        [PY, "-c", "print(open('/job/out.jsonl').read())"],
-    )
 
-    outcome, progress = _run(sandbox, job_dir)
+    outcome, progress = run_command([PY, "-c", "print(open('/job/out.jsonl').read())"])
 
     assert [p.fraction for p in progress] == [0.0, 0.5, 1.0]
     assert isinstance(outcome, SandboxSucceeded)
@@ -136,13 +153,12 @@ def test_protocol_lines_stream_as_progress_and_a_result_line_succeeds(
 
 
 def test_container_is_isolated_unprivileged_and_read_only(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
+    docker_client: docker.DockerClient, sandbox_image: str, run_command: RunCommand, job_dir: Path
 ) -> None:
     (job_dir / "probe.py").write_text(PROBE)
     (job_dir / "probe.py").chmod(0o644)
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, [PY, "/job/probe.py"])
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command([PY, "/job/probe.py"])
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.BAD_OUTPUT  # no result line; the probe is in the message
@@ -162,26 +178,20 @@ def test_container_is_isolated_unprivileged_and_read_only(
     assert probe["job_files"] == ["probe.py"]
 
 
-def test_sleeping_past_the_wall_clock_limit_is_a_timeout(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
-) -> None:
+def test_sleeping_past_the_wall_clock_limit_is_a_timeout(run_command: RunCommand) -> None:
     command = [PY, "-c", "import time; time.sleep(3600)"]
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command, wall_clock_s=1.5)
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command(command, wall_clock_s=1.5)
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.TIMEOUT
     assert outcome.failure.message == "the backtest ran longer than the wall-clock limit of 1.5 s"
 
 
-def test_allocating_past_the_memory_limit_is_out_of_memory(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
-) -> None:
+def test_allocating_past_the_memory_limit_is_out_of_memory(run_command: RunCommand) -> None:
     command = [PY, "-c", "x = bytearray(512 * 1024 * 1024)\nprint(len(x))"]
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command)
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command(command)
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.OUT_OF_MEMORY
@@ -189,26 +199,20 @@ def test_allocating_past_the_memory_limit_is_out_of_memory(
     assert "exit code 137, OOMKilled=True" in outcome.failure.message
 
 
-def test_printing_past_the_output_cap_is_an_output_limit(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
-) -> None:
+def test_printing_past_the_output_cap_is_an_output_limit(run_command: RunCommand) -> None:
     command = [PY, "-c", "import sys\nwhile True: sys.stdout.write('spam ' * 200 + '\\n')"]
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command)
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command(command)
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.OUTPUT_LIMIT
     assert outcome.failure.message.startswith("the sandbox wrote more than the output cap of 1048576 bytes")
 
 
-def test_stderr_counts_toward_the_output_cap(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
-) -> None:
+def test_stderr_counts_toward_the_output_cap(run_command: RunCommand) -> None:
     command = [PY, "-c", "import sys\nwhile True: sys.stderr.write('e' * 4096)"]
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command)
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command(command)
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.OUTPUT_LIMIT
@@ -235,13 +239,10 @@ def test_cancelling_kills_the_running_container(
     assert outcome == SandboxAborted(KillReason.CANCELLED)
 
 
-def test_exit_without_a_result_line_is_bad_output_with_the_stderr_tail(
-    docker_client: docker.DockerClient, sandbox_image: str, no_sandbox_left_behind: str, job_dir: Path
-) -> None:
+def test_exit_without_a_result_line_is_bad_output_with_the_stderr_tail(run_command: RunCommand) -> None:
     command = [PY, "-c", "import sys\nsys.stderr.write('Segmentation fault, pretend\\n')\nsys.exit(3)"]
-    sandbox = _sandbox(docker_client, sandbox_image, no_sandbox_left_behind, command)
 
-    outcome, _ = _run(sandbox, job_dir)
+    outcome, _ = run_command(command)
 
     assert isinstance(outcome, SandboxFailed)
     assert outcome.failure.reason is FailureReason.BAD_OUTPUT
