@@ -41,6 +41,7 @@ from backtest_gateway.adapters.memory import (
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
+from backtest_testinfra import make_backtest_result
 from faststream.nats import NatsBroker, TestNatsBroker
 
 SECRET = "remote-secret-0123456789abcdef-0123456"
@@ -54,10 +55,7 @@ def _result(config) -> BacktestResult:
         trade_count=19, exposure_pct=42.0, fees_paid=321.0, bars=730, periods_per_year=365.0,
     )  # fmt: skip
     point = EquityPoint(time=datetime(2020, 1, 1, tzinfo=UTC), equity=1_000_000.0)
-    return BacktestResult(
-        config=config, engine_version="0.1.0", metrics=metrics, per_symbol=[], equity_curve=[point],
-        trades=[], rejected_proposals=0,
-    )  # fmt: skip
+    return make_backtest_result(config, metrics, equity_curve=[point])
 
 
 @dataclass

@@ -16,6 +16,7 @@ from backtest_core.contracts import (
 )
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
 from backtest_results.documents import WriteOutcome, merge
+from backtest_testinfra import make_backtest_result
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -53,15 +54,7 @@ def make_result(config: BacktestConfig) -> BacktestResult:
         EquityPoint(time=T0, equity=1_000_000.0),
         EquityPoint(time=T0 + timedelta(days=364), equity=1_085_000.0),
     ]
-    return BacktestResult(
-        config=config,
-        engine_version="0.1.0",
-        metrics=metrics,
-        per_symbol=[],
-        equity_curve=curve,
-        trades=[],
-        rejected_proposals=3,
-    )
+    return make_backtest_result(config, metrics, equity_curve=curve, rejected_proposals=3)
 
 
 def lifecycle(task_id: str | None = None) -> list[BacktestEvent]:

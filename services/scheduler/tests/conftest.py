@@ -12,6 +12,7 @@ from backtest_core.results import BacktestResult, Metrics
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.task import StoredTask, TaskRecord
+from backtest_testinfra import make_backtest_result
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -49,15 +50,7 @@ def make_result(config: BacktestConfig, final_equity: float = 1_100_000.0) -> Ba
         bars=365,
         periods_per_year=365.0,
     )
-    return BacktestResult(
-        config=config,
-        engine_version="0.1.0",
-        metrics=metrics,
-        per_symbol=[],
-        equity_curve=[],
-        trades=[],
-        rejected_proposals=0,
-    )
+    return make_backtest_result(config, metrics)
 
 
 def make_submit(**changes: object) -> SubmitBacktest:

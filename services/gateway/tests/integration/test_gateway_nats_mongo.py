@@ -23,6 +23,7 @@ from backtest_core.contracts import (
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
+from backtest_testinfra import make_backtest_result
 from fastapi.testclient import TestClient
 from nats.js import JetStreamContext
 from pymongo import MongoClient
@@ -124,10 +125,7 @@ def _result(config: BacktestConfig) -> BacktestResult:
         profit_factor=1.8, expectancy=5000.0, avg_win=15000.0, avg_loss=-5000.0, trade_count=20,
         exposure_pct=40.0, fees_paid=2000.0, bars=365, periods_per_year=365.0,
     )  # fmt: skip
-    return BacktestResult(
-        config=config, engine_version="0.1.0", metrics=metrics, per_symbol=[],
-        equity_curve=[EquityPoint(time=t0, equity=1_000_000.0)], trades=[], rejected_proposals=0,
-    )  # fmt: skip
+    return make_backtest_result(config, metrics, equity_curve=[EquityPoint(time=t0, equity=1_000_000.0)])
 
 
 async def test_websocket_replays_stored_events_then_follows_live_ones_and_closes(client, settings, js):

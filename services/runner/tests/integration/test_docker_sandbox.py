@@ -16,7 +16,7 @@ import docker
 import pytest
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import FailureReason, SandboxProgress, SandboxResult
-from backtest_core.results import BacktestResult, Metrics
+from backtest_core.results import BacktestResult
 from backtest_runner.sandbox.docker_sandbox import LABEL_RUNNER, LABEL_TASK, DockerSandbox, SandboxRun
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (
@@ -27,6 +27,7 @@ from backtest_runner.sandbox.outcome import (
     SandboxOutcome,
     SandboxSucceeded,
 )
+from backtest_testinfra import make_backtest_result, make_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -77,14 +78,10 @@ def _run(
 
 
 def _result() -> BacktestResult:
-    metrics = Metrics(
-        start_equity=1000.0,
+    metrics = make_metrics(
         final_equity=1100.0,
         total_return_pct=10.0,
-        cagr_pct=None,
         sharpe=1.5,
-        sortino=None,
-        calmar=None,
         max_drawdown_pct=-5.0,
         max_drawdown_duration_bars=3,
         win_rate_pct=50.0,
@@ -96,18 +93,9 @@ def _result() -> BacktestResult:
         exposure_pct=40.0,
         fees_paid=1.0,
         bars=10,
-        periods_per_year=365.0,
     )
     config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
-    return BacktestResult(
-        config=config,
-        engine_version="0.1.0",
-        metrics=metrics,
-        per_symbol=[],
-        equity_curve=[],
-        trades=[],
-        rejected_proposals=0,
-    )
+    return make_backtest_result(config, metrics)
 
 
 @pytest.fixture

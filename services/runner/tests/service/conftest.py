@@ -19,7 +19,7 @@ from backtest_core.contracts import (
     SandboxJob,
     SandboxProgress,
 )
-from backtest_core.results import BacktestResult, Metrics
+from backtest_core.results import BacktestResult
 from backtest_runner.executor import JobExecutor
 from backtest_runner.ports import RunReport
 from backtest_runner.progress import ProgressThrottle
@@ -33,6 +33,7 @@ from backtest_runner.sandbox.outcome import (
     SandboxSucceeded,
 )
 from backtest_runner.service import RunnerService
+from backtest_testinfra import make_backtest_result, make_metrics
 
 DAY_NS = 86_400_000_000_000
 CONFIG = BacktestConfig(
@@ -50,36 +51,8 @@ def make_job(task_id: str = "a" * 32, config: BacktestConfig = CONFIG) -> RunBac
 
 
 def make_result(config: BacktestConfig = CONFIG) -> BacktestResult:
-    metrics = Metrics(
-        start_equity=1000.0,
-        final_equity=1234.5,
-        total_return_pct=23.45,
-        cagr_pct=None,
-        sharpe=None,
-        sortino=None,
-        calmar=None,
-        max_drawdown_pct=0.0,
-        max_drawdown_duration_bars=0,
-        win_rate_pct=None,
-        profit_factor=None,
-        expectancy=None,
-        avg_win=None,
-        avg_loss=None,
-        trade_count=0,
-        exposure_pct=0.0,
-        fees_paid=0.0,
-        bars=5,
-        periods_per_year=365.0,
-    )
-    return BacktestResult(
-        config=config,
-        engine_version="0.1.0",
-        metrics=metrics,
-        per_symbol=[],
-        equity_curve=[],
-        trades=[],
-        rejected_proposals=0,
-    )
+    metrics = make_metrics(final_equity=1234.5, total_return_pct=23.45, bars=5)
+    return make_backtest_result(config, metrics)
 
 
 class FakeCandleSource:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import Failure, FailureReason, SandboxError, SandboxResult
-from backtest_core.results import BacktestResult, Metrics
+from backtest_core.results import BacktestResult
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (
     ContainerExit,
@@ -19,6 +19,7 @@ from backtest_runner.sandbox.outcome import (
     classify,
 )
 from backtest_runner.sandbox.output import OutputAccountant
+from backtest_testinfra import make_backtest_result, make_metrics
 
 pytestmark = pytest.mark.unit
 
@@ -29,37 +30,9 @@ OOM = ContainerExit(status_code=137, oom_killed=True)
 
 
 def _result() -> BacktestResult:
-    metrics = Metrics(
-        start_equity=1000.0,
-        final_equity=1100.0,
-        total_return_pct=10.0,
-        cagr_pct=None,
-        sharpe=None,
-        sortino=None,
-        calmar=None,
-        max_drawdown_pct=0.0,
-        max_drawdown_duration_bars=0,
-        win_rate_pct=None,
-        profit_factor=None,
-        expectancy=None,
-        avg_win=None,
-        avg_loss=None,
-        trade_count=0,
-        exposure_pct=0.0,
-        fees_paid=0.0,
-        bars=3,
-        periods_per_year=365.0,
-    )
+    metrics = make_metrics(final_equity=1100.0, total_return_pct=10.0, bars=3)
     config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
-    return BacktestResult(
-        config=config,
-        engine_version="0.1.0",
-        metrics=metrics,
-        per_symbol=[],
-        equity_curve=[],
-        trades=[],
-        rejected_proposals=0,
-    )
+    return make_backtest_result(config, metrics)
 
 
 def _output(*lines: str, stderr: bytes = b"") -> OutputAccountant:
