@@ -265,7 +265,10 @@ def test_strategy_that_raises_fails_with_the_users_traceback_and_line(platform, 
     assert failure["message"].startswith(
         "RefusesToTrade raised RuntimeError on BTCUSD: refusing to trade at close "
     )
-    assert f'File "<user_strategy>", line {RAISE_LINE}, in decide' in failure["traceback"]
+    assert (
+        f'  File "<user_strategy>", line {RAISE_LINE}, in decide\n'
+        '    raise RuntimeError(f"refusing to trade at close {close:.2f}")\n'
+    ) in failure["traceback"]
     assert failure["traceback"] == local.value.traceback_text
     assert "backtest_core" not in failure["traceback"]
     assert raised.terminal["failure"] == failure

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import linecache
 import types
 from collections.abc import Mapping
 
@@ -79,10 +80,13 @@ def _from_module(module: str, class_name: str) -> type[BaseStrategy]:
 
 
 def _from_source(source: str, class_name: str | None) -> type[BaseStrategy]:
+    filename = f"<{USER_MODULE}>"
     try:
-        code = compile(source, f"<{USER_MODULE}>", "exec")
+        code = compile(source, filename, "exec")
     except SyntaxError as exc:
         raise StrategyLoadError(f"syntax error in strategy source, line {exc.lineno}: {exc.msg}") from exc
+    # Tracebacks of the user's code then show its lines, not only their numbers (mtime None: kept).
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     module = types.ModuleType(USER_MODULE)
     module.__dict__["__builtins__"] = __builtins__
     try:
