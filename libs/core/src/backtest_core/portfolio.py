@@ -26,8 +26,9 @@ import numpy as np
 from backtest_core.config import FeeModel
 from backtest_core.orchestrator import Timeline
 from backtest_core.proposals import LIMIT, MARK, TradeEvent
+from backtest_core.replay_loop import CASH_TOLERANCE, replay_events
 
-_CASH_TOLERANCE = 1e-12
+_CASH_TOLERANCE = CASH_TOLERANCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,83 +296,28 @@ def replay_timeline(
     the cash after every event and the trade columns after it, with the same float operations in
     the same order (a running sum is a left fold: `np.add.accumulate`).
     """
-    cash0 = cash = float(cash)
-    step = step_size
-    tol = _CASH_TOLERANCE
-    events = len(timeline)
     fills = _event_fills(timeline, slippage_bps / 10_000.0, tick_size)
     rates = _event_rates(timeline, fees)
-    fill_at = fills.tolist()
-    units_at = [0.0] * events  # units of each executed entry
-    exit_of = [-1] * events  # for each executed entry, the event index of its exit
-    open_event = [-1] * n_symbols  # event index of each symbol's open entry, -1 when flat
-    open_seq = [-1] * n_symbols
-    coef = np.zeros(n_symbols)
-    dot = coef.dot  # same BLAS dot as `coef @ row`
-    const = 0.0
-    n_open = 0
-    rejected = 0
-    rows = zip(
-        timeline.symbol.tolist(),
-        timeline.seq.tolist(),
-        timeline.is_entry.tolist(),
-        timeline.direction.tolist(),
-        fill_at,
-        rates.tolist(),
-        timeline.mark_bar.tolist(),
-        strict=True,
+    done = replay_events(
+        timeline.symbol,
+        timeline.seq,
+        timeline.is_entry,
+        timeline.direction,
+        fills,
+        rates,
+        timeline.mark_bar,
+        marks,
+        float(cash),
+        size,
+        step_size,
+        n_symbols,
     )
-    for i, (sym, seq, is_entry, direction, fill, rate, mark_bar) in enumerate(rows):
-        if is_entry:
-            if open_seq[sym] >= 0:
-                rejected += 1
-                continue
-            if n_open == 0:
-                equity = cash
-            elif marks is None:
-                raise ValueError("marks are required to value positions of several symbols")
-            else:
-                equity = cash + const + float(dot(marks[mark_bar]))
-            units = size * equity / (fill * (1.0 + rate))
-            if step is not None:
-                units = math.floor(units / step + 1e-9) * step
-            cost = units * fill
-            fee = cost * rate
-            if not units > 0 or cost + fee > cash + tol * abs(equity):
-                rejected += 1
-                continue
-            cash -= cost + fee
-            open_seq[sym] = seq
-            open_event[sym] = i
-            units_at[i] = units
-            n_open += 1
-            if direction > 0:
-                coef[sym] = units
-            else:
-                coef[sym] = -units
-                const += 2.0 * units * fill
-        elif open_seq[sym] == seq:  # the exit of the open position (direction: the position's)
-            e = open_event[sym]
-            units = units_at[e]
-            fee = units * fill * rate
-            if direction > 0:
-                cash += units * fill - fee
-            else:
-                entry = fill_at[e]
-                cash += units * (2.0 * entry - fill) - fee
-                const -= 2.0 * units * entry
-            open_seq[sym] = -1
-            coef[sym] = 0.0
-            n_open -= 1
-            if n_open == 0:
-                const = 0.0
-            exit_of[e] = i
-    exits_of = np.array(exit_of, np.int64)
+    exits_of = done.exit_of
     entry = np.flatnonzero(exits_of >= 0)
     entry = entry[np.argsort(exits_of[entry], kind="stable")]  # trades in closing order
-    trades = _trade_columns(timeline, entry, exits_of[entry], fills, rates, np.array(units_at))
-    cash_after_event, fees_paid = _cash_and_fees(events, cash0, trades, rates)
-    return ReplayResults(trades, cash_after_event, rejected, fees_paid, cash)
+    trades = _trade_columns(timeline, entry, exits_of[entry], fills, rates, done.units_at)
+    cash_after_event, fees_paid = _cash_and_fees(len(timeline), float(cash), trades, rates)
+    return ReplayResults(trades, cash_after_event, done.rejected, fees_paid, done.cash)
 
 
 def _cash_and_fees(

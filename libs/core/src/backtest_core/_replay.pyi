@@ -1,0 +1,22 @@
+"""Types of the C replay loop (_replay.c); see backtest_core.replay_loop."""
+
+from typing import Any
+
+def replay(
+    symbol: Any,
+    seq: Any,
+    is_entry: Any,
+    direction: Any,
+    fills: Any,
+    rates: Any,
+    mark_bar: Any,
+    marks: Any,
+    cash: float,
+    size: float,
+    step: float | None,
+    n_symbols: int,
+    ddot: int,
+    units_at: Any,
+    exit_of: Any,
+    /,
+) -> tuple[int, int, float]: ...
