@@ -22,6 +22,7 @@ from backtest_core.engine import run_backtest
 from backtest_core.errors import StrategyLoadError, StrategyRuntimeError
 from backtest_core.loader import load_strategy_class
 from backtest_marketdata.candle_store import MongoCandleStore
+from docker import DockerClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -135,7 +136,9 @@ def _submit(http: httpx.Client, body: dict[str, Any]) -> str:
     return str(response.json()["task_id"])
 
 
-def _stream(platform: Platform, task_id: str, user: str, cancel_at_progress: bool = False) -> list[dict]:
+def _stream(
+    platform: Platform, task_id: str, user: str, cancel_at_progress: bool = False
+) -> list[dict[str, Any]]:
     """Every frame of WS /backtest/stream/{task_id} until the server closes it with 1000.
 
     With `cancel_at_progress`, POST /backtest/cancel/{task_id} when the first PROGRESS frame arrives
@@ -222,7 +225,9 @@ def runs(platform: Platform) -> dict[str, Run]:
     return {name: Run(task_ids[name], frames[name], _document(platform, task_ids[name])) for name in bodies}
 
 
-def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local_run(platform, runs):
+def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local_run(
+    platform: Platform, runs: dict[str, Run]
+) -> None:
     good = runs["good"]
     config = BacktestConfig.model_validate(GOOD)
     store = MongoCandleStore(platform.db)
@@ -235,7 +240,9 @@ def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local
     assert local.metrics.trade_count > 0
 
 
-def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(platform, runs, docker_client):
+def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(
+    platform: Platform, runs: dict[str, Run], docker_client: DockerClient
+) -> None:
     """Every sandbox of the batch started before the one that runs until the wall-clock limit died."""
     labels = [f"{LABEL_RUNNER}={platform.env['RUNNER_RUNNER_ID']}"]
     events = docker_client.events(
@@ -251,7 +258,9 @@ def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(platform, run
     assert started_before == {run.task_id for run in runs.values()}
 
 
-def test_strategy_that_raises_fails_with_the_users_traceback_and_line(platform, runs):
+def test_strategy_that_raises_fails_with_the_users_traceback_and_line(
+    platform: Platform, runs: dict[str, Run]
+) -> None:
     raised = runs["raises"]
     config = BacktestConfig.model_validate(raised.document["config"])
     store = MongoCandleStore(platform.db)
@@ -275,7 +284,7 @@ def test_strategy_that_raises_fails_with_the_users_traceback_and_line(platform, 
     assert raised.document["strategy_ref"] == {"owner": "rafa", "name": "refuses_to_trade", "version": 1}
 
 
-def test_strategy_past_the_wall_clock_limit_fails_with_timeout(runs):
+def test_strategy_past_the_wall_clock_limit_fails_with_timeout(runs: dict[str, Run]) -> None:
     slow = runs["timeout"]
 
     assert slow.states[:2] == ["PENDING", "STARTED"] and slow.states[-1] == "FAILURE"
@@ -287,7 +296,7 @@ def test_strategy_past_the_wall_clock_limit_fails_with_timeout(runs):
     assert "RETRY" not in slow.states
 
 
-def test_strategy_past_the_memory_limit_fails_with_out_of_memory(runs):
+def test_strategy_past_the_memory_limit_fails_with_out_of_memory(runs: dict[str, Run]) -> None:
     hog = runs["oom"]
     message = hog.document["failure"]["message"]
 
@@ -297,7 +306,9 @@ def test_strategy_past_the_memory_limit_fails_with_out_of_memory(runs):
     assert hog.terminal["failure"]["reason"] == "out_of_memory"
 
 
-def test_each_failed_run_used_one_container_that_is_gone(platform, runs, docker_client):
+def test_each_failed_run_used_one_container_that_is_gone(
+    platform: Platform, runs: dict[str, Run], docker_client: DockerClient
+) -> None:
     for name in ("raises", "timeout", "oom"):
         task_id = runs[name].task_id
 
@@ -315,7 +326,9 @@ def test_each_failed_run_used_one_container_that_is_gone(platform, runs, docker_
     [(UNKNOWN_NAME, "no_such_strategy"), (BAD_SYNTAX, {"source": SYNTAX_ERROR, "class": "Broken"})],
     ids=["unknown_name", "syntax_error"],
 )
-def test_invalid_strategy_is_accepted_then_fails_with_the_loaders_message(platform, body, spec):
+def test_invalid_strategy_is_accepted_then_fails_with_the_loaders_message(
+    platform: Platform, body: dict[str, Any], spec: Any
+) -> None:
     """The gateway does not load strategies (code runs only in the sandbox): the sandbox's loader
     rejects them, FAILURE invalid_strategy with the loader's message."""
     with pytest.raises(StrategyLoadError) as loader:
@@ -331,7 +344,7 @@ def test_invalid_strategy_is_accepted_then_fails_with_the_loaders_message(platfo
     assert frames[-1]["failure"]["message"] == str(loader.value)
 
 
-def test_invalid_strategy_messages_name_what_was_wrong():
+def test_invalid_strategy_messages_name_what_was_wrong() -> None:
     with pytest.raises(StrategyLoadError) as unknown:
         load_strategy_class("no_such_strategy")
     with pytest.raises(StrategyLoadError) as syntax:
@@ -352,7 +365,7 @@ def cancelled(platform: Platform) -> Run:
     return Run(task_id, frames, _document(platform, task_id))
 
 
-def test_cancelling_a_running_backtest_ends_cancelled(cancelled):
+def test_cancelling_a_running_backtest_ends_cancelled(cancelled: Run) -> None:
     cancel_codes = [frame["_cancel"] for frame in cancelled.frames if "_cancel" in frame]
 
     assert cancel_codes == [202]
@@ -362,7 +375,9 @@ def test_cancelling_a_running_backtest_ends_cancelled(cancelled):
     assert cancelled.document.get("failure") is None
 
 
-def test_cancelled_backtest_container_is_stopped_and_removed(platform, cancelled, docker_client):
+def test_cancelled_backtest_container_is_stopped_and_removed(
+    platform: Platform, cancelled: Run, docker_client: DockerClient
+) -> None:
     deadline = time.monotonic() + GONE_WAIT_S
     while _sandboxes(docker_client, platform, cancelled.task_id) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -376,7 +391,7 @@ def test_cancelled_backtest_container_is_stopped_and_removed(platform, cancelled
     ]
 
 
-def test_cancelling_a_finished_backtest_is_refused(platform, cancelled):
+def test_cancelling_a_finished_backtest_is_refused(platform: Platform, cancelled: Run) -> None:
     with _client(platform, "cora") as http:
         again = http.post(f"/backtest/cancel/{cancelled.task_id}")
 
@@ -384,7 +399,9 @@ def test_cancelling_a_finished_backtest_is_refused(platform, cancelled):
     assert again.json()["error"]["code"] == "already_finished"
 
 
-def test_no_sandbox_container_is_left_after_the_module(platform, runs, cancelled, docker_client):
+def test_no_sandbox_container_is_left_after_the_module(
+    platform: Platform, runs: dict[str, Run], cancelled: Run, docker_client: DockerClient
+) -> None:
     deadline = time.monotonic() + GONE_WAIT_S
     while _sandboxes(docker_client, platform) and time.monotonic() < deadline:
         time.sleep(0.2)
