@@ -322,19 +322,34 @@ def test_each_failed_run_used_one_container_that_is_gone(
 
 
 @pytest.mark.parametrize(
-    ("body", "spec"),
-    [(UNKNOWN_NAME, "no_such_strategy"), (BAD_SYNTAX, {"source": SYNTAX_ERROR, "class": "Broken"})],
+    ("body", "field", "message"),
+    [
+        (UNKNOWN_NAME, "strategy", "unknown built-in strategy 'no_such_strategy'; built-ins are ["),
+        (BAD_SYNTAX, "source", "syntax error in strategy source at line 5"),
+    ],
     ids=["unknown_name", "syntax_error"],
 )
-def test_invalid_strategy_is_accepted_then_fails_with_the_loaders_message(
-    platform: Platform, body: dict[str, Any], spec: Any
+def test_invalid_strategy_is_refused_at_submit_naming_what_was_wrong(
+    platform: Platform, body: dict[str, Any], field: str, message: str
 ) -> None:
-    """The gateway does not load strategies (code runs only in the sandbox): the sandbox's loader
-    rejects them, FAILURE invalid_strategy with the loader's message."""
+    """The gateway refuses what the sandbox would refuse, without running user code (422, nothing queued)."""
+    with _client(platform, "ivan") as http:
+        response = http.post("/backtest/submit", json=body)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("strategy_rejected", field)
+    assert message in error["message"]
+
+
+def test_strategy_only_the_sandbox_can_load_fails_with_the_loaders_message(platform: Platform) -> None:
+    """A module/class strategy is looked up inside the sandbox image: a missing one is FAILURE
+    invalid_strategy with the loader's message."""
+    spec = {"module": "no_such_module", "class": "Nothing"}
     with pytest.raises(StrategyLoadError) as loader:
         load_strategy_class(spec)
     with _client(platform, "ivan") as http:
-        task_id = _submit(http, body)
+        task_id = _submit(http, {"strategy": spec, "symbols": ["BTCUSD"], **RANGE})
     frames = _stream(platform, task_id, "ivan")
     doc = _document(platform, task_id)
 

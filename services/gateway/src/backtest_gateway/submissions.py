@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from backtest_core.config import BacktestConfig, SourceStrategy
+from backtest_core.config import BacktestConfig, BuiltinStrategy, SourceStrategy
+from backtest_core.errors import ConfigError, StrategyLoadError
+from backtest_core.loader import load_strategy
 
-from backtest_gateway.errors import Conflict, NotFound
+from backtest_gateway.errors import Conflict, NotFound, StrategyRejected
 from backtest_gateway.ports import StrategyRef, StrategyStore
 from backtest_gateway.schemas_strategy import BacktestRequest, UserStrategyRef
+from backtest_gateway.strategy_check import strategy_class_name
 
 
 class UploadedStrategyNotFound(NotFound):
@@ -16,6 +19,25 @@ class UploadedStrategyNotFound(NotFound):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"you have no uploaded strategy named {name!r}", field="strategy.user")
+
+
+def check_strategy(config: BacktestConfig, *, source_max_bytes: int) -> None:
+    """Refuse at submit what the sandbox would refuse: raise StrategyRejected naming what was wrong.
+
+    Built-ins are loaded with their params (engine code only, never the user's); source is checked
+    statically (size, syntax, a strategy class) and never executed here. A `module`/`class` strategy
+    can only be checked inside the sandbox image, where it must be installed.
+    """
+    spec = config.strategy
+    if isinstance(spec, str | BuiltinStrategy):
+        try:
+            load_strategy(spec, config.params)
+        except StrategyLoadError as error:
+            raise StrategyRejected(str(error), field="strategy") from error
+        except ConfigError as error:
+            raise StrategyRejected(str(error), field="params") from error
+    elif isinstance(spec, SourceStrategy):
+        strategy_class_name(spec.source, max_bytes=source_max_bytes, class_name=spec.class_name)
 
 
 async def resolve_config(

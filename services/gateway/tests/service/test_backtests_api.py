@@ -249,3 +249,39 @@ def test_unacknowledged_publish_is_503_and_leaves_no_record_or_key(gateway, make
     assert "no PubAck within 5 s" in response.json()["error"]["message"]
     assert gateway.store.records == {}
     assert gateway.store.keys == {}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "field", "message"),
+    [
+        ("no_such_strategy", {}, "strategy", "unknown built-in strategy 'no_such_strategy'; built-ins are ["),
+        (
+            {"builtin": "sma_cross"},
+            {"fast": 30, "slow": 10},
+            "params",
+            "fast must be < slow, was fast=30, slow=10",
+        ),
+        ("sma_cross", {"speed": 3}, "params", "accepts params ['fast', 'slow'], got unknown ['speed']"),
+        (
+            {"source": "class Broken(BaseStrategy)\n    pass\n", "class": "Broken"},
+            {},
+            "source",
+            "syntax error in strategy source at line 1",
+        ),
+        ({"source": "x = 1\n"}, {}, "source", "strategy source must define exactly one top-level class"),
+    ],
+    ids=["unknown_builtin", "bad_params", "unknown_param", "syntax_error", "no_strategy_class"],
+)
+def test_strategy_the_sandbox_would_refuse_is_422_at_submit_and_nothing_is_queued(
+    gateway, make_token, strategy, params, field, message
+):
+    body = {**CONFIG, "strategy": strategy, "params": params}
+
+    response = gateway.client.post("/backtest/submit", json=body, headers=auth(make_token("alice")))
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "strategy_rejected"
+    assert error["field"] == field
+    assert message in error["message"]
+    assert gateway.published.submits == []

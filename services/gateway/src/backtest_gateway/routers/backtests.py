@@ -38,7 +38,7 @@ from backtest_gateway.schemas import (
     CancelRequested,
 )
 from backtest_gateway.schemas_strategy import BacktestRequest
-from backtest_gateway.submissions import resolve_config
+from backtest_gateway.submissions import check_strategy, resolve_config
 
 PREFIX = "/backtest"
 TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -120,6 +120,7 @@ async def submit_backtest(
     store: StoreDep,
     strategies: StrategiesDep,
     bus: BusDep,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> BacktestSubmitted:
@@ -130,6 +131,7 @@ async def submit_backtest(
     """
     principal.require(Role.RESEARCHER)
     config, strategy_ref = await resolve_config(request, principal.user_id, strategies)
+    check_strategy(config, source_max_bytes=settings.strategy_source_max_bytes)
     task_id = new_id()
     now = utc_now()
     record = TaskRecord(
