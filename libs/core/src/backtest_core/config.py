@@ -10,6 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from backtest_core.candles import INTERVAL_NS, SYMBOL_PATTERN
 
 ParamValue = int | float | str | bool
+# Parameter names are Python identifiers (they reach decide() as keyword arguments).
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+Params = dict[ParamName, ParamValue]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -75,7 +78,7 @@ class BacktestConfig(Frozen):
     """
 
     strategy: StrategySpec
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     symbols: list[str] = Field(min_length=1, max_length=1000)
     interval: str = "1d"
     start: UtcDatetime | None = None

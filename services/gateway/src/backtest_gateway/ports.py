@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, ParamValue
+from backtest_core.config import BacktestConfig, Params
 from backtest_core.contracts import (
     BacktestEvent,
     CancelBacktest,
@@ -178,7 +178,7 @@ class StrategyRecord(BaseModel):
     name: str
     source: str
     class_name: str
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     description: str = ""
     version: int = Field(default=1, ge=1)
     created_at: datetime

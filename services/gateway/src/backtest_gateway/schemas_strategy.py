@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from datetime import datetime
 
-from backtest_core.config import BacktestConfig, ParamValue, StrategySpec
+from backtest_core.config import BacktestConfig, Params, ParamValue, StrategySpec
 from backtest_core.strategy import BaseStrategy
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,7 +89,7 @@ class StrategyCreate(_Input):
     class_name: str | None = Field(
         default=None, max_length=100, description="the strategy class when the source defines several"
     )
-    params: dict[str, ParamValue] = Field(
+    params: Params = Field(
         default_factory=dict, description="defaults merged under a submit's"
     )
     description: str = Field(default="", max_length=2_000)
@@ -100,7 +100,7 @@ class StrategyUpdate(_Input):
 
     source: str = Field(min_length=1, max_length=200_000)
     class_name: str | None = Field(default=None, max_length=100)
-    params: dict[str, ParamValue] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     description: str = Field(default="", max_length=2_000)
     expected_version: int | None = Field(
         default=None, ge=1, description="refuse the update (409) unless this is the stored version"
@@ -115,7 +115,7 @@ class StrategyPublic(_Public):
     user_id: str
     class_name: str
     version: int
-    params: dict[str, ParamValue]
+    params: Params
     description: str
     source: str
     created_at: datetime

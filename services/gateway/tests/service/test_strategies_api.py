@@ -166,3 +166,12 @@ def test_viewer_reads_but_may_not_create(gateway, make_token):
 
     assert response.status_code == 403
     assert gateway.client.get("/strategy/list", headers=auth(make_token("val", "viewer"))).status_code == 200
+
+
+@pytest.mark.parametrize("key", ["min\x00move", "1st", "with space", ""])
+def test_param_names_that_are_not_identifiers_are_422_naming_params(gateway, make_token, key):
+    response = create(gateway, auth(make_token("alice")), params={key: 1.0})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"].startswith("params")
+    assert gateway.client.get("/strategy/cao", headers=auth(make_token("alice"))).status_code == 404
