@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
@@ -37,6 +36,7 @@ from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals,
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
+from backtest_core.trade_rows import TradeTable, build_trades, utc_datetimes
 
 ProgressCallback = Callable[[float, str], None]
 M = TypeVar("M", bound=BaseModel)
@@ -167,10 +167,6 @@ def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str,
     return out
 
 
-def _to_datetimes(ns: np.ndarray) -> list[datetime]:
-    return list(pd.to_datetime(ns, unit="ns", utc=True).to_pydatetime())
-
-
 def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) -> M:
     """Build a model from values the engine computed itself (already valid): skips validation."""
     obj = cls.__new__(cls)
@@ -182,12 +178,6 @@ def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) 
 
 
 _set = object.__setattr__
-# The instance slots pydantic reads (their C-level setters: no attribute lookup per trade).
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_TRADE_FIELDS = frozenset(Trade.model_fields)
 _POINT_FIELDS = frozenset(EquityPoint.model_fields)
 
 
@@ -209,64 +199,33 @@ def _trades(
     entry_ns = union[at[entry]] + np.where(timeline.moment[entry] >= EXIT_AT_CLOSE, step, 0)
     exit_ns = union[at[exit_]] + np.where(timeline.moment[exit_] >= EXIT_AT_CLOSE, step, 0)
     held = timeline.bar[exit_] - timeline.bar[entry]
-    reason = timeline.reason[exit_]
-    names = np.array(config.symbols, dtype=object)[tr.symbol]
-    sides = np.where(tr.direction > 0, "long", "short").astype(object)
-    reasons = np.array(EXIT_REASONS, dtype=object)[reason]
     return_pct = 100.0 * pnl / (tr.units * tr.entry_fill)
-    fees = tr.entry_fee + tr.exit_fee
     times, where = np.unique(np.concatenate((entry_ns, exit_ns)), return_inverse=True)
-    distinct = _to_datetimes(times)  # trades share bars: convert each distinct time once
-    stamps = [distinct[i] for i in where.tolist()]
-    entry_dt, exit_dt = stamps[:k], stamps[k:]
-    new, fields = Trade.__new__, _TRADE_FIELDS
-    out: list[Trade] = []
-    append = out.append
-    for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(
-        names.tolist(),
-        sides.tolist(),
-        tr.units.tolist(),
-        entry_dt,
-        tr.entry_fill.tolist(),
-        exit_dt,
-        tr.exit_fill.tolist(),
-        reasons.tolist(),
-        pnl.tolist(),
-        return_pct.tolist(),
-        fees.tolist(),
-        held.tolist(),
-        strict=True,
-    ):
-        obj = new(Trade)
-        _set_dict(
-            obj,
-            {
-                "symbol": sym,
-                "side": side,
-                "units": units,
-                "entry_time": et,
-                "entry_price": ep,
-                "exit_time": xt,
-                "exit_price": xp,
-                "exit_reason": why,
-                "pnl": p,
-                "return_pct": r,
-                "fees": f,
-                "bars_held": h,
-            },
-        )
-        _set_fields(obj, fields)
-        _set_extra(obj, None)
-        _set_private(obj, None)
-        append(obj)
-    return out
+    table = TradeTable(
+        symbols=tuple(config.symbols),
+        reasons=EXIT_REASONS,
+        stamps=utc_datetimes(times),  # trades share bars: convert each distinct time once
+        symbol=tr.symbol,
+        long=tr.direction > 0,
+        reason=timeline.reason[exit_],
+        entry_stamp=where[:k],
+        exit_stamp=where[k:],
+        units=tr.units,
+        entry_price=tr.entry_fill,
+        exit_price=tr.exit_fill,
+        pnl=pnl,
+        return_pct=return_pct,
+        fees=tr.entry_fee + tr.exit_fee,
+        bars_held=held,
+    )
+    return build_trades(table)
 
 
 def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[EquityPoint]:
     idx = np.arange(len(union))
     if limit is not None and len(union) > limit:
         idx = np.unique(np.round(np.linspace(0, len(union) - 1, max(2, limit))).astype(np.int64))
-    times = _to_datetimes(union[idx])
+    times = utc_datetimes(union[idx])
     values = equity[idx].tolist()
     return [
         _construct(EquityPoint, _POINT_FIELDS, {"time": t, "equity": v})

@@ -1,0 +1,148 @@
+"""Build the result's `Trade` models and UTC datetimes from columns: in C when built, else in Python.
+
+The engine computes every value itself, so validation is skipped: each model is `Trade.__new__` with its
+field dict and pydantic's three other slots set directly (what `model_construct` ends with, without its
+per-call overhead). `backtest_core._trades` (built by `pip install libs/core`) does the same in C;
+`trades_python` and `datetimes_python` are the reference and the fallback, and give equal models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from backtest_core.results import Trade
+
+_KEYS = tuple(Trade.model_fields)  # symbol, side, units, entry_time, ..., bars_held
+_FIELDS = frozenset(_KEYS)
+_SIDES = ("long", "short")
+# The instance slots pydantic reads (their C-level setters: no attribute lookup per trade).
+_SLOTS = tuple(
+    BaseModel.__dict__[name]
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTable:
+    """Closed trades as columns: codes index `symbols`, `EXIT_REASONS` and `stamps`; prices in quote."""
+
+    symbols: tuple[str, ...]
+    reasons: tuple[str, ...]
+    stamps: list[datetime]
+    symbol: np.ndarray  # int64 index into symbols
+    long: np.ndarray  # bool: direction > 0
+    reason: np.ndarray  # int64 index into reasons
+    entry_stamp: np.ndarray  # int64 index into stamps
+    exit_stamp: np.ndarray
+    units: np.ndarray
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    pnl: np.ndarray
+    return_pct: np.ndarray
+    fees: np.ndarray
+    bars_held: np.ndarray  # int64
+
+
+def build_trades(cols: TradeTable) -> list[Trade]:
+    """Return one `Trade` per row (C builder if available, else `trades_python`; equal models)."""
+    if _NATIVE is None:
+        return trades_python(cols)
+    i64 = np.int64
+    codes = (
+        np.ascontiguousarray(cols.symbol, i64),
+        np.where(cols.long, 0, 1).astype(i64),
+        np.ascontiguousarray(cols.reason, i64),
+        np.ascontiguousarray(cols.entry_stamp, i64),
+        np.ascontiguousarray(cols.exit_stamp, i64),
+    )
+    f64 = np.float64
+    values = tuple(
+        np.ascontiguousarray(v, f64)
+        for v in (cols.units, cols.entry_price, cols.exit_price, cols.pnl, cols.return_pct, cols.fees)
+    )
+    lookups = (cols.symbols, _SIDES, cols.reasons, tuple(cols.stamps))
+    held = np.ascontiguousarray(cols.bars_held, i64)
+    out: list[Trade] = _NATIVE.build(Trade, _KEYS, _FIELDS, _SLOTS, lookups, codes, values, held)
+    return out
+
+
+def trades_python(cols: TradeTable) -> list[Trade]:
+    """Return one `Trade` per row, built in Python (the reference of the C builder)."""
+    names = np.array(cols.symbols, dtype=object)[cols.symbol]
+    sides = np.where(cols.long, "long", "short").astype(object)
+    reasons = np.array(cols.reasons, dtype=object)[cols.reason]
+    stamps = cols.stamps
+    entry_dt = [stamps[i] for i in cols.entry_stamp.tolist()]
+    exit_dt = [stamps[i] for i in cols.exit_stamp.tolist()]
+    new, fields = Trade.__new__, _FIELDS
+    set_dict, set_fields, set_extra, set_private = (slot.__set__ for slot in _SLOTS)
+    out: list[Trade] = []
+    append = out.append
+    for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(
+        names.tolist(),
+        sides.tolist(),
+        cols.units.tolist(),
+        entry_dt,
+        cols.entry_price.tolist(),
+        exit_dt,
+        cols.exit_price.tolist(),
+        reasons.tolist(),
+        cols.pnl.tolist(),
+        cols.return_pct.tolist(),
+        cols.fees.tolist(),
+        cols.bars_held.tolist(),
+        strict=True,
+    ):
+        obj = new(Trade)
+        set_dict(
+            obj,
+            {
+                "symbol": sym,
+                "side": side,
+                "units": units,
+                "entry_time": et,
+                "entry_price": ep,
+                "exit_time": xt,
+                "exit_price": xp,
+                "exit_reason": why,
+                "pnl": p,
+                "return_pct": r,
+                "fees": f,
+                "bars_held": h,
+            },
+        )
+        set_fields(obj, fields)
+        set_extra(obj, None)
+        set_private(obj, None)
+        append(obj)
+    return out
+
+
+def utc_datetimes(ns: np.ndarray) -> list[datetime]:
+    """Return int64 epoch nanoseconds as UTC datetimes (floored to microseconds), in C if built."""
+    if _NATIVE is None:
+        return datetimes_python(ns)
+    out: list[datetime] = _NATIVE.datetimes(np.ascontiguousarray(ns, np.int64), UTC)
+    return out
+
+
+def datetimes_python(ns: np.ndarray) -> list[datetime]:
+    """Return int64 epoch nanoseconds as UTC datetimes with pandas (the reference of the C version)."""
+    return list(pd.to_datetime(ns, unit="ns", utc=True).to_pydatetime())
+
+
+def _load() -> ModuleType | None:
+    try:
+        from backtest_core import _trades
+    except ImportError:
+        return None
+    return _trades
+
+
+_NATIVE = _load()
