@@ -1,14 +1,16 @@
 /* Build the result's Trade models and UTC datetimes in C (backtest_core.trade_rows has the Python twin).
  *
  * build(cls, keys, fields, setters, lookups, codes, values, held) -> list[cls]
- *   keys: the 12 field names of Trade in order; setters: the slot descriptors of __dict__,
+ *   keys: the 12 field names of Trade in order; setters: the slot descriptors of
  *   __pydantic_fields_set__, __pydantic_extra__, __pydantic_private__; lookups: (symbols, sides,
  *   reasons, stamps) tuples; codes: int64 columns (symbol, side, reason, entry_stamp, exit_stamp)
  *   indexing them; values: float64 columns (units, entry_price, exit_price, pnl, return_pct, fees);
- *   held: int64 column. Each object is cls.__new__(cls) whose __dict__ is {symbol, side, units,
+ *   held: int64 column. Each object is cls.__new__(cls) whose __dict__ gets {symbol, side, units,
  *   entry_time, entry_price, exit_time, exit_price, exit_reason, pnl, return_pct, fees, bars_held}
- *   (in that order), __pydantic_fields_set__ = fields, __pydantic_extra__ = __pydantic_private__ =
+ *   (in that order), and __pydantic_fields_set__ = fields, __pydantic_extra__ = __pydantic_private__ =
  *   None, each set through its slot descriptor: what the Python loop does, without the interpreter.
+ *   The __dict__ is the instance's own (PyObject_GenericGetDict), so it shares the class's cached keys
+ *   (a split table: 168 bytes instead of 632, and cheaper to make and free); it compares equal.
  *
  * datetimes(ns, tz) -> list[datetime]: int64 nanoseconds since the epoch as datetimes in `tz`,
  *   floored to microseconds, like pandas' to_datetime(ns, unit="ns", utc=True).to_pydatetime().
@@ -75,10 +77,10 @@ static int fill_dict(PyObject *dict, PyObject *keys, PyObject *const *lookups, c
     return status;
 }
 
-/* Set __dict__, __pydantic_fields_set__, __pydantic_extra__, __pydantic_private__ through their slots. */
-static int set_slot_all(PyObject *const *set, PyObject *obj, PyObject *dict, PyObject *fields) {
-    PyObject *vals[4] = {dict, fields, Py_None, Py_None};
-    for (int j = 0; j < 4; j++) {
+/* Set __pydantic_fields_set__, __pydantic_extra__, __pydantic_private__ through their slots. */
+static int set_slots(PyObject *const *set, PyObject *obj, PyObject *fields) {
+    PyObject *vals[3] = {fields, Py_None, Py_None};
+    for (int j = 0; j < 3; j++) {
         if (Py_TYPE(set[j])->tp_descr_set(set[j], obj, vals[j]) != 0) {
             return -1;
         }
@@ -95,16 +97,18 @@ static PyObject *build(PyObject *self, PyObject *args) {
                           &o_held)) {
         return NULL;
     }
-    if (PyTuple_GET_SIZE(keys) != 12 || PyTuple_GET_SIZE(setters) != 4 || PyTuple_GET_SIZE(lookups) != 4 ||
+    if (PyTuple_GET_SIZE(keys) != 12 || PyTuple_GET_SIZE(setters) != 3 || PyTuple_GET_SIZE(lookups) != 4 ||
         PyTuple_GET_SIZE(codes) != N_CODES || PyTuple_GET_SIZE(values) != N_VALUES) {
-        PyErr_SetString(PyExc_ValueError, "expected 12 keys, 4 setters, 4 lookups, 5 code and 6 value columns");
+        PyErr_SetString(PyExc_ValueError, "expected 12 keys, 3 setters, 4 lookups, 5 code and 6 value columns");
         return NULL;
     }
-    PyObject *set[4], *look[4];
+    PyObject *set[3], *look[4];
     for (int j = 0; j < 4; j++) {
-        set[j] = PyTuple_GET_ITEM(setters, j);
         look[j] = PyTuple_GET_ITEM(lookups, j);
-        if (Py_TYPE(set[j])->tp_descr_set == NULL || !PyTuple_Check(look[j])) {
+        if (j < 3) {
+            set[j] = PyTuple_GET_ITEM(setters, j);
+        }
+        if ((j < 3 && Py_TYPE(set[j])->tp_descr_set == NULL) || !PyTuple_Check(look[j])) {
             PyErr_SetString(PyExc_TypeError, "setters must be data descriptors and lookups tuples");
             return NULL;
         }
@@ -145,9 +149,9 @@ static PyObject *build(PyObject *self, PyObject *args) {
             goto release;
         }
         PyList_SET_ITEM(out, k, obj); /* the list owns it from here (freed with the list on error) */
-        PyObject *dict = _PyDict_NewPresized(12);
+        PyObject *dict = PyObject_GenericGetDict(obj, NULL); /* shares Trade's cached keys when it can */
         if (dict == NULL || fill_dict(dict, keys, look, code, value, held, k) != 0 ||
-            set_slot_all(set, obj, dict, fields) != 0) {
+            set_slots(set, obj, fields) != 0) {
             Py_XDECREF(dict);
             Py_CLEAR(out);
             goto release;

@@ -167,7 +167,7 @@ def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str,
     return out
 
 
-def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) -> M:
+def _construct(cls: type[M], fields: set[str], values: dict[str, object]) -> M:
     """Build a model from values the engine computed itself (already valid): skips validation."""
     obj = cls.__new__(cls)
     _set(obj, "__dict__", values)
@@ -178,7 +178,7 @@ def _construct(cls: type[M], fields: frozenset[str], values: dict[str, object]) 
 
 
 _set = object.__setattr__
-_POINT_FIELDS = frozenset(EquityPoint.model_fields)
+_POINT_FIELDS = set(EquityPoint.model_fields)  # a set, as pydantic's (model_copy adds to a copy)
 
 
 def _trades(

@@ -19,12 +19,13 @@ from pydantic import BaseModel
 from backtest_core.results import Trade
 
 _KEYS = tuple(Trade.model_fields)  # symbol, side, units, entry_time, ..., bars_held
-_FIELDS = frozenset(_KEYS)
+# One set for all trades, as pydantic's own: model_copy(update=...) copies it before adding to it.
+_FIELDS = set(_KEYS)
 _SIDES = ("long", "short")
-# The instance slots pydantic reads (their C-level setters: no attribute lookup per trade).
+# The instance slots pydantic reads besides __dict__ (their C-level setters: no lookup per trade).
 _SLOTS = tuple(
     BaseModel.__dict__[name]
-    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    for name in ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 )
 
 
@@ -81,7 +82,8 @@ def trades_python(cols: TradeTable) -> list[Trade]:
     entry_dt = [stamps[i] for i in cols.entry_stamp.tolist()]
     exit_dt = [stamps[i] for i in cols.exit_stamp.tolist()]
     new, fields = Trade.__new__, _FIELDS
-    set_dict, set_fields, set_extra, set_private = (slot.__set__ for slot in _SLOTS)
+    set_dict = BaseModel.__dict__["__dict__"].__set__
+    set_fields, set_extra, set_private = (slot.__set__ for slot in _SLOTS)
     out: list[Trade] = []
     append = out.append
     for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(

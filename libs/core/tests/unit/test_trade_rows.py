@@ -54,7 +54,7 @@ def test_c_builder_makes_the_same_trades_as_the_python_loop(seed: int, rows: int
         assert type(a) is Trade
         assert a.__dict__ == b.__dict__
         assert list(a.__dict__) == list(b.__dict__)  # same field order, so the same JSON
-        assert a.model_fields_set == b.model_fields_set == frozenset(Trade.model_fields)
+        assert a.model_fields_set == b.model_fields_set == set(Trade.model_fields)
         assert (a.__pydantic_extra__, a.__pydantic_private__) == (None, None)
         assert a.model_dump_json() == b.model_dump_json()
         assert a == b
@@ -69,6 +69,8 @@ def test_built_trade_is_a_valid_frozen_trade_with_the_columns_values() -> None:
     assert trade.units == float(table.units[1])
     assert trade.exit_time == table.stamps[int(table.exit_stamp[1])]
     assert trade.bars_held == int(table.bars_held[1])
+    assert trade.model_copy(update={"units": 2.5}).units == 2.5
+    assert trade.units == float(table.units[1])
     with pytest.raises(ValueError, match="frozen"):
         trade.units = 1.0  # type: ignore[misc]
 
