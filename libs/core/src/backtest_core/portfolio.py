@@ -3,7 +3,8 @@
 It replays the merged timeline sequentially (like a write-ahead log), so the result never depends on
 how the proposals were produced. `PortfolioManager` is the readable reference (try_execute, on_bar,
 get_results); `replay_timeline` is the engine's hot path: the same arithmetic in one loop with no
-object per event, returning the trades as columns (a property test checks they agree exactly).
+object per event (`replay_loop`: in C when built, else Python, bit-identical), returning the trades as
+columns (property tests check that all of them agree exactly).
 Accounting (quote currency):
 - Long entry: pay units*fill + fee. Exit: receive units*fill - fee.
 - Short entry: the notional is set aside as collateral (cash -= units*fill + fee); exit returns
