@@ -66,8 +66,12 @@ class Platform:
     cancels: list[CancelBacktest]
 
 
+FAILS = "momentum"  # the fake scheduler below fails runs of this built-in
+STAYS_RUNNING = "donchian_breakout"  # ... and never finishes runs of this one
+
+
 def _play_scheduler(store: InMemoryTaskStore, feed: InMemoryEventFeed, command: SubmitBacktest) -> None:
-    """Emit the events of a run: 'boom' strategies fail, 'slow' ones stay running, others succeed."""
+    """Emit the events of a run: `momentum` fails, `donchian_breakout` stays running, others succeed."""
     tid, user = command.task_id, command.user_id
     events = [
         BacktestAccepted(task_id=tid, user_id=user, seq=1, config=command.config, cache_key="k"),
@@ -75,13 +79,13 @@ def _play_scheduler(store: InMemoryTaskStore, feed: InMemoryEventFeed, command: 
         BacktestProgressed(task_id=tid, user_id=user, seq=3, fraction=0.5, stage="proposals"),
     ]
     state, extra = TaskState.PROGRESS, {}
-    if command.config.strategy == "boom":
+    if command.config.strategy == FAILS:
         failure = Failure(
             reason=FailureReason.STRATEGY_ERROR, message="ZeroDivisionError", traceback="line 7"
         )
         events.append(BacktestFailed(task_id=tid, user_id=user, seq=4, failure=failure))
         state, extra = TaskState.FAILURE, {"failure": failure}
-    elif command.config.strategy != "slow":
+    elif command.config.strategy != STAYS_RUNNING:
         result = _result(command.config)
         events.append(BacktestSucceeded(task_id=tid, user_id=user, seq=4, result=result))
         state, extra = TaskState.SUCCESS, {"result": result.model_dump(mode="json", by_alias=True)}
@@ -171,7 +175,7 @@ async def test_failed_backtest_exits_1_with_reason_and_traceback(platform, capsy
         [
             "submit",
             "--strategy",
-            "boom",
+            FAILS,
             "--symbols",
             "BTCUSD",
             "--gateway",
@@ -189,7 +193,7 @@ async def test_failed_backtest_exits_1_with_reason_and_traceback(platform, capsy
 
 async def test_status_results_and_cancel_commands(platform, capsys):
     token = ["--gateway", platform.url, "--token", _token()]
-    assert main(["submit", "--strategy", "slow", "--symbols", "BTCUSD", "--no-wait", *token]) == 0
+    assert main(["submit", "--strategy", STAYS_RUNNING, "--symbols", "BTCUSD", "--no-wait", *token]) == 0
     task_id = capsys.readouterr().out.strip()
 
     assert main(["status", task_id, "--json", *token]) == 0
