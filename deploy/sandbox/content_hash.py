@@ -19,7 +19,9 @@ def hashed_files(repo: Path = REPO) -> Iterator[Path]:
     core = repo / "libs" / "core"
     yield core / "pyproject.toml"
     yield from sorted(
-        p for p in (core / "src").rglob("*") if p.is_file() and p.suffix in {".py", ".typed", ".json"}
+        p
+        for p in (core / "src").rglob("*")
+        if p.is_file() and p.suffix in {".py", ".pyi", ".typed", ".json", ".c", ".h"}
     )
     yield repo / "deploy" / "sandbox" / "requirements.txt"
     yield repo / "deploy" / "sandbox" / "build_image.sh"
