@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from backtest_cli.main import main as cli_main
 from backtest_cli.token import create_token
 from backtest_core.config import BacktestConfig
 from backtest_core.engine import run_backtest
@@ -22,7 +23,7 @@ from backtest_marketdata.candle_store import MongoCandleStore
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from .conftest import JWT_SECRET, Platform
+from .conftest import DATA, JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -126,6 +127,21 @@ def test_platform_metrics_equal_a_local_run_on_the_same_candles(platform, finish
     assert remote["per_symbol"] == [item.model_dump(mode="json") for item in local.per_symbol]
     assert len(remote["trades"]) == local.metrics.trade_count
     assert local.metrics.trade_count > 0
+
+
+def test_platform_metrics_equal_backtest_run_on_the_shipped_files(finished, capsys):
+    """`backtest run` on the repo's kline files (no service) gives the platform's metrics exactly."""
+    data = [f"--data={DATA / symbol / '1d'}" for symbol in ("BTCUSD", "ETHUSD")]
+    argv = ["run", *data, "--strategy", "sma_cross",
+            "--param", "fast=10", "--param", "slow=30", "--start", "2017-01-01", "--end", "2020-01-01",
+            "--json", "--no-progress"]  # fmt: skip
+
+    assert cli_main(argv) == 0
+    local = json.loads(capsys.readouterr().out)
+    remote = finished.results["result"]
+
+    assert {name: local[name] for name in remote["metrics"]} == remote["metrics"]
+    assert local["per_symbol"] == remote["per_symbol"]
 
 
 def test_result_is_persisted_in_mongodb(platform, finished):
