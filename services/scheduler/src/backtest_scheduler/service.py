@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from backtest_core import __version__ as engine_version
+from backtest_core.build import engine_build_id
 from backtest_core.contracts import (
     CancelBacktest,
     Failure,
@@ -49,7 +49,7 @@ class SchedulerService:
         timer: Timer,
         policy: RetryPolicy,
         clock: Callable[[], datetime],
-        engine: str = engine_version,
+        engine: str | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
@@ -59,7 +59,7 @@ class SchedulerService:
         self._timer = timer
         self._policy = policy
         self._clock = clock
-        self._engine = engine
+        self._engine = engine if engine is not None else engine_build_id()
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: defaultdict[str, int] = defaultdict(int)
 
