@@ -47,25 +47,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
-import numpy as np
 import pytest
-from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import Failure, FailureReason, RunBacktestJob, RunFailed, RunSucceeded
-from backtest_core.data_files import read_candle_file
 from backtest_core.engine import run_backtest
 from backtest_core.results import BacktestResult
 from backtest_runner.executor import Disposition, JobExecutor
-from backtest_runner.ports import RunReport
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX, DockerSandbox
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import KillSwitch
+from backtest_testinfra import MemoryCandles, Recorder
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
 START = datetime(2018, 1, 1, tzinfo=UTC)
 END = datetime(2019, 7, 1, tzinfo=UTC)
 HOSTILE_LIMITS = SandboxLimits(
@@ -89,35 +84,6 @@ def _strategy(body: str) -> SourceStrategy:
     """Return a strategy whose decide() runs `body` (indented 8 spaces, may use the HEADER imports)."""
     indented = "".join(f"        {line}\n" for line in body.strip("\n").splitlines())
     return SourceStrategy(source=HEADER + indented)
-
-
-def _real_candles(symbol: str) -> Candles:
-    """Concatenate the shipped monthly Binance-format daily files of a symbol."""
-    parts = [read_candle_file(path) for path in sorted((KLINES / symbol / "1d").glob("*.csv"))]
-    columns = {
-        c: np.concatenate([getattr(p, c) for p in parts]) for c in ("open", "high", "low", "close", "volume")
-    }
-    return Candles(symbol, "1d", np.concatenate([p.open_time for p in parts]), **columns)
-
-
-class MemoryCandles:
-    """A CandleSource over the shipped files (the runner's Mongo source is tested elsewhere)."""
-
-    def __init__(self) -> None:
-        self.candles = {s: _real_candles(s) for s in ("BTCUSD", "ETHUSD")}
-
-    def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
-        return self.candles[symbol].between(start_ns, end_ns)
-
-
-class Recorder:
-    """A ReportPublisher that keeps every report in order."""
-
-    def __init__(self) -> None:
-        self.reports: list[RunReport] = []
-
-    async def publish(self, report: RunReport) -> None:
-        self.reports.append(report)
 
 
 def _job(task_id: str, strategy: str | SourceStrategy, symbols: list[str], **params: int) -> RunBacktestJob:

@@ -16,7 +16,6 @@ from typing import Any
 
 import docker
 import nats
-import numpy as np
 import pytest
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig, SourceStrategy
@@ -32,34 +31,24 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
-from backtest_core.data_files import read_candle_file
 from backtest_core.engine import run_backtest
 from backtest_marketdata import MongoCandleStore
 from backtest_runner.main import RunnerApp, create_app
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX
 from backtest_runner.settings import RunnerSettings
+from backtest_testinfra import shipped_candles
 from nats.aio.client import Client
 from pydantic import TypeAdapter
 from pymongo.database import Database
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
 REPORTS = TypeAdapter[RunReport](RunReport)
 SLEEPS = (
     "import time\nfrom backtest_core.strategy import BaseStrategy\n\n\n"
     "class Sleeper(BaseStrategy):\n    def decide(self, df, interval, **p):\n        time.sleep(3600)\n"
 )
 WAIT_S = 60.0
-
-
-def _real_candles(symbol: str) -> Candles:
-    parts = [read_candle_file(path) for path in sorted((KLINES / symbol / "1d").glob("*.csv"))]
-    columns = {
-        c: np.concatenate([getattr(p, c) for p in parts]) for c in ("open", "high", "low", "close", "volume")
-    }
-    return Candles(symbol, "1d", np.concatenate([p.open_time for p in parts]), **columns)
 
 
 @pytest.fixture
@@ -78,7 +67,7 @@ def runner_id(docker_client: docker.DockerClient) -> Iterator[str]:
 def stored(mongo_db: Database[Any]) -> dict[str, Candles]:
     """Store real BTCUSD and ETHUSD daily candles in a fresh database."""
     store = MongoCandleStore(mongo_db)
-    candles = {s: _real_candles(s) for s in ("BTCUSD", "ETHUSD")}
+    candles = {s: shipped_candles(s) for s in ("BTCUSD", "ETHUSD")}
     for bars in candles.values():
         store.write(bars)
     return candles

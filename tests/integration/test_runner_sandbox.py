@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 import docker
-import numpy as np
 import pytest
-from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import FailureReason, RunBacktestJob, RunFailed, RunProgressed, RunSucceeded
-from backtest_core.data_files import read_candle_file
 from backtest_core.engine import run_backtest
 from backtest_runner.executor import Disposition, JobExecutor
 from backtest_runner.ports import RunReport
@@ -28,11 +25,10 @@ from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX, DockerSandbox
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import KillReason, KillSwitch
+from backtest_testinfra import MemoryCandles, Recorder
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
 START = datetime(2018, 1, 1, tzinfo=UTC)
 END = datetime(2019, 7, 1, tzinfo=UTC)
 LIMITS = SandboxLimits(
@@ -64,32 +60,6 @@ ALLOCATES = HEADER + (
 PRINTS = (
     HEADER + "    def decide(self, df, interval, **p):\n        while True:\n            print('x' * 1000)\n"
 )
-
-
-def _real_candles(symbol: str) -> Candles:
-    """Concatenate the shipped monthly Binance-format files of a symbol (real Bitstamp daily bars)."""
-    parts = [read_candle_file(path) for path in sorted((KLINES / symbol / "1d").glob("*.csv"))]
-    columns = {
-        c: np.concatenate([getattr(p, c) for p in parts]) for c in ("open", "high", "low", "close", "volume")
-    }
-    bars = Candles(symbol, "1d", np.concatenate([p.open_time for p in parts]), **columns)
-    return bars
-
-
-class MemoryCandles:
-    def __init__(self) -> None:
-        self.candles = {s: _real_candles(s) for s in ("BTCUSD", "ETHUSD")}
-
-    def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
-        return self.candles[symbol].between(start_ns, end_ns)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.reports: list[RunReport] = []
-
-    async def publish(self, report: RunReport) -> None:
-        self.reports.append(report)
 
 
 @pytest.fixture
