@@ -106,6 +106,9 @@ def platform(
         **_service_env("SCHEDULER", nats_url, mongo_uri, database),
         **_service_env("RESULTS", nats_url, mongo_uri, database),
         **_service_env("RUNNER", nats_url, mongo_readonly_uri, database),
+        # candles and symbols are read as the read-only user, as scripts/up does
+        "GATEWAY_CANDLES_MONGODB_URI": mongo_readonly_uri,
+        "SCHEDULER_CANDLES_MONGODB_URI": mongo_readonly_uri,
         "GATEWAY_JWT_SECRET": JWT_SECRET,
         "GATEWAY_PORT": str(port),
         "RUNNER_SANDBOX_IMAGE": sandbox_image,

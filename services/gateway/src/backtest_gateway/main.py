@@ -69,7 +69,9 @@ def create_app(
                     await mongo_strategies.create_indexes()
                     app.state.strategies = mongo_strategies
             if market is None:
-                mongo_market = MongoMarketData.connect(settings.mongodb_uri, settings.mongodb_database)
+                mongo_market = MongoMarketData.connect(
+                    settings.candles_mongodb_uri or settings.mongodb_uri, settings.mongodb_database
+                )
                 app.state.market = mongo_market
             yield
         finally:

@@ -21,6 +21,9 @@ class GatewaySettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
     mongodb_database: str = "backtest"
+    candles_mongodb_uri: str | None = Field(
+        default=None, description="read-only user's URI for candle and symbol reads; None: mongodb_uri"
+    )
     jwt_secret: SecretStr
     jwt_issuer: str = DEFAULT_ISSUER
     jwt_audience: str = DEFAULT_AUDIENCE

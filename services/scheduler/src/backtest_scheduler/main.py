@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 from backtest_core.contracts import Stream, utc_now
+from backtest_marketdata.mongo import reader_client
 from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient
 
 from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
 from backtest_scheduler.adapters.candle_store_fingerprints import CandleStoreFingerprints
@@ -49,7 +50,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         logger=logging.getLogger("backtest_scheduler.broker"),  # JSON via root
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-    candles_mongo: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
+    candles_mongo = reader_client(settings.candles_mongodb_uri or settings.mongodb_uri)
     store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
     timer = AsyncioTimer()
     service = SchedulerService(

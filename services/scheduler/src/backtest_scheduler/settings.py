@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
     mongodb_database: str = "backtest"
+    candles_mongodb_uri: str | None = Field(
+        default=None, description="read-only user's URI for candle and symbol reads; None: mongodb_uri"
+    )
     max_attempts: int = Field(default=3, ge=1, description="attempts per backtest on infrastructure faults")
     retry_base_delay_s: float = Field(default=1.0, ge=0, description="back-off after the first failure, s")
     retry_max_delay_s: float = Field(default=60.0, ge=0, description="longest back-off, s")
