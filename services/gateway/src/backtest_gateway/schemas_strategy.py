@@ -89,9 +89,7 @@ class StrategyCreate(_Input):
     class_name: str | None = Field(
         default=None, max_length=100, description="the strategy class when the source defines several"
     )
-    params: Params = Field(
-        default_factory=dict, description="defaults merged under a submit's"
-    )
+    params: Params = Field(default_factory=dict, description="defaults merged under a submit's")
     description: str = Field(default="", max_length=2_000)
 
 
