@@ -27,7 +27,7 @@ import numpy as np
 from backtest_core.config import FeeModel
 from backtest_core.orchestrator import Timeline
 from backtest_core.proposals import LIMIT, MARK, TradeEvent
-from backtest_core.replay_loop import CASH_TOLERANCE, replay_events
+from backtest_core.replay_loop import CASH_TOLERANCE, ReplayInputs, replay_events
 
 _CASH_TOLERANCE = CASH_TOLERANCE
 
@@ -300,18 +300,20 @@ def replay_timeline(
     fills = _event_fills(timeline, slippage_bps / 10_000.0, tick_size)
     rates = _event_rates(timeline, fees)
     done = replay_events(
-        timeline.symbol,
-        timeline.seq,
-        timeline.is_entry,
-        timeline.direction,
-        fills,
-        rates,
-        timeline.mark_bar,
-        marks,
-        float(cash),
-        size,
-        step_size,
-        n_symbols,
+        ReplayInputs(
+            timeline.symbol,
+            timeline.seq,
+            timeline.is_entry,
+            timeline.direction,
+            fills,
+            rates,
+            timeline.mark_bar,
+            marks,
+            float(cash),
+            size,
+            step_size,
+            n_symbols,
+        )
     )
     exits_of = done.exit_of
     entry = np.flatnonzero(exits_of >= 0)

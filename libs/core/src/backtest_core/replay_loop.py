@@ -33,6 +33,30 @@ class LoopResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayInputs:
+    """One replay's events (one entry per event, in timeline order) and its settings.
+
+    `symbol`/`seq`: int64 symbol index and proposal sequence; `is_entry`: bool; `direction`: +1 long,
+    -1 short; `fills`, `rates`: float64 fill price and fee rate; `mark_bar`: int64 row of `marks`
+    (closes, bars x symbols; None for one symbol) that values open positions at an entry; `cash` at
+    the start; `size`: fraction of equity per entry; `step`: quantity rounding or None.
+    """
+
+    symbol: np.ndarray
+    seq: np.ndarray
+    is_entry: np.ndarray
+    direction: np.ndarray
+    fills: np.ndarray
+    rates: np.ndarray
+    mark_bar: np.ndarray
+    marks: np.ndarray | None
+    cash: float
+    size: float
+    step: float | None
+    n_symbols: int
+
+
+@dataclass(frozen=True, slots=True)
 class Native:
     """Whether the C loop is importable, the address of numpy's ddot (0 if not found), and why not."""
 
@@ -46,63 +70,37 @@ class Native:
         return self.module is not None
 
 
-def replay_events(
-    symbol: np.ndarray,
-    seq: np.ndarray,
-    is_entry: np.ndarray,
-    direction: np.ndarray,
-    fills: np.ndarray,
-    rates: np.ndarray,
-    mark_bar: np.ndarray,
-    marks: np.ndarray | None,
-    cash: float,
-    size: float,
-    step: float | None,
-    n_symbols: int,
-) -> LoopResult:
+def replay_events(inputs: ReplayInputs) -> LoopResult:
     """Replay the events in order (C loop if available); see `replay_events_python` for the rules."""
-    args = (symbol, seq, is_entry, direction, fills, rates, mark_bar, marks, cash, size, step, n_symbols)
-    if NATIVE.module is not None and (marks is None or NATIVE.ddot):
-        done = replay_events_native(*args)
+    if NATIVE.module is not None and (inputs.marks is None or NATIVE.ddot):
+        done = replay_events_native(inputs)
         if done is not None:
             return done
-    return replay_events_python(*args)
+    return replay_events_python(inputs)
 
 
-def replay_events_native(
-    symbol: np.ndarray,
-    seq: np.ndarray,
-    is_entry: np.ndarray,
-    direction: np.ndarray,
-    fills: np.ndarray,
-    rates: np.ndarray,
-    mark_bar: np.ndarray,
-    marks: np.ndarray | None,
-    cash: float,
-    size: float,
-    step: float | None,
-    n_symbols: int,
-) -> LoopResult | None:
+def replay_events_native(inputs: ReplayInputs) -> LoopResult | None:
     """Run the C loop; return None when it stopped where Python would raise (run the Python loop then)."""
     if NATIVE.module is None:
         raise RuntimeError(f"the C replay loop is not available: {NATIVE.reason}")
-    events = len(symbol)
+    i = inputs
+    events = len(i.symbol)
     units_at = np.zeros(events)
     exit_of = np.full(events, -1, np.int64)
     i64 = np.int64
     status, rejected, final_cash = NATIVE.module.replay(
-        np.ascontiguousarray(symbol, i64),
-        np.ascontiguousarray(seq, i64),
-        np.ascontiguousarray(is_entry, np.bool_),
-        np.ascontiguousarray(direction, i64),
-        np.ascontiguousarray(fills, np.float64),
-        np.ascontiguousarray(rates, np.float64),
-        np.ascontiguousarray(mark_bar, i64),
-        None if marks is None else np.ascontiguousarray(marks, np.float64),
-        float(cash),
-        float(size),
-        None if step is None else float(step),
-        int(n_symbols),
+        np.ascontiguousarray(i.symbol, i64),
+        np.ascontiguousarray(i.seq, i64),
+        np.ascontiguousarray(i.is_entry, np.bool_),
+        np.ascontiguousarray(i.direction, i64),
+        np.ascontiguousarray(i.fills, np.float64),
+        np.ascontiguousarray(i.rates, np.float64),
+        np.ascontiguousarray(i.mark_bar, i64),
+        None if i.marks is None else np.ascontiguousarray(i.marks, np.float64),
+        float(i.cash),
+        float(i.size),
+        None if i.step is None else float(i.step),
+        int(i.n_symbols),
         NATIVE.ddot,
         units_at,
         exit_of,
@@ -112,20 +110,7 @@ def replay_events_native(
     return LoopResult(units_at, exit_of, rejected, final_cash)
 
 
-def replay_events_python(
-    symbol: np.ndarray,
-    seq: np.ndarray,
-    is_entry: np.ndarray,
-    direction: np.ndarray,
-    fills: np.ndarray,
-    rates: np.ndarray,
-    mark_bar: np.ndarray,
-    marks: np.ndarray | None,
-    cash: float,
-    size: float,
-    step: float | None,
-    n_symbols: int,
-) -> LoopResult:
+def replay_events_python(inputs: ReplayInputs) -> LoopResult:
     """Replay the events in order in Python (the reference of the C loop).
 
     An entry of a flat symbol executes with units = size * equity / (fill * (1 + rate)) (rounded down
@@ -133,7 +118,17 @@ def replay_events_python(
     if it has units and its cost plus fee fits the cash; else it is rejected. An exit executes if its
     symbol's open position belongs to its `seq`. Cash moves as in `PortfolioManager`.
     """
-    cash = float(cash)
+    symbol, seq, is_entry, direction, fills, rates, mark_bar = (
+        inputs.symbol,
+        inputs.seq,
+        inputs.is_entry,
+        inputs.direction,
+        inputs.fills,
+        inputs.rates,
+        inputs.mark_bar,
+    )
+    marks, size, step, n_symbols = inputs.marks, inputs.size, inputs.step, inputs.n_symbols
+    cash = float(inputs.cash)
     tol = CASH_TOLERANCE
     events = len(symbol)
     fill_at = np.asarray(fills, np.float64).tolist()

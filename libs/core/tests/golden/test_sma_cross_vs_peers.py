@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig
 from backtest_core.data_files import read_candle_file

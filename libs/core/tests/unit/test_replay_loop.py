@@ -7,6 +7,7 @@ import pytest
 from backtest_core import replay_loop
 from backtest_core.replay_loop import (
     LoopResult,
+    ReplayInputs,
     replay_events,
     replay_events_native,
     replay_events_python,
@@ -88,8 +89,8 @@ def test_c_loop_equals_python_loop_bit_for_bit_on_random_timelines(
         step,
         symbols,
     )
-    python = replay_events_python(*call)
-    native = replay_events_native(*call)
+    python = replay_events_python(ReplayInputs(*call))
+    native = replay_events_native(ReplayInputs(*call))
     assert native is not None
     _same(native, python)
 
@@ -100,7 +101,7 @@ def test_shared_cash_c_loop_marks_open_positions_and_rejects_what_the_cash_canno
     rates = np.full(2_000, 0.0004)
     marks = 100.0 * np.exp(rng.normal(0.0, 0.05, (200, 30)))
     call = (*list(t.values())[:5], rates, t["mark_bar"], marks, 10_000.0, 0.3, None, 30)
-    python, native = replay_events_python(*call), replay_events_native(*call)
+    python, native = replay_events_python(ReplayInputs(*call)), replay_events_native(ReplayInputs(*call))
     assert native is not None
     _same(native, python)
     assert python.rejected > 100  # 30% of equity per position: most overlapping entries cannot be paid
@@ -111,18 +112,18 @@ def test_c_loop_hands_over_to_python_where_python_raises() -> None:
     t = _timeline(5, 20, 1, False, bars=5)
     t["fills"][:] = 0.0  # units = size * equity / 0.0: ZeroDivisionError in Python
     call = (*list(t.values())[:5], np.zeros(20), t["mark_bar"], None, 1_000.0, 1.0, None, 1)
-    assert replay_events_native(*call) is None
+    assert replay_events_native(ReplayInputs(*call)) is None
     with pytest.raises(ZeroDivisionError):
-        replay_events(*call)
+        replay_events(ReplayInputs(*call))
 
 
 def test_two_symbols_without_marks_raise_the_same_error_on_both_paths() -> None:
     symbol, seq = np.array([0, 1], np.int64), np.array([0, 0], np.int64)
     call = (symbol, seq, np.array([True, True]), np.ones(2, np.int64), np.full(2, 10.0), np.zeros(2))
     rest = (np.zeros(2, np.int64), None, 1_000.0, 0.5, None, 2)
-    assert replay_events_native(*call, *rest) is None
+    assert replay_events_native(ReplayInputs(*call, *rest)) is None
     with pytest.raises(ValueError, match="marks are required"):
-        replay_events(*call, *rest)
+        replay_events(ReplayInputs(*call, *rest))
 
 
 def test_the_c_loop_and_numpys_ddot_are_available_in_this_environment() -> None:
