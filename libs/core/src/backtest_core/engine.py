@@ -35,8 +35,9 @@ from backtest_core.metrics import (
 from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings
-from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics, Trade
-from backtest_core.trade_rows import TradeTable, build_trades, utc_datetimes
+from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
+from backtest_core.trade_log import TradeLog
+from backtest_core.trade_rows import TradeTable, utc_datetimes
 
 ProgressCallback = Callable[[float, str], None]
 M = TypeVar("M", bound=BaseModel)
@@ -187,38 +188,31 @@ def _trades(
     pnl: np.ndarray,
     timeline: Timeline,
     union: np.ndarray,
-) -> list[Trade]:
-    """Return the closed trades as models, built column by column (one pass of Python at the end)."""
+) -> TradeLog:
+    """Return the closed trades as a columnar log (models are made only when someone reads them)."""
     tr = results.trades
-    k = len(tr)
-    if k == 0:
-        return []
     step = interval_ns(config.interval)
     entry, exit_ = tr.entry_event, tr.exit_event
     at = timeline.union_bar
     entry_ns = union[at[entry]] + np.where(timeline.moment[entry] >= EXIT_AT_CLOSE, step, 0)
     exit_ns = union[at[exit_]] + np.where(timeline.moment[exit_] >= EXIT_AT_CLOSE, step, 0)
-    held = timeline.bar[exit_] - timeline.bar[entry]
-    return_pct = 100.0 * pnl / (tr.units * tr.entry_fill)
-    times, where = np.unique(np.concatenate((entry_ns, exit_ns)), return_inverse=True)
     table = TradeTable(
         symbols=tuple(config.symbols),
         reasons=EXIT_REASONS,
-        stamps=utc_datetimes(times),  # trades share bars: convert each distinct time once
         symbol=tr.symbol,
         long=tr.direction > 0,
         reason=timeline.reason[exit_],
-        entry_stamp=where[:k],
-        exit_stamp=where[k:],
+        entry_ns=entry_ns,
+        exit_ns=exit_ns,
         units=tr.units,
         entry_price=tr.entry_fill,
         exit_price=tr.exit_fill,
         pnl=pnl,
-        return_pct=return_pct,
+        return_pct=100.0 * pnl / (tr.units * tr.entry_fill),
         fees=tr.entry_fee + tr.exit_fee,
-        bars_held=held,
+        bars_held=timeline.bar[exit_] - timeline.bar[entry],
     )
-    return build_trades(table)
+    return TradeLog(table)
 
 
 def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[EquityPoint]:

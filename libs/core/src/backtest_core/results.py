@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from backtest_core.config import BacktestConfig, Frozen
+from backtest_core.trade import ExitReason, Trade
+from backtest_core.trade_log import TradeLog
 
-ExitReason = Literal["take_profit", "stop_loss", "signal", "time_limit", "end_of_data"]
+__all__ = [
+    "BacktestResult",
+    "EquityPoint",
+    "ExitReason",
+    "Metrics",
+    "SymbolMetrics",
+    "Trade",
+    "TradeLog",
+]
 
 
 class Metrics(Frozen):
@@ -53,23 +62,6 @@ class SymbolMetrics(Frozen):
     exposure_pct: float
 
 
-class Trade(Frozen):
-    """One closed (or, at the end of data, still open and marked) position. Prices in quote currency."""
-
-    symbol: str
-    side: Literal["long", "short"]
-    units: float
-    entry_time: datetime
-    entry_price: float
-    exit_time: datetime
-    exit_price: float
-    exit_reason: ExitReason
-    pnl: float = Field(description="net of fees, quote currency")
-    return_pct: float
-    fees: float
-    bars_held: int
-
-
 class EquityPoint(Frozen):
     """Portfolio equity (cash + positions marked at the close) at the close of a bar."""
 
@@ -85,5 +77,7 @@ class BacktestResult(Frozen):
     metrics: Metrics
     per_symbol: list[SymbolMetrics]
     equity_curve: list[EquityPoint]
-    trades: list[Trade]
+    trades: TradeLog = Field(
+        description="every closed trade in closing order; serialised as a list of Trade objects"
+    )
     rejected_proposals: int = Field(description="proposals skipped for lack of cash or an open position")

@@ -1,4 +1,6 @@
-"""Build the result's `Trade` models and UTC datetimes from columns: in C when built, else in Python.
+"""Closed trades as columns (`TradeTable`), and the `Trade` models and UTC datetimes built from them.
+
+Models are built in C when the extension is built, else in Python.
 
 The engine computes every value itself, so validation is skipped: each model is `Trade.__new__` with its
 field dict and pydantic's three other slots set directly (what `model_construct` ends with, without its
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from backtest_core.results import Trade
+from backtest_core.trade import Trade
 
 _KEYS = tuple(Trade.model_fields)  # symbol, side, units, entry_time, ..., bars_held
 # One set for all trades, as pydantic's own: model_copy(update=...) copies it before adding to it.
@@ -31,16 +33,15 @@ _SLOTS = tuple(
 
 @dataclass(frozen=True, slots=True)
 class TradeTable:
-    """Closed trades as columns: codes index `symbols`, `EXIT_REASONS` and `stamps`; prices in quote."""
+    """Closed trades as columns: codes index `symbols` and `reasons`; times in epoch ns; prices in quote."""
 
     symbols: tuple[str, ...]
     reasons: tuple[str, ...]
-    stamps: list[datetime]
     symbol: np.ndarray  # int64 index into symbols
     long: np.ndarray  # bool: direction > 0
-    reason: np.ndarray  # int64 index into reasons
-    entry_stamp: np.ndarray  # int64 index into stamps
-    exit_stamp: np.ndarray
+    reason: np.ndarray  # int index into reasons
+    entry_ns: np.ndarray  # int64 epoch nanoseconds (UTC)
+    exit_ns: np.ndarray
     units: np.ndarray
     entry_price: np.ndarray
     exit_price: np.ndarray
@@ -49,25 +50,53 @@ class TradeTable:
     fees: np.ndarray
     bars_held: np.ndarray  # int64
 
+    def __len__(self) -> int:
+        return len(self.symbol)
+
+    def take(self, rows: slice | np.ndarray) -> TradeTable:
+        """Return the table of these rows (a slice or an index array), same lookups."""
+        columns = {name: getattr(self, name)[rows] for name in _ROW_COLUMNS}
+        return TradeTable(symbols=self.symbols, reasons=self.reasons, **columns)
+
+
+_ROW_COLUMNS = tuple(f for f in TradeTable.__dataclass_fields__ if f not in ("symbols", "reasons"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamps:
+    """The table's distinct times as datetimes (trades share bars: each is converted once)."""
+
+    stamps: list[datetime]
+    entry: np.ndarray  # int64 index into stamps, per trade
+    exit: np.ndarray
+
+    @classmethod
+    def of(cls, cols: TradeTable) -> _Stamps:
+        k = len(cols)
+        times, where = np.unique(np.concatenate((cols.entry_ns, cols.exit_ns)), return_inverse=True)
+        where = where.astype(np.int64, copy=False)
+        return cls(utc_datetimes(times), where[:k], where[k:])
+
 
 def build_trades(cols: TradeTable) -> list[Trade]:
     """Return one `Trade` per row (C builder if available, else `trades_python`; equal models)."""
     if _NATIVE is None:
         return trades_python(cols)
+    stamps = _Stamps.of(cols)
     i64 = np.int64
     codes = (
         np.ascontiguousarray(cols.symbol, i64),
         np.where(cols.long, 0, 1).astype(i64),
         np.ascontiguousarray(cols.reason, i64),
-        np.ascontiguousarray(cols.entry_stamp, i64),
-        np.ascontiguousarray(cols.exit_stamp, i64),
+        stamps.entry,
+        stamps.exit,
     )
     f64 = np.float64
     values = tuple(
         np.ascontiguousarray(v, f64)
         for v in (cols.units, cols.entry_price, cols.exit_price, cols.pnl, cols.return_pct, cols.fees)
     )
-    lookups = (cols.symbols, _SIDES, cols.reasons, tuple(cols.stamps))
+    lookups = (cols.symbols, _SIDES, cols.reasons, tuple(stamps.stamps))
     held = np.ascontiguousarray(cols.bars_held, i64)
     out: list[Trade] = _NATIVE.build(Trade, _KEYS, _FIELDS, _SLOTS, lookups, codes, values, held)
     return out
@@ -78,9 +107,9 @@ def trades_python(cols: TradeTable) -> list[Trade]:
     names = np.array(cols.symbols, dtype=object)[cols.symbol]
     sides = np.where(cols.long, "long", "short").astype(object)
     reasons = np.array(cols.reasons, dtype=object)[cols.reason]
-    stamps = cols.stamps
-    entry_dt = [stamps[i] for i in cols.entry_stamp.tolist()]
-    exit_dt = [stamps[i] for i in cols.exit_stamp.tolist()]
+    stamps = _Stamps.of(cols)
+    entry_dt = [stamps.stamps[i] for i in stamps.entry.tolist()]
+    exit_dt = [stamps.stamps[i] for i in stamps.exit.tolist()]
     new, fields = Trade.__new__, _FIELDS
     set_dict = BaseModel.__dict__["__dict__"].__set__
     set_fields, set_extra, set_private = (slot.__set__ for slot in _SLOTS)

@@ -24,16 +24,15 @@ MINUTE_NS = 60_000_000_000
 
 def _table(seed: int, rows: int, symbols: int) -> TradeTable:
     rng = np.random.default_rng(seed)
-    stamps = datetimes_python(np.sort(rng.integers(0, 10**18, max(rows, 1))))
+    times = np.sort(rng.integers(0, 10**18, max(rows, 1)))  # trades share times, as they share bars
     return TradeTable(
         symbols=tuple(f"S{i:03d}USDT" for i in range(symbols)),
         reasons=EXIT_REASONS,
-        stamps=stamps,
         symbol=rng.integers(0, symbols, rows),
         long=rng.random(rows) < 0.5,
         reason=rng.integers(0, len(EXIT_REASONS), rows).astype(np.int8),
-        entry_stamp=rng.integers(0, len(stamps), rows),
-        exit_stamp=rng.integers(0, len(stamps), rows),
+        entry_ns=times[rng.integers(0, len(times), rows)],
+        exit_ns=times[rng.integers(0, len(times), rows)],
         units=rng.random(rows) * 10.0,
         entry_price=100.0 + rng.normal(size=rows),
         exit_price=100.0 + rng.normal(size=rows),
@@ -67,7 +66,7 @@ def test_built_trade_is_a_valid_frozen_trade_with_the_columns_values() -> None:
     assert trade.symbol == table.symbols[int(table.symbol[1])]
     assert trade.side == ("long" if table.long[1] else "short")
     assert trade.units == float(table.units[1])
-    assert trade.exit_time == table.stamps[int(table.exit_stamp[1])]
+    assert trade.exit_time == datetimes_python(table.exit_ns[1:2])[0]
     assert trade.bars_held == int(table.bars_held[1])
     assert trade.model_copy(update={"units": 2.5}).units == 2.5
     assert trade.units == float(table.units[1])
