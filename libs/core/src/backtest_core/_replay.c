@@ -237,8 +237,72 @@ release:
     return out;
 }
 
+/* stack_columns(out, columns): out[b, j] = columns[j][b] for float64 out[bars, k] C-contiguous and k
+ * float64[bars] columns; a copy in cache-sized tiles (a plain column-by-column copy writes with a stride
+ * of k doubles and misses the cache on every element). */
+#define TILE 256
+static PyObject *stack_columns(PyObject *self, PyObject *args) {
+    PyObject *o_out, *columns;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO!", &o_out, &PyTuple_Type, &columns)) {
+        return NULL;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(columns);
+    Py_buffer out;
+    if (PyObject_GetBuffer(o_out, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0) {
+        return NULL;
+    }
+    if (out.itemsize != 8 || k == 0 || out.len % (8 * k) != 0) {
+        PyErr_Format(PyExc_ValueError, "out: expected float64 of shape (bars, %zd)", k);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    Py_ssize_t bars = out.len / (8 * k);
+    Py_buffer *views = PyMem_Calloc((size_t)k, sizeof(Py_buffer));
+    Py_ssize_t got = 0;
+    PyObject *result = NULL;
+    if (views == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    for (; got < k; got++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(columns, got), &views[got], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+            goto release;
+        }
+        if (views[got].itemsize != 8 || views[got].len != bars * 8) {
+            PyErr_Format(PyExc_ValueError, "column %zd: expected %zd float64 values", got, bars);
+            PyBuffer_Release(&views[got]);
+            goto release;
+        }
+    }
+    double *dst = out.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t b0 = 0; b0 < bars; b0 += TILE) {
+        Py_ssize_t b1 = b0 + TILE < bars ? b0 + TILE : bars;
+        for (Py_ssize_t j0 = 0; j0 < k; j0 += TILE) {
+            Py_ssize_t j1 = j0 + TILE < k ? j0 + TILE : k;
+            for (Py_ssize_t j = j0; j < j1; j++) {
+                const double *src = views[j].buf;
+                for (Py_ssize_t b = b0; b < b1; b++) {
+                    dst[b * k + j] = src[b];
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+release:
+    for (Py_ssize_t j = 0; j < got; j++) {
+        PyBuffer_Release(&views[j]);
+    }
+    PyMem_Free(views);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"replay", replay, METH_VARARGS, "Replay the timeline's events (see backtest_core.replay_loop)."},
+    {"stack_columns", stack_columns, METH_VARARGS, "out[b, j] = columns[j][b], copied in tiles."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,7 @@ from backtest_core.metrics import (
 from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings
+from backtest_core.replay_loop import marks_matrix
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
@@ -105,7 +106,7 @@ def run_backtest(
     timeline = merge_timeline(tables, data, symbols, union)
     marks = None
     if len(ordered) > 1:
-        marks = np.column_stack([closes_on_grid(c, union) for c in ordered])
+        marks = marks_matrix([closes_on_grid(c, union) for c in ordered])
     progress(0.8, "portfolio")
     with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -197,6 +198,16 @@ def replay_events_python(inputs: ReplayInputs) -> LoopResult:
                 const = 0.0
             exit_of[e] = i
     return LoopResult(np.array(units_at), np.array(exit_of, np.int64), rejected, cash)
+
+
+def marks_matrix(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the `marks` input: float64[bars, symbols], column j = columns[j] (C tile copy if built)."""
+    if NATIVE.module is None or not columns:
+        return np.column_stack(columns)
+    contiguous = tuple(np.ascontiguousarray(c, np.float64) for c in columns)
+    out = np.empty((len(contiguous[0]), len(contiguous)))
+    NATIVE.module.stack_columns(out, contiguous)
+    return out
 
 
 def _numpy_ddot() -> tuple[int, str]:

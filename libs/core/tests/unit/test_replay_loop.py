@@ -8,6 +8,7 @@ from backtest_core import replay_loop
 from backtest_core.replay_loop import (
     LoopResult,
     ReplayInputs,
+    marks_matrix,
     replay_events,
     replay_events_native,
     replay_events_python,
@@ -131,3 +132,19 @@ def test_the_c_loop_and_numpys_ddot_are_available_in_this_environment() -> None:
     assert replay_loop.NATIVE.reason == ""
     assert replay_loop.NATIVE.available
     assert replay_loop.NATIVE.ddot != 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(bars=st.integers(1, 700), symbols=st.integers(1, 300), seed=st.integers(0, 1_000))
+def test_marks_matrix_puts_each_symbols_closes_in_its_column(bars: int, symbols: int, seed: int) -> None:
+    # Sizes straddle the C copy's 256 x 256 tiles; a strided column is copied too.
+    rng = np.random.default_rng(seed)
+    columns = [rng.normal(size=2 * bars)[::2] for _ in range(symbols)]
+    marks = marks_matrix(columns)
+    assert marks.shape == (bars, symbols) and marks.flags.c_contiguous
+    np.testing.assert_array_equal(marks, np.column_stack(columns))
+
+
+def test_marks_matrix_refuses_columns_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="column 1: expected 3 float64 values"):
+        marks_matrix([np.zeros(3), np.zeros(4)])
