@@ -1,9 +1,15 @@
-"""Build the equity curve vectorised from the cash log and the positions' segments (no loop over bars)."""
+"""Build the equity curve from the cash log and the positions' segments.
+
+`build_equity` runs the C kernel `backtest_core._kernels.equity` when the extension is built; it does
+the same additions in the same order per bar as `build_equity_python` (numpy, no loop over bars), the
+reference and the fallback, so the two curves are equal bit for bit (signed zeros included).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -30,6 +36,17 @@ class EquityCurve:
     held_bars: dict[int, int]
 
 
+def _load_kernels() -> ModuleType | None:
+    try:
+        from backtest_core import _kernels
+    except ImportError:  # built without a C compiler: build_equity_python runs
+        return None
+    return _kernels
+
+
+KERNELS = _load_kernels()
+
+
 def build_equity(
     union: np.ndarray,
     candles: Sequence[Candles],
@@ -37,7 +54,69 @@ def build_equity(
     results: ReplayResults,
     start_cash: float,
 ) -> EquityCurve:
-    """Return cash + marked positions at each union bar's close.
+    """Return cash + marked positions at each union bar's close (C kernel, else `build_equity_python`)."""
+    curve = _build_equity_native(union, candles, timeline, results, start_cash)
+    if curve is None:
+        return build_equity_python(union, candles, timeline, results, start_cash)
+    return curve
+
+
+def _build_equity_native(
+    union: np.ndarray,
+    candles: Sequence[Candles],
+    timeline: Timeline,
+    results: ReplayResults,
+    start_cash: float,
+) -> EquityCurve | None:
+    """Return the curve from the C kernel, or None when it is not built or the inputs need the twin.
+
+    None (the twin then runs, and raises what it always raised) for unexpected dtypes, symbols or
+    event indices out of range, unsorted event bars, or a symbol's positions that overlap.
+    """
+    tr = results.trades
+    ints = (timeline.union_bar, tr.symbol, tr.direction, tr.entry_event, tr.exit_event)
+    floats = (results.cash_after_event, tr.units, tr.entry_fill)
+    if (
+        KERNELS is None
+        or any(a.dtype != np.int64 for a in ints)
+        or any(a.dtype != np.float64 for a in floats)
+    ):
+        return None
+    n, count = len(union), len(candles)
+    closes: list[np.ndarray | None] = [None] * count
+    if len(tr):
+        if int(tr.symbol.min()) < 0 or int(tr.symbol.max()) >= count:
+            return None
+        for symbol in np.flatnonzero(np.bincount(tr.symbol, minlength=count)).tolist():
+            closes[symbol] = np.ascontiguousarray(closes_on_grid(candles[symbol], union), np.float64)
+    equity, cash, held_any = np.empty(n), np.empty(n), np.empty(n, bool)
+    held_count, order = np.zeros(count, np.int64), np.zeros(count, np.int64)
+    status, groups = KERNELS.equity(
+        *(np.ascontiguousarray(a) for a in (timeline.union_bar, results.cash_after_event)),
+        float(start_cash),
+        *(np.ascontiguousarray(a) for a in (tr.symbol, tr.direction, tr.units, tr.entry_fill)),
+        *(np.ascontiguousarray(a) for a in (tr.entry_event, tr.exit_event)),
+        tuple(closes),
+        equity,
+        cash,
+        held_any,
+        held_count,
+        order,
+    )
+    if status != 0:
+        return None
+    symbols = order[:groups].tolist()
+    return EquityCurve(equity, cash, held_any, dict(zip(symbols, held_count[symbols].tolist(), strict=True)))
+
+
+def build_equity_python(
+    union: np.ndarray,
+    candles: Sequence[Candles],
+    timeline: Timeline,
+    results: ReplayResults,
+    start_cash: float,
+) -> EquityCurve:
+    """Return cash + marked positions at each union bar's close, with numpy.
 
     Cash at bar g is the cash after the last event on or before g. Each symbol's positions are
     disjoint segments [entry bar, exit bar) of union bars, valued const + coef * close there (const

@@ -12,10 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
 from backtest_core.candles import interval_ns
+
+
+def _load_kernels() -> ModuleType | None:
+    try:
+        from backtest_core import _kernels
+    except ImportError:  # built without a C compiler: max_drawdown_python runs
+        return None
+    return _kernels
+
+
+KERNELS = _load_kernels()
 
 YEAR_NS = 365 * 86_400 * 1_000_000_000
 
@@ -58,7 +70,26 @@ def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
 
 
 def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
-    """Return (largest fall below the running peak in percent, longest underwater stretch in bars)."""
+    """Return (largest fall below the running peak in percent, longest underwater stretch in bars).
+
+    One pass in C (`backtest_core._kernels.drawdown`) for a float64 vector, with the same operations
+    as `max_drawdown_python`, the reference and the fallback.
+    """
+    if (
+        KERNELS is None
+        or not isinstance(equity, np.ndarray)
+        or equity.ndim != 1
+        or equity.dtype != np.float64
+        or len(equity) == 0
+    ):
+        return max_drawdown_python(equity)
+    fall, longest = KERNELS.drawdown(np.ascontiguousarray(equity))
+    worst = fall * 100.0
+    return max(worst, 0.0), longest
+
+
+def max_drawdown_python(equity: np.ndarray) -> tuple[float, int]:
+    """Return `max_drawdown` computed with numpy."""
     if len(equity) == 0:
         return 0.0, 0
     peak = np.maximum.accumulate(equity)

@@ -4,18 +4,53 @@ Every window sum adds the window's values strictly oldest to newest, starting fr
 `window_sums` does that for all bars at once (one vector add per window position); `last_window_sum`
 does it for the last window only (`np.cumsum` is a sequential left fold). Floating-point addition is
 not associative, so mixing formulas (e.g. a cumsum difference) would flip crossovers on ties.
+
+`window_sums` runs the C kernel `backtest_core._kernels.window_sums` (several consecutive window sums
+in SIMD registers at once, each one's adds still oldest first) on float64 input when the extension is
+built; `window_sums_python` is its bit-identical numpy twin, the reference and the fallback.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
+def _load_kernels() -> ModuleType | None:
+    try:
+        from backtest_core import _kernels
+    except ImportError:  # built without a C compiler: the numpy twins run
+        return None
+    return _kernels
+
+
+KERNELS = _load_kernels()
+
+
 def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1.
+
+    Float64 input goes to the C kernel (same bits as `window_sums_python`); anything else to numpy.
+    """
+    if KERNELS is None or not _is_f64_vector(x) or not isinstance(n, int | np.integer) or n < 1:
+        return window_sums_python(x, n, weights)
+    if weights is not None and (not _is_f64_vector(weights) or len(weights) < n):
+        return window_sums_python(x, n, weights)
+    out = np.empty(len(x))
+    w = None if weights is None else np.ascontiguousarray(weights)
+    KERNELS.window_sums(np.ascontiguousarray(x), int(n), w, out)
+    return out
+
+
+def _is_f64_vector(a: object) -> bool:
+    return isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == np.float64
+
+
+def window_sums_python(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Return `window_sums` with numpy: the reference of the C kernel and the fallback.
 
     Computed block by block (one block's accumulator stays in cache for its n adds); every
     element still gets the same additions in the same order.

@@ -1,0 +1,563 @@
+/* Array kernels of the engine's hot path in C, each the twin of a numpy function that stays the reference.
+ *
+ *   window_sums(x, n, weights, out)          strategies.indicators.window_sums_python
+ *   cross_sides(fast_sums, fast, slow_sums, slow, side)   the compare step of sma_cross.decide_vectorized
+ *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown_python (before its final * 100)
+ *   equity(...) -> status                    equity.build_equity_python
+ *
+ * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused
+ * multiply-add and no reassociation, so every double is the result of the same IEEE-754 operations, in
+ * the same order, as the numpy twin. window_sums is vectorised across outputs only (several consecutive
+ * window sums in SIMD registers at once); each output's own chain of adds stays oldest to newest. On
+ * x86-64 with GCC it is compiled three times (AVX-512F, AVX2, baseline SSE2) and the loader picks the
+ * best one the CPU has (target_clones); the three give the same bits, only the width differs.
+ *
+ * Every function checks its buffers (type code, item size, length) and raises ValueError on a mismatch.
+ * Where the numpy twin would raise or do something odd on malformed input (unsorted bars, an index out
+ * of range), `equity` returns BAIL instead and the caller runs the twin, which behaves as it always did.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BAIL 1
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+/* Eight doubles; GCC lowers the arithmetic to whatever vector width the clone's target has. */
+typedef double v8d __attribute__((vector_size(64)));
+#define LANES 8
+
+/* Unaligned load and store of eight doubles (macros: a v8d argument or return value would change the ABI). */
+#define load8(p) ({ v8d v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8(p, v) do { v8d v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
+
+/* out[t] = x[t] + x[t+1] + ... + x[t+n-1], left to right, for t < m (the window ending at t+n-1). */
+SIMD_CLONES
+static void sums_plain(const double *x, int64_t m, int64_t n, double *out) {
+    int64_t t = 0;
+    for (; t + 4 * LANES <= m; t += 4 * LANES) {
+        const double *p = x + t;
+        v8d a0 = load8(p), a1 = load8(p + LANES), a2 = load8(p + 2 * LANES), a3 = load8(p + 3 * LANES);
+        for (int64_t k = 1; k < n; k++) {
+            const double *q = p + k;
+            a0 += load8(q);
+            a1 += load8(q + LANES);
+            a2 += load8(q + 2 * LANES);
+            a3 += load8(q + 3 * LANES);
+        }
+        store8(out + t, a0);
+        store8(out + t + LANES, a1);
+        store8(out + t + 2 * LANES, a2);
+        store8(out + t + 3 * LANES, a3);
+    }
+    for (; t < m; t++) {
+        double a = x[t];
+        for (int64_t k = 1; k < n; k++) {
+            a += x[t + k];
+        }
+        out[t] = a;
+    }
+}
+
+/* out[t] = w[0]*x[t] + w[1]*x[t+1] + ..., each product rounded, then added left to right. */
+SIMD_CLONES
+static void sums_weighted(const double *x, const double *w, int64_t m, int64_t n, double *out) {
+    int64_t t = 0;
+    for (; t + 4 * LANES <= m; t += 4 * LANES) {
+        const double *p = x + t;
+        double w0 = w[0];
+        v8d a0 = w0 * load8(p), a1 = w0 * load8(p + LANES);
+        v8d a2 = w0 * load8(p + 2 * LANES), a3 = w0 * load8(p + 3 * LANES);
+        for (int64_t k = 1; k < n; k++) {
+            const double *q = p + k;
+            double wk = w[k];
+            a0 += wk * load8(q);
+            a1 += wk * load8(q + LANES);
+            a2 += wk * load8(q + 2 * LANES);
+            a3 += wk * load8(q + 3 * LANES);
+        }
+        store8(out + t, a0);
+        store8(out + t + LANES, a1);
+        store8(out + t + 2 * LANES, a2);
+        store8(out + t + 3 * LANES, a3);
+    }
+    for (; t < m; t++) {
+        double a = w[0] * x[t];
+        for (int64_t k = 1; k < n; k++) {
+            a += w[k] * x[t + k];
+        }
+        out[t] = a;
+    }
+}
+
+/* ---- buffers ---------------------------------------------------------------------------------------- */
+
+enum kind { F64, I64, BOOL };
+
+static int kind_matches(const Py_buffer *v, enum kind kind) {
+    const char *f = v->format == NULL ? "B" : v->format;
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@') {
+        f++;
+    }
+    if (f[0] == '\0' || f[1] != '\0') {
+        return 0;
+    }
+    switch (kind) {
+    case F64:
+        return v->itemsize == 8 && f[0] == 'd';
+    case I64:
+        return v->itemsize == 8 && (f[0] == 'q' || f[0] == 'l');
+    case BOOL:
+        return v->itemsize == 1 && (f[0] == '?' || f[0] == 'B' || f[0] == 'b');
+    }
+    return 0;
+}
+
+/* Get a 1-d C-contiguous buffer of the kind; length -1 = any. Return 0, or -1 with ValueError set. */
+static int get_vector(PyObject *obj, Py_buffer *view, enum kind kind, Py_ssize_t length, int writable,
+                      const char *name) {
+    static const char *kinds[] = {"float64", "int64", "bool"};
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) != 0) {
+        return -1;
+    }
+    Py_ssize_t items = view->itemsize > 0 ? view->len / view->itemsize : 0;
+    if (!kind_matches(view, kind) || view->ndim > 1 || (length >= 0 && items != length)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a contiguous %s vector of %zd items, got format '%s', %zd items",
+                     name, kinds[kind], length, view->format ? view->format : "B", items);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static Py_ssize_t items_of(const Py_buffer *v) { return v->len / v->itemsize; }
+
+/* ---- window_sums ------------------------------------------------------------------------------------ */
+
+static PyObject *window_sums(PyObject *self, PyObject *args) {
+    PyObject *o_x, *o_w, *o_out;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnOO", &o_x, &n, &o_w, &o_out)) {
+        return NULL;
+    }
+    if (n < 1) {
+        return PyErr_Format(PyExc_ValueError, "window length must be >= 1, was %zd", n);
+    }
+    Py_buffer x, w, out;
+    if (get_vector(o_x, &x, F64, -1, 0, "x") != 0) {
+        return NULL;
+    }
+    Py_ssize_t len = items_of(&x);
+    if (get_vector(o_out, &out, F64, len, 1, "out") != 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int weighted = o_w != Py_None;
+    if (weighted) {
+        if (get_vector(o_w, &w, F64, -1, 0, "weights") != 0) {
+            goto fail;
+        }
+        if (items_of(&w) < n) {
+            PyErr_Format(PyExc_ValueError, "weights: expected at least %zd values, got %zd", n, items_of(&w));
+            PyBuffer_Release(&w);
+            goto fail;
+        }
+    }
+    const double *xs = x.buf;
+    double *os = out.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    Py_ssize_t head = n - 1 < len ? n - 1 : len;
+    for (Py_ssize_t t = 0; t < head; t++) {
+        os[t] = NAN;
+    }
+    if (len >= n) {
+        if (weighted) {
+            sums_weighted(xs, w.buf, len - n + 1, n, os + n - 1);
+        } else {
+            sums_plain(xs, len - n + 1, n, os + n - 1);
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    if (weighted) {
+        PyBuffer_Release(&w);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
+/* ---- cross_sides -------------------------------------------------------------------------------------- */
+
+/* side[t] = (f[t-1] < s[t-1] && f[t] > s[t]) - (f[t-1] > s[t-1] && f[t] < s[t]), f = fast_sums / fast,
+ * s = slow_sums / slow (NaN compares false); side[0] = 0. */
+static PyObject *cross_sides(PyObject *self, PyObject *args) {
+    PyObject *o_f, *o_s, *o_side;
+    double fast, slow;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OdOdO", &o_f, &fast, &o_s, &slow, &o_side)) {
+        return NULL;
+    }
+    Py_buffer f, s, side;
+    if (get_vector(o_f, &f, F64, -1, 0, "fast_sums") != 0) {
+        return NULL;
+    }
+    Py_ssize_t len = items_of(&f);
+    if (get_vector(o_s, &s, F64, len, 0, "slow_sums") != 0) {
+        PyBuffer_Release(&f);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(o_side, &side, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0) {
+        PyBuffer_Release(&f);
+        PyBuffer_Release(&s);
+        return NULL;
+    }
+    if (side.itemsize != 1 || side.len != len) {
+        PyErr_Format(PyExc_ValueError, "side: expected %zd int8 items, got %zd bytes", len, side.len);
+        PyBuffer_Release(&f);
+        PyBuffer_Release(&s);
+        PyBuffer_Release(&side);
+        return NULL;
+    }
+    const double *fs = f.buf, *ss = s.buf;
+    int8_t *out = side.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    if (len > 0) {
+        out[0] = 0;
+        double f0 = fs[0] / fast, s0 = ss[0] / slow;
+        int below0 = f0 < s0, above0 = f0 > s0;
+        for (Py_ssize_t t = 1; t < len; t++) {
+            double f1 = fs[t] / fast, s1 = ss[t] / slow;
+            int below1 = f1 < s1, above1 = f1 > s1;
+            out[t] = (int8_t)((below0 & above1) - (above0 & below1));
+            below0 = below1;
+            above0 = above1;
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&f);
+    PyBuffer_Release(&s);
+    PyBuffer_Release(&side);
+    Py_RETURN_NONE;
+}
+
+/* ---- drawdown --------------------------------------------------------------------------------------- */
+
+/* One pass of max_drawdown_python: peak = running max (NaN once any value was NaN, as np.maximum),
+ * dd = peak > 0 ? 1.0 - e / peak : 0.0, worst = max(dd) (NaN if any dd is NaN, as ndarray.max),
+ * longest = the longest run of bars with e < peak. */
+static PyObject *drawdown(PyObject *self, PyObject *args) {
+    PyObject *o_e;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &o_e)) {
+        return NULL;
+    }
+    Py_buffer eb;
+    if (get_vector(o_e, &eb, F64, -1, 0, "equity") != 0) {
+        return NULL;
+    }
+    Py_ssize_t len = items_of(&eb);
+    if (len == 0) {
+        PyBuffer_Release(&eb);
+        return PyErr_Format(PyExc_ValueError, "equity: expected at least one value, got 0");
+    }
+    const double *e = eb.buf;
+    double worst = 0.0;
+    long long longest = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    double peak = e[0];
+    int worst_nan = 0, first = 1;
+    long long run = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        double v = e[i];
+        if (i > 0) {
+            if (isnan(peak) || isnan(v)) {
+                peak = NAN;
+            } else if (v > peak) {
+                peak = v;
+            }
+        }
+        double dd = peak > 0 ? 1.0 - v / peak : 0.0;
+        if (isnan(dd)) {
+            worst_nan = 1;
+        } else if (first || dd > worst) {
+            worst = dd;
+        }
+        first = 0;
+        if (v < peak) {
+            run += 1;
+            if (run > longest) {
+                longest = run;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if (worst_nan) {
+        worst = NAN;
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&eb);
+    return Py_BuildValue("dL", worst, longest);
+}
+
+/* ---- equity ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t bars, events, log_len, trades, n_symbols;
+    const int64_t *event_bar;
+    const double *log;
+    double start_cash;
+    const int64_t *symbol, *direction, *entry_event, *exit_event;
+    const double *units, *entry_fill;
+    const double **closes; /* per symbol: its close on the union grid, or NULL */
+    double *equity, *cash;
+    unsigned char *held_any;
+    int64_t *held_count, *order; /* per symbol; order[g] = the symbol of group g */
+    int64_t groups;
+} Equity;
+
+/* Cash after the last event at or before each bar; BAIL unless event bars are sorted and in [0, bars). */
+static int cash_at_bars(Equity *q) {
+    if (q->log_len < q->events) {
+        return BAIL;
+    }
+    int64_t j = 0;
+    for (int64_t i = 0; i < q->events; i++) {
+        int64_t b = q->event_bar[i];
+        if (b < 0 || b >= q->bars || (i > 0 && b < q->event_bar[i - 1])) {
+            return BAIL;
+        }
+    }
+    for (int64_t g = 0; g < q->bars; g++) {
+        while (j < q->events && q->event_bar[j] <= g) {
+            j++;
+        }
+        q->cash[g] = j == 0 ? q->start_cash : q->log[j - 1];
+    }
+    return 0;
+}
+
+/* e[i] += 0.0 over [lo, hi): what numpy's `equity += marked` does outside a symbol's positions. */
+SIMD_CLONES
+static void add_zero(double *e, int64_t lo, int64_t hi) {
+    const v8d zero = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t i = lo;
+    for (; i + LANES <= hi; i += LANES) {
+        store8(e + i, load8(e + i) + zero);
+    }
+    for (; i < hi; i++) {
+        e[i] = e[i] + 0.0;
+    }
+}
+
+/* Add one symbol's marked positions to the equity, trades `ks` in closing order. */
+static int add_symbol(Equity *q, const int64_t *ks, int64_t count, int64_t sym) {
+    const double *close = q->closes[sym];
+    int has_short = 0;
+    for (int64_t j = 0; j < count; j++) {
+        has_short |= q->direction[ks[j]] < 0;
+    }
+    int64_t done = 0, held = 0;
+    for (int64_t j = 0; j < count; j++) {
+        int64_t k = ks[j];
+        int64_t start = q->event_bar[q->entry_event[k]];
+        int64_t stop = q->event_bar[q->exit_event[k]];
+        stop = stop > start ? stop : start;
+        if (start < done || stop > q->bars) {
+            return BAIL;
+        }
+        add_zero(q->equity, done, start);
+        double coef = (double)q->direction[k] * q->units[k];
+        double cnst = q->direction[k] < 0 ? 2.0 * q->units[k] * q->entry_fill[k] : 0.0;
+        for (int64_t i = start; i < stop; i++) {
+            double m = coef * close[i];
+            if (has_short) {
+                m = cnst + m;
+            }
+            q->equity[i] = q->equity[i] + m;
+            q->held_any[i] = 1;
+        }
+        held += stop - start;
+        done = stop;
+    }
+    add_zero(q->equity, done, q->bars);
+    q->held_count[sym] = held;
+    return 0;
+}
+
+static int build(Equity *q) {
+    if (cash_at_bars(q) != 0) {
+        return BAIL;
+    }
+    memcpy(q->equity, q->cash, sizeof(double) * (size_t)q->bars);
+    memset(q->held_any, 0, (size_t)q->bars);
+    q->groups = 0;
+    if (q->trades == 0) {
+        return 0;
+    }
+    int64_t ns = q->n_symbols;
+    int64_t *start = calloc((size_t)ns + 1, sizeof(int64_t));
+    int64_t *ks = malloc(sizeof(int64_t) * (size_t)q->trades);
+    int status = 0;
+    if (start == NULL || ks == NULL) {
+        status = BAIL;
+        goto done;
+    }
+    for (int64_t k = 0; k < q->trades; k++) {
+        int64_t s = q->symbol[k], a = q->entry_event[k], b = q->exit_event[k];
+        if (s < 0 || s >= ns || q->closes[s] == NULL || a < 0 || a >= q->events || b < 0 || b >= q->events) {
+            status = BAIL;
+            goto done;
+        }
+        if (start[s + 1]++ == 0) {
+            q->order[q->groups++] = s; /* groups in the order of their first closed trade */
+        }
+    }
+    for (int64_t s = 0; s < ns; s++) {
+        start[s + 1] += start[s];
+    }
+    for (int64_t k = 0; k < q->trades; k++) { /* stable bucket sort by symbol: closing order kept */
+        ks[start[q->symbol[k]]++] = k;
+    }
+    for (int64_t g = 0; g < q->groups; g++) {
+        int64_t s = q->order[g];
+        int64_t hi = start[s], lo = s == 0 ? 0 : start[s - 1];
+        if (add_symbol(q, ks + lo, hi - lo, s) != 0) {
+            status = BAIL;
+            goto done;
+        }
+    }
+done:
+    free(start);
+    free(ks);
+    return status;
+}
+
+/* equity(event_bar, log, start_cash, symbol, direction, units, entry_fill, entry_event, exit_event, closes,
+ *        equity_out, cash_out, held_any_out, held_count_out, order_out) -> (status, groups)
+ * int64[events] event_bar; float64[>= events] log; trade columns int64/float64[trades]; closes: a tuple of
+ * n_symbols float64[bars] arrays or None; outputs: float64[bars] x2, bool[bars], int64[n_symbols] x2. */
+static PyObject *equity(PyObject *self, PyObject *args) {
+    PyObject *o[14];
+    double start_cash;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOdOOOOOOOOOOOO", &o[0], &o[1], &start_cash, &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13])) {
+        return NULL;
+    }
+    PyObject *o_closes = o[8];
+    if (!PyTuple_Check(o_closes)) {
+        return PyErr_Format(PyExc_TypeError, "closes: expected a tuple, got %s", Py_TYPE(o_closes)->tp_name);
+    }
+    Py_ssize_t ns = PyTuple_GET_SIZE(o_closes);
+    Py_buffer v[13];
+    Py_buffer *cv = PyMem_Calloc((size_t)(ns > 0 ? ns : 1), sizeof(Py_buffer));
+    const double **closes = PyMem_Calloc((size_t)(ns > 0 ? ns : 1), sizeof(double *));
+    int got = 0, got_closes = 0;
+    PyObject *result = NULL;
+    if (cv == NULL || closes == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    /* inputs: event_bar, log, symbol, direction, units, entry_fill, entry_event, exit_event;
+     * outputs: equity, cash, held_any, held_count, order */
+    static const char *names[13] = {"event_bar", "log",         "symbol",      "direction", "units",
+                                    "entry_fill", "entry_event", "exit_event", "equity",    "cash",
+                                    "held_any",  "held_count",  "order"};
+    static const enum kind kinds[13] = {I64, F64, I64, I64, F64, F64, I64, I64, F64, F64, BOOL, I64, I64};
+    PyObject *objs[13] = {o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[9], o[10], o[11], o[12], o[13]};
+    Py_ssize_t lengths[13];
+    for (; got < 13; got++) {
+        Py_ssize_t want = -1;
+        if (got == 3 || got == 4 || got == 5 || got == 6 || got == 7) {
+            want = lengths[2]; /* trade columns: as many as symbols */
+        } else if (got == 9 || got == 10) {
+            want = lengths[8]; /* cash, held_any: as many as equity */
+        } else if (got >= 11) {
+            want = ns;
+        }
+        if (get_vector(objs[got], &v[got], kinds[got], want, got >= 8, names[got]) != 0) {
+            goto release;
+        }
+        lengths[got] = items_of(&v[got]);
+    }
+    Py_ssize_t bars = lengths[8];
+    for (; got_closes < ns; got_closes++) {
+        PyObject *c = PyTuple_GET_ITEM(o_closes, got_closes);
+        if (c == Py_None) {
+            continue;
+        }
+        if (get_vector(c, &cv[got_closes], F64, bars, 0, "closes[i]") != 0) {
+            goto release;
+        }
+        closes[got_closes] = cv[got_closes].buf;
+    }
+    Equity q = {
+        .bars = bars,
+        .events = lengths[0],
+        .log_len = lengths[1],
+        .trades = lengths[2],
+        .n_symbols = ns,
+        .event_bar = v[0].buf,
+        .log = v[1].buf,
+        .start_cash = start_cash,
+        .symbol = v[2].buf,
+        .direction = v[3].buf,
+        .units = v[4].buf,
+        .entry_fill = v[5].buf,
+        .entry_event = v[6].buf,
+        .exit_event = v[7].buf,
+        .closes = closes,
+        .equity = v[8].buf,
+        .cash = v[9].buf,
+        .held_any = v[10].buf,
+        .held_count = v[11].buf,
+        .order = v[12].buf,
+    };
+    int status;
+    Py_BEGIN_ALLOW_THREADS;
+    status = build(&q);
+    Py_END_ALLOW_THREADS;
+    result = Py_BuildValue("iL", status, (long long)q.groups);
+release:
+    for (int k = 0; k < got; k++) {
+        PyBuffer_Release(&v[k]);
+    }
+    for (Py_ssize_t s = 0; s < got_closes; s++) {
+        if (closes[s] != NULL) {
+            PyBuffer_Release(&cv[s]);
+        }
+    }
+    PyMem_Free(cv);
+    PyMem_Free(closes);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"window_sums", window_sums, METH_VARARGS, "Fill out with the window sums (see indicators.window_sums)."},
+    {"cross_sides", cross_sides, METH_VARARGS, "Fill side with the strict crossovers of two SMAs."},
+    {"drawdown", drawdown, METH_VARARGS, "Return (largest fall as a fraction, longest underwater run)."},
+    {"equity", equity, METH_VARARGS, "Fill the equity curve's arrays (see equity.build_equity)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels", "Array kernels of the engine's hot path (window sums, drawdown, equity).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

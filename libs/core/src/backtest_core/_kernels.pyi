@@ -1,0 +1,25 @@
+"""Types of the C array kernels (_kernels.c); see indicators.window_sums, metrics.max_drawdown, equity."""
+
+from typing import Any
+
+def window_sums(x: Any, n: int, weights: Any, out: Any, /) -> None: ...
+def cross_sides(fast_sums: Any, fast: float, slow_sums: Any, slow: float, side: Any, /) -> None: ...
+def drawdown(equity: Any, /) -> tuple[float, int]: ...
+def equity(
+    event_bar: Any,
+    log: Any,
+    start_cash: float,
+    symbol: Any,
+    direction: Any,
+    units: Any,
+    entry_fill: Any,
+    entry_event: Any,
+    exit_event: Any,
+    closes: tuple[Any, ...],
+    equity_out: Any,
+    cash_out: Any,
+    held_any_out: Any,
+    held_count_out: Any,
+    order_out: Any,
+    /,
+) -> tuple[int, int]: ...
