@@ -5,6 +5,7 @@ whole backtest. The engine therefore returns them as a `TradeTable` of numpy col
 turns rows into frozen `Trade` models only when they are read: one row for `log[i]`, the rows of a slice
 for `log[a:b]`, all of them (once, then kept) when it is iterated or serialised. To pydantic and to JSON it
 is exactly a `list[Trade]`: it validates from one and serialises as one, so the API's shape is unchanged.
+A log validated from a list keeps those models and makes its columns only if they are asked for.
 """
 
 from __future__ import annotations
@@ -36,43 +37,27 @@ class TradeLog(Sequence[Trade]):
 
     __slots__ = ("_models", "_table")
 
-    def __init__(self, table: TradeTable, models: list[Trade] | None = None) -> None:
-        if models is not None and len(models) != len(table):
-            raise ValueError(f"{len(models)} models for a table of {len(table)} trades")
-        self._table = table
-        self._models = models
+    def __init__(self, table: TradeTable) -> None:
+        self._table: TradeTable | None = table
+        self._models: list[Trade] | None = None
 
     @classmethod
     def from_trades(cls, trades: Iterable[Trade]) -> TradeLog:
         """Return the log of these trades (kept as given: iterating yields the very same objects)."""
-        models = list(trades)
-        symbols = tuple(dict.fromkeys(t.symbol for t in models))
-        code = {s: i for i, s in enumerate(symbols)}
-        table = TradeTable(
-            symbols=symbols,
-            reasons=_REASONS,
-            symbol=np.array([code[t.symbol] for t in models], np.int64),
-            long=np.array([t.side == "long" for t in models], bool),
-            reason=np.array([_REASONS.index(t.exit_reason) for t in models], np.int64),
-            entry_ns=np.array([_epoch_ns(t.entry_time) for t in models], np.int64),
-            exit_ns=np.array([_epoch_ns(t.exit_time) for t in models], np.int64),
-            units=_floats(models, "units"),
-            entry_price=_floats(models, "entry_price"),
-            exit_price=_floats(models, "exit_price"),
-            pnl=_floats(models, "pnl"),
-            return_pct=_floats(models, "return_pct"),
-            fees=_floats(models, "fees"),
-            bars_held=np.array([t.bars_held for t in models], np.int64),
-        )
-        return cls(table, models)
+        log = cls.__new__(cls)
+        log._table = None
+        log._models = list(trades)
+        return log
 
     @property
     def table(self) -> TradeTable:
         """The columns (read-only by convention: the log never copies them)."""
+        if self._table is None:
+            self._table = _columns(self._all())
         return self._table
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self.table) if self._models is None else len(self._models)
 
     @overload
     def __getitem__(self, index: int) -> Trade: ...
@@ -82,8 +67,9 @@ class TradeLog(Sequence[Trade]):
 
     def __getitem__(self, index: int | slice) -> Trade | TradeLog:
         if isinstance(index, slice):
-            models = None if self._models is None else self._models[index]
-            return TradeLog(self._table.take(index), models)
+            if self._models is not None:
+                return TradeLog.from_trades(self._models[index])
+            return TradeLog(self.table.take(index))
         i = operator.index(index)
         n = len(self)
         if not -n <= i < n:
@@ -91,7 +77,7 @@ class TradeLog(Sequence[Trade]):
         i %= n
         if self._models is not None:
             return self._models[i]
-        return build_trades(self._table.take(slice(i, i + 1)))[0]
+        return build_trades(self.table.take(slice(i, i + 1)))[0]
 
     def __iter__(self) -> Iterator[Trade]:
         return iter(self._all())
@@ -102,7 +88,7 @@ class TradeLog(Sequence[Trade]):
 
     def _all(self) -> list[Trade]:
         if self._models is None:
-            self._models = build_trades(self._table)
+            self._models = build_trades(self.table)
         return self._models
 
     def __eq__(self, other: object) -> bool:
@@ -117,7 +103,7 @@ class TradeLog(Sequence[Trade]):
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per trade, columns named as `Trade`'s fields; times as UTC datetime64[ns]."""
-        t = self._table
+        t = self.table
 
         def utc(ns: np.ndarray) -> pd.DatetimeIndex:
             return pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
@@ -156,6 +142,28 @@ class TradeLog(Sequence[Trade]):
             as_list,
             serialization=core_schema.plain_serializer_function_ser_schema(serialise, return_schema=as_list),
         )
+
+
+def _columns(models: Sequence[Trade]) -> TradeTable:
+    """Return the columns of these models (symbols coded in order of first appearance)."""
+    symbols = tuple(dict.fromkeys(t.symbol for t in models))
+    code = {s: i for i, s in enumerate(symbols)}
+    return TradeTable(
+        symbols=symbols,
+        reasons=_REASONS,
+        symbol=np.array([code[t.symbol] for t in models], np.int64),
+        long=np.array([t.side == "long" for t in models], bool),
+        reason=np.array([_REASONS.index(t.exit_reason) for t in models], np.int64),
+        entry_ns=np.array([_epoch_ns(t.entry_time) for t in models], np.int64),
+        exit_ns=np.array([_epoch_ns(t.exit_time) for t in models], np.int64),
+        units=_floats(models, "units"),
+        entry_price=_floats(models, "entry_price"),
+        exit_price=_floats(models, "exit_price"),
+        pnl=_floats(models, "pnl"),
+        return_pct=_floats(models, "return_pct"),
+        fees=_floats(models, "fees"),
+        bars_held=np.array([t.bars_held for t in models], np.int64),
+    )
 
 
 def _epoch_ns(t: datetime) -> int:
