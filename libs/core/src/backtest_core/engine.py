@@ -266,7 +266,7 @@ def _per_symbol(
     data: Mapping[str, Candles],
 ) -> list[SymbolMetrics]:
     tr = results.trades
-    order = np.argsort(tr.symbol, kind="stable")  # each symbol's trades in closing order
+    order = tr.by_symbol()
     cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
     pnls_all = pnl[order]
     fees_all = (tr.entry_fee + tr.exit_fee)[order]

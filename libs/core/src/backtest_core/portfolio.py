@@ -97,6 +97,14 @@ class TradeColumns:
         names = cls.__dataclass_fields__
         return cls.from_lists([[getattr(t, name) for t in trades] for name in names])
 
+    def by_symbol(self) -> np.ndarray:
+        """Return the rows ordered by symbol code, each symbol's trades kept in closing order."""
+        codes = self.symbol
+        if len(codes) and codes.min() >= 0 and codes.max() < 2**16:
+            codes = codes.astype(np.uint16)  # numpy's stable sort is a radix sort for 16-bit keys
+        order: np.ndarray = np.argsort(codes, kind="stable")
+        return order
+
     def pnl(self) -> np.ndarray:
         """Net profit per trade after both fees (same arithmetic as ExecutedTrade.pnl)."""
         pnl: np.ndarray = self.direction * self.units * (self.exit_fill - self.entry_fill)
