@@ -328,7 +328,15 @@ typedef struct {
     unsigned char *held_any;
     int64_t *held_count, *order; /* per symbol; order[g] = the symbol of group g */
     int64_t groups;
+    int dirty; /* the cash holds a -0.0 or a signalling NaN, which `+ 0.0` changes */
 } Equity;
+
+/* Whether x + 0.0 differs from x bit for bit: x is -0.0 (becomes +0.0) or a signalling NaN (quieted). */
+static int changed_by_adding_zero(double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits == 0x8000000000000000ULL || (isnan(x) && !(bits & 0x0008000000000000ULL));
+}
 
 /* Cash after the last event at or before each bar; BAIL unless event bars are sorted and in [0, bars). */
 static int cash_at_bars(Equity *q) {
@@ -346,12 +354,17 @@ static int cash_at_bars(Equity *q) {
         while (j < q->events && q->event_bar[j] <= g) {
             j++;
         }
-        q->cash[g] = j == 0 ? q->start_cash : q->log[j - 1];
+        double c = j == 0 ? q->start_cash : q->log[j - 1];
+        q->cash[g] = c;
+        q->dirty |= changed_by_adding_zero(c);
     }
     return 0;
 }
 
-/* e[i] += 0.0 over [lo, hi): what numpy's `equity += marked` does outside a symbol's positions. */
+/* e[i] += 0.0 over [lo, hi): what numpy's `equity += marked` does outside a symbol's positions.
+ * Only needed while the curve may hold a -0.0 or a signalling NaN: x + 0.0 is x for every other x, and
+ * adding a marked value to such an x never makes one (a sum is -0.0 only if both terms are, and
+ * arithmetic returns quiet NaNs). So `build` calls it only when the cash has such a value. */
 SIMD_CLONES
 static void add_zero(double *e, int64_t lo, int64_t hi) {
     const v8d zero = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -364,42 +377,68 @@ static void add_zero(double *e, int64_t lo, int64_t hi) {
     }
 }
 
-/* Add one symbol's marked positions to the equity, trades `ks` in closing order. */
-static int add_symbol(Equity *q, const int64_t *ks, int64_t count, int64_t sym) {
+/* e[i] += coef * close[i] (longs only) or e[i] += cnst + coef * close[i] (a symbol with a short), i in
+ * [lo, hi): numpy's marked value of the bar, then its add to the equity. */
+SIMD_CLONES
+static void add_marked(double *e, const double *close, int64_t lo, int64_t hi, double coef, double cnst,
+                       int with_cnst) {
+    int64_t i = lo;
+    if (with_cnst) {
+        for (; i + LANES <= hi; i += LANES) {
+            store8(e + i, load8(e + i) + (cnst + coef * load8(close + i)));
+        }
+        for (; i < hi; i++) {
+            e[i] = e[i] + (cnst + coef * close[i]);
+        }
+    } else {
+        for (; i + LANES <= hi; i += LANES) {
+            store8(e + i, load8(e + i) + coef * load8(close + i));
+        }
+        for (; i < hi; i++) {
+            e[i] = e[i] + coef * close[i];
+        }
+    }
+}
+
+/* One closed trade as the curve needs it: held on union bars [start, stop), valued cnst + coef * close. */
+typedef struct {
+    int64_t start, stop;
+    double coef, cnst;
+    int64_t is_short;
+} Segment;
+
+/* Add one symbol's marked positions to the equity, its segments in closing order. */
+static int add_symbol(Equity *q, const Segment *seg, int64_t count, int64_t sym) {
     const double *close = q->closes[sym];
+    double *e = q->equity;
+    unsigned char *held_any = q->held_any;
     int has_short = 0;
     for (int64_t j = 0; j < count; j++) {
-        has_short |= q->direction[ks[j]] < 0;
+        has_short |= seg[j].is_short != 0;
     }
-    int64_t done = 0, held = 0;
+    int64_t done = 0, held = 0, bars = q->bars;
     for (int64_t j = 0; j < count; j++) {
-        int64_t k = ks[j];
-        int64_t start = q->event_bar[q->entry_event[k]];
-        int64_t stop = q->event_bar[q->exit_event[k]];
-        stop = stop > start ? stop : start;
-        if (start < done || stop > q->bars) {
-            return BAIL;
+        int64_t start = seg[j].start, stop = seg[j].stop > start ? seg[j].stop : start;
+        if (start < done || stop > bars) {
+            return BAIL; /* overlapping or unordered positions: numpy raises, let it */
         }
-        add_zero(q->equity, done, start);
-        double coef = (double)q->direction[k] * q->units[k];
-        double cnst = q->direction[k] < 0 ? 2.0 * q->units[k] * q->entry_fill[k] : 0.0;
-        for (int64_t i = start; i < stop; i++) {
-            double m = coef * close[i];
-            if (has_short) {
-                m = cnst + m;
-            }
-            q->equity[i] = q->equity[i] + m;
-            q->held_any[i] = 1;
+        if (q->dirty) {
+            add_zero(e, done, start);
         }
+        add_marked(e, close, start, stop, seg[j].coef, seg[j].cnst, has_short);
+        memset(held_any + start, 1, (size_t)(stop - start));
         held += stop - start;
         done = stop;
     }
-    add_zero(q->equity, done, q->bars);
+    if (q->dirty) {
+        add_zero(e, done, bars);
+    }
     q->held_count[sym] = held;
     return 0;
 }
 
 static int build(Equity *q) {
+    q->dirty = 0;
     if (cash_at_bars(q) != 0) {
         return BAIL;
     }
@@ -411,9 +450,9 @@ static int build(Equity *q) {
     }
     int64_t ns = q->n_symbols;
     int64_t *start = calloc((size_t)ns + 1, sizeof(int64_t));
-    int64_t *ks = malloc(sizeof(int64_t) * (size_t)q->trades);
+    Segment *seg = malloc(sizeof(Segment) * (size_t)q->trades);
     int status = 0;
-    if (start == NULL || ks == NULL) {
+    if (start == NULL || seg == NULL) {
         status = BAIL;
         goto done;
     }
@@ -430,20 +469,29 @@ static int build(Equity *q) {
     for (int64_t s = 0; s < ns; s++) {
         start[s + 1] += start[s];
     }
-    for (int64_t k = 0; k < q->trades; k++) { /* stable bucket sort by symbol: closing order kept */
-        ks[start[q->symbol[k]]++] = k;
+    /* Stable bucket sort by symbol (closing order kept within a symbol), in one sequential pass over
+     * the trade columns, so that each symbol's pass below reads its segments contiguously. */
+    for (int64_t k = 0; k < q->trades; k++) {
+        int64_t d = q->direction[k];
+        double units = q->units[k];
+        Segment *g = &seg[start[q->symbol[k]]++];
+        g->start = q->event_bar[q->entry_event[k]];
+        g->stop = q->event_bar[q->exit_event[k]];
+        g->coef = (double)d * units;
+        g->cnst = d < 0 ? 2.0 * units * q->entry_fill[k] : 0.0;
+        g->is_short = d < 0;
     }
     for (int64_t g = 0; g < q->groups; g++) {
         int64_t s = q->order[g];
         int64_t hi = start[s], lo = s == 0 ? 0 : start[s - 1];
-        if (add_symbol(q, ks + lo, hi - lo, s) != 0) {
+        if (add_symbol(q, seg + lo, hi - lo, s) != 0) {
             status = BAIL;
             goto done;
         }
     }
 done:
     free(start);
-    free(ks);
+    free(seg);
     return status;
 }
 
