@@ -1,7 +1,7 @@
 /* Array kernels of the engine's hot path in C, each the twin of a numpy function that stays the reference.
  *
  *   window_sums(x, n, weights, out)          strategies.indicators.window_sums_python
- *   cross_sides(fast_sums, fast, slow_sums, slow, side)   the compare step of sma_cross.decide_vectorized
+ *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross.sma_cross_sides_python
  *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown_python (before its final * 100)
  *   equity(...) -> status                    equity.build_equity_python
  *
@@ -200,56 +200,98 @@ fail:
     return NULL;
 }
 
-/* ---- cross_sides -------------------------------------------------------------------------------------- */
+/* ---- sma_cross_sides ------------------------------------------------------------------------------- */
 
-/* side[t] = (f[t-1] < s[t-1] && f[t] > s[t]) - (f[t-1] > s[t-1] && f[t] < s[t]), f = fast_sums / fast,
- * s = slow_sums / slow (NaN compares false); side[0] = 0. */
-static PyObject *cross_sides(PyObject *self, PyObject *args) {
-    PyObject *o_f, *o_s, *o_side;
-    double fast, slow;
+typedef long long v8l __attribute__((vector_size(64)));
+typedef signed char v8c __attribute__((vector_size(8)));
+typedef signed char v16c __attribute__((vector_size(16)));
+#define CHUNK 2048
+
+/* c[i] = +1 if f[i]/fast > s[i]/slow, -1 if <, 0 if equal or NaN: numpy's `f /= fast; s /= slow; f > s`. */
+SIMD_CLONES
+static void compare_chunk(const double *f, double fast, const double *s, double slow, int64_t m, int8_t *c) {
+    int64_t i = 0;
+    for (; i + LANES <= m; i += LANES) {
+        v8d a = load8(f + i) / fast, b = load8(s + i) / slow;
+        v8l d = (a < b) - (a > b); /* comparisons give -1 (true) or 0 */
+        v8c cc = __builtin_convertvector(d, v8c);
+        memcpy(c + i, &cc, sizeof cc);
+    }
+    for (; i < m; i++) {
+        double a = f[i] / fast, b = s[i] / slow;
+        c[i] = (int8_t)((a > b) - (a < b));
+    }
+}
+
+/* side[i] = cur[i] where prev[i] and cur[i] have opposite signs (a strict cross), else 0. */
+SIMD_CLONES
+static void crosses(const int8_t *prev, const int8_t *cur, int64_t m, int8_t *side) {
+    int64_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        v16c p, c;
+        memcpy(&p, prev + i, sizeof p);
+        memcpy(&c, cur + i, sizeof c);
+        v16c out = (p * c == -1) & c;
+        memcpy(side + i, &out, sizeof out);
+    }
+    for (; i < m; i++) {
+        side[i] = (int8_t)(prev[i] * cur[i] == -1 ? cur[i] : 0);
+    }
+}
+
+/* The signals of sma_cross.decide_vectorized without its two full-length SMA arrays: window sums, the
+ * divisions and the compares chunk by chunk (each value computed exactly as window_sums and numpy do). */
+static void sma_sides(const double *x, int64_t len, int64_t fast, int64_t slow, int8_t *side) {
+    double fsum[CHUNK], ssum[CHUNK];
+    int8_t c[CHUNK + 1];
+    int64_t first = (fast > slow ? fast : slow) - 1; /* the first bar with both SMAs (earlier: NaN, 0) */
+    int64_t head = first + 1 < len ? first + 1 : len;
+    memset(side, 0, (size_t)head);
+    c[0] = 0;
+    for (int64_t t0 = first; t0 < len; t0 += CHUNK) {
+        int64_t m = len - t0 < CHUNK ? len - t0 : CHUNK;
+        sums_plain(x + t0 - fast + 1, m, fast, fsum);
+        sums_plain(x + t0 - slow + 1, m, slow, ssum);
+        compare_chunk(fsum, (double)fast, ssum, (double)slow, m, c + 1);
+        if (t0 == first) {
+            crosses(c + 1, c + 2, m - 1, side + t0 + 1);
+        } else {
+            crosses(c, c + 1, m, side + t0);
+        }
+        c[0] = c[m];
+    }
+}
+
+static PyObject *sma_cross_sides(PyObject *self, PyObject *args) {
+    PyObject *o_x, *o_side;
+    Py_ssize_t fast, slow;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OdOdO", &o_f, &fast, &o_s, &slow, &o_side)) {
+    if (!PyArg_ParseTuple(args, "OnnO", &o_x, &fast, &slow, &o_side)) {
         return NULL;
     }
-    Py_buffer f, s, side;
-    if (get_vector(o_f, &f, F64, -1, 0, "fast_sums") != 0) {
+    if (fast < 1 || slow < 1) {
+        return PyErr_Format(PyExc_ValueError, "SMA lengths must be >= 1, were fast=%zd, slow=%zd", fast, slow);
+    }
+    Py_buffer x, side;
+    if (get_vector(o_x, &x, F64, -1, 0, "close") != 0) {
         return NULL;
     }
-    Py_ssize_t len = items_of(&f);
-    if (get_vector(o_s, &s, F64, len, 0, "slow_sums") != 0) {
-        PyBuffer_Release(&f);
-        return NULL;
-    }
+    Py_ssize_t len = items_of(&x);
     if (PyObject_GetBuffer(o_side, &side, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0) {
-        PyBuffer_Release(&f);
-        PyBuffer_Release(&s);
+        PyBuffer_Release(&x);
         return NULL;
     }
-    if (side.itemsize != 1 || side.len != len) {
-        PyErr_Format(PyExc_ValueError, "side: expected %zd int8 items, got %zd bytes", len, side.len);
-        PyBuffer_Release(&f);
-        PyBuffer_Release(&s);
+    if (side.itemsize != 1 || side.len != len || side.format == NULL || strcmp(side.format, "b") != 0) {
+        PyErr_Format(PyExc_ValueError, "side: expected %zd int8 items, got %zd bytes of format '%s'", len,
+                     side.len, side.format ? side.format : "B");
+        PyBuffer_Release(&x);
         PyBuffer_Release(&side);
         return NULL;
     }
-    const double *fs = f.buf, *ss = s.buf;
-    int8_t *out = side.buf;
     Py_BEGIN_ALLOW_THREADS;
-    if (len > 0) {
-        out[0] = 0;
-        double f0 = fs[0] / fast, s0 = ss[0] / slow;
-        int below0 = f0 < s0, above0 = f0 > s0;
-        for (Py_ssize_t t = 1; t < len; t++) {
-            double f1 = fs[t] / fast, s1 = ss[t] / slow;
-            int below1 = f1 < s1, above1 = f1 > s1;
-            out[t] = (int8_t)((below0 & above1) - (above0 & below1));
-            below0 = below1;
-            above0 = above1;
-        }
-    }
+    sma_sides(x.buf, len, fast, slow, side.buf);
     Py_END_ALLOW_THREADS;
-    PyBuffer_Release(&f);
-    PyBuffer_Release(&s);
+    PyBuffer_Release(&x);
     PyBuffer_Release(&side);
     Py_RETURN_NONE;
 }
@@ -597,7 +639,7 @@ release:
 
 static PyMethodDef methods[] = {
     {"window_sums", window_sums, METH_VARARGS, "Fill out with the window sums (see indicators.window_sums)."},
-    {"cross_sides", cross_sides, METH_VARARGS, "Fill side with the strict crossovers of two SMAs."},
+    {"sma_cross_sides", sma_cross_sides, METH_VARARGS, "Fill side with sma_cross's signals (+1, -1, 0)."},
     {"drawdown", drawdown, METH_VARARGS, "Return (largest fall as a fraction, longest underwater run)."},
     {"equity", equity, METH_VARARGS, "Fill the equity curve's arrays (see equity.build_equity)."},
     {NULL, NULL, 0, NULL},

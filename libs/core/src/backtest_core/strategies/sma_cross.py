@@ -10,7 +10,7 @@ import numpy as np
 from backtest_core.candles import Candles
 from backtest_core.errors import ConfigError
 from backtest_core.strategies import indicators
-from backtest_core.strategies.indicators import last_window_sums, window_sums
+from backtest_core.strategies.indicators import last_window_sums, window_sums_python
 from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal, SignalArrays, Window
 
 _BUY = Signal(Side.BUY)
@@ -56,22 +56,24 @@ class SmaCrossStrategy(BaseStrategy):
     def decide_vectorized(self, candles: Candles, interval: str, **p: Any) -> SignalArrays:
         """Return the crossover signals of the whole series."""
         fast, slow = p["fast"], p["slow"]
-        f, s = window_sums(candles.close, fast), window_sums(candles.close, slow)
+        close = candles.close
         kernels = indicators.KERNELS
-        if kernels is None:
-            return SignalArrays.market(cross_sides_python(f, fast, s, slow))
-        side = np.empty(len(f), np.int8)
-        kernels.cross_sides(f, float(fast), s, float(slow), side)  # the same divisions and compares in C
+        if kernels is None or close.dtype != np.float64 or close.ndim != 1:
+            return SignalArrays.market(sma_cross_sides_python(close, fast, slow))
+        side = np.empty(len(close), np.int8)
+        kernels.sma_cross_sides(np.ascontiguousarray(close), int(fast), int(slow), side)
         return SignalArrays.market(side)
 
 
-def cross_sides_python(fast_sums: np.ndarray, fast: int, slow_sums: np.ndarray, slow: int) -> np.ndarray:
-    """Return int8 sides: +1 where fast_sums/fast crosses strictly above slow_sums/slow, -1 below, else 0.
+def sma_cross_sides_python(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
+    """Return int8 sides: +1 where SMA(fast) crosses strictly above SMA(slow), -1 strictly below, else 0.
 
-    The numpy twin of `backtest_core._kernels.cross_sides`. The sums arrays are divided in place.
+    The numpy twin of `backtest_core._kernels.sma_cross_sides`, which computes the same window sums,
+    divisions and compares chunk by chunk, without the two full-length SMA arrays.
     """
-    f, s = fast_sums, slow_sums
+    f = window_sums_python(close, fast)
     f /= fast
+    s = window_sums_python(close, slow)
     s /= slow
     below, above = f < s, f > s  # NaN (warm-up) compares False both ways
     side = np.zeros(len(f), np.int8)
