@@ -300,7 +300,57 @@ static PyObject *sma_cross_sides(PyObject *self, PyObject *args) {
 
 /* One pass of max_drawdown_python: peak = running max (NaN once any value was NaN, as np.maximum),
  * dd = peak > 0 ? 1.0 - e / peak : 0.0, worst = max(dd) (NaN if any dd is NaN, as ndarray.max),
- * longest = the longest run of bars with e < peak. */
+ * longest = the longest run of bars with e < peak.
+ *
+ * Without a division per bar: while the peak p stays the same, 1.0 - v / p is largest at the smallest
+ * v (a correctly rounded division and subtraction are monotonic), so one division per peak gives the
+ * same maximum; the bar that set the peak is in its run (1.0 - p / p = 0.0), except for p = +inf,
+ * where that bar's dd is NaN (inf / inf), which is flagged when the peak is set. Every dd is >= 0.0 or NaN, so the maximum starts from 0.0. Once a value is NaN, the peak is
+ * NaN for good: every later dd is 0.0 and no later bar is under water. */
+typedef struct {
+    double worst;
+    int worst_nan;
+} Falls;
+
+/* The largest dd of the bars whose running peak was `peak`, the lowest of them being `lowest`. */
+static void close_peak(Falls *f, double peak, double lowest) {
+    if (peak > 0) {
+        double dd = 1.0 - lowest / peak;
+        if (isnan(dd)) {
+            f->worst_nan = 1;
+        } else if (dd > f->worst) {
+            f->worst = dd;
+        }
+    }
+}
+
+static void falls(const double *e, Py_ssize_t len, double *worst_out, long long *longest_out) {
+    Falls f = {0.0, isinf(e[0]) && e[0] > 0};
+    double peak = e[0], lowest = e[0];
+    long long run = 0, longest = 0;
+    int open = !isnan(peak);
+    for (Py_ssize_t i = 1; i < len && open; i++) {
+        double v = e[i];
+        if (v > peak) {
+            close_peak(&f, peak, lowest);
+            peak = v;
+            lowest = v;
+            f.worst_nan |= isinf(v); /* v > peak: +inf */
+        } else if (isnan(v)) {
+            open = 0;
+            break;
+        }
+        lowest = v < lowest ? v : lowest;
+        run = v < peak ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    if (!isnan(peak)) {
+        close_peak(&f, peak, lowest);
+    }
+    *worst_out = f.worst_nan ? NAN : f.worst;
+    *longest_out = longest;
+}
+
 static PyObject *drawdown(PyObject *self, PyObject *args) {
     PyObject *o_e;
     (void)self;
@@ -316,41 +366,10 @@ static PyObject *drawdown(PyObject *self, PyObject *args) {
         PyBuffer_Release(&eb);
         return PyErr_Format(PyExc_ValueError, "equity: expected at least one value, got 0");
     }
-    const double *e = eb.buf;
     double worst = 0.0;
     long long longest = 0;
     Py_BEGIN_ALLOW_THREADS;
-    double peak = e[0];
-    int worst_nan = 0, first = 1;
-    long long run = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        double v = e[i];
-        if (i > 0) {
-            if (isnan(peak) || isnan(v)) {
-                peak = NAN;
-            } else if (v > peak) {
-                peak = v;
-            }
-        }
-        double dd = peak > 0 ? 1.0 - v / peak : 0.0;
-        if (isnan(dd)) {
-            worst_nan = 1;
-        } else if (first || dd > worst) {
-            worst = dd;
-        }
-        first = 0;
-        if (v < peak) {
-            run += 1;
-            if (run > longest) {
-                longest = run;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    if (worst_nan) {
-        worst = NAN;
-    }
+    falls(eb.buf, len, &worst, &longest);
     Py_END_ALLOW_THREADS;
     PyBuffer_Release(&eb);
     return Py_BuildValue("dL", worst, longest);

@@ -150,6 +150,8 @@ def test_max_drawdown_of_a_long_walk_equals_numpy_and_hand_figures() -> None:
     walk = 1_000.0 + np.cumsum(rng.normal(0.0, 1.0, 200_000))
     _same_drawdown(max_drawdown(walk), max_drawdown_python(walk))
     assert max_drawdown(np.array([100.0, 120.0, 90.0, 90.0, 130.0, 65.0])) == (50.0, 2)
+    worst, bars = max_drawdown(np.array([math.inf, 2.0]))  # the bar at the +inf peak: 1 - inf/inf = NaN
+    assert math.isnan(worst) and bars == 1
     assert max_drawdown([1.0, 0.5]) == (50.0, 1)  # type: ignore[arg-type]  # a list: the numpy twin
 
 
