@@ -385,7 +385,7 @@ typedef struct {
     const int64_t *symbol, *direction, *entry_event, *exit_event;
     const double *units, *entry_fill;
     const double **closes; /* per symbol: its close on the union grid, or NULL */
-    double *equity, *cash;
+    double *equity;
     unsigned char *held_any;
     int64_t *held_count, *order; /* per symbol; order[g] = the symbol of group g */
     int64_t groups;
@@ -399,7 +399,8 @@ static int changed_by_adding_zero(double x) {
     return bits == 0x8000000000000000ULL || (isnan(x) && !(bits & 0x0008000000000000ULL));
 }
 
-/* Cash after the last event at or before each bar; BAIL unless event bars are sorted and in [0, bars). */
+/* Set the equity to the cash after the last event at or before each bar; BAIL unless the event bars
+ * are sorted and in [0, bars). */
 static int cash_at_bars(Equity *q) {
     if (q->log_len < q->events) {
         return BAIL;
@@ -416,7 +417,7 @@ static int cash_at_bars(Equity *q) {
             j++;
         }
         double c = j == 0 ? q->start_cash : q->log[j - 1];
-        q->cash[g] = c;
+        q->equity[g] = c;
         q->dirty |= changed_by_adding_zero(c);
     }
     return 0;
@@ -503,7 +504,6 @@ static int build(Equity *q) {
     if (cash_at_bars(q) != 0) {
         return BAIL;
     }
-    memcpy(q->equity, q->cash, sizeof(double) * (size_t)q->bars);
     memset(q->held_any, 0, (size_t)q->bars);
     q->groups = 0;
     if (q->trades == 0) {
@@ -557,15 +557,15 @@ done:
 }
 
 /* equity(event_bar, log, start_cash, symbol, direction, units, entry_fill, entry_event, exit_event, closes,
- *        equity_out, cash_out, held_any_out, held_count_out, order_out) -> (status, groups)
+ *        equity_out, held_any_out, held_count_out, order_out) -> (status, groups)
  * int64[events] event_bar; float64[>= events] log; trade columns int64/float64[trades]; closes: a tuple of
- * n_symbols float64[bars] arrays or None; outputs: float64[bars] x2, bool[bars], int64[n_symbols] x2. */
+ * n_symbols float64[bars] arrays or None; outputs: float64[bars], bool[bars], int64[n_symbols] x2. */
 static PyObject *equity(PyObject *self, PyObject *args) {
-    PyObject *o[14];
+    PyObject *o[13];
     double start_cash;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOdOOOOOOOOOOOO", &o[0], &o[1], &start_cash, &o[2], &o[3], &o[4], &o[5], &o[6],
-                          &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13])) {
+    if (!PyArg_ParseTuple(args, "OOdOOOOOOOOOOO", &o[0], &o[1], &start_cash, &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9], &o[10], &o[11], &o[12])) {
         return NULL;
     }
     PyObject *o_closes = o[8];
@@ -573,7 +573,7 @@ static PyObject *equity(PyObject *self, PyObject *args) {
         return PyErr_Format(PyExc_TypeError, "closes: expected a tuple, got %s", Py_TYPE(o_closes)->tp_name);
     }
     Py_ssize_t ns = PyTuple_GET_SIZE(o_closes);
-    Py_buffer v[13];
+    Py_buffer v[12];
     Py_buffer *cv = PyMem_Calloc((size_t)(ns > 0 ? ns : 1), sizeof(Py_buffer));
     const double **closes = PyMem_Calloc((size_t)(ns > 0 ? ns : 1), sizeof(double *));
     int got = 0, got_closes = 0;
@@ -583,20 +583,19 @@ static PyObject *equity(PyObject *self, PyObject *args) {
         goto release;
     }
     /* inputs: event_bar, log, symbol, direction, units, entry_fill, entry_event, exit_event;
-     * outputs: equity, cash, held_any, held_count, order */
-    static const char *names[13] = {"event_bar", "log",         "symbol",      "direction", "units",
-                                    "entry_fill", "entry_event", "exit_event", "equity",    "cash",
-                                    "held_any",  "held_count",  "order"};
-    static const enum kind kinds[13] = {I64, F64, I64, I64, F64, F64, I64, I64, F64, F64, BOOL, I64, I64};
-    PyObject *objs[13] = {o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[9], o[10], o[11], o[12], o[13]};
-    Py_ssize_t lengths[13];
-    for (; got < 13; got++) {
+     * outputs: equity, held_any, held_count, order */
+    static const char *names[12] = {"event_bar",   "log",        "symbol", "direction", "units",      "entry_fill",
+                                    "entry_event", "exit_event", "equity", "held_any",  "held_count", "order"};
+    static const enum kind kinds[12] = {I64, F64, I64, I64, F64, F64, I64, I64, F64, BOOL, I64, I64};
+    PyObject *objs[12] = {o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[9], o[10], o[11], o[12]};
+    Py_ssize_t lengths[12];
+    for (; got < 12; got++) {
         Py_ssize_t want = -1;
-        if (got == 3 || got == 4 || got == 5 || got == 6 || got == 7) {
+        if (got >= 3 && got <= 7) {
             want = lengths[2]; /* trade columns: as many as symbols */
-        } else if (got == 9 || got == 10) {
-            want = lengths[8]; /* cash, held_any: as many as equity */
-        } else if (got >= 11) {
+        } else if (got == 9) {
+            want = lengths[8]; /* held_any: as many as equity */
+        } else if (got >= 10) {
             want = ns;
         }
         if (get_vector(objs[got], &v[got], kinds[got], want, got >= 8, names[got]) != 0) {
@@ -632,10 +631,9 @@ static PyObject *equity(PyObject *self, PyObject *args) {
         .exit_event = v[7].buf,
         .closes = closes,
         .equity = v[8].buf,
-        .cash = v[9].buf,
-        .held_any = v[10].buf,
-        .held_count = v[11].buf,
-        .order = v[12].buf,
+        .held_any = v[9].buf,
+        .held_count = v[10].buf,
+        .order = v[11].buf,
     };
     int status;
     Py_BEGIN_ALLOW_THREADS;

@@ -17,7 +17,6 @@ def equity(
     exit_event: Any,
     closes: tuple[Any, ...],
     equity_out: Any,
-    cash_out: Any,
     held_any_out: Any,
     held_count_out: Any,
     order_out: Any,

@@ -27,13 +27,29 @@ def closes_on_grid(candles: Candles, union: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
+class CashLog:
+    """The cash after each timeline event, and each event's union bar: what the cash curve is made of."""
+
+    bars: int
+    event_bar: np.ndarray
+    after_event: np.ndarray
+    start_cash: float
+
+
+@dataclass(frozen=True, slots=True)
 class EquityCurve:
     """Equity at the close of every union bar, and which bars held a position (any / per symbol)."""
 
     equity: np.ndarray
-    cash: np.ndarray
     held_any: np.ndarray
     held_bars: dict[int, int]
+    cash_log: CashLog
+
+    @property
+    def cash(self) -> np.ndarray:
+        """Return the cash at each union bar's close (made on demand: the engine does not need it)."""
+        log = self.cash_log
+        return _cash_at_bars(log.bars, log.event_bar, log.after_event, log.start_cash)
 
 
 def _load_kernels() -> ModuleType | None:
@@ -89,7 +105,7 @@ def _build_equity_native(
             return None
         for symbol in np.flatnonzero(np.bincount(tr.symbol, minlength=count)).tolist():
             closes[symbol] = np.ascontiguousarray(closes_on_grid(candles[symbol], union), np.float64)
-    equity, cash, held_any = np.empty(n), np.empty(n), np.empty(n, bool)
+    equity, held_any = np.empty(n), np.empty(n, bool)
     held_count, order = np.zeros(count, np.int64), np.zeros(count, np.int64)
     status, groups = KERNELS.equity(
         *(np.ascontiguousarray(a) for a in (timeline.union_bar, results.cash_after_event)),
@@ -98,7 +114,6 @@ def _build_equity_native(
         *(np.ascontiguousarray(a) for a in (tr.entry_event, tr.exit_event)),
         tuple(closes),
         equity,
-        cash,
         held_any,
         held_count,
         order,
@@ -106,7 +121,8 @@ def _build_equity_native(
     if status != 0:
         return None
     symbols = order[:groups].tolist()
-    return EquityCurve(equity, cash, held_any, dict(zip(symbols, held_count[symbols].tolist(), strict=True)))
+    held_bars = dict(zip(symbols, held_count[symbols].tolist(), strict=True))
+    return EquityCurve(equity, held_any, held_bars, _cash_log(n, timeline, results, start_cash))
 
 
 def build_equity_python(
@@ -124,13 +140,13 @@ def build_equity_python(
     their first closed trade. Adding 0.0 outside the segments leaves a bar's equity unchanged.
     """
     n = len(union)
-    cash = _cash_at_bars(n, timeline.union_bar, results.cash_after_event, start_cash)
-    equity = cash.copy()
+    equity = _cash_at_bars(n, timeline.union_bar, results.cash_after_event, start_cash)
     held_any = np.zeros(n, bool)
     held_bars: dict[int, int] = {}
     tr = results.trades
+    cash_log = _cash_log(n, timeline, results, start_cash)
     if len(tr) == 0:
-        return EquityCurve(equity, cash, held_any, held_bars)
+        return EquityCurve(equity, held_any, held_bars, cash_log)
     order = np.argsort(tr.symbol, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(tr.symbol[order])) + 1)
     groups.sort(key=lambda g: int(g[0]))
@@ -152,7 +168,11 @@ def build_equity_python(
         equity += marked  # + 0.0 outside the positions
         held_any |= held
         held_bars[symbol] = int(lengths[1::2].sum())
-    return EquityCurve(equity, cash, held_any, held_bars)
+    return EquityCurve(equity, held_any, held_bars, cash_log)
+
+
+def _cash_log(n: int, timeline: Timeline, results: ReplayResults, start_cash: float) -> CashLog:
+    return CashLog(n, timeline.union_bar, results.cash_after_event, float(start_cash))
 
 
 def _cash_at_bars(n: int, event_bar: np.ndarray, log: np.ndarray, start_cash: float) -> np.ndarray:
