@@ -25,7 +25,9 @@
 
 #define BAIL 1
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* -DKERNELS_NO_CLONES builds one version for the compiler's target (to test the baseline or AVX2 code
+ * on an AVX-512 machine: gcc -march=x86-64 or -march=haswell). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(KERNELS_NO_CLONES)
 #define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define SIMD_CLONES
