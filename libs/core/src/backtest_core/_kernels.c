@@ -69,6 +69,51 @@ static void sums_plain(const double *x, int64_t m, int64_t n, double *out) {
     }
 }
 
+/* Two window sums at once, small <= big windows ending at the same bar: out_big[t] = x[t] + ... +
+ * x[t+big-1] and out_small[t] = x[t+big-small] + ... + x[t+big-1], each left to right; the small
+ * window's values are the big window's last loads, so they are loaded once for both. */
+SIMD_CLONES
+static void sums_pair(const double *x, int64_t m, int64_t big, int64_t small, double *out_big, double *out_small) {
+    int64_t t = 0, skip = big - small;
+    for (; t + 4 * LANES <= m; t += 4 * LANES) {
+        const double *p = x + t;
+        v8d a0 = load8(p), a1 = load8(p + LANES), a2 = load8(p + 2 * LANES), a3 = load8(p + 3 * LANES);
+        for (int64_t k = 1; k < skip; k++) {
+            const double *q = p + k;
+            a0 += load8(q);
+            a1 += load8(q + LANES);
+            a2 += load8(q + 2 * LANES);
+            a3 += load8(q + 3 * LANES);
+        }
+        v8d b0, b1, b2, b3;
+        if (skip == 0) {
+            b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        } else {
+            const double *q = p + skip;
+            b0 = load8(q), b1 = load8(q + LANES), b2 = load8(q + 2 * LANES), b3 = load8(q + 3 * LANES);
+            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
+        }
+        for (int64_t k = skip + 1; k < big; k++) {
+            const double *q = p + k;
+            v8d c0 = load8(q), c1 = load8(q + LANES), c2 = load8(q + 2 * LANES), c3 = load8(q + 3 * LANES);
+            a0 += c0, a1 += c1, a2 += c2, a3 += c3;
+            b0 += c0, b1 += c1, b2 += c2, b3 += c3;
+        }
+        store8(out_big + t, a0);
+        store8(out_big + t + LANES, a1);
+        store8(out_big + t + 2 * LANES, a2);
+        store8(out_big + t + 3 * LANES, a3);
+        store8(out_small + t, b0);
+        store8(out_small + t + LANES, b1);
+        store8(out_small + t + 2 * LANES, b2);
+        store8(out_small + t + 3 * LANES, b3);
+    }
+    if (t < m) {
+        sums_plain(x + t, m - t, big, out_big + t);
+        sums_plain(x + t + skip, m - t, small, out_small + t);
+    }
+}
+
 /* out[t] = w[0]*x[t] + w[1]*x[t+1] + ..., each product rounded, then added left to right. */
 SIMD_CLONES
 static void sums_weighted(const double *x, const double *w, int64_t m, int64_t n, double *out) {
@@ -252,8 +297,11 @@ static void sma_sides(const double *x, int64_t len, int64_t fast, int64_t slow, 
     c[0] = 0;
     for (int64_t t0 = first; t0 < len; t0 += CHUNK) {
         int64_t m = len - t0 < CHUNK ? len - t0 : CHUNK;
-        sums_plain(x + t0 - fast + 1, m, fast, fsum);
-        sums_plain(x + t0 - slow + 1, m, slow, ssum);
+        if (fast <= slow) {
+            sums_pair(x + t0 - slow + 1, m, slow, fast, ssum, fsum);
+        } else {
+            sums_pair(x + t0 - fast + 1, m, fast, slow, fsum, ssum);
+        }
         compare_chunk(fsum, (double)fast, ssum, (double)slow, m, c + 1);
         if (t0 == first) {
             crosses(c + 1, c + 2, m - 1, side + t0 + 1);
