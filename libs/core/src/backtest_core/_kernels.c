@@ -3,6 +3,7 @@
  *   window_sums(x, n, weights, out)          strategies.indicators.window_sums_python
  *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross.sma_cross_sides_python
  *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown_python (before its final * 100)
+ *   moments(returns) -> (mean, sd, downside) np.mean, np.std(ddof=1) of metrics.sharpe_ratio / sortino_ratio
  *   equity(...) -> status                    equity.build_equity_python
  *
  * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused
@@ -425,6 +426,87 @@ static PyObject *drawdown(PyObject *self, PyObject *args) {
     return Py_BuildValue("dL", worst, longest);
 }
 
+/* ---- mean, standard deviation, downside deviation ---------------------------------------------------- */
+
+/* numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), which np.add.reduce runs over a
+ * whole contiguous float64 vector: below 8 values a plain loop; up to 128, eight running sums (lane j
+ * adds values j, j+8, ...) combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest in order;
+ * above, the two halves (the first a multiple of 8 long) summed recursively. The reduction starts from
+ * 0.0: np.sum = 0.0 + pairwise(a). TERM is applied to every value first, as numpy's temporaries are:
+ * (v - m) * (v - m) for np.var's squared deviations, min(v, 0)^2 (NaN kept) for the downside. */
+#define PW_BLOCK 128
+#define TERM_PLAIN(v) (v)
+#define TERM_DEV(v) (((v) - m) * ((v) - m))
+#define TERM_DOWN(v) (down_of(v) * down_of(v))
+#define TERM_DOWN_V(v) (down_of_v(v) * down_of_v(v))
+
+static inline double down_of(double v) { return v < 0.0 || isnan(v) ? v : 0.0; } /* np.minimum(v, 0.0) */
+
+static inline v8d down_of_v(v8d v) {
+    v8l keep = (v < 0.0) | (v != v);
+    return (v8d)((v8l)v & keep);
+}
+
+#define PAIRWISE(NAME, TERM_S, TERM_V)                                                                      \
+    static double NAME(const double *a, int64_t n, double m) {                                              \
+        (void)m;                                                                                            \
+        if (n < 8) {                                                                                        \
+            double res = -0.0;                                                                              \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                res += TERM_S(a[i]);                                                                        \
+            }                                                                                               \
+            return res;                                                                                     \
+        }                                                                                                   \
+        if (n <= PW_BLOCK) {                                                                                \
+            v8d r = TERM_V(load8(a));                                                                       \
+            int64_t i = 8;                                                                                  \
+            for (; i < n - (n % 8); i += 8) {                                                               \
+                r += TERM_V(load8(a + i));                                                                  \
+            }                                                                                               \
+            double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));                 \
+            for (; i < n; i++) {                                                                            \
+                res += TERM_S(a[i]);                                                                        \
+            }                                                                                               \
+            return res;                                                                                     \
+        }                                                                                                   \
+        int64_t n2 = n / 2;                                                                                 \
+        n2 -= n2 % 8;                                                                                       \
+        return NAME(a, n2, m) + NAME(a + n2, n - n2, m);                                                    \
+    }
+
+PAIRWISE(pairwise_plain, TERM_PLAIN, TERM_PLAIN)
+PAIRWISE(pairwise_dev, TERM_DEV, TERM_DEV)
+PAIRWISE(pairwise_down, TERM_DOWN, TERM_DOWN_V)
+
+/* moments(r) -> (mean, sd, downside): np.mean(r); np.std(r, ddof=1) (NaN below 2 values, as numpy
+ * divides by max(n - 1, 0)); sqrt(np.mean(np.minimum(r, 0) ** 2)). Needs at least one value. */
+static PyObject *moments(PyObject *self, PyObject *args) {
+    PyObject *o_r;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &o_r)) {
+        return NULL;
+    }
+    Py_buffer rb;
+    if (get_vector(o_r, &rb, F64, -1, 0, "returns") != 0) {
+        return NULL;
+    }
+    Py_ssize_t n = items_of(&rb);
+    if (n == 0) {
+        PyBuffer_Release(&rb);
+        return PyErr_Format(PyExc_ValueError, "returns: expected at least one value, got 0");
+    }
+    const double *r = rb.buf;
+    double mean, sd, downside;
+    Py_BEGIN_ALLOW_THREADS;
+    mean = (0.0 + pairwise_plain(r, n, 0.0)) / (double)n;
+    double dev = 0.0 + pairwise_dev(r, n, mean);
+    sd = sqrt(dev / (double)(n - 1 > 0 ? n - 1 : 0));
+    downside = sqrt((0.0 + pairwise_down(r, n, 0.0)) / (double)n);
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&rb);
+    return Py_BuildValue("ddd", mean, sd, downside);
+}
+
 /* ---- equity ----------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -708,6 +790,7 @@ static PyMethodDef methods[] = {
     {"window_sums", window_sums, METH_VARARGS, "Fill out with the window sums (see indicators.window_sums)."},
     {"sma_cross_sides", sma_cross_sides, METH_VARARGS, "Fill side with sma_cross's signals (+1, -1, 0)."},
     {"drawdown", drawdown, METH_VARARGS, "Return (largest fall as a fraction, longest underwater run)."},
+    {"moments", moments, METH_VARARGS, "Return numpy's (mean, std ddof=1, downside deviation) of returns."},
     {"equity", equity, METH_VARARGS, "Fill the equity curve's arrays (see equity.build_equity)."},
     {NULL, NULL, 0, NULL},
 };

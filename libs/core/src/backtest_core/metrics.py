@@ -51,22 +51,48 @@ def sharpe_ratio(returns: np.ndarray, ppy: float) -> float | None:
     """Return the annualised Sharpe ratio (zero risk-free), None without variance."""
     if len(returns) < 2:
         return None
-    sd = float(np.std(returns, ddof=1))
+    mean, sd, _ = return_moments(returns)
     if not sd > 0 or not math.isfinite(sd):
         return None
-    return float(np.mean(returns)) / sd * math.sqrt(ppy)
+    return mean / sd * math.sqrt(ppy)
 
 
 def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
     """Return the annualised Sortino ratio (zero target), None without downside."""
     if len(returns) < 2:
         return None
-    down = np.minimum(returns, 0.0)
-    down *= down
-    downside = math.sqrt(float(np.mean(down)))
+    mean, _, downside = return_moments(returns)
     if not downside > 0 or not math.isfinite(downside):
         return None
-    return float(np.mean(returns)) / downside * math.sqrt(ppy)
+    return mean / downside * math.sqrt(ppy)
+
+
+def return_moments(returns: np.ndarray) -> tuple[float, float, float]:
+    """Return (mean, sample standard deviation, downside deviation) of per-bar returns (>= 2 values).
+
+    Exactly numpy's `np.mean`, `np.std(ddof=1)` and `sqrt(np.mean(np.minimum(r, 0) ** 2))`: the C
+    kernel `backtest_core._kernels.moments` sums in numpy's pairwise order for a contiguous float64
+    vector; anything else goes to `return_moments_python`, the reference.
+    """
+    if (
+        KERNELS is None
+        or not isinstance(returns, np.ndarray)
+        or returns.ndim != 1
+        or returns.dtype != np.float64
+        or not returns.flags.c_contiguous
+        or len(returns) < 2
+    ):
+        return return_moments_python(returns)
+    mean, sd, downside = KERNELS.moments(returns)
+    return mean, sd, downside
+
+
+def return_moments_python(returns: np.ndarray) -> tuple[float, float, float]:
+    """Return `return_moments` computed with numpy."""
+    sd = float(np.std(returns, ddof=1))
+    down = np.minimum(returns, 0.0)
+    down *= down
+    return float(np.mean(returns)), sd, math.sqrt(float(np.mean(down)))
 
 
 def max_drawdown(equity: np.ndarray) -> tuple[float, int]:

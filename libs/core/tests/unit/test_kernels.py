@@ -12,7 +12,14 @@ from backtest_core.candles import Candles
 from backtest_core.config import FeeModel
 from backtest_core.equity import EquityCurve, build_equity, build_equity_python, closes_on_grid
 from backtest_core.loader import load_strategy
-from backtest_core.metrics import max_drawdown, max_drawdown_python
+from backtest_core.metrics import (
+    max_drawdown,
+    max_drawdown_python,
+    return_moments,
+    return_moments_python,
+    sharpe_ratio,
+    sortino_ratio,
+)
 from backtest_core.orchestrator import Timeline, generate_proposals, merge_timeline
 from backtest_core.portfolio import ReplayResults, TradeColumns, replay_timeline
 from backtest_core.proposals import ProposalSettings
@@ -153,6 +160,43 @@ def test_max_drawdown_of_a_long_walk_equals_numpy_and_hand_figures() -> None:
     worst, bars = max_drawdown(np.array([math.inf, 2.0]))  # the bar at the +inf peak: 1 - inf/inf = NaN
     assert math.isnan(worst) and bars == 1
     assert max_drawdown([1.0, 0.5]) == (50.0, 1)  # type: ignore[arg-type]  # a list: the numpy twin
+
+
+def _same_floats(got: tuple[float, ...], want: tuple[float, ...]) -> None:
+    assert [repr(v) for v in got] == [repr(v) for v in want]  # NaN equals NaN, -0.0 is not 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    x=st.lists(st.one_of(values, st.floats(-0.01, 0.01)), min_size=2, max_size=700),
+    scale=st.sampled_from([1.0, 1e-3, 1e6]),
+)
+def test_mean_and_deviations_in_c_equal_numpys_pairwise_sums(x: list[float], scale: float) -> None:
+    r = np.array(x) * scale
+    with np.errstate(all="ignore"):
+        _same_floats(return_moments(r), return_moments_python(r))
+
+
+@pytest.mark.parametrize("n", [2, 7, 8, 9, 127, 128, 129, 136, 8_191, 8_193, 65_537, 1_000_000])
+def test_mean_and_deviations_of_long_returns_equal_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    r = rng.normal(0.0, 1e-3, n)
+    r[::13] = 0.0
+    _same_floats(return_moments(r), return_moments_python(r))
+    assert return_moments(r)[0] == float(np.mean(r))
+    assert return_moments(r)[1] == float(np.std(r, ddof=1))
+
+
+def test_sharpe_and_sortino_are_the_same_with_and_without_the_kernels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = np.random.default_rng(2).normal(0.0002, 0.01, 50_001)
+    native = (sharpe_ratio(r, 525_600.0), sortino_ratio(r, 525_600.0))
+    monkeypatch.setattr(metrics, "KERNELS", None)
+    assert (sharpe_ratio(r, 525_600.0), sortino_ratio(r, 525_600.0)) == native
+    assert native[0] is not None and 10.0 < native[0] < 25.0  # 0.02 / 1 * sqrt(525,600) = 14.5 expected
+    assert sharpe_ratio(np.ones(5), 365.0) is None  # no variance
+    assert sortino_ratio(np.full(5, 0.01), 365.0) is None  # no downside
 
 
 def _same_curve(got: EquityCurve, want: EquityCurve) -> None:
