@@ -4,6 +4,7 @@
  *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross.sma_cross_sides_python
  *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown_python (before its final * 100)
  *   moments(returns) -> (mean, sd, downside) np.mean, np.std(ddof=1) of metrics.sharpe_ratio / sortino_ratio
+ *   folds(pnls) -> (total, wins, losses, ...) metrics.pnl_folds_python (sequential sums of trade pnls)
  *   equity(...) -> status                    equity.build_equity_python
  *
  * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused
@@ -507,6 +508,39 @@ static PyObject *moments(PyObject *self, PyObject *args) {
     return Py_BuildValue("ddd", mean, sd, downside);
 }
 
+/* ---- folds --------------------------------------------------------------------------------------------- */
+
+/* folds(values) -> (total, wins, losses, win_count, loss_count): left folds from 0.0 of all values, of
+ * those > 0 and of those < 0 (NaN in none but the total), in order: metrics.pnl_folds_python. */
+static PyObject *folds(PyObject *self, PyObject *args) {
+    PyObject *o_v;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &o_v)) {
+        return NULL;
+    }
+    Py_buffer vb;
+    if (get_vector(o_v, &vb, F64, -1, 0, "values") != 0) {
+        return NULL;
+    }
+    const double *v = vb.buf;
+    Py_ssize_t n = items_of(&vb);
+    double total = 0.0, wins = 0.0, losses = 0.0;
+    long long win_count = 0, loss_count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double x = v[i];
+        total += x;
+        if (x > 0) {
+            wins += x;
+            win_count += 1;
+        } else if (x < 0) {
+            losses += x;
+            loss_count += 1;
+        }
+    }
+    PyBuffer_Release(&vb);
+    return Py_BuildValue("dddLL", total, wins, losses, win_count, loss_count);
+}
+
 /* ---- equity ----------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -790,6 +824,7 @@ static PyMethodDef methods[] = {
     {"window_sums", window_sums, METH_VARARGS, "Fill out with the window sums (see indicators.window_sums)."},
     {"sma_cross_sides", sma_cross_sides, METH_VARARGS, "Fill side with sma_cross's signals (+1, -1, 0)."},
     {"drawdown", drawdown, METH_VARARGS, "Return (largest fall as a fraction, longest underwater run)."},
+    {"folds", folds, METH_VARARGS, "Return the left folds of all, positive and negative values, and counts."},
     {"moments", moments, METH_VARARGS, "Return numpy's (mean, std ddof=1, downside deviation) of returns."},
     {"equity", equity, METH_VARARGS, "Fill the equity curve's arrays (see equity.build_equity)."},
     {NULL, NULL, 0, NULL},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -156,43 +157,80 @@ Values = Sequence[float] | np.ndarray
 def sequential_sum(values: Values) -> float:
     """Return ((0.0 + v0) + v1) + ... summed left to right (0.0 when empty).
 
-    The float arithmetic of CPython 3.11's sum(), pinned with numpy (Python 3.12's sum()
-    compensates rounding, which would change results with the interpreter version).
+    The float arithmetic of CPython 3.11's sum(), pinned (Python 3.12's sum() compensates rounding,
+    which would change results with the interpreter version). In C (`_kernels.folds`) when built,
+    else `sequential_sum_python`.
     """
+    a = np.asarray(values, np.float64)
+    if KERNELS is None or a.ndim != 1:
+        return sequential_sum_python(a)
+    total: float = KERNELS.folds(np.ascontiguousarray(a))[0]
+    return total
+
+
+def sequential_sum_python(values: Values) -> float:
+    """Return `sequential_sum` computed with numpy (a left fold is `np.add.accumulate`)."""
     a = np.asarray(values, np.float64)
     if len(a) == 0:
         return 0.0
     return float(np.add.accumulate(np.concatenate(([0.0], a)))[-1])
 
 
+@dataclass(frozen=True, slots=True)
+class PnlFolds:
+    """Left-to-right sums (from 0.0) of all trade pnls, of those > 0 and of those < 0, and the counts."""
+
+    total: float
+    wins: float
+    losses: float
+    count: int
+    win_count: int
+    loss_count: int
+
+
+def pnl_folds(pnls: Values) -> PnlFolds:
+    """Return the sums and counts every trade statistic needs, in one C pass when built."""
+    a = np.asarray(pnls, np.float64)
+    if KERNELS is None or a.ndim != 1:
+        return pnl_folds_python(a)
+    total, wins, losses, win_count, loss_count = KERNELS.folds(np.ascontiguousarray(a))
+    return PnlFolds(total, wins, losses, len(a), win_count, loss_count)
+
+
+def pnl_folds_python(pnls: Values) -> PnlFolds:
+    """Return `pnl_folds` computed with numpy."""
+    a = np.asarray(pnls, np.float64)
+    wins, losses = a[a > 0], a[a < 0]
+    total, win_sum, loss_sum = (sequential_sum_python(v) for v in (a, wins, losses))
+    return PnlFolds(total, win_sum, loss_sum, len(a), len(wins), len(losses))
+
+
 def win_rate_pct(pnls: Values) -> float | None:
     """Return the share of trades with pnl > 0 in percent, None without trades."""
-    a = np.asarray(pnls, np.float64)
-    return None if len(a) == 0 else 100.0 * int(np.count_nonzero(a > 0)) / len(a)
+    f = pnl_folds(pnls)
+    return None if f.count == 0 else 100.0 * f.win_count / f.count
 
 
 def profit_factor(pnls: Values) -> float | None:
     """Return gross profit / gross loss, None without losing trades."""
-    a = np.asarray(pnls, np.float64)
-    loss = -sequential_sum(a[a < 0])
-    return None if loss <= 0 else sequential_sum(a[a > 0]) / loss
+    f = pnl_folds(pnls)
+    loss = -f.losses
+    return None if loss <= 0 else f.wins / loss
 
 
 def expectancy(pnls: Values) -> float | None:
     """Return the mean net pnl per trade (quote currency), None without trades."""
-    a = np.asarray(pnls, np.float64)
-    return None if len(a) == 0 else sequential_sum(a) / len(a)
+    f = pnl_folds(pnls)
+    return None if f.count == 0 else f.total / f.count
 
 
 def average_win(pnls: Values) -> float | None:
     """Return the mean pnl of winning trades, None without any."""
-    a = np.asarray(pnls, np.float64)
-    wins = a[a > 0]
-    return sequential_sum(wins) / len(wins) if len(wins) else None
+    f = pnl_folds(pnls)
+    return f.wins / f.win_count if f.win_count else None
 
 
 def average_loss(pnls: Values) -> float | None:
     """Return the mean pnl of losing trades (a negative number), None without any."""
-    a = np.asarray(pnls, np.float64)
-    losses = a[a < 0]
-    return sequential_sum(losses) / len(losses) if len(losses) else None
+    f = pnl_folds(pnls)
+    return f.losses / f.loss_count if f.loss_count else None

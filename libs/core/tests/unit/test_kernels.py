@@ -15,8 +15,12 @@ from backtest_core.loader import load_strategy
 from backtest_core.metrics import (
     max_drawdown,
     max_drawdown_python,
+    pnl_folds,
+    pnl_folds_python,
     return_moments,
     return_moments_python,
+    sequential_sum,
+    sequential_sum_python,
     sharpe_ratio,
     sortino_ratio,
 )
@@ -197,6 +201,26 @@ def test_sharpe_and_sortino_are_the_same_with_and_without_the_kernels(
     assert native[0] is not None and 10.0 < native[0] < 25.0  # 0.02 / 1 * sqrt(525,600) = 14.5 expected
     assert sharpe_ratio(np.ones(5), 365.0) is None  # no variance
     assert sortino_ratio(np.full(5, 0.01), 365.0) is None  # no downside
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.lists(st.one_of(values, st.floats(-1e4, 1e4)), max_size=300))
+def test_trade_pnl_sums_in_c_equal_numpys_left_folds(x: list[float]) -> None:
+    a = np.array(x, np.float64)
+    with np.errstate(all="ignore"):  # sums of +-1e308 overflow in numpy too
+        got, want = pnl_folds(a), pnl_folds_python(a)
+        backwards = (sequential_sum_python(a), sequential_sum_python(a[::-1]))
+    _same_floats((got.total, got.wins, got.losses), (want.total, want.wins, want.losses))
+    assert (got.count, got.win_count, got.loss_count) == (want.count, want.win_count, want.loss_count)
+    _same_floats((sequential_sum(a), sequential_sum(a[::-1])), backwards)
+    assert pnl_folds(x) == pnl_folds(a) or math.isnan(got.total)  # a list goes the same way
+
+
+def test_trade_pnl_sums_of_hand_values() -> None:
+    f = pnl_folds([0.1, 0.2, -0.3, 0.0, -0.0, 0.3])
+    assert (f.total, f.wins, f.losses) == (((((0.0 + 0.1) + 0.2) - 0.3) + 0.0) + 0.3, (0.1 + 0.2) + 0.3, -0.3)
+    assert (f.count, f.win_count, f.loss_count) == (6, 3, 1)
+    assert repr(sequential_sum(np.array([-0.0, -0.0]))) == "0.0"  # 0.0 + -0.0 is +0.0, as in numpy
 
 
 def _same_curve(got: EquityCurve, want: EquityCurve) -> None:
