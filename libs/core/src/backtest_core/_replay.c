@@ -300,7 +300,83 @@ release:
     return result;
 }
 
+/* event_order(bucket, key, buckets, out): out = the permutation sorting events by (bucket, key), for
+ * int64 bucket in [0, buckets) and int64 keys unique within a bucket: what an argsort of the packed
+ * (bucket, key) gives. A stable counting sort by bucket, then an insertion sort of each bucket by key,
+ * which is linear when the events come in key order within each bucket (the timeline's do). */
+static PyObject *event_order(PyObject *self, PyObject *args) {
+    PyObject *o_bar, *o_key, *o_out;
+    Py_ssize_t bars; /* buckets */
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOnO", &o_bar, &o_key, &bars, &o_out)) {
+        return NULL;
+    }
+    Py_buffer views[3];
+    PyObject *objs[3] = {o_bar, o_key, o_out};
+    int got = 0;
+    PyObject *result = NULL;
+    Py_ssize_t n = PyObject_Length(o_bar);
+    int64_t *start = NULL;
+    if (n < 0) {
+        return NULL;
+    }
+    for (; got < 3; got++) {
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (got == 2 ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(objs[got], &views[got], flags) != 0) {
+            goto release;
+        }
+        if (views[got].itemsize != 8 || views[got].len != n * 8) {
+            PyErr_Format(PyExc_ValueError, "expected %zd int64 values in argument %d", n, got + 1);
+            PyBuffer_Release(&views[got]);
+            goto release;
+        }
+    }
+    const int64_t *bar = views[0].buf, *key = views[1].buf;
+    int64_t *out = views[2].buf;
+    start = PyMem_Calloc((size_t)bars + 1, sizeof(int64_t));
+    if (start == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (bar[i] < 0 || bar[i] >= bars) {
+            PyErr_Format(PyExc_ValueError, "bucket %lld of event %zd is outside [0, %zd)", (long long)bar[i], i,
+                         bars);
+            goto release;
+        }
+        start[bar[i] + 1]++;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t b = 0; b < bars; b++) {
+        start[b + 1] += start[b];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[start[bar[i]]++] = i; /* start[b] ends as the first slot of bucket b + 1 */
+    }
+    for (Py_ssize_t b = 0, lo = 0; b < bars; b++) {
+        Py_ssize_t hi = start[b];
+        for (Py_ssize_t j = lo + 1; j < hi; j++) {
+            int64_t e = out[j];
+            Py_ssize_t k = j;
+            for (; k > lo && key[out[k - 1]] > key[e]; k--) {
+                out[k] = out[k - 1];
+            }
+            out[k] = e;
+        }
+        lo = hi;
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+release:
+    PyMem_Free(start);
+    for (int j = 0; j < got; j++) {
+        PyBuffer_Release(&views[j]);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"event_order", event_order, METH_VARARGS, "The permutation sorting events by (bucket, key)."},
     {"replay", replay, METH_VARARGS, "Replay the timeline's events (see backtest_core.replay_loop)."},
     {"stack_columns", stack_columns, METH_VARARGS, "out[b, j] = columns[j][b], copied in tiles."},
     {NULL, NULL, 0, NULL},

@@ -16,6 +16,7 @@ import numpy as np
 from backtest_core.candles import Candles
 from backtest_core.errors import ConfigError, StrategyRuntimeError
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_KIND, ProposalSettings, ProposalTable, build_proposals
+from backtest_core.replay_loop import NATIVE
 from backtest_core.strategy import (
     NO_SIGNAL,
     SIDE_CODE,
@@ -229,7 +230,7 @@ def merge_timeline(
     union_bar, moment, sym, seq, is_entry, direction, price, kind, bar, reason = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
-    order = _event_order(union_bar, moment, sym, seq, len(union), len(symbols))
+    order = event_order(union_bar, moment, sym, seq, len(union), len(symbols))
     union_bar, moment = union_bar[order], moment[order]
     mark_bar = np.where(moment >= EXIT_AT_CLOSE, union_bar, union_bar - 1).clip(0)
     return Timeline(
@@ -250,15 +251,21 @@ def merge_timeline(
 _MOMENTS = 7  # EXIT_AT_OPEN .. MARK_AT_END
 
 
-def _event_order(
+def event_order(
     bar: np.ndarray, moment: np.ndarray, sym: np.ndarray, seq: np.ndarray, bars: int, symbols: int
 ) -> np.ndarray:
     """Return the permutation sorting events by (bar, moment, symbol, seq): the keys are unique.
 
-    Packs the four keys into one int64 when it cannot overflow (one argsort instead of a lexsort).
+    Packs (bar, moment) and (symbol, seq) into int64s when they cannot overflow and sorts by them in C
+    (a counting sort) when built, else by one argsort of the packed four; a lexsort otherwise.
     """
     seqs = int(seq.max()) + 1 if len(seq) else 1
     if bars * _MOMENTS * symbols * seqs >= 2**62:
         return np.lexsort((seq, sym, moment, bar))
-    key = ((bar * _MOMENTS + moment) * symbols + sym) * seqs + seq
-    return np.argsort(key, kind="stable")
+    bucket = bar * _MOMENTS + moment
+    key = sym * seqs + seq
+    if NATIVE.module is None:
+        return np.argsort(bucket * (symbols * seqs) + key, kind="stable")
+    order = np.empty(len(bar), np.int64)
+    NATIVE.module.event_order(bucket.astype(np.int64), key.astype(np.int64), bars * _MOMENTS, order)
+    return order

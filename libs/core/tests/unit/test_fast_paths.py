@@ -16,7 +16,7 @@ from backtest_core.metrics import (
     sequential_sum,
     win_rate_pct,
 )
-from backtest_core.orchestrator import generate_proposals, merge_timeline
+from backtest_core.orchestrator import event_order, generate_proposals, merge_timeline
 from backtest_core.portfolio import PortfolioManager, ReplayResults, replay_timeline
 from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
 from backtest_core.strategies.indicators import last_window_sums, window_sums
@@ -151,3 +151,25 @@ def test_trade_statistics_sum_left_to_right_like_python_311_sum() -> None:
     assert average_win(pnls) == (1e16 + 4.0) / 3
     assert average_loss(pnls) == -(1e16 + 1.0) / 2
     assert win_rate_pct([]) is None and profit_factor([1.0]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    events=st.integers(0, 400),
+    bars=st.integers(1, 60),
+    symbols=st.integers(1, 8),
+)
+def test_timelineevent_order_equals_a_lexsort_of_bar_moment_symbol_seq(
+    seed: int, events: int, bars: int, symbols: int
+) -> None:
+    # Any input order, many events per bar: the C counting sort must still give the lexsort's order.
+    rng = np.random.default_rng(seed)
+    bar, moment, sym = (
+        rng.integers(0, bars, events),
+        rng.integers(0, 7, events),
+        rng.integers(0, symbols, events),
+    )
+    seq = rng.permutation(events)  # unique, as the timeline's (symbol, seq) pairs are
+    order = event_order(bar, moment, sym, seq, bars, symbols)
+    np.testing.assert_array_equal(order, np.lexsort((seq, sym, moment, bar)))
