@@ -441,15 +441,15 @@ static PyObject *drawdown(PyObject *self, PyObject *args) {
 #define TERM_DOWN(v) (down_of(v) * down_of(v))
 #define TERM_DOWN_V(v) (down_of_v(v) * down_of_v(v))
 
-static inline double down_of(double v) { return v < 0.0 || isnan(v) ? v : 0.0; } /* np.minimum(v, 0.0) */
+static inline double down_of(double v) { return v >= 0.0 ? 0.0 : v; } /* np.minimum(v, 0.0), NaN kept */
 
 static inline v8d down_of_v(v8d v) {
-    v8l keep = (v < 0.0) | (v != v);
-    return (v8d)((v8l)v & keep);
+    v8l at_least_zero = v >= 0.0; /* false for negatives and NaN, which stay */
+    return (v8d)((v8l)v & ~at_least_zero);
 }
 
 #define PAIRWISE(NAME, TERM_S, TERM_V)                                                                      \
-    static double NAME(const double *a, int64_t n, double m) {                                              \
+    SIMD_CLONES static double NAME(const double *a, int64_t n, double m) {                                              \
         (void)m;                                                                                            \
         if (n < 8) {                                                                                        \
             double res = -0.0;                                                                              \
