@@ -20,7 +20,10 @@ from backtest_core.portfolio import ReplayResults
 
 def closes_on_grid(candles: Candles, union: np.ndarray) -> np.ndarray:
     """Return the symbol's last known close at each union bar (0 before its first bar)."""
-    if len(candles.open_time) == len(union) and np.array_equal(candles.open_time, union):
+    same = candles.open_time is union or (
+        len(candles.open_time) == len(union) and np.array_equal(candles.open_time, union)
+    )
+    if same:
         return candles.close
     idx = np.searchsorted(candles.open_time, union, side="right") - 1
     return np.where(idx >= 0, candles.close[idx.clip(0)], 0.0)
