@@ -9,10 +9,11 @@
  *
  * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused
  * multiply-add and no reassociation, so every double is the result of the same IEEE-754 operations, in
- * the same order, as the numpy twin. window_sums is vectorised across outputs only (several consecutive
- * window sums in SIMD registers at once); each output's own chain of adds stays oldest to newest. On
- * x86-64 with GCC it is compiled three times (AVX-512F, AVX2, baseline SSE2) and the loader picks the
- * best one the CPU has (target_clones); the three give the same bits, only the width differs.
+ * the same order, as the numpy twin. Window sums are vectorised across outputs only (several consecutive
+ * window sums in SIMD registers at once); each output's own chain of adds stays oldest to newest. The
+ * SIMD loops (SIMD_CLONES) are compiled, on x86-64 with GCC, for AVX-512F, AVX2 and baseline SSE2, and
+ * the loader picks the best one the CPU has (target_clones); all give the same bits, only the width
+ * differs (-DKERNELS_NO_CLONES builds one version, to test the others on an AVX-512 machine).
  *
  * Every function checks its buffers (type code, item size, length) and raises ValueError on a mismatch.
  * Where the numpy twin would raise or do something odd on malformed input (unsorted bars, an index out
