@@ -256,16 +256,19 @@ def event_order(
 ) -> np.ndarray:
     """Return the permutation sorting events by (bar, moment, symbol, seq): the keys are unique.
 
-    Packs (bar, moment) and (symbol, seq) into int64s when they cannot overflow and sorts by them in C
-    (a counting sort) when built, else by one argsort of the packed four; a lexsort otherwise.
+    Packs (bar, moment) and (symbol, seq) into int64s when they cannot overflow. With at least one event
+    per 4 (bar, moment) buckets, a counting sort in C (when built) over the buckets; else (sparse
+    signals: a counting sort would walk mostly empty buckets) one argsort of the packed four; a lexsort
+    when packing would overflow.
     """
     seqs = int(seq.max()) + 1 if len(seq) else 1
     if bars * _MOMENTS * symbols * seqs >= 2**62:
         return np.lexsort((seq, sym, moment, bar))
     bucket = bar * _MOMENTS + moment
     key = sym * seqs + seq
-    if NATIVE.module is None:
+    buckets = bars * _MOMENTS
+    if NATIVE.module is None or 4 * len(bar) < buckets:
         return np.argsort(bucket * (symbols * seqs) + key, kind="stable")
     order = np.empty(len(bar), np.int64)
-    NATIVE.module.event_order(bucket.astype(np.int64), key.astype(np.int64), bars * _MOMENTS, order)
+    NATIVE.module.event_order(bucket.astype(np.int64), key.astype(np.int64), buckets, order)
     return order
