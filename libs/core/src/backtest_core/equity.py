@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
 from backtest_core.candles import Candles
+from backtest_core.native import KERNELS
 from backtest_core.orchestrator import Timeline
 from backtest_core.portfolio import ReplayResults
 
@@ -53,17 +53,6 @@ class EquityCurve:
         """Return the cash at each union bar's close (made on demand: the engine does not need it)."""
         log = self.cash_log
         return _cash_at_bars(log.bars, log.event_bar, log.after_event, log.start_cash)
-
-
-def _load_kernels() -> ModuleType | None:
-    try:
-        from backtest_core import _kernels
-    except ImportError:  # built without a C compiler: build_equity_python runs
-        return None
-    return _kernels
-
-
-KERNELS = _load_kernels()
 
 
 def build_equity(

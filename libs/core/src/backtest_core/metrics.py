@@ -13,22 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
 from backtest_core.candles import interval_ns
-
-
-def _load_kernels() -> ModuleType | None:
-    try:
-        from backtest_core import _kernels
-    except ImportError:  # built without a C compiler: max_drawdown_python runs
-        return None
-    return _kernels
-
-
-KERNELS = _load_kernels()
+from backtest_core.native import KERNELS
 
 YEAR_NS = 365 * 86_400 * 1_000_000_000
 

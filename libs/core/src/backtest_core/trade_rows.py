@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from backtest_core.native import load
 from backtest_core.trade import Trade
 
 _KEYS = tuple(Trade.model_fields)  # symbol, side, units, entry_time, ..., bars_held
@@ -168,12 +168,4 @@ def datetimes_python(ns: np.ndarray) -> list[datetime]:
     return list(pd.to_datetime(ns, unit="ns", utc=True).to_pydatetime())
 
 
-def _load() -> ModuleType | None:
-    try:
-        from backtest_core import _trades
-    except ImportError:
-        return None
-    return _trades
-
-
-_NATIVE = _load()
+_NATIVE = load("_trades")

@@ -13,21 +13,11 @@ built; `window_sums_python` is its bit-identical numpy twin, the reference and t
 from __future__ import annotations
 
 from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def _load_kernels() -> ModuleType | None:
-    try:
-        from backtest_core import _kernels
-    except ImportError:  # built without a C compiler: the numpy twins run
-        return None
-    return _kernels
-
-
-KERNELS = _load_kernels()
+from backtest_core.native import KERNELS
 
 
 def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
