@@ -8,12 +8,12 @@ from pathlib import Path
 
 from backtest_core import __version__
 
-SOURCE_SUFFIXES = frozenset({".py", ".c"})
+SOURCE_SUFFIXES = frozenset({".py", ".c", ".h"})
 
 
 @cache
 def engine_build_id() -> str:
-    """Return "<version>+<12 hex digits of SHA-256 over this package's .py and .c files>"."""
+    """Return "<version>+<12 hex digits of SHA-256 over this package's .py, .c and .h files>"."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES):
