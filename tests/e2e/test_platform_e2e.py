@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from backtest_cli.main import main as cli_main
 from backtest_cli.token import create_token
+from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig
+from backtest_core.contracts import MAX_RESULT_BYTES
 from backtest_core.engine import run_backtest
 from backtest_marketdata.candle_store import MongoCandleStore
 from websockets.exceptions import ConnectionClosed
@@ -47,7 +50,8 @@ def _stream(platform: Platform, task_id: str, user: str = "alice") -> tuple[list
     """Every frame of WS /backtest/stream/{task_id} until the server closes, and the close code."""
     url = platform.gateway_url.replace("http", "ws", 1) + f"/backtest/stream/{task_id}"
     frames: list[dict[str, Any]] = []
-    with connect(url, additional_headers=_headers(user), open_timeout=10) as ws:
+    big = 2 * MAX_RESULT_BYTES  # a SUCCESS frame carries the whole result
+    with connect(url, additional_headers=_headers(user), open_timeout=10, max_size=big) as ws:
         while True:
             try:
                 frames.append(json.loads(ws.recv(timeout=STREAM_TIMEOUT_S)))
@@ -221,3 +225,58 @@ def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_cl
     assert created == destroyed >= 1
     labels = [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"]
     assert docker_client.containers.list(all=True, filters={"label": labels}) == []
+
+
+# Results with thousands of trades: every trade travels in one message (RunSucceeded, BacktestSucceeded)
+# and is stored in one MongoDB document, so a result over 1 MB (NATS's default payload) must go through,
+# and one over MAX_RESULT_BYTES must end as an output_limit FAILURE the user can act on, not be retried.
+MINUTE_NS = 60_000_000_000
+WALK_START_NS = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z
+
+
+def _minute_walk(symbol: str, bars: int, seed: int) -> Candles:
+    """A fixed-seed 1-minute random walk (the shipped files are daily: too few bars for this size)."""
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, bars)))
+    open_ = np.r_[100.0, close[:-1]]
+    times = WALK_START_NS + np.arange(bars, dtype=np.int64) * MINUTE_NS
+    high, low = np.maximum(open_, close) * 1.0005, np.minimum(open_, close) * 0.9995
+    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(bars))
+
+
+def _walk_config(symbol: str) -> dict[str, Any]:
+    # sma_cross 2/3 on a random walk trades every ~5 bars.
+    return {"strategy": "sma_cross", "params": {"fast": 2, "slow": 3}, "symbols": [symbol], "interval": "1m"}
+
+
+def test_a_result_of_thousands_of_trades_over_1_mb_is_delivered_and_stored_whole(platform):
+    store = MongoCandleStore(platform.db)
+    store.write(_minute_walk("WALKAUSDT", 25_000, seed=1))
+    config = _walk_config("WALKAUSDT")
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=60) as http:
+        task_id = http.post("/backtest/submit", json=config).json()["task_id"]
+        frames, _ = _stream(platform, task_id)
+        results = _results(http, task_id)
+
+    assert frames[-1]["state"] == "SUCCESS", f"{frames[-1]}\n{platform.log_tails()}"
+    assert len(results.content) > 1_000_000
+    remote = results.json()["result"]
+    local = _local_run(platform, config)
+    assert len(remote["trades"]) == local.metrics.trade_count > 4_000
+    assert remote["trades"][-1] == json.loads(local.trades[-1].model_dump_json())
+    assert remote["metrics"]["final_equity"] == local.metrics.final_equity
+
+
+def test_a_result_over_the_platform_limit_fails_as_output_limit_without_a_retry(platform):
+    store = MongoCandleStore(platform.db)
+    store.write(_minute_walk("WALKBUSDT", 300_000, seed=2))  # ~56,000 trades: ~18 MB of JSON
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=60) as http:
+        task_id = http.post("/backtest/submit", json=_walk_config("WALKBUSDT")).json()["task_id"]
+        frames, _ = _stream(platform, task_id)
+        status = http.get(f"/backtest/status/{task_id}").json()
+
+    assert [f["state"] for f in frames if f["state"] != "PROGRESS"] == ["PENDING", "STARTED", "FAILURE"]
+    failure = status["failure"]
+    assert failure["reason"] == "output_limit", f"{status}\n{platform.log_tails()}"
+    assert "trades), over the platform's limit of 15.0 MiB" in failure["message"]
+    assert "shorter date range" in failure["message"]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from backtest_core.contracts import MAX_RESULT_BYTES
 
 from backtest_cli.run import UsageError, parse_params, parse_strategy, parse_time
 from backtest_cli.run_report import SUMMARY_ROWS
@@ -73,7 +74,9 @@ class GatewayClient:
 
         url = "ws" + self.base_url.removeprefix("http") + f"/backtest/stream/{task_id}"
         headers = {"Authorization": f"Bearer {self._token}"}
-        with connect(url, additional_headers=headers, open_timeout=10) as ws:
+        # The SUCCESS frame carries the whole result (up to MAX_RESULT_BYTES of JSON): allow such frames.
+        big = 2 * MAX_RESULT_BYTES
+        with connect(url, additional_headers=headers, open_timeout=10, max_size=big) as ws:
             while True:
                 try:
                     frame = json.loads(ws.recv())

@@ -22,9 +22,10 @@ from backtest_core.contracts import (
     SandboxJob,
     SandboxProgress,
 )
+from backtest_core.results import BacktestResult
 
 from backtest_runner.job_dir import remove_job_dir, write_job_dir
-from backtest_runner.ports import CandleSource, ReportPublisher, Sandbox
+from backtest_runner.ports import CandleSource, ReportPublisher, ReportTooLarge, Sandbox
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.outcome import (
@@ -162,11 +163,14 @@ class JobExecutor:
                 )
             )
         if isinstance(outcome, SandboxSucceeded):
-            await self._publisher.publish(
-                RunSucceeded(
-                    task_id=job.task_id, attempt=job.attempt, result=outcome.result, duration_ms=duration_ms
-                )
+            result = outcome.result
+            report = RunSucceeded(
+                task_id=job.task_id, attempt=job.attempt, result=result, duration_ms=duration_ms
             )
+            try:
+                await self._publisher.publish(report)
+            except ReportTooLarge as exc:
+                return await self._fail(job, FailureReason.OUTPUT_LIMIT, _too_large(result, exc))
             return Disposition.ACK
         await self._publisher.publish(
             RunFailed(task_id=job.task_id, attempt=job.attempt, failure=outcome.failure)
@@ -177,3 +181,14 @@ class JobExecutor:
         failure = Failure(reason=reason, message=message[:10_000])
         await self._publisher.publish(RunFailed(task_id=job.task_id, attempt=job.attempt, failure=failure))
         return Disposition.ACK
+
+
+def _too_large(result: BacktestResult, exc: ReportTooLarge) -> str:
+    """Say why a finished result cannot be delivered, and what the user can change."""
+    mib = 1024 * 1024
+    return (
+        f"the backtest finished, but its result is {exc.size / mib:.1f} MiB as JSON "
+        f"({len(result.trades):,} trades), over the platform's limit of {exc.limit / mib:.1f} MiB for one "
+        "result; use fewer symbols, a shorter date range or a longer interval, or split it into several "
+        "backtests"
+    )

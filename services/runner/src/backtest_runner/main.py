@@ -92,7 +92,7 @@ class RunnerApp:
             runner_id=settings.runner_id,
             candles=TracedCandleSource(self.candles, tracer),
             sandbox=TracedSandbox(self.sandbox, tracer),
-            publisher=JetStreamReportPublisher(js),
+            publisher=JetStreamReportPublisher.for_connection(self._nc),
             work_dir=settings.work_dir,
             equity_points_max=settings.equity_points_max,
             throttle_factory=lambda: ProgressThrottle(

@@ -42,11 +42,20 @@ class Sandbox(Protocol):
         ...
 
 
+class ReportTooLarge(Exception):
+    """A report's JSON is larger than the platform carries in one message (nothing was published)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the report is {size} bytes of JSON, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
 class ReportPublisher(Protocol):
     """Publish a run report durably (returns once the broker stored it)."""
 
     async def publish(self, report: RunReport) -> None:
-        """Publish one report on `Subject.run(report.task_id)`."""
+        """Publish one report on `Subject.run(report.task_id)`; ReportTooLarge if it cannot go."""
         ...
 
 

@@ -21,7 +21,7 @@ from backtest_core.contracts import (
 )
 from backtest_core.results import BacktestResult
 from backtest_runner.executor import JobExecutor
-from backtest_runner.ports import RunReport
+from backtest_runner.ports import ReportTooLarge, RunReport
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.limits import SandboxLimits
@@ -125,8 +125,12 @@ class FakeSandbox:
 class RecordingPublisher:
     def __init__(self) -> None:
         self.reports: list[RunReport] = []
+        self.max_bytes: int | None = None  # like JetStreamReportPublisher's limit, when set
 
     async def publish(self, report: RunReport) -> None:
+        size = len(report.model_dump_json().encode())
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise ReportTooLarge(size, self.max_bytes)
         self.reports.append(report)
 
     def kinds(self, task_id: str | None = None) -> list[str]:

@@ -124,6 +124,24 @@ async def test_a_result_for_another_config_is_bad_output(harness: Harness) -> No
     assert isinstance(failed, RunFailed) and failed.failure.reason is FailureReason.BAD_OUTPUT
 
 
+async def test_a_result_too_large_to_deliver_is_an_output_limit_failure_not_a_redelivery(
+    harness: Harness,
+) -> None:
+    result = harness.result()
+    size = len(RunSucceeded(task_id="a" * 32, attempt=1, result=result, duration_ms=0).model_dump_json())
+    harness.publisher.max_bytes = size - 1  # the started and progress reports fit; the result does not
+    message = harness.message(harness.job())
+
+    await _drain(harness.service([message]))
+
+    assert harness.publisher.kinds() == ["started", "progressed", "progressed", "progressed", "failed"]
+    failed = harness.publisher.reports[-1]
+    assert isinstance(failed, RunFailed) and failed.failure.reason is FailureReason.OUTPUT_LIMIT
+    assert f"({len(result.trades):,} trades), over the platform's limit of" in failed.failure.message
+    assert "shorter date range" in failed.failure.message
+    assert message.events == ["ack"]  # terminal: not handed back for a retry that would fail the same way
+
+
 async def test_cancelling_a_running_task_kills_it_acks_and_reports_nothing_terminal(harness: Harness) -> None:
     harness.sandbox.wait_for_kill = True
     message = harness.message(harness.job())

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import nats.errors
 from backtest_core.contracts import (
+    MAX_RESULT_BYTES,
     RUNNER_JOBS_ACK_WAIT_S,
     RUNNER_JOBS_CONSUMER,
     RUNNER_JOBS_MAX_DELIVER,
@@ -23,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
-from backtest_runner.ports import JobMessage, RunReport
+from backtest_runner.ports import JobMessage, ReportTooLarge, RunReport
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +75,30 @@ class JetStreamJobSource:
 class JetStreamReportPublisher:
     """Publish run reports on `Subject.run(task_id)` with `Nats-Msg-Id` for de-duplication.
 
-    The current trace context (the job's span) goes along in the `traceparent` header.
+    The current trace context (the job's span) goes along in the `traceparent` header. A report whose
+    JSON is over `max_bytes` (MAX_RESULT_BYTES, lowered to what the connected server accepts) raises
+    ReportTooLarge before anything is sent.
     """
 
-    def __init__(self, js: JetStreamContext, timeout_s: float = 10.0) -> None:
+    def __init__(self, js: JetStreamContext, *, max_bytes: int, timeout_s: float = 10.0) -> None:
         self._js = js
+        self._max_bytes = max_bytes
         self._timeout_s = timeout_s
+
+    @classmethod
+    def for_connection(cls, nc: NatsClient, timeout_s: float = 10.0) -> JetStreamReportPublisher:
+        """Return a publisher on `nc` whose limit is MAX_RESULT_BYTES or the server's, less 64 KiB of room."""
+        limit = min(MAX_RESULT_BYTES, nc.max_payload - 65_536)
+        return cls(nc.jetstream(), max_bytes=limit, timeout_s=timeout_s)
 
     async def publish(self, report: RunReport) -> None:
         """Publish one report and wait for the stream's ack."""
+        body = report.model_dump_json().encode()
+        if len(body) > self._max_bytes:
+            raise ReportTooLarge(len(body), self._max_bytes)
         await self._js.publish(
             Subject.run(report.task_id),
-            report.model_dump_json().encode(),
+            body,
             timeout=self._timeout_s,
             stream=Stream.RUNS,
             headers=inject_headers({MSG_ID_HEADER: report.message_id, "content-type": "application/json"}),
