@@ -227,9 +227,10 @@ def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_cl
     assert docker_client.containers.list(all=True, filters={"label": labels}) == []
 
 
-# Results with thousands of trades: every trade travels in one message (RunSucceeded, BacktestSucceeded)
-# and is stored in one MongoDB document, so a result over 1 MB (NATS's default payload) must go through,
-# and one over MAX_RESULT_BYTES must end as an output_limit FAILURE the user can act on, not be retried.
+# Results with tens of thousands of trades: a result travels in one message (RunSucceeded, then
+# BacktestSucceeded) and is stored in one MongoDB document, its trades packed (backtest_core.trade_pack).
+# One of 55,000 trades (18 MB as JSON objects, 4 MiB packed) must arrive whole; one over MAX_RESULT_BYTES
+# packed must end as an output_limit FAILURE the user can act on, not be retried.
 MINUTE_NS = 60_000_000_000
 WALK_START_NS = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z
 
@@ -249,28 +250,26 @@ def _walk_config(symbol: str) -> dict[str, Any]:
     return {"strategy": "sma_cross", "params": {"fast": 2, "slow": 3}, "symbols": [symbol], "interval": "1m"}
 
 
-def test_a_result_of_thousands_of_trades_over_1_mb_is_delivered_and_stored_whole(platform):
-    store = MongoCandleStore(platform.db)
-    store.write(_minute_walk("WALKAUSDT", 25_000, seed=1))
+def test_a_result_of_55_000_trades_is_delivered_and_stored_whole(platform):
+    MongoCandleStore(platform.db).write(_minute_walk("WALKAUSDT", 300_000, seed=2))
     config = _walk_config("WALKAUSDT")
-    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=60) as http:
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=120) as http:
         task_id = http.post("/backtest/submit", json=config).json()["task_id"]
         frames, _ = _stream(platform, task_id)
         results = _results(http, task_id)
 
     assert frames[-1]["state"] == "SUCCESS", f"{frames[-1]}\n{platform.log_tails()}"
-    assert len(results.content) > 1_000_000
+    assert len(results.content) > MAX_RESULT_BYTES  # as JSON objects it would not fit one message
     remote = results.json()["result"]
     local = _local_run(platform, config)
-    assert len(remote["trades"]) == local.metrics.trade_count > 4_000
+    assert len(remote["trades"]) == local.metrics.trade_count > 50_000
     assert remote["trades"][-1] == json.loads(local.trades[-1].model_dump_json())
     assert remote["metrics"]["final_equity"] == local.metrics.final_equity
 
 
 def test_a_result_over_the_platform_limit_fails_as_output_limit_without_a_retry(platform):
-    store = MongoCandleStore(platform.db)
-    store.write(_minute_walk("WALKBUSDT", 300_000, seed=2))  # ~56,000 trades: ~18 MB of JSON
-    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=60) as http:
+    MongoCandleStore(platform.db).write(_minute_walk("WALKBUSDT", 1_500_000, seed=2))  # ~277,000 trades
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=120) as http:
         task_id = http.post("/backtest/submit", json=_walk_config("WALKBUSDT")).json()["task_id"]
         frames, _ = _stream(platform, task_id)
         status = http.get(f"/backtest/status/{task_id}").json()

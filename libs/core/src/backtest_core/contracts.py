@@ -98,9 +98,10 @@ RESULTS_EVENTS_CONSUMER = "results-writer"
 RUNNER_JOBS_ACK_WAIT_S = 30.0
 RUNNER_JOBS_MAX_DELIVER = 3
 
-# The largest message body carrying a result (RunSucceeded, BacktestSucceeded), JSON bytes: the result is
-# stored as one MongoDB document (at most 16 MiB). deploy/nats/nats.conf raises the broker's payload
-# limit above it. A larger result ends as FailureReason.OUTPUT_LIMIT, never as a message that cannot go.
+# The largest message body carrying a result (RunSucceeded, BacktestSucceeded), JSON bytes with the trades
+# packed (trade_log.PACKED; about 200,000 trades): the result is stored as one MongoDB document (at most
+# 16 MiB). deploy/nats/nats.conf raises the broker's payload limit above it. A larger result ends as
+# FailureReason.OUTPUT_LIMIT, never as a message that cannot go.
 MAX_RESULT_BYTES = 15 * 1024 * 1024
 
 # JetStream key-value buckets.

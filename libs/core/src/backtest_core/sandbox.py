@@ -28,6 +28,7 @@ from backtest_core.contracts import (
 )
 from backtest_core.engine import run_backtest
 from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+from backtest_core.trade_log import PACKED
 
 MAX_MESSAGE = 10_000
 MAX_TRACEBACK = 100_000
@@ -96,7 +97,7 @@ def run_job(job_dir: Path, out: TextIO) -> int:
         return _error(out, FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text)
     except DataError as exc:
         return _error(out, FailureReason.NO_DATA, str(exc))
-    out.write(SandboxResult(result=result).model_dump_json() + "\n")
+    out.write(SandboxResult(result=result).model_dump_json(context=PACKED) + "\n")  # trades packed
     return 0
 
 

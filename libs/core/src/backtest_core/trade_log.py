@@ -11,16 +11,17 @@ A log validated from a list keeps those models and makes its columns only if the
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args, overload
 
 import numpy as np
 import pandas as pd
-from pydantic import GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, SerializationInfo
 from pydantic_core import CoreSchema, core_schema
 
 from backtest_core.trade import ExitReason, Trade
+from backtest_core.trade_pack import pack, unpack
 from backtest_core.trade_rows import TradeTable, build_trades
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,20 +129,40 @@ class TradeLog(Sequence[Trade]):
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        """Validate as `list[Trade]` (a `TradeLog` passes as is) and serialise as `list[Trade]`."""
+        """Validate from `list[Trade]` or a packed string (a `TradeLog` passes as is); serialise as
+        `list[Trade]`, or as the packed string under the context `PACKED` (between services)."""
         as_list = handler.generate_schema(list[Trade])
 
         def validate(value: Any, inner: Callable[[Any], list[Trade]]) -> TradeLog:
-            return value if isinstance(value, cls) else cls.from_trades(inner(value))
+            if isinstance(value, cls):
+                return value
+            if isinstance(value, str):  # packed (or a string that says why it is not)
+                return cls(unpack(value))
+            return cls.from_trades(inner(value))
 
-        def serialise(value: Sequence[Trade]) -> list[Trade]:  # model_copy(update=...) may hold a list
-            return value._all() if isinstance(value, TradeLog) else list(value)
+        def serialise(value: Sequence[Trade], info: SerializationInfo) -> str | list[Trade]:
+            # model_copy(update=...) may have put a plain list here
+            log = value if isinstance(value, TradeLog) else cls.from_trades(value)
+            if isinstance(info.context, Mapping) and info.context.get(_CONTEXT_KEY) == _PACKED:
+                return pack(log.table)
+            return log._all()
 
-        return core_schema.no_info_wrap_validator_function(
+        schema = core_schema.no_info_wrap_validator_function(
             validate,
             as_list,
-            serialization=core_schema.plain_serializer_function_ser_schema(serialise, return_schema=as_list),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                serialise, info_arg=True, return_schema=core_schema.any_schema()
+            ),
         )
+        schema["metadata"] = {"pydantic_js_functions": [lambda _, json_handler: json_handler(as_list)]}
+        return schema
+
+
+_CONTEXT_KEY, _PACKED = "trades", "packed"
+PACKED: dict[str, str] = {_CONTEXT_KEY: _PACKED}
+"""Serialisation context that packs every `TradeLog` into one string (`trade_pack`): pass it as
+`model_dump_json(context=PACKED)` to whatever carries a result between services; readers validate either
+form back into a `TradeLog`."""
 
 
 def _columns(models: Sequence[Trade]) -> TradeTable:

@@ -14,7 +14,9 @@ import strawberry
 from anyio import to_thread
 from backtest_core.contracts import TaskState
 from backtest_core.strategies import BUILTINS
+from backtest_core.trade_log import TradeLog
 from backtest_marketdata.models import Symbol, SymbolFilter
+from pydantic import TypeAdapter
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -162,9 +164,10 @@ class BacktestType:
     @strawberry.field(description="one page of the backtest's trades, in execution order")
     async def trades(self, info: Info[Context, None], limit: int = 100, offset: int = 0) -> list[TradeType]:
         result = await _result(info, self.task_id)
-        rows = (result or {}).get("trades") or []
+        log = _TRADES.validate_python((result or {}).get("trades") or [])  # stored packed (trade_pack)
         start = max(0, offset)
-        return [_trade(t) for t in rows[start : start + max(1, min(limit, 10_000))]]
+        page = log[start : start + max(1, min(limit, 10_000))]
+        return [_trade(t.model_dump(mode="json")) for t in page]
 
     @classmethod
     def of(cls, r: TaskRecord) -> BacktestType:
@@ -179,6 +182,9 @@ class BacktestType:
             strategy_name=None if ref is None else ref.name,
             strategy_version=None if ref is None else ref.version,
         )
+
+
+_TRADES = TypeAdapter(TradeLog)
 
 
 def _trade(t: dict[str, Any]) -> TradeType:

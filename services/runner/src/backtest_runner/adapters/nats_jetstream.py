@@ -15,6 +15,7 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
+from backtest_core.trade_log import PACKED
 from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import inject_headers
 from nats.aio.client import Client as NatsClient
@@ -93,7 +94,7 @@ class JetStreamReportPublisher:
 
     async def publish(self, report: RunReport) -> None:
         """Publish one report and wait for the stream's ack."""
-        body = report.model_dump_json().encode()
+        body = report.model_dump_json(context=PACKED).encode()  # a result's trades go packed
         if len(body) > self._max_bytes:
             raise ReportTooLarge(len(body), self._max_bytes)
         await self._js.publish(

@@ -12,6 +12,7 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
+from backtest_core.trade_log import PACKED
 from backtest_messaging import MSG_ID_HEADER
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
@@ -27,9 +28,9 @@ class NatsEventBus:
 
     async def _publish(self, message: BaseModel, message_id: str, subject: str, stream: Stream) -> None:
         await self._broker.publish(
-            message,
+            message.model_dump_json(context=PACKED).encode(),  # a result's trades go packed
             subject,
-            headers={MSG_ID_HEADER: message_id},
+            headers={MSG_ID_HEADER: message_id, "content-type": "application/json"},
             stream=stream.value,
             timeout=self._timeout_s,
         )
