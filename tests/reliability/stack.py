@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,6 +284,23 @@ class Stack:
 
         return asyncio.run(main())
 
+    def queue_state(self) -> str:
+        """Describe the job queue and the runners' consumer (for failure messages)."""
+
+        async def describe(js: JetStreamContext) -> str:
+            jobs = await js.stream_info(Stream.JOBS.value)
+            runner = await js.consumer_info(Stream.JOBS.value, RUNNER_JOBS_CONSUMER)
+            return (
+                f"{Stream.JOBS.value}: {jobs.state.messages} messages; consumer {RUNNER_JOBS_CONSUMER}: "
+                f"{runner.num_pending} pending, {runner.num_ack_pending} awaiting ack, "
+                f"{runner.num_redelivered} redelivered, {runner.num_waiting} pull requests waiting"
+            )
+
+        try:
+            return str(self.with_js(describe))
+        except Exception as exc:  # a diagnostic must not hide the failure it describes
+            return f"no JetStream state: {exc!r}"
+
     def submit_nats(self, configs: Sequence[Mapping[str, Any]], user: str = "alice") -> list[str]:
         """Publish SubmitBacktest commands (as the gateway does); return their task ids in order."""
         commands = [
@@ -436,10 +453,11 @@ class Stack:
                 if len(seen) == len(wanted):
                     return seen
                 if time.monotonic() > deadline:
-                    states = Counter(d.get("state") for d in self.documents(missing))
+                    states = {d["_id"]: d.get("state") for d in self.documents(missing)}
                     raise StackError(
                         f"{len(wanted) - len(seen)} of {len(wanted)} tasks not terminal after "
-                        f"{timeout_s:.0f} s (stored states of those: {dict(states)})\n{self.log_tails()}"
+                        f"{timeout_s:.0f} s (stored states of those: {states}; "
+                        f"{self.queue_state()})\n{self.log_tails()}"
                     )
                 time.sleep(poll_s)
 
