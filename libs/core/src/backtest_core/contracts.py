@@ -40,6 +40,7 @@ class Stream(StrEnum):
     RUNS = "BACKTEST_RUNS"
     EVENTS = "BACKTEST_EVENTS"
     DEAD = "BACKTEST_DEAD"
+    ADVISORIES = "BACKTEST_ADVISORIES"
 
 
 class Subject:
@@ -53,7 +54,8 @@ class Subject:
     EVENTS_ALL = "backtest.event.>"
     DEAD_JOB = "backtest.dead.job"
     CANCEL_RUN = "backtest.control.cancel"  # core NATS broadcast, not stored
-    # JetStream's advisory (core NATS, published by the server) when a runner job ran out of deliveries.
+    # JetStream's advisory (published by the server) when a runner job ran out of deliveries; captured
+    # in Stream.ADVISORIES so that one emitted while the scheduler reconnects is not lost.
     JOBS_MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BACKTEST_JOBS.runner"
 
     @staticmethod
@@ -84,11 +86,13 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(Stream.RUNS, (Subject.RUNS_ALL,)),
     StreamSpec(Stream.EVENTS, (Subject.EVENTS_ALL,)),
     StreamSpec(Stream.DEAD, (Subject.DEAD_JOB,), max_age_s=30 * 24 * 3600.0),
+    StreamSpec(Stream.ADVISORIES, (Subject.JOBS_MAX_DELIVERIES_ADVISORY,)),
 )
 
 # Durable consumer names.
 SCHEDULER_COMMANDS_CONSUMER = "scheduler-commands"
 SCHEDULER_RUNS_CONSUMER = "scheduler-runs"
+SCHEDULER_ADVISORIES_CONSUMER = "scheduler-advisories"
 RUNNER_JOBS_CONSUMER = "runner"
 RESULTS_EVENTS_CONSUMER = "results-writer"
 

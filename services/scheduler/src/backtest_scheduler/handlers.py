@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 
 from backtest_core.config import Frozen
 from backtest_core.contracts import (
+    SCHEDULER_ADVISORIES_CONSUMER,
     SCHEDULER_COMMANDS_CONSUMER,
     SCHEDULER_RUNS_CONSUMER,
     Command,
@@ -27,8 +28,6 @@ from pydantic import ConfigDict
 from backtest_scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
-
-SCHEDULER_QUEUE_GROUP = "scheduler"
 
 
 class MaxDeliveriesAdvisory(Frozen):
@@ -77,8 +76,17 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
     async def on_run_report(report: RunReport) -> None:
         await _nack_on_error(service.report(report), redelivery_delay_s)
 
-    @router.subscriber(Subject.JOBS_MAX_DELIVERIES_ADVISORY, queue=SCHEDULER_QUEUE_GROUP)
+    @router.subscriber(
+        Subject.JOBS_MAX_DELIVERIES_ADVISORY,
+        stream=JStream(Stream.ADVISORIES.value, declare=False),
+        durable=SCHEDULER_ADVISORIES_CONSUMER,
+        pull_sub=PullSub(batch_size=16, timeout=1.0),
+        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+    )
     async def on_max_deliveries(advisory: MaxDeliveriesAdvisory) -> None:
-        await service.max_deliveries(advisory.stream_seq, advisory.deliveries)
+        await _nack_on_error(
+            service.max_deliveries(advisory.stream_seq, advisory.deliveries), redelivery_delay_s
+        )
 
     return router

@@ -28,7 +28,9 @@ from backtest_scheduler.task import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-STREAMS_USED = frozenset({Stream.COMMANDS, Stream.JOBS, Stream.RUNS, Stream.EVENTS, Stream.DEAD})
+STREAMS_USED = frozenset(
+    {Stream.COMMANDS, Stream.JOBS, Stream.RUNS, Stream.EVENTS, Stream.DEAD, Stream.ADVISORIES}
+)
 SERVICE_NAME = "backtest-scheduler"
 
 
