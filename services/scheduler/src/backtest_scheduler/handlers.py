@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 from backtest_core.config import Frozen
 from backtest_core.contracts import (
@@ -53,37 +54,27 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
     """Return the router of the scheduler's three subscriptions, bound to `service`."""
     router = NatsRouter()
 
-    @router.subscriber(
-        Subject.COMMANDS_ALL,
-        stream=JStream(Stream.COMMANDS.value, declare=False),
-        durable=SCHEDULER_COMMANDS_CONSUMER,
-        pull_sub=PullSub(batch_size=16, timeout=1.0),
-        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
-        ack_policy=AckPolicy.REJECT_ON_ERROR,
-    )
+    def durable(subject: str, stream: Stream, name: str, batch: int) -> Any:
+        """A durable pull subscription on a stream: a failed message returns after the delay."""
+        return router.subscriber(
+            subject,
+            stream=JStream(stream.value, declare=False),
+            durable=name,
+            pull_sub=PullSub(batch_size=batch, timeout=1.0),
+            config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
+            ack_policy=AckPolicy.REJECT_ON_ERROR,
+        )
+
+    @durable(Subject.COMMANDS_ALL, Stream.COMMANDS, SCHEDULER_COMMANDS_CONSUMER, batch=16)
     async def on_command(command: Command) -> None:
         work = service.submit(command) if isinstance(command, SubmitBacktest) else service.cancel(command)
         await _nack_on_error(work, redelivery_delay_s)
 
-    @router.subscriber(
-        Subject.RUNS_ALL,
-        stream=JStream(Stream.RUNS.value, declare=False),
-        durable=SCHEDULER_RUNS_CONSUMER,
-        pull_sub=PullSub(batch_size=64, timeout=1.0),
-        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
-        ack_policy=AckPolicy.REJECT_ON_ERROR,
-    )
+    @durable(Subject.RUNS_ALL, Stream.RUNS, SCHEDULER_RUNS_CONSUMER, batch=64)
     async def on_run_report(report: RunReport) -> None:
         await _nack_on_error(service.report(report), redelivery_delay_s)
 
-    @router.subscriber(
-        Subject.JOBS_MAX_DELIVERIES_ADVISORY,
-        stream=JStream(Stream.ADVISORIES.value, declare=False),
-        durable=SCHEDULER_ADVISORIES_CONSUMER,
-        pull_sub=PullSub(batch_size=16, timeout=1.0),
-        config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
-        ack_policy=AckPolicy.REJECT_ON_ERROR,
-    )
+    @durable(Subject.JOBS_MAX_DELIVERIES_ADVISORY, Stream.ADVISORIES, SCHEDULER_ADVISORIES_CONSUMER, batch=16)
     async def on_max_deliveries(advisory: MaxDeliveriesAdvisory) -> None:
         await _nack_on_error(
             service.max_deliveries(advisory.stream_seq, advisory.deliveries), redelivery_delay_s
