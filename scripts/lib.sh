@@ -5,7 +5,12 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="${BACKTEST_RUN_DIR:-$REPO/.run}"
 PIDS="$RUN/pids"
 LOGS="$RUN/logs"
-PY="${PYTHON:-python3.11}"
+# The project virtual environment (created by scripts/setup): the backtest command and every service
+# run from it, so a second checkout never re-points the code this one runs.
+BASE_PY="${BACKTEST_BASE_PYTHON:-python3.11}"
+VENV="${BACKTEST_VENV:-$REPO/.venv}"
+PY="${PYTHON:-$VENV/bin/python}"
+export PATH="$VENV/bin:$PATH"
 NATS_PORT="${BACKTEST_NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${BACKTEST_NATS_MONITOR_PORT:-8222}"
 MONGO_PORT="${BACKTEST_MONGO_PORT:-27017}"
