@@ -123,6 +123,10 @@ class TaskStore(Protocol):
         """Return the task, reading a secondary first and the primary when the secondary misses it."""
         ...
 
+    async def stored_seq(self, task_id: str) -> int | None:
+        """Return the task's stored seq as `get` would read it (None if missing), without its result."""
+        ...
+
     async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
         """Return tasks of `user_id` (all users when None), newest first."""
         ...

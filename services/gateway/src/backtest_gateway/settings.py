@@ -31,6 +31,12 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     publish_timeout_s: float = Field(default=5.0, gt=0, description="wait for the JetStream ack, seconds")
+    stream_store_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="how long a WebSocket frame waits for the results writer to store it (read-your-writes)",
+    )
     page_size_max: int = Field(default=200, ge=1, le=10_000)
     candles_max_bars: int = Field(default=5_000, ge=1, le=1_000_000, description="bars per candles page")
     strategy_source_max_bytes: int = Field(default=100_000, ge=100, le=200_000, description="UTF-8 bytes")

@@ -40,6 +40,18 @@ def _store_task(gateway, user: str = "alice") -> None:
     )
 
 
+def _store_event(gateway, event) -> None:
+    """Play the results writer: store the event's state and seq on the task."""
+    record = gateway.store.records[event.task_id]
+    gateway.store.put(record.model_copy(update={"state": event.state, "seq": event.seq}))
+
+
+def _deliver(gateway, event) -> None:
+    """Store the event (results writer), then publish it (event stream)."""
+    _store_event(gateway, event)
+    gateway.feed.append(event)
+
+
 def _receive_all(ws) -> tuple[list[dict], int]:
     frames = []
     while True:
@@ -52,7 +64,7 @@ def _receive_all(ws) -> tuple[list[dict], int]:
 def test_late_client_gets_every_event_in_order_then_close_1000(gateway, make_token):
     _store_task(gateway)
     for event in _events():
-        gateway.feed.append(event)
+        _deliver(gateway, event)
 
     with gateway.client.websocket_connect(f"/backtest/stream/{TASK}?token={make_token()}") as ws:
         frames, code = _receive_all(ws)
@@ -69,9 +81,9 @@ def test_live_events_are_relayed_as_they_arrive(gateway, make_token):
     headers = {"Authorization": f"Bearer {make_token()}"}
 
     with gateway.client.websocket_connect(f"/backtest/stream/{TASK}", headers=headers) as ws:
-        gateway.feed.append(events[0])
+        _deliver(gateway, events[0])
         first = ws.receive_json()
-        feeder = threading.Thread(target=lambda: [gateway.feed.append(e) for e in events[1:]])
+        feeder = threading.Thread(target=lambda: [_deliver(gateway, e) for e in events[1:]])
         feeder.start()
         rest, code = _receive_all(ws)
         feeder.join()
@@ -112,7 +124,7 @@ def test_missing_token_closes_with_4401(gateway):
 
 def test_client_leaving_early_releases_the_event_subscription(gateway, make_token):
     _store_task(gateway)
-    gateway.feed.append(_events()[0])
+    _deliver(gateway, _events()[0])
 
     with gateway.client.websocket_connect(f"/backtest/stream/{TASK}?token={make_token()}") as ws:
         assert ws.receive_json()["seq"] == 1
@@ -129,3 +141,22 @@ def test_finished_task_whose_events_expired_gets_its_stored_status_then_close(ga
 
     assert [(f["task_id"], f["state"], f["seq"]) for f in frames] == [(TASK, "SUCCESS", 6)]
     assert code == 1000
+
+
+def test_frame_is_sent_only_once_the_store_shows_it_so_rest_reads_what_the_client_saw(gateway, make_token):
+    _store_task(gateway)
+    accepted, started = _events()[:2]
+    _deliver(gateway, accepted)
+    gateway.feed.append(started)  # published, but the results writer has not stored it yet
+    headers = {"Authorization": f"Bearer {make_token()}"}
+
+    with gateway.client.websocket_connect(f"/backtest/stream/{TASK}", headers=headers) as ws:
+        assert ws.receive_json()["seq"] == 1
+        stored_late = threading.Timer(0.3, _store_event, (gateway, started))
+        stored_late.start()
+        second = ws.receive_json()
+        status = gateway.client.get(f"/backtest/status/{TASK}", headers=headers).json()
+        stored_late.join()
+
+    assert (second["seq"], second["state"]) == (2, "STARTED")
+    assert (status["seq"], status["state"]) == (2, "STARTED")

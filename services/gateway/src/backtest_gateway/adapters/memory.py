@@ -50,6 +50,11 @@ class InMemoryTaskStore:
         """Return the record or None."""
         return self.records.get(task_id)
 
+    async def stored_seq(self, task_id: str) -> int | None:
+        """Return the record's seq or None."""
+        record = self.records.get(task_id)
+        return None if record is None else record.seq
+
     async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
         """Return matching records, newest first (by created_at, then task id)."""
         matches = [

@@ -20,6 +20,7 @@ from backtest_gateway.ports import IdempotencyClaim, MetricQuery, RankedPage, Ra
 BACKTESTS = "backtests"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 _LIST_PROJECTION = {"result": False}
+_SEQ_PROJECTION = {"seq": True}
 _RANKED_PROJECTION = {
     "user_id": True,
     "config": True,
@@ -96,6 +97,13 @@ class MongoTaskStore:
         if doc is None:
             doc = await self._primary.find_one({"_id": task_id})
         return None if doc is None else record_from_document(doc)
+
+    async def stored_seq(self, task_id: str) -> int | None:
+        """Read `seq` alone, from a secondary like `get`; on a miss read the primary."""
+        doc = await self._secondary.find_one({"_id": task_id}, _SEQ_PROJECTION)
+        if doc is None:
+            doc = await self._primary.find_one({"_id": task_id}, _SEQ_PROJECTION)
+        return None if doc is None else int(doc.get("seq", 0))
 
     async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
         """Return one page of tasks, newest first, without their (large) results."""

@@ -15,6 +15,7 @@ from backtest_gateway.ports import EventFeed, TaskRecord, TaskStore
 from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
 from backtest_gateway.schemas import BacktestStatus
 from backtest_gateway.settings import GatewaySettings
+from backtest_gateway.stored_seq import StoredSeqWaiter
 
 router = APIRouter(prefix=PREFIX, tags=["backtests"])
 
@@ -40,6 +41,9 @@ async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> T
 async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None = None) -> None:
     """Send each event of the task as one JSON text frame, from the first, and close after the terminal one.
 
+    A frame is sent once the task store shows its event (read-your-writes): after a frame, GET status
+    shows that seq or later, and after the SUCCESS frame GET results has the result.
+
     Authenticate with `?token=<jwt>` or `Authorization: Bearer <jwt>`. On an error the server sends one
     `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404). For a finished task
     whose events have expired from the stream, one frame with the stored status is sent instead.
@@ -58,10 +62,13 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
         await websocket.close(code=CLOSE_DONE)
         return
     client_left = False
+    settings: GatewaySettings = websocket.app.state.settings
+    stored = StoredSeqWaiter(websocket.app.state.store, task_id, timeout_s=settings.stream_store_wait_s)
 
     async def relay(cancel: anyio.CancelScope) -> None:
         async with aclosing(feed.events(task_id)) as events:
             async for event in events:
+                await stored.wait_for(event.seq)  # REST reads at least this event once the frame is seen
                 await websocket.send_text(event.model_dump_json())
                 if event.state in TERMINAL_STATES:
                     break
