@@ -112,7 +112,9 @@ def _prune(state: AdmissionState) -> AdmissionState:
     return state.model_copy(update={"recent": tuple(o for o in state.recent if o in active)})
 
 
-def offer(state: AdmissionState, key: str, owner: str, attempt: int, limits: AdmissionLimits) -> AdmissionPlan:
+def offer(
+    state: AdmissionState, key: str, owner: str, attempt: int, limits: AdmissionLimits
+) -> AdmissionPlan:
     """Queue a job (a new task, or the next attempt of one in flight) and admit whatever may go now.
 
     Offering a known key again changes nothing, except a higher `attempt` of a ticket in flight, whose
