@@ -59,7 +59,10 @@ class RealFiles:
 
     @staticmethod
     def zip(csv_path: Path, *, checksum: str | None = "valid") -> Path:
-        """Zip a CSV as Binance does, with a `.CHECKSUM` beside it ("valid", "wrong" or None)."""
+        """Zip a CSV as Binance does, with a `.CHECKSUM` beside it ("valid", "wrong", "other-name" or None).
+
+        "other-name" is the archive's true hash under the name of another symbol's archive.
+        """
         archive = csv_path.with_suffix(".zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
             handle.write(csv_path, csv_path.name)
@@ -68,7 +71,8 @@ class RealFiles:
             digest = hashlib.sha256(archive.read_bytes()).hexdigest()
             if checksum == "wrong":
                 digest = hashlib.sha256(b"another file").hexdigest()
-            archive.with_name(archive.name + ".CHECKSUM").write_text(f"{digest}  {archive.name}\n")
+            named = "LTCUSD-" + archive.name.split("-", 1)[1] if checksum == "other-name" else archive.name
+            archive.with_name(archive.name + ".CHECKSUM").write_text(f"{digest}  {named}\n")
         return archive
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,12 +58,8 @@ class MongoCandleStore:
         if len(candles) == 0:
             return report
         columns = Columns.of(candles)
-        starts = bucket_starts(columns.open_time, candles.interval)
-        cuts = np.flatnonzero(np.diff(starts)) + 1
-        bounds = [0, *cuts.tolist(), len(starts)]
-        for lo, hi in itertools.pairwise(bounds):
-            part = columns.take(slice(lo, hi))
-            report = report + self._write_bucket(candles.symbol, candles.interval, int(starts[lo]), part)
+        for bucket, part in _by_bucket(columns, candles.interval):
+            report = report + self._write_bucket(candles.symbol, candles.interval, bucket, part)
         return report
 
     def _write_bucket(self, symbol: str, interval: str, bucket: int, incoming: Columns) -> WriteReport:
@@ -147,19 +143,25 @@ class MongoCandleStore:
 
         Buckets wholly inside the range contribute their stored hash; only the edge buckets are read.
         """
-        digest = hashlib.sha256(f"{symbol}|{interval}|{start_ns}|{end_ns}".encode())
+        return range_fingerprint(
+            symbol, interval, start_ns, end_ns, self._bucket_digests(symbol, interval, start_ns, end_ns)
+        )
+
+    def _bucket_digests(
+        self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None
+    ) -> Iterator[str]:
+        """Yield, per stored bucket in order, the SHA-256 of its bars inside [start_ns, end_ns)."""
         lo = -(2**63) if start_ns is None else start_ns
         hi = 2**63 - 1 if end_ns is None else end_ns
         for meta in self._buckets(symbol, interval, start_ns, end_ns, _META):
             if meta["first"] >= lo and meta["last"] < hi:
-                digest.update(meta["sha256"].encode())
+                yield str(meta["sha256"])
                 continue
             key = {"symbol": symbol, "interval": interval, "bucket": meta["bucket"]}
             columns = Columns.unpack(self._read.find_one(key, _PACKED) or {})
             inside = (columns.open_time >= lo) & (columns.open_time < hi)
             if bool(inside.any()):
-                digest.update(columns.take(inside).sha256().encode())
-        return digest.hexdigest()
+                yield columns.take(inside).sha256()
 
     def gaps(
         self, symbol: str, interval: str, start_ns: int | None = None, end_ns: int | None = None
@@ -210,6 +212,29 @@ class MongoCandleStore:
         return iter(documents)
 
 
+def range_fingerprint(
+    symbol: str, interval: str, start_ns: int | None, end_ns: int | None, bucket_digests: Iterable[str]
+) -> str:
+    """Combine the per-bucket digests of the bars in [start_ns, end_ns) into the range's fingerprint."""
+    digest = hashlib.sha256(f"{symbol}|{interval}|{start_ns}|{end_ns}".encode())
+    for bucket_digest in bucket_digests:
+        digest.update(bucket_digest.encode())
+    return digest.hexdigest()
+
+
+def candles_fingerprint(candles: Candles) -> tuple[int, int, str]:
+    """Return (start_ns, end_ns, fingerprint) that `fingerprint` gives when the store holds exactly
+    `candles` in their range [first open time, last open time + 1 ns)."""
+    if len(candles) == 0:
+        raise DataError(
+            f"{candles.symbol} {candles.interval}: expected at least one bar to fingerprint, was 0"
+        )
+    columns = Columns.of(candles)
+    digests = (part.sha256() for _, part in _by_bucket(columns, candles.interval))
+    start_ns, end_ns = int(columns.open_time[0]), int(columns.open_time[-1]) + 1
+    return start_ns, end_ns, range_fingerprint(candles.symbol, candles.interval, start_ns, end_ns, digests)
+
+
 def find_gaps(times: np.ndarray, interval: str) -> list[Gap]:
     """Return the runs of missing bars in sorted open times (int64 ns); "1M" uses calendar months."""
     if len(times) < 2:
@@ -229,6 +254,14 @@ def find_gaps(times: np.ndarray, interval: str) -> list[Gap]:
         Gap(start_ns=int(times[i] + step), end_ns=int(times[i + 1]), missing=int((diffs[i] - 1) // step))
         for i in holes
     ]
+
+
+def _by_bucket(columns: Columns, interval: str) -> Iterator[tuple[int, Columns]]:
+    """Yield (bucket start ns, the bars of that bucket) for sorted bars, in order."""
+    starts = bucket_starts(columns.open_time, interval)
+    bounds = [0, *(np.flatnonzero(np.diff(starts)) + 1).tolist(), len(starts)]
+    for lo, hi in itertools.pairwise(bounds):
+        yield int(starts[lo]), columns.take(slice(lo, hi))
 
 
 def _as_kwargs(columns: Columns) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,9 @@ def test_reingesting_the_same_files_adds_nothing(ingestor: Ingestor, real_files:
     forced = ingestor.ingest(paths, force=True)
     assert first.candles_added == 59
     assert [f.status for f in again.files] == ["skipped", "skipped"]
-    assert [f.message for f in again.files] == ["already ingested (same bytes)"] * 2
+    assert [f.message for f in again.files] == [
+        "already ingested (same bytes, stored bars unchanged since)"
+    ] * 2
     assert (forced.candles_added, forced.count("skipped"), sum(f.unchanged for f in forced.files)) == (
         0,
         2,
@@ -131,3 +134,88 @@ def test_whole_real_history_loads_by_range(ingestor: Ingestor, real_files: Any) 
     assert len(year_2018) == 365
     assert year_2018.open_time[0] == np.datetime64("2018-01-01", "ns").astype(np.int64)
     assert ingestor.candles.series() == [("BTCUSD", "1d")]
+
+
+def _corrected(lines: list[str], row: int) -> list[str]:
+    """Return the rows with the close of `row` set to its open (a correction inside the bar's range)."""
+    fields = lines[row].split(",")
+    fields[4] = fields[1]
+    return [*lines[:row], ",".join(fields), *lines[row + 1 :]]
+
+
+def test_reingesting_an_archive_after_its_correction_restores_the_archives_candles(
+    ingestor: Ingestor, real_files: Any
+) -> None:
+    lines = real_files.lines("2019-04")  # 30 real days
+    original = real_files.zip(real_files.write("a/BTCUSD-1d-2019-04.csv", lines))
+    corrected = real_files.zip(real_files.write("b/BTCUSD-1d-2019-04.csv", _corrected(lines, 9)))
+    original_close = read_binance_klines(real_files.month("2019-04")).close[9]
+
+    first = ingestor.ingest([original])
+    correction = ingestor.ingest([corrected])
+    again = ingestor.ingest([original])
+
+    assert (first.candles_added, correction.candles_replaced) == (30, 1)
+    assert [(f.status, f.added, f.replaced, f.unchanged) for f in again.files] == [("added", 0, 1, 29)]
+    assert ingestor.candles.load("BTCUSD", "1d").close[9] == original_close
+    skipped = ingestor.ingest([original])
+    assert [(f.status, f.unchanged, f.message) for f in skipped.files] == [
+        ("skipped", 30, "already ingested (same bytes, stored bars unchanged since)")
+    ]
+
+
+def test_reingest_restores_bars_changed_by_another_writer_in_the_same_run(
+    ingestor: Ingestor, real_files: Any
+) -> None:
+    lines = real_files.lines("2019-04")
+    original = real_files.zip(real_files.write("a/BTCUSD-1d-2019-04.csv", lines))
+    corrected = real_files.zip(real_files.write("b/BTCUSD-1d-2019-04.csv", _corrected(lines, 3)))
+
+    summary = ingestor.ingest([original, corrected, original])
+
+    assert [(f.added, f.replaced, f.unchanged) for f in summary.files] == [(30, 0, 0), (0, 1, 29), (0, 1, 29)]
+    stored = ingestor.candles.load("BTCUSD", "1d")
+    assert stored.close[3] == read_binance_klines(real_files.month("2019-04")).close[3]
+
+
+def test_archive_without_checksum_is_stored_and_reported_not_verified(
+    ingestor: Ingestor, real_files: Any
+) -> None:
+    verified = real_files.zip(real_files.copy("2019-04"))
+    unverified = real_files.zip(real_files.copy("2019-05"), checksum=None)
+
+    summary = ingestor.ingest([verified, unverified])
+
+    assert [(f.status, f.checksum) for f in summary.files] == [("added", "verified"), ("added", "missing")]
+    assert [Path(f.path).name for f in summary.not_verified] == ["BTCUSD-1d-2019-05.zip"]
+    assert len(ingestor.candles.load("BTCUSD", "1d")) == 61
+
+
+def test_require_checksum_rejects_an_archive_without_one_and_stores_nothing_of_it(
+    ingestor: Ingestor, real_files: Any
+) -> None:
+    verified = real_files.zip(real_files.copy("2019-04"))
+    unverified = real_files.zip(real_files.copy("2019-05"), checksum=None)
+
+    summary = ingestor.ingest([verified, unverified], require_checksum=True)
+
+    assert [f.status for f in summary.files] == ["added", "rejected"]
+    assert summary.rejected[0].message == (
+        f"{unverified}: expected a checksum file {unverified.name}.CHECKSUM beside it "
+        "(checksums are required), found none"
+    )
+    assert len(ingestor.candles.load("BTCUSD", "1d")) == 30
+
+
+def test_checksum_file_naming_another_archive_rejects_the_archive(
+    ingestor: Ingestor, real_files: Any
+) -> None:
+    archive = real_files.zip(real_files.copy("2019-04"), checksum="other-name")
+
+    summary = ingestor.ingest([archive])
+
+    assert summary.count("rejected") == 1
+    assert summary.rejected[0].message == (
+        f"{archive}: {archive.name}.CHECKSUM is for 'LTCUSD-1d-2019-04.zip', expected 'BTCUSD-1d-2019-04.zip'"
+    )
+    assert len(ingestor.candles.load("BTCUSD", "1d")) == 0
