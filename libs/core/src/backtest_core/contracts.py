@@ -110,6 +110,7 @@ MAX_RESULT_BYTES = 15 * 1024 * 1024
 
 # JetStream key-value buckets.
 TASKS_BUCKET = "backtest_tasks"  # scheduler-owned task state
+ADMISSION_BUCKET = "backtest_admission"  # scheduler-owned: who holds and waits for runner slots
 
 
 def new_id() -> str:

@@ -1,12 +1,15 @@
 """GraphQL at /graphql over symbols, strategies and backtests, with the same authorization as REST.
 
 Every query needs a bearer token (401 otherwise) and spends one read token; a user sees only their own
-backtests and strategies (admins: everyone's); foreign ones resolve to null, exactly like missing ones.
+backtests and strategies (admins: everyone's). A missing, foreign or malformed id resolves to null with an
+error whose `extensions.code` is REST's (`task_not_found`, `invalid_task_id`, `symbol_not_found`,
+`strategy_not_found`); foreign ones look exactly like missing ones.
 """
 
 # mypy: disable-error-code="untyped-decorator"
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,6 +19,7 @@ from backtest_core.contracts import TaskState
 from backtest_core.strategies import BUILTINS
 from backtest_core.trade_log import TradeLog
 from backtest_marketdata.models import Symbol, SymbolFilter
+from graphql import GraphQLError
 from pydantic import TypeAdapter
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.scalars import JSON
@@ -23,7 +27,11 @@ from strawberry.types import Info
 
 from backtest_gateway.auth import Principal
 from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep
+from backtest_gateway.errors import ApiError, TaskNotFound
 from backtest_gateway.ports import MarketData, StrategyRecord, StrategyStore, TaskRecord, TaskStore
+from backtest_gateway.routers.backtests import TASK_ID_PATTERN
+from backtest_gateway.routers.strategies import StrategyNotFound
+from backtest_gateway.routers.symbols import SymbolNotFound
 from backtest_gateway.schemas_strategy import BuiltinInfo
 
 MAX_PAGE = 200
@@ -53,6 +61,21 @@ async def get_context(
 ) -> Context:
     """Authenticate (401 without a valid token) and rate-limit the caller, then build the context."""
     return Context(principal, tasks, strategies, market, settings.page_size_max)
+
+
+class InvalidTaskId(ApiError):
+    """A task id that is not 32 hex characters."""
+
+    status_code = 422
+    code = "invalid_task_id"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"taskId must be 32 hex characters, was {task_id!r}", field="taskId")
+
+
+def _graphql_error(error: ApiError, argument: str | None = None) -> GraphQLError:
+    """The GraphQL error of an API error: its message, its code and the argument at fault in `extensions`."""
+    return GraphQLError(error.message, extensions={"code": error.code, "field": argument or error.field})
 
 
 def _limit(info: Info[Context, None], limit: int) -> int:
@@ -167,7 +190,7 @@ class BacktestType:
         log = _TRADES.validate_python((result or {}).get("trades") or [])  # stored packed (trade_pack)
         start = max(0, offset)
         page = log[start : start + max(1, min(limit, 10_000))]
-        return [_trade(t.model_dump(mode="json")) for t in page]
+        return [_trade(t.model_dump()) for t in page]  # python mode: times stay datetimes
 
     @classmethod
     def of(cls, r: TaskRecord) -> BacktestType:
@@ -229,7 +252,9 @@ class Query:
     @strawberry.field
     async def symbol(self, info: Info[Context, None], symbol: str) -> SymbolType | None:
         found = await to_thread.run_sync(info.context.market.symbol, symbol)
-        return None if found is None else SymbolType.of(found)
+        if found is None:
+            raise _graphql_error(SymbolNotFound(symbol))
+        return SymbolType.of(found)
 
     @strawberry.field(description="built-ins and your uploaded strategies (admins: everyone's)")
     async def strategies(
@@ -255,7 +280,7 @@ class Query:
         user = owner if principal.is_admin and owner else principal.user_id
         record = await info.context.strategies.get(user, name)
         if record is None or not principal.can_see(record.user_id):
-            return None
+            raise _graphql_error(StrategyNotFound(name))
         return StrategyType.of_record(record)
 
     @strawberry.field(description="your backtests, newest first (admins: everyone's)")
@@ -270,11 +295,15 @@ class Query:
         page = await info.context.tasks.page(owner, wanted, _limit(info, limit), max(0, offset))
         return BacktestPageType(items=[BacktestType.of(r) for r in page.items], total=page.total)
 
-    @strawberry.field(description="one backtest of yours (null if missing or not yours)")
+    @strawberry.field(
+        description="one backtest of yours (an error coded task_not_found if missing or not yours)"
+    )
     async def backtest(self, info: Info[Context, None], task_id: str) -> BacktestType | None:
+        if not re.fullmatch(TASK_ID_PATTERN, task_id):
+            raise _graphql_error(InvalidTaskId(task_id))
         record = await info.context.tasks.get(task_id)
         if record is None or not info.context.principal.can_see(record.user_id):
-            return None
+            raise _graphql_error(TaskNotFound(task_id), argument="taskId")
         return BacktestType.of(record)
 
 

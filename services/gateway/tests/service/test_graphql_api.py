@@ -41,13 +41,17 @@ def test_backtests_show_own_with_metrics_and_trades(data, make_token):
     assert "bob" not in response.text
 
 
-def test_foreign_backtest_resolves_to_null_and_admin_sees_it(data, make_token):
+def test_foreign_backtest_is_task_not_found_like_a_missing_one_and_admin_sees_it(data, make_token):
     text = "query($id: String!) { backtest(taskId: $id) { userId metrics } }"
 
     foreign = query(data, text, auth(make_token("alice")), id=C).json()
+    missing = query(data, text, auth(make_token("alice")), id=f"{7:032x}").json()
     admin = query(data, text, auth(make_token("root", "admin")), id=C).json()
 
-    assert foreign == {"data": {"backtest": None}}
+    assert foreign["data"] == {"backtest": None}
+    assert [e["extensions"] for e in foreign["errors"]] == [{"code": "task_not_found", "field": "taskId"}]
+    assert [e["extensions"] for e in missing["errors"]] == [{"code": "task_not_found", "field": "taskId"}]
+    assert "bob" not in str(foreign)
     assert admin["data"]["backtest"]["userId"] == "bob"
     admin_list = query(data, BACKTESTS, auth(make_token("root", "admin"))).json()
     assert admin_list["data"]["backtests"]["total"] == 2
@@ -74,7 +78,10 @@ def test_strategies_and_symbols(data, make_token):
     assert out["symbols"]["items"][0]["symbol"] == "BTCUSD"
     assert out["symbols"]["items"][0]["coverage"][0]["interval"] == "1d"
     foreign = query(data, '{ strategy(name: "his", owner: "bob") { source } }', headers).json()
-    assert foreign == {"data": {"strategy": None}}
+    assert foreign["data"] == {"strategy": None}
+    assert [e["extensions"]["code"] for e in foreign["errors"]] == ["strategy_not_found"]
+    unknown = query(data, '{ symbol(symbol: "NOPE") { name } }', headers).json()
+    assert [e["extensions"]["code"] for e in unknown["errors"]] == ["symbol_not_found"]
 
 
 def test_anonymous_graphql_is_401(data):
