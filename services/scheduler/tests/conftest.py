@@ -9,6 +9,7 @@ from backtest_core.config import BacktestConfig
 from backtest_core.contracts import RunBacktestJob, SubmitBacktest, TaskState, new_id
 from backtest_core.errors import DataError
 from backtest_core.results import BacktestResult, Metrics
+from backtest_scheduler.admission import AdmissionState
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.task import StoredTask, TaskRecord
@@ -136,3 +137,27 @@ def fingerprints() -> FakeFingerprints:
 @pytest.fixture
 def dead_jobs() -> FakeDeadJobs:
     return FakeDeadJobs()
+
+
+class InMemoryAdmissionStore:
+    """AdmissionStore in one attribute, with revisions like the KV bucket."""
+
+    def __init__(self) -> None:
+        self.state: AdmissionState | None = None
+        self.revision = 0
+
+    async def load(self) -> tuple[AdmissionState, int | None]:
+        if self.state is None:
+            return AdmissionState(), None
+        return self.state, self.revision
+
+    async def save(self, state: AdmissionState, revision: int | None) -> None:
+        expected = None if self.state is None else self.revision
+        if revision != expected:
+            raise TaskConflict(f"admission state is not at revision {revision}")
+        self.state, self.revision = state, self.revision + 1
+
+
+@pytest.fixture
+def admission_store() -> InMemoryAdmissionStore:
+    return InMemoryAdmissionStore()

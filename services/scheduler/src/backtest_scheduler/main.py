@@ -19,8 +19,11 @@ from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
 from backtest_scheduler.adapters.candle_store_fingerprints import CandleStoreFingerprints
 from backtest_scheduler.adapters.mongo_result_cache import BACKTESTS_COLLECTION, MongoResultCache
 from backtest_scheduler.adapters.nats_event_bus import NatsDeadJobs, NatsEventBus
+from backtest_scheduler.adapters.nats_kv_admission_store import NatsKvAdmissionStore
 from backtest_scheduler.adapters.nats_kv_task_store import NatsKvTaskStore
 from backtest_scheduler.adapters.tracing import TracedEventBus
+from backtest_scheduler.admission import AdmissionLimits
+from backtest_scheduler.admission_gate import AdmissionGate
 from backtest_scheduler.handlers import build_router
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.settings import Settings
@@ -55,15 +58,20 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     candles_mongo = reader_client(settings.candles_mongodb_uri or settings.mongodb_uri)
     store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
     timer = AsyncioTimer()
+    bus = TracedEventBus(NatsEventBus(broker), provider.get_tracer(__name__))
+    slots = NatsKvAdmissionStore(broker)
+    limits = AdmissionLimits(settings.per_user_in_flight, settings.max_in_flight)
+    gate = AdmissionGate(slots=slots, tasks=store, bus=bus, limits=limits)
     service = SchedulerService(
         store=store,
         cache=MongoResultCache(mongo[settings.mongodb_database][BACKTESTS_COLLECTION]),
         fingerprints=CandleStoreFingerprints(MongoCandleStore(candles_mongo[settings.mongodb_database])),
-        bus=TracedEventBus(NatsEventBus(broker), provider.get_tracer(__name__)),
+        bus=bus,
         dead_jobs=NatsDeadJobs(broker),
         timer=timer,
         policy=RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
         clock=utc_now,
+        admission=gate,
     )
     broker.include_router(build_router(service, redelivery_delay_s=settings.redelivery_delay_s))
     app = FastStream(broker, logger=logging.getLogger("backtest_scheduler.app"))
@@ -73,10 +81,12 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         await broker.connect()
         await declare_streams(broker.connection.jetstream(), STREAMS_USED)
         await store.open()
+        await slots.open()
 
     @app.after_startup
     async def resume() -> None:
         log.info("resumed the back-off of %d tasks waiting to retry", await service.resume_retries())
+        log.info("freed the runner slots of %d tasks that ended meanwhile", await gate.resume())
 
     @app.on_shutdown
     async def close() -> None:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from backtest_core.contracts import BacktestEvent, CancelRun, DeadLetteredJob, RunBacktestJob
 
+from backtest_scheduler.admission import AdmissionState
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.task import StoredTask, TaskRecord
 
@@ -80,4 +81,16 @@ class Timer(Protocol):
 
     def call_later(self, delay_s: float, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` after `delay_s` seconds."""
+        ...
+
+
+class AdmissionStore(Protocol):
+    """The admission state (admission.AdmissionState) with compare-and-set, like TaskStore."""
+
+    async def load(self) -> tuple[AdmissionState, int | None]:
+        """Return the state and its revision (None: nothing stored yet, an empty state)."""
+        ...
+
+    async def save(self, state: AdmissionState, revision: int | None) -> None:
+        """Store the state if its revision is still `revision` (None: create); TaskConflict otherwise."""
         ...

@@ -16,10 +16,12 @@ from backtest_core.contracts import (
     FailureReason,
     RunReport,
     SubmitBacktest,
+    TaskState,
 )
 from backtest_core.errors import DataError
 
 from backtest_scheduler import decisions
+from backtest_scheduler.admission_gate import AdmissionGate
 from backtest_scheduler.cache_key import compute_cache_key, data_key
 from backtest_scheduler.decisions import Plan
 from backtest_scheduler.ports import DataFingerprints, DeadJobs, EventBus, ResultCache, TaskStore, Timer
@@ -50,6 +52,7 @@ class SchedulerService:
         policy: RetryPolicy,
         clock: Callable[[], datetime],
         engine: str | None = None,
+        admission: AdmissionGate | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
@@ -60,6 +63,7 @@ class SchedulerService:
         self._policy = policy
         self._clock = clock
         self._engine = engine if engine is not None else engine_build_id()
+        self._admission = admission  # None: every job goes straight to the work queue
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: defaultdict[str, int] = defaultdict(int)
 
@@ -96,6 +100,8 @@ class SchedulerService:
             existing = stored.record if stored else None
             if existing is not None:
                 plan = decisions.plan_submit(command, existing, "", None, self._clock())
+                if self._admission is not None and existing.state is TaskState.PENDING:
+                    await self._admission.offer(existing.job())  # a crash may have come before the offer
                 return await self._execute(plan, None)
             try:
                 key = await self.cache_key(command)
@@ -168,7 +174,7 @@ class SchedulerService:
             return
         for event in plan.events:
             await self._bus.publish_event(event)
-        if plan.job is not None:
+        if plan.job is not None and self._admission is None:
             await self._bus.enqueue_job(plan.job)
         if plan.dead_letter is not None:
             await self._bus.publish_dead_letter(plan.dead_letter)
@@ -179,5 +185,7 @@ class SchedulerService:
                 await self._store.create(plan.record)
             elif revision is not None:
                 await self._store.update(plan.record, revision)
+        if self._admission is not None:  # after the store: a released job's record must exist
+            await self._admission.settle(plan)
         if plan.requeue_after_s is not None and plan.record is not None:
             self._schedule_requeue(plan.record.task_id, plan.requeue_after_s)

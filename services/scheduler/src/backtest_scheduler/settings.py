@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Where NATS and MongoDB are, and how failures are retried."""
+    """Where NATS and MongoDB are, how failures are retried, and how many jobs may run at once."""
 
     model_config = SettingsConfigDict(env_prefix="SCHEDULER_", frozen=True, extra="forbid")
 
@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(default=60.0, ge=0, description="longest back-off, s")
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
     task_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0, description="how long task state is kept, s")
+    max_in_flight: int = Field(
+        default=2, ge=1, description="jobs admitted to the runners at once: the sum of every RUNNER_SLOTS"
+    )
+    per_user_in_flight: int = Field(
+        default=1, ge=1, description="jobs of one user admitted at once; the rest wait, released round robin"
+    )
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
     )

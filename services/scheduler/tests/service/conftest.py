@@ -18,6 +18,8 @@ from backtest_core.contracts import (
 )
 from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
 from backtest_scheduler.adapters.nats_event_bus import NatsEventBus
+from backtest_scheduler.admission import AdmissionLimits
+from backtest_scheduler.admission_gate import AdmissionGate
 from backtest_scheduler.handlers import build_router
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.task import RetryPolicy
@@ -49,18 +51,31 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(store, cache, fingerprints, dead_jobs) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
+def admission_limits() -> AdmissionLimits | None:
+    """The admission gate's limits; None (the default here): every job goes straight to the work queue."""
+    return None
+
+
+@pytest.fixture
+async def harness(
+    store, cache, fingerprints, dead_jobs, admission_store, admission_limits
+) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
     broker = NatsBroker()
     timer = AsyncioTimer()
+    bus = NatsEventBus(broker)
+    gate = None
+    if admission_limits is not None:
+        gate = AdmissionGate(slots=admission_store, tasks=store, bus=bus, limits=admission_limits)
     service = SchedulerService(
         store=store,
         cache=cache,
         fingerprints=fingerprints,
-        bus=NatsEventBus(broker),
+        bus=bus,
         dead_jobs=dead_jobs,
         timer=timer,
         policy=RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.001, max_delay_s=0.01),
         clock=utc_now,
+        admission=gate,
     )
     broker.include_router(build_router(service, redelivery_delay_s=0.0))
     h = Harness(broker, service, timer)
