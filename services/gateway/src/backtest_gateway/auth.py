@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
+from typing import Any
 
 import jwt
 from pydantic import BaseModel, ConfigDict
@@ -68,9 +70,22 @@ def decode_token(token: str, settings: GatewaySettings) -> Principal:
     sub, role = claims.get("sub"), claims.get("role")
     if not isinstance(sub, str) or not sub:
         raise Unauthorized(f"token `sub` must be a non-empty user id, was {sub!r}")
-    if role not in {r.value for r in Role}:
+    if not isinstance(role, str) or role not in {r.value for r in Role}:
         raise Unauthorized(f"token `role` must be one of viewer, researcher, admin, was {role!r}")
+    _check_lifetime(claims, settings)
     return Principal(user_id=sub, role=Role(role))
+
+
+def _check_lifetime(claims: dict[str, Any], settings: GatewaySettings) -> None:
+    """Raise Unauthorized if the token lives longer than `jwt_max_lifetime_s` (from `iat`, else from now)."""
+    exp, iat = claims["exp"], claims.get("iat")
+    start = iat if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
+    lifetime = float(exp) - float(start)
+    longest = settings.jwt_max_lifetime_s + (0.0 if iat is not None else settings.jwt_leeway_s)
+    if lifetime > longest:
+        raise Unauthorized(
+            f"token lifetime must be at most {settings.jwt_max_lifetime_s} s, was {lifetime:.0f} s"
+        )
 
 
 def bearer_token(authorization: str | None) -> str:

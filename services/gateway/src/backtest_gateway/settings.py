@@ -28,6 +28,9 @@ class GatewaySettings(BaseSettings):
     jwt_issuer: str = DEFAULT_ISSUER
     jwt_audience: str = DEFAULT_AUDIENCE
     jwt_leeway_s: float = Field(default=10.0, ge=0, le=300, description="clock skew tolerated, seconds")
+    jwt_max_lifetime_s: int = Field(
+        default=7 * 86_400, ge=60, description="longest token accepted: exp - iat (no iat: exp - now), s"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     publish_timeout_s: float = Field(default=5.0, gt=0, description="wait for the JetStream ack, seconds")

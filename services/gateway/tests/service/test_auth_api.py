@@ -34,9 +34,21 @@ def test_no_token_is_401_with_bearer_challenge(gateway):
         ({"iss": "mallory"}, "issuer must be 'backtest-platform'"),
         ({"exp": None}, "exp"),
         ({"role": "superuser"}, "role` must be one of"),
+        ({"role": ["admin"]}, "role` must be one of viewer, researcher, admin, was ['admin']"),
+        ({"exp": int(time.time()) + 400 * 86400}, "lifetime must be at most"),
         ({"user": ""}, "sub"),
     ],
-    ids=["bad-signature", "expired", "wrong-audience", "wrong-issuer", "no-expiry", "bad-role", "no-user"],
+    ids=[
+        "bad-signature",
+        "expired",
+        "wrong-audience",
+        "wrong-issuer",
+        "no-expiry",
+        "bad-role",
+        "list-role",
+        "too-long-lived",
+        "no-user",
+    ],
 )
 def test_bad_token_is_401_naming_the_problem(gateway, make_token, overrides, message):
     response = submit(gateway, {"Authorization": f"Bearer {make_token(**overrides)}"})

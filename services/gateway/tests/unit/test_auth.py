@@ -54,3 +54,34 @@ def test_role_matrix():
     researcher.require(Role.RESEARCHER)
     admin.require(Role.RESEARCHER)
     assert (viewer.can_see("u"), viewer.can_see("v"), admin.can_see("v")) == (True, False, True)
+
+
+def test_list_valued_role_is_refused_as_unauthorized():
+    with pytest.raises(Unauthorized, match=r"must be one of viewer, researcher, admin, was \[.admin.\]"):
+        decode_token(_token(role=["admin"]), SETTINGS)
+
+
+def test_token_living_longer_than_the_maximum_is_refused_with_its_lifetime():
+    now = int(time.time())
+    settings = GatewaySettings(jwt_secret=SECRET, jwt_max_lifetime_s=3600)
+
+    assert decode_token(_token(iat=now, exp=now + 3600), settings).user_id == "alice"
+    with pytest.raises(Unauthorized, match="lifetime must be at most 3600 s, was 3601 s"):
+        decode_token(_token(iat=now, exp=now + 3601), settings)
+
+
+def test_token_without_iat_is_refused_when_it_expires_beyond_the_maximum_from_now():
+    now = int(time.time())
+    settings = GatewaySettings(jwt_secret=SECRET, jwt_max_lifetime_s=3600, jwt_leeway_s=10)
+
+    assert decode_token(_token(exp=now + 3600), settings).user_id == "alice"
+    with pytest.raises(Unauthorized, match="lifetime must be at most 3600 s"):
+        decode_token(_token(exp=now + 10 * 365 * 86400), settings)
+
+
+def test_default_maximum_lifetime_accepts_the_cli_default_of_24h_and_refuses_a_year():
+    now = int(time.time())
+
+    assert decode_token(_token(iat=now, exp=now + 86400), SETTINGS).user_id == "alice"
+    with pytest.raises(Unauthorized, match="lifetime must be at most"):
+        decode_token(_token(iat=now, exp=now + 365 * 86400), SETTINGS)
