@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backtest_core.candles import INTERVAL_NS, SYMBOL_PATTERN
+from backtest_core.strategy_package import package_problem
 
 ParamValue = int | float | str | bool
 # Parameter names are Python identifiers (they reach decide() as keyword arguments).
@@ -46,14 +47,25 @@ class ModuleStrategy(Frozen):
 
 
 class SourceStrategy(Frozen):
-    """A strategy uploaded as Python source; executed only inside the sandbox."""
+    """A strategy uploaded as Python source (one module, or a package: entry + `files`); sandbox only."""
 
     source: str = Field(min_length=1, max_length=200_000)
     class_name: str | None = Field(default=None, alias="class", max_length=100)
     name: str | None = Field(default=None, max_length=100, description="the uploaded strategy's name")
     version: int | None = Field(default=None, ge=1, description="the uploaded strategy's version")
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="a package's helper modules by path (helpers.py, lib/levels.py); `source` is its entry",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _package_within_limits(self) -> SourceStrategy:
+        problem = package_problem(self.source, self.files)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 StrategySpec = str | BuiltinStrategy | ModuleStrategy | SourceStrategy
