@@ -10,6 +10,7 @@ from backtest_core.contracts import Stream
 from backtest_messaging import declare_streams
 from backtest_observability import configure_telemetry
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -28,6 +29,11 @@ from backtest_gateway.tracing import TracingMiddleware
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
 SERVICE_NAME = "backtest-gateway"
+
+
+def operation_id(route: APIRoute) -> str:
+    """Name an operation after its handler (`submit_backtest`), so generated clients read well."""
+    return route.name
 
 
 def create_app(
@@ -94,6 +100,7 @@ def create_app(
             "own strategies, admin everything. Per-user rate limits answer 429 with Retry-After."
         ),
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.broker = broker

@@ -175,13 +175,13 @@ async def submit_backtest(
 
 
 @router.get("/status/{task_id}", responses=_NOT_FOUND)
-async def backtest_status(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestStatus:
+async def get_backtest_status(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestStatus:
     """Return a backtest's state and progress."""
     return BacktestStatus.from_record(await visible_task(store, principal, task_id))
 
 
 @router.get("/results/{task_id}", responses={**_NOT_FOUND, 409: {"model": ErrorBody}})
-async def backtest_results(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestResults:
+async def get_backtest_results(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestResults:
     """Return the metrics, per-symbol breakdown, equity curve and trades of a successful backtest."""
     record = await visible_task(store, principal, task_id)
     if record.state is TaskState.SUCCESS and record.result is not None:
