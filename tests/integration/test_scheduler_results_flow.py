@@ -105,8 +105,8 @@ def eth_config(**changes: object) -> BacktestConfig:
     return BacktestConfig.model_validate(base | changes)
 
 
-async def submit(js: JetStreamContext, config: BacktestConfig) -> str:
-    command = SubmitBacktest(task_id=new_id(), user_id="alice", config=config)
+async def submit(js: JetStreamContext, config: BacktestConfig, user_id: str = "alice") -> str:
+    command = SubmitBacktest(task_id=new_id(), user_id=user_id, config=config)
     await js.publish(
         Subject.SUBMIT,
         command.model_dump_json().encode(),
@@ -180,6 +180,10 @@ async def test_submit_runs_once_persists_success_and_the_same_config_is_then_ser
 
     assert (cached["cached_from"], cached["seq"], cached["cache_key"]) == (first, 2, job.cache_key)
     assert cached["result"]["metrics"]["final_equity"] == result.metrics.final_equity
+
+    foreign = await document_in_state(mongo_db, await submit(js, eth_config(), user_id="bob"), "SUCCESS")
+    assert (foreign["user_id"], foreign["cached_from"], foreign["seq"]) == ("bob", None, 2)
+    assert foreign["result"]["metrics"]["final_equity"] == result.metrics.final_equity
     assert (await js.stream_info(Stream.JOBS.value)).state.messages == 0  # no second job queued
 
 

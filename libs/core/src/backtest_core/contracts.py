@@ -306,7 +306,11 @@ class BacktestRetrying(BacktestEventBase):
 
 
 class BacktestSucceeded(BacktestEventBase):
-    """The backtest finished; `cached_from` names the task whose result was reused, if any."""
+    """The backtest finished; `cached_from` names the same user's task whose result was reused, if any.
+
+    A result cached from another user's task is copied into this task with `cached_from` None: a task
+    id of another user is never shown.
+    """
 
     state: Literal[TaskState.SUCCESS] = TaskState.SUCCESS
     result: BacktestResult

@@ -42,9 +42,10 @@ from backtest_scheduler.task import RetryPolicy, TaskRecord, event_id
 
 @dataclass(frozen=True, slots=True)
 class CachedResult:
-    """A stored SUCCESS with the same cache key: the task that produced it and its result."""
+    """A stored SUCCESS with the same cache key: the task that produced it, its owner and its result."""
 
     task_id: str
+    user_id: str
     result: BacktestResult
 
 
@@ -113,7 +114,7 @@ def plan_submit(
         user_id=record.user_id,
         seq=done.seq,
         result=cached.result,
-        cached_from=cached.task_id,
+        cached_from=cached.task_id if cached.user_id == command.user_id else None,  # never a foreign id
     )
     return Plan(record=done, events=(accepted, succeeded), created=True)
 

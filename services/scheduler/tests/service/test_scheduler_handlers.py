@@ -56,7 +56,9 @@ async def test_submit_emits_accepted_and_queues_attempt_one(harness: Harness, st
 async def test_cache_hit_emits_accepted_then_succeeded_and_queues_no_job(harness: Harness, cache) -> None:  # type: ignore[no-untyped-def]
     first = make_submit()
     key = await harness.service.cache_key(first)
-    cache.hits[key] = CachedResult(task_id="a" * 32, result=make_result(first.config, 1_234_567.0))
+    cache.hits[key] = CachedResult(
+        task_id="a" * 32, user_id="u1", result=make_result(first.config, 1_234_567.0)
+    )
 
     task_id = await submit(harness, parallel_symbols=4)  # parallelism never changes the result
 
@@ -66,6 +68,25 @@ async def test_cache_hit_emits_accepted_then_succeeded_and_queues_no_job(harness
     assert succeeded.cached_from == "a" * 32
     assert succeeded.result.metrics.final_equity == 1_234_567.0
     assert harness.jobs == []
+
+
+async def test_cache_hit_of_another_users_task_copies_the_result_without_its_task_id(
+    harness: Harness, cache
+) -> None:  # type: ignore[no-untyped-def]
+    first = make_submit()
+    key = await harness.service.cache_key(first)
+    foreign = "b" * 32
+    cache.hits[key] = CachedResult(
+        task_id=foreign, user_id="someone-else", result=make_result(first.config, 1_234_567.0)
+    )
+
+    task_id = await submit(harness)
+
+    _, succeeded = harness.events_of(task_id)
+    assert isinstance(succeeded, BacktestSucceeded) and succeeded.task_id == task_id
+    assert succeeded.cached_from is None
+    assert foreign not in succeeded.model_dump_json()
+    assert succeeded.result.metrics.final_equity == 1_234_567.0
 
 
 async def test_missing_candles_fail_the_task_with_no_data_and_queue_no_job(harness: Harness) -> None:

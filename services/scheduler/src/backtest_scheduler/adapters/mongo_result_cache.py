@@ -22,8 +22,12 @@ class MongoResultCache:
     async def find_success(self, cache_key: str) -> CachedResult | None:
         doc = await self._backtests.find_one(
             {"cache_key": cache_key, "state": TaskState.SUCCESS.value, "result": {"$ne": None}},
-            projection={"_id": 1, "result": 1},
+            projection={"_id": 1, "user_id": 1, "result": 1},
         )
         if doc is None:
             return None
-        return CachedResult(task_id=str(doc["_id"]), result=BacktestResult.model_validate(doc["result"]))
+        return CachedResult(
+            task_id=str(doc["_id"]),
+            user_id=str(doc.get("user_id", "")),
+            result=BacktestResult.model_validate(doc["result"]),
+        )
