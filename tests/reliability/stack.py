@@ -184,7 +184,9 @@ class Stack:
         """Describe every service process (nothing starts)."""
         self.work.mkdir(parents=True, exist_ok=True)
         self._add("results", "results", self._env("RESULTS", self.mongo_uri))
-        self._add("scheduler", "scheduler", self._env("SCHEDULER", self.mongo_uri))
+        slots = str(self.runners * self.slots)  # admission: every runner slot, any user (override per test)
+        limits = {"SCHEDULER_MAX_IN_FLIGHT": slots, "SCHEDULER_PER_USER_IN_FLIGHT": slots}
+        self._add("scheduler", "scheduler", self._env("SCHEDULER", self.mongo_uri) | limits)
         for index, runner_id in enumerate(self.runner_ids()):
             env = self._env("RUNNER", self.mongo_readonly_uri) | {
                 "RUNNER_SANDBOX_IMAGE": self.sandbox_image,
