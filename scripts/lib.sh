@@ -16,6 +16,7 @@ NATS_MONITOR_PORT="${BACKTEST_NATS_MONITOR_PORT:-8222}"
 MONGO_PORT="${BACKTEST_MONGO_PORT:-27017}"
 GATEWAY_PORT="${BACKTEST_GATEWAY_PORT:-8000}"
 mkdir -p "$PIDS" "$LOGS"
+chmod 700 "$LOGS" # logs hold request lines: owner only
 
 say() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -26,10 +27,11 @@ pid_alive() {
     [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# start_bg NAME LOGFILE CMD...: start CMD in its own session, record its pid.
+# start_bg NAME LOGFILE CMD...: start CMD in its own session, record its pid; LOGFILE is made 0600.
 start_bg() {
     local name="$1" logfile="$2"
     shift 2
+    (umask 077 && touch "$logfile") && chmod 600 "$logfile"
     setsid "$@" >>"$logfile" 2>&1 </dev/null &
     echo $! >"$PIDS/$name.pid"
 }

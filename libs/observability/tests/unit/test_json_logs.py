@@ -98,3 +98,25 @@ def test_configure_logging_replaces_root_handlers_with_one_json_handler() -> Non
     [entry] = lines(stream)
     assert entry["service"] == "backtest-scheduler" and entry["message"] == "resumed 3 tasks"
     assert entry["level"] == "DEBUG"
+
+
+def test_access_log_line_has_its_token_query_value_and_bearer_header_redacted(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = captured
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+
+    path = f"/backtest/stream/ab?x=1&token={jwt}"
+
+    # uvicorn's access-log call: client, method, path with query, HTTP version, status
+    logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", path, "1.1", 101)
+    logger.info("sent Authorization: Bearer %s", jwt)
+    logger.info("retry with access_token=%s&keep=1", jwt)
+
+    messages = [entry["message"] for entry in lines(stream)]
+    assert messages == [
+        '127.0.0.1:5 - "GET /backtest/stream/ab?x=1&token=[REDACTED] HTTP/1.1" 101',
+        "sent Authorization: Bearer [REDACTED]",
+        "retry with access_token=[REDACTED]&keep=1",
+    ]
+    assert all(jwt not in line for line in stream.getvalue().splitlines())
