@@ -25,12 +25,16 @@ class Curve:
 
 @dataclass(frozen=True, slots=True)
 class Combined:
-    """The portfolio: union of all times, each curve's growth on them, the weighted value, statistics."""
+    """The portfolio: union of all times, each curve's growth on them, the weighted value, statistics.
+
+    `correlation[i][j]` is over the `overlap[i][j]` per-step returns both curves have (pairwise complete).
+    """
 
     times: np.ndarray
     growth: np.ndarray  # shape (curves, times): equity / first equity, flat at 1 before a curve starts
     value: np.ndarray
     correlation: list[list[float | None]]
+    overlap: list[list[int]]
     periods_per_year: float
 
 
@@ -49,21 +53,36 @@ def align(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
     return times, growth
 
 
-def correlation(growth: np.ndarray) -> list[list[float | None]]:
-    """Pearson correlation of the curves' per-step simple returns; None where a curve has no variance."""
+def live_steps(curves: Sequence[Curve], times: np.ndarray) -> np.ndarray:
+    """Return, per curve, which steps times[k-1] -> times[k] lie within its first and last point."""
+    starts, ends = times[:-1], times[1:]
+    return np.array([(starts >= c.times[0]) & (ends <= c.times[-1]) for c in curves], dtype=bool)
+
+
+def correlation(
+    growth: np.ndarray, live: np.ndarray | None = None
+) -> tuple[list[list[float | None]], list[list[int]]]:
+    """Pearson correlation of per-step simple returns over the steps both curves are live, and their count.
+
+    `live` (curves x steps, default all) marks the steps within each curve's own span, so days before a
+    curve starts or after it ends are not counted as zero returns. None where fewer than 2 common steps
+    or a curve has no variance on them.
+    """
     returns = np.array([m.bar_returns(row) for row in growth])
     n = len(growth)
+    mask = np.ones(returns.shape, dtype=bool) if live is None else live
     out: list[list[float | None]] = [[None] * n for _ in range(n)]
-    if returns.shape[1] < 2:
-        return out
-    with np.errstate(divide="ignore", invalid="ignore"):
-        matrix = np.corrcoef(returns)
-    matrix = np.atleast_2d(matrix)
+    counts = [[0] * n for _ in range(n)]
     for i in range(n):
-        for j in range(n):
-            value = float(matrix[i, j])
-            out[i][j] = value if math.isfinite(value) else None
-    return out
+        for j in range(i, n):
+            both = mask[i] & mask[j]
+            counts[i][j] = counts[j][i] = int(both.sum())
+            if counts[i][j] < 2:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = float(np.corrcoef(returns[i][both], returns[j][both])[0, 1])
+            out[i][j] = out[j][i] = value if math.isfinite(value) else None
+    return out, counts
 
 
 def combine(curves: Sequence[Curve], weights: Sequence[float], capital: float) -> Combined:
@@ -77,7 +96,8 @@ def combine(curves: Sequence[Curve], weights: Sequence[float], capital: float) -
     share = share / share.sum()
     value = capital * (share @ growth)
     spacing = float(np.median(np.diff(times))) if len(times) > 1 else float(YEAR_NS)
-    return Combined(times, growth, value, correlation(growth), YEAR_NS / spacing)
+    matrix, overlap = correlation(growth, live_steps(curves, times))
+    return Combined(times, growth, value, matrix, overlap, YEAR_NS / spacing)
 
 
 def statistics(value: np.ndarray, ppy: float) -> dict[str, float | int | None]:

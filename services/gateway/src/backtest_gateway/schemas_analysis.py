@@ -48,14 +48,19 @@ class CombinedPoint(BaseModel):
 
 class PortfolioAnalysis(BaseModel):
     """The combined curve (union of times, each part forward-filled), correlation of per-step returns
-    (rows and columns in `task_ids` order; null where undefined), and the combined metrics."""
+    over the steps both backtests cover (rows and columns in `task_ids` order; null where undefined),
+    and the combined metrics."""
 
     model_config = ConfigDict(frozen=True)
 
     task_ids: list[str]
-    weights: list[float] = Field(description="normalised to sum 1")
+    weights: list[float] = Field(description="the weights used: the requested ones normalised to sum 1")
+    requested_weights: list[float] = Field(description="the weights as sent")
     equity_curve: list[CombinedPoint]
-    correlation: list[list[float | None]]
+    correlation: list[list[float | None]] = Field(description="pairwise complete: on each pair's overlap")
+    correlation_periods: list[list[int]] = Field(
+        description="how many per-step returns each pair has in common (the overlap its correlation uses)"
+    )
     metrics: dict[str, float | int | None]
 
 

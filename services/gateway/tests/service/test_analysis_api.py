@@ -43,6 +43,25 @@ def test_portfolio_combines_curves_by_weight_from_capital(done, make_token):
     assert out["correlation"][0][0] == pytest.approx(1.0)
     assert out["correlation"][0][1] == out["correlation"][1][0]
     assert -1.0 <= out["correlation"][0][1] <= 1.0
+    assert out["requested_weights"] == [3, 1]
+
+
+def _returns_on(points: list[dict], times: list[str]) -> np.ndarray:
+    equity = np.array([p["equity"] for p in points if p["time"] in set(times)])
+    return equity[1:] / equity[:-1] - 1
+
+
+def test_portfolio_correlates_on_the_overlap_of_curves_that_start_at_different_times(done, make_token):
+    body = {"items": [{"task_id": A, "weight": 1}, {"task_id": B, "weight": 1}]}
+
+    out = done.client.post("/analysis/portfolio", json=body, headers=auth(make_token("alice"))).json()
+
+    btc, eth = result("sma_cross", "BTCUSD")["equity_curve"], result("momentum", "ETHUSD")["equity_curve"]
+    common = sorted({p["time"] for p in btc} & {p["time"] for p in eth})
+    assert btc[0]["time"] < eth[0]["time"] == common[0]  # ETHUSD's candles start in 2017-11
+    expected = float(np.corrcoef(_returns_on(btc, common), _returns_on(eth, common))[0, 1])
+    assert out["correlation"][0][1] == pytest.approx(expected, rel=1e-12)
+    assert out["correlation_periods"] == [[len(btc) - 1, len(common) - 1], [len(common) - 1, len(eth) - 1]]
 
 
 def test_portfolio_of_one_backtest_reproduces_its_own_metrics(done, make_token):

@@ -42,12 +42,13 @@ def test_weighted_combination_starts_at_capital_and_normalises_weights():
 def test_correlation_of_returns_is_pearson_and_none_without_variance():
     a = np.array([[1.0, 1.1, 1.0, 1.2], [1.0, 2.0, 1.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
 
-    matrix = correlation(a)
+    matrix, counts = correlation(a)
 
     ra, rb = np.diff(a[0]) / a[0][:-1], np.diff(a[1]) / a[1][:-1]
     assert matrix[0][1] == pytest.approx(float(np.corrcoef(ra, rb)[0, 1]))
     assert matrix[0][0] == pytest.approx(1.0)
     assert matrix[2][2] is None and matrix[0][2] is None
+    assert counts == [[3] * 3] * 3
 
 
 def test_statistics_match_hand_computation():
@@ -61,3 +62,18 @@ def test_statistics_match_hand_computation():
     returns = np.array([0.1, -0.1, 120 / 99 - 1])
     assert stats["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * math.sqrt(365))
     assert stats["cagr_pct"] == pytest.approx((1.2 ** (365 / 3) - 1) * 100)
+
+
+def test_correlation_uses_only_the_steps_both_curves_exist_and_counts_them():
+    a = curve([0, 1, 2, 3, 4, 5], [100, 110, 99, 120, 114, 130])
+    b = curve([2, 3, 4, 5, 6], [50, 55, 50, 60, 66])  # starts at day 2, ends a day after a
+
+    combined = combine([a, b], [1.0, 1.0], capital=1.0)
+
+    # both exist from day 2 to day 5: steps 2->3, 3->4, 4->5
+    ra = np.array([120 / 99, 114 / 120, 130 / 114]) - 1
+    rb = np.array([55 / 50, 50 / 55, 60 / 50]) - 1
+    assert combined.correlation[0][1] == pytest.approx(float(np.corrcoef(ra, rb)[0, 1]))
+    assert combined.correlation[1][0] == combined.correlation[0][1]
+    assert combined.overlap == [[5, 3], [3, 4]]
+    assert combined.correlation[0][0] == pytest.approx(1.0)

@@ -103,11 +103,13 @@ async def analyse_portfolio(
     return PortfolioAnalysis(
         task_ids=[item.task_id for item in request.items],
         weights=[w / total for w in weights],
+        requested_weights=weights,
         equity_curve=[
             CombinedPoint(time=EPOCH + timedelta(microseconds=int(t) // 1000), equity=float(v))
             for t, v in zip(combined.times, combined.value, strict=True)
         ],
         correlation=combined.correlation,
+        correlation_periods=combined.overlap,
         metrics=statistics(combined.value, combined.periods_per_year),
     )
 
