@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import zipfile
 from pathlib import Path
 
 import pytest
+from backtest_testinfra import zip_binance_archive
+from backtest_testinfra.binance_archives import ChecksumKind
 
 REPO = Path(__file__).resolve().parents[3]
 BTC_DAILY = REPO / "data" / "binance" / "spot" / "monthly" / "klines" / "BTCUSD" / "1d"
@@ -58,22 +58,9 @@ class RealFiles:
         return ",".join(fields)
 
     @staticmethod
-    def zip(csv_path: Path, *, checksum: str | None = "valid") -> Path:
-        """Zip a CSV as Binance does, with a `.CHECKSUM` beside it ("valid", "wrong", "other-name" or None).
-
-        "other-name" is the archive's true hash under the name of another symbol's archive.
-        """
-        archive = csv_path.with_suffix(".zip")
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
-            handle.write(csv_path, csv_path.name)
-        csv_path.unlink()
-        if checksum is not None:
-            digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-            if checksum == "wrong":
-                digest = hashlib.sha256(b"another file").hexdigest()
-            named = "LTCUSD-" + archive.name.split("-", 1)[1] if checksum == "other-name" else archive.name
-            archive.with_name(archive.name + ".CHECKSUM").write_text(f"{digest}  {named}\n")
-        return archive
+    def zip(csv_path: Path, *, checksum: ChecksumKind | None = "valid") -> Path:
+        """Zip a CSV as Binance does, with a `.CHECKSUM` beside it (see `zip_binance_archive`)."""
+        return zip_binance_archive(csv_path, checksum=checksum)
 
 
 @pytest.fixture
