@@ -22,7 +22,7 @@ from backtest_marketdata.ingest import FileOutcome, Ingestor, IngestSummary, dis
 from backtest_marketdata.mongo import DEFAULT_DATABASE, database_name, writer_client
 from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from backtest_cli.platform_env import ENV_FILE, PlatformEnvError, Setting, find_setting, where_to_look
+from backtest_cli.platform_env import ENV_FILE, NO_RUN_DIR, PlatformEnvError, Setting, find_setting, run_file
 
 EXIT_OK, EXIT_REJECTED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_URI = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
@@ -89,15 +89,18 @@ def mongodb_uri(option: str | None) -> Setting:
     if option:
         return Setting(option, "--mongodb-uri")
     found = find_setting(URI_ENV)
-    return found or Setting(DEFAULT_URI, f"default: {URI_ENV} unset, no {where_to_look(Path(ENV_FILE))}")
+    env_file = run_file(Path(ENV_FILE))
+    looked = NO_RUN_DIR if env_file is None else f"none in {env_file}"
+    return found or Setting(DEFAULT_URI, f"default: {URI_ENV} unset, {looked}")
 
 
 def database_problem(uri: Setting, error: PyMongoError) -> str:
     """Return what went wrong with the database and what to set, without the URI's password."""
     where = f"database {_redact(uri.value)} (from {uri.source})"
+    env_file = run_file(Path(ENV_FILE))
     remedy = (
         f"set {URI_ENV} (or --mongodb-uri) to a URI with a user that may write, e.g. the {URI_ENV} "
-        f"that scripts/infra up writes to {where_to_look(Path(ENV_FILE))}"
+        f"that scripts/infra up writes to {env_file or 'the .run/env of the platform checkout'}"
     )
     if isinstance(error, OperationFailure) and (
         error.code in AUTH_ERROR_CODES or "auth" in str(error).lower()

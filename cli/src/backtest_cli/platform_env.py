@@ -89,9 +89,10 @@ def find_jwt_secret(name: str) -> Setting | None:
     return Setting(lines[0].strip(), str(path)) if lines and lines[0].strip() else None
 
 
-def where_to_look(file: Path) -> str:
-    """Return the run-folder path a setting was looked for in, for a message that says what to set."""
+def run_file(file: Path) -> Path | None:
+    """Return where in the run folder `file` is looked for, or None when there is no run folder."""
     folder = run_dir()
-    if folder is None:
-        return f"no run folder ({RUN_DIR_ENV} unset and not running from a checkout's .venv)"
-    return str(folder / file)
+    return None if folder is None else folder / file
+
+
+NO_RUN_DIR = f"no run folder to look in ({RUN_DIR_ENV} unset and not running from a checkout's .venv)"

@@ -1,7 +1,9 @@
 """`backtest token create`: sign a gateway access token (JWT, HS256) for an operator to hand out.
 
-The secret is read from an environment variable (default GATEWAY_JWT_SECRET, the gateway's own), never
-from the command line, so it does not end up in shell history or process listings.
+The secret is read from an environment variable (default GATEWAY_JWT_SECRET, the gateway's own), else,
+for the default variable, from the ``secrets/jwt`` file `scripts/up` writes in the platform's run folder
+(see `backtest_cli.platform_env`); never from the command line, so it does not end up in shell history
+or process listings. Where it came from is said on stderr.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ import os
 import sys
 import time
 from typing import Any
+
+from backtest_cli.platform_env import (
+    JWT_SECRET_FILE,
+    NO_RUN_DIR,
+    PlatformEnvError,
+    Setting,
+    find_jwt_secret,
+    run_file,
+)
 
 ROLES = ("viewer", "researcher", "admin")
 DEFAULT_SECRET_ENV = "GATEWAY_JWT_SECRET"
@@ -90,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--secret-env",
         default=DEFAULT_SECRET_ENV,
         metavar="NAME",
-        help=f"environment variable holding the gateway's JWT secret (default {DEFAULT_SECRET_ENV})",
+        help=f"environment variable holding the gateway's JWT secret (default {DEFAULT_SECRET_ENV}, "
+        "else the platform's .run/secrets/jwt written by scripts/up)",
     )
     create.add_argument("--ttl", default="24h", help="validity: seconds or 30m, 12h, 7d (default 24h)")
     create.add_argument("--issuer", default=DEFAULT_ISSUER, help=f"`iss` claim (default {DEFAULT_ISSUER})")
@@ -103,19 +115,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle_create(args: argparse.Namespace) -> int:
     """Print the token on stdout; on bad input print one message on stderr and return 2."""
     try:
-        secret = os.environ.get(args.secret_env)
-        if not secret:
-            raise TokenError(f"environment variable {args.secret_env} must hold the JWT secret, was unset")
+        secret = find_secret(args.secret_env)
         token = create_token(
             args.user,
             args.role,
-            secret.encode(),
+            secret.value.encode(),
             ttl_s=parse_duration(args.ttl),
             issuer=args.issuer,
             audience=args.audience,
         )
-    except TokenError as error:
+    except (TokenError, PlatformEnvError) as error:
         print(f"backtest token create: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    print(f"backtest token create: secret from {secret.source}", file=sys.stderr)
     print(token)
     return EXIT_OK
+
+
+def find_secret(variable: str) -> Setting:
+    """Return the JWT secret from `variable`, else (default variable only) the run folder's secrets/jwt."""
+    if variable != DEFAULT_SECRET_ENV:
+        if not os.environ.get(variable):
+            raise TokenError(f"environment variable {variable} must hold the JWT secret, was unset")
+        return Setting(os.environ[variable], variable)
+    found = find_jwt_secret(variable)
+    if found is None:
+        path = run_file(JWT_SECRET_FILE)
+        missing = NO_RUN_DIR if path is None else f"{path} (written by scripts/up) does not exist"
+        raise TokenError(
+            f"environment variable {variable} must hold the JWT secret, was unset, and {missing}"
+        )
+    return found
