@@ -60,6 +60,37 @@ async def test_strategy_names_are_unique_per_user_and_replace_checks_the_version
     assert await store.count("bob") == 1
 
 
+async def test_every_version_stays_readable_after_updates_and_delete_and_numbers_continue(db):
+    store = MongoStrategyStore(db)
+    await store.create_indexes()
+    await store.insert(record("alice", "s"))
+    v2 = record("alice", "s", version=2).model_copy(update={"source": "y", "files": {"helpers.py": "K = 2"}})
+    await store.replace(v2, expected_version=1)
+
+    assert await store.delete("alice", "s")
+    assert await store.get("alice", "s") is None
+    assert [(r.version, r.source, r.files) for r in await store.versions("alice", "s")] == [
+        (1, "x", {}),
+        (2, "y", {"helpers.py": "K = 2"}),
+    ]
+    assert (await store.get_version("alice", "s", 1)).source == "x"  # type: ignore[union-attr]
+    assert not await store.insert(record("alice", "s", version=2))  # a number is never reused
+    assert await store.insert(record("alice", "s", version=3))
+    assert [r.version for r in await store.versions("alice", "s")] == [1, 2, 3]
+
+
+async def test_a_latest_version_stored_before_versions_were_kept_is_kept_when_updated(db):
+    store = MongoStrategyStore(db)
+    await store.create_indexes()
+    legacy = record("alice", "old", version=4)
+    await db["strategies"].insert_one({"_id": "alice/old", **legacy.model_dump()})
+
+    assert [r.version for r in await store.versions("alice", "old")] == [4]
+    assert await store.replace(record("alice", "old", version=5), expected_version=4)
+    assert (await store.get_version("alice", "old", 4)) == legacy
+    assert [r.version for r in await store.versions("alice", "old")] == [4, 5]
+
+
 async def test_ranking_by_metric_filters_owner_state_nulls_and_bounds(db):
     docs = [
         ("a1", "alice", "SUCCESS", 1.5),

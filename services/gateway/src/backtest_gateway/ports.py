@@ -171,9 +171,10 @@ class EventFeed(Protocol):
 
 
 class StrategyRecord(BaseModel):
-    """A user's uploaded strategy: Python source, its strategy class, default params, and a version.
+    """One version of a user's uploaded strategy: source (a package: entry + `files`), class, params.
 
-    `version` starts at 1 and grows by one on every update.
+    `version` starts at 1 and grows by one on every update; a stored version never changes.
+    `created_at` is when the strategy was first uploaded, `updated_at` when this version was.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -181,6 +182,7 @@ class StrategyRecord(BaseModel):
     user_id: str
     name: str
     source: str
+    files: dict[str, str] = Field(default_factory=dict)
     class_name: str
     params: Params = Field(default_factory=dict)
     description: str = ""
@@ -199,14 +201,23 @@ class StrategyPage(BaseModel):
 
 
 class StrategyStore(Protocol):
-    """Users' uploaded strategies (MongoDB `strategies`), keyed by (user_id, name)."""
+    """Users' uploaded strategies, keyed by (user_id, name): the latest version of each strategy
+    (MongoDB `strategies`) and every version ever stored (`strategy_versions`, never changed)."""
 
     async def insert(self, record: StrategyRecord) -> bool:
-        """Store a new strategy; False if the user already has one of that name."""
+        """Store a new strategy at `record.version`; False if the user already has one of that name."""
         ...
 
     async def get(self, user_id: str, name: str) -> StrategyRecord | None:
-        """Return the user's strategy of that name, or None."""
+        """Return the latest version of the user's strategy of that name, or None (also once deleted)."""
+        ...
+
+    async def get_version(self, user_id: str, name: str, version: int) -> StrategyRecord | None:
+        """Return one stored version (kept after a delete), or None."""
+        ...
+
+    async def versions(self, user_id: str, name: str) -> list[StrategyRecord]:
+        """Return every stored version of the strategy, oldest first (kept after a delete)."""
         ...
 
     async def page(self, user_id: str | None, limit: int, offset: int) -> StrategyPage:
@@ -214,11 +225,11 @@ class StrategyStore(Protocol):
         ...
 
     async def replace(self, record: StrategyRecord, expected_version: int) -> bool:
-        """Store `record` if the stored version is still `expected_version`; False otherwise."""
+        """Add `record` as the latest version if the latest is still `expected_version`; False otherwise."""
         ...
 
     async def delete(self, user_id: str, name: str) -> bool:
-        """Delete the user's strategy; False if there was none."""
+        """Delete the user's strategy (no new runs) but keep its versions; False if there was none."""
         ...
 
     async def count(self, user_id: str) -> int:

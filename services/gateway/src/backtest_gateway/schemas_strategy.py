@@ -84,7 +84,16 @@ class StrategyCreate(_Input):
 
     name: str = Field(pattern=NAME_PATTERN, description="lower-case letters, digits, _; unique per user")
     source: str = Field(
-        min_length=1, max_length=200_000, description="Python source; never run in the gateway"
+        min_length=1,
+        max_length=200_000,
+        description="Python source (a package's entry module); never run here",
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "a package's helper modules by path (helpers.py, lib/__init__.py, lib/levels.py), imported "
+            "by the entry module `source`; at most 20, lower-case names, checked like `source`"
+        ),
     )
     class_name: str | None = Field(
         default=None, max_length=100, description="the strategy class when the source defines several"
@@ -94,9 +103,16 @@ class StrategyCreate(_Input):
 
 
 class StrategyUpdate(_Input):
-    """A new version of an uploaded strategy (every field replaces the stored one)."""
+    """A new version of an uploaded strategy (the stored versions stay as they are, and runnable by pin)."""
 
     source: str = Field(min_length=1, max_length=200_000)
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "a package's helper modules by path (helpers.py, lib/__init__.py, lib/levels.py), imported "
+            "by the entry module `source`; at most 20, lower-case names, checked like `source`"
+        ),
+    )
     class_name: str | None = Field(default=None, max_length=100)
     params: Params = Field(default_factory=dict)
     description: str = Field(default="", max_length=2_000)
@@ -116,6 +132,7 @@ class StrategyPublic(_Public):
     params: Params
     description: str
     source: str
+    files: dict[str, str]
     created_at: datetime
     updated_at: datetime
 
@@ -123,6 +140,38 @@ class StrategyPublic(_Public):
     def from_record(cls, record: StrategyRecord) -> StrategyPublic:
         """Project a stored strategy."""
         return cls.model_validate(record.model_dump())
+
+
+class StrategyVersionInfo(_Public):
+    """One stored version (without its source: `GET /strategy/{name}/versions/{version}` has it)."""
+
+    version: int
+    class_name: str
+    params: Params
+    description: str
+    files: list[str] = Field(description="the helper modules' paths (empty for a single module)")
+    created_at: datetime = Field(description="when this version was stored")
+
+    @classmethod
+    def from_record(cls, record: StrategyRecord) -> StrategyVersionInfo:
+        """Describe one stored version."""
+        return cls(
+            version=record.version,
+            class_name=record.class_name,
+            params=record.params,
+            description=record.description,
+            files=sorted(record.files),
+            created_at=record.updated_at,
+        )
+
+
+class StrategyVersionList(_Public):
+    """Every stored version of one strategy, oldest first; `latest` is None once the strategy is deleted."""
+
+    name: str
+    user_id: str
+    latest: int | None
+    versions: list[StrategyVersionInfo]
 
 
 class StrategyList(_Public):
@@ -137,7 +186,7 @@ class StrategyList(_Public):
 
 
 class UserStrategyRef(_Input):
-    """Your uploaded strategy by name; `version` pins it (409 if the stored version differs)."""
+    """Your uploaded strategy by name; `version` pins one stored version (default: the latest)."""
 
     user: str = Field(pattern=NAME_PATTERN, description="the strategy's name")
     version: int | None = Field(default=None, ge=1)

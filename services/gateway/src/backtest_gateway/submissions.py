@@ -6,7 +6,7 @@ from backtest_core.config import BacktestConfig, BuiltinStrategy, SourceStrategy
 from backtest_core.errors import ConfigError, StrategyLoadError
 from backtest_core.loader import load_strategy
 
-from backtest_gateway.errors import Conflict, NotFound, StrategyRejected
+from backtest_gateway.errors import NotFound, StrategyRejected
 from backtest_gateway.ports import StrategyRef, StrategyStore
 from backtest_gateway.schemas_strategy import BacktestRequest, UserStrategyRef
 from backtest_gateway.strategy_check import strategy_class_name
@@ -37,7 +37,9 @@ def check_strategy(config: BacktestConfig, *, source_max_bytes: int) -> None:
         except ConfigError as error:
             raise StrategyRejected(str(error), field="params") from error
     elif isinstance(spec, SourceStrategy):
-        strategy_class_name(spec.source, max_bytes=source_max_bytes, class_name=spec.class_name)
+        strategy_class_name(
+            spec.source, max_bytes=source_max_bytes, class_name=spec.class_name, files=spec.files
+        )
 
 
 async def resolve_config(
@@ -45,8 +47,8 @@ async def resolve_config(
 ) -> tuple[BacktestConfig, StrategyRef | None]:
     """Return the config to queue and, for `{"user": name}`, which uploaded strategy version it holds.
 
-    The stored source, class, name and version go into a `SourceStrategy`; stored default params are
-    overridden by the request's.
+    `version` pins one stored version (default: the latest). The stored source, helper files, class,
+    name and version go into a `SourceStrategy`; stored default params are overridden by the request's.
     """
     fields = {name: getattr(request, name) for name in BacktestConfig.model_fields}
     spec = request.strategy
@@ -56,14 +58,21 @@ async def resolve_config(
     if stored is None:
         raise UploadedStrategyNotFound(spec.user)
     if spec.version is not None and spec.version != stored.version:
-        raise Conflict(
-            f"strategy.version must be the stored version {stored.version} of {spec.user!r}, "
-            f"was {spec.version}",
-            field="strategy.version",
-        )
+        pinned = await strategies.get_version(user_id, spec.user, spec.version)
+        if pinned is None:
+            known = [v.version for v in await strategies.versions(user_id, spec.user)]
+            raise NotFound(
+                f"strategy {spec.user!r} has no version {spec.version}; its versions are {known}",
+                field="strategy.version",
+            )
+        stored = pinned
     ref = StrategyRef(owner=user_id, name=stored.name, version=stored.version)
     fields["strategy"] = SourceStrategy(
-        source=stored.source, class_name=stored.class_name, name=stored.name, version=stored.version
+        source=stored.source,
+        files=stored.files,
+        class_name=stored.class_name,
+        name=stored.name,
+        version=stored.version,
     )
     fields["params"] = {**stored.params, **request.params}
     return BacktestConfig.model_validate(fields), ref

@@ -84,7 +84,7 @@ def test_duplicate_name_and_builtin_name_are_409(gateway, make_token):
     assert "built-ins" in builtin.json()["error"]["message"]
 
 
-def test_put_bumps_version_and_expected_version_guards_it(gateway, make_token):
+def test_put_adds_version_2_and_expected_version_guards_it(gateway, make_token):
     headers = auth(make_token("alice"))
     create(gateway, headers)
     body = {"source": SOURCE.replace("0.0,", "1.0,"), "params": {"min_move": 1.0}}
@@ -142,7 +142,7 @@ def test_submit_with_user_strategy_carries_source_class_version_and_merged_param
     assert status["strategy_ref"] == {"owner": "alice", "name": "cao", "version": 2}
 
 
-def test_submit_of_unknown_or_foreign_or_stale_user_strategy_is_refused(gateway, make_token):
+def test_submit_of_unknown_or_foreign_user_strategy_or_missing_version_is_refused(gateway, make_token):
     create(gateway, auth(make_token("bob")), name="bobs")
     alice = auth(make_token("alice"))
     create(gateway, alice)
@@ -150,14 +150,14 @@ def test_submit_of_unknown_or_foreign_or_stale_user_strategy_is_refused(gateway,
     foreign = gateway.client.post(
         "/backtest/submit", json={"strategy": {"user": "bobs"}, "symbols": ["BTCUSD"]}, headers=alice
     )
-    stale = gateway.client.post(
+    missing = gateway.client.post(
         "/backtest/submit",
         json={"strategy": {"user": "cao", "version": 7}, "symbols": ["BTCUSD"]},
         headers=alice,
     )
 
     assert (foreign.status_code, foreign.json()["error"]["field"]) == (404, "strategy.user")
-    assert (stale.status_code, stale.json()["error"]["field"]) == (409, "strategy.version")
+    assert (missing.status_code, missing.json()["error"]["field"]) == (404, "strategy.version")
     assert gateway.published.submits == []
 
 

@@ -174,22 +174,33 @@ class InMemoryEventFeed:
 
 
 class InMemoryStrategyStore:
-    """A dict of StrategyRecords keyed by (user_id, name)."""
+    """The latest version of each strategy keyed by (user_id, name), and every version in `history`."""
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], StrategyRecord] = {}
+        self.history: dict[tuple[str, str], dict[int, StrategyRecord]] = defaultdict(dict)
 
     async def insert(self, record: StrategyRecord) -> bool:
-        """Store unless the name is taken for that user."""
+        """Store unless the name is taken for that user (or that version was ever stored)."""
         key = (record.user_id, record.name)
-        if key in self.records:
+        if key in self.records or record.version in self.history[key]:
             return False
         self.records[key] = record
+        self.history[key][record.version] = record
         return True
 
     async def get(self, user_id: str, name: str) -> StrategyRecord | None:
-        """Return the record or None."""
+        """Return the latest version or None."""
         return self.records.get((user_id, name))
+
+    async def get_version(self, user_id: str, name: str, version: int) -> StrategyRecord | None:
+        """Return one stored version or None."""
+        return self.history.get((user_id, name), {}).get(version)
+
+    async def versions(self, user_id: str, name: str) -> list[StrategyRecord]:
+        """Return every stored version, oldest first."""
+        stored = self.history.get((user_id, name), {})
+        return [stored[v] for v in sorted(stored)]
 
     async def page(self, user_id: str | None, limit: int, offset: int) -> StrategyPage:
         """Return records sorted by user, then name."""
@@ -200,16 +211,17 @@ class InMemoryStrategyStore:
         return StrategyPage(items=matches[offset : offset + limit], total=len(matches))
 
     async def replace(self, record: StrategyRecord, expected_version: int) -> bool:
-        """Replace if the stored version matches."""
+        """Add the version if the latest one matches."""
         key = (record.user_id, record.name)
         stored = self.records.get(key)
-        if stored is None or stored.version != expected_version:
+        if stored is None or stored.version != expected_version or record.version in self.history[key]:
             return False
         self.records[key] = record
+        self.history[key][record.version] = record
         return True
 
     async def delete(self, user_id: str, name: str) -> bool:
-        """Delete; False if absent."""
+        """Delete the latest-version entry (the history stays); False if absent."""
         return self.records.pop((user_id, name), None) is not None
 
     async def count(self, user_id: str) -> int:

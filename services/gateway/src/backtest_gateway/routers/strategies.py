@@ -20,6 +20,8 @@ from backtest_gateway.schemas_strategy import (
     StrategyList,
     StrategyPublic,
     StrategyUpdate,
+    StrategyVersionInfo,
+    StrategyVersionList,
 )
 from backtest_gateway.strategy_check import strategy_class_name
 
@@ -34,6 +36,7 @@ router = APIRouter(
 )
 
 NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64, description="the strategy's name")]
+VersionPath = Annotated[int, Path(ge=1, le=1_000_000, description="a stored version, from 1")]
 OwnerQuery = Annotated[
     str | None, Query(max_length=200, description="admins only: another user's strategy (ignored otherwise)")
 ]
@@ -101,25 +104,34 @@ async def create_strategy(
     settings: SettingsDep,
     response: Response,
 ) -> StrategyPublic:
-    """Upload a strategy: checked for size, syntax and one BaseStrategy subclass, without running it."""
+    """Upload a strategy (one module, or a package: entry `source` + helper `files`) as version 1.
+
+    Checked for size, names, syntax and one BaseStrategy subclass, without running it. A strategy of
+    that name deleted earlier keeps its versions: the new one continues their numbers.
+    """
     principal.require(Role.RESEARCHER)
     if body.name in BUILTINS or body.name in RESERVED:
         taken = sorted({*BUILTINS, *RESERVED})
         raise Conflict(f"name must differ from the built-ins and {taken}, was {body.name!r}", field="name")
     class_name = strategy_class_name(
-        body.source, max_bytes=settings.strategy_source_max_bytes, class_name=body.class_name
+        body.source,
+        max_bytes=settings.strategy_source_max_bytes,
+        class_name=body.class_name,
+        files=body.files,
     )
     if await store.count(principal.user_id) >= settings.strategies_per_user_max:
         raise Conflict(f"at most {settings.strategies_per_user_max} strategies per user; delete one first")
+    earlier = await store.versions(principal.user_id, body.name)  # of a deleted strategy of that name
     now = utc_now()
     record = StrategyRecord(
         user_id=principal.user_id,
         name=body.name,
         source=body.source,
+        files=body.files,
         class_name=class_name,
         params=body.params,
         description=body.description,
-        version=1,
+        version=earlier[-1].version + 1 if earlier else 1,
         created_at=now,
         updated_at=now,
     )
@@ -153,7 +165,7 @@ async def update_strategy(
     settings: SettingsDep,
     owner: OwnerQuery = None,
 ) -> StrategyPublic:
-    """Replace an uploaded strategy's source and defaults; its version grows by one."""
+    """Store a new version of an uploaded strategy (latest + 1); every earlier version stays runnable."""
     stored = await visible_strategy(store, principal, _owner(principal, owner), name)
     principal.require(Role.RESEARCHER)
     if body.expected_version is not None and body.expected_version != stored.version:
@@ -162,11 +174,15 @@ async def update_strategy(
             field="expected_version",
         )
     class_name = strategy_class_name(
-        body.source, max_bytes=settings.strategy_source_max_bytes, class_name=body.class_name
+        body.source,
+        max_bytes=settings.strategy_source_max_bytes,
+        class_name=body.class_name,
+        files=body.files,
     )
     record = stored.model_copy(
         update={
             "source": body.source,
+            "files": body.files,
             "class_name": class_name,
             "params": body.params,
             "description": body.description,
@@ -183,8 +199,52 @@ async def update_strategy(
 async def delete_strategy(
     name: NamePath, principal: ReaderDep, store: StrategiesDep, owner: OwnerQuery = None
 ) -> Response:
-    """Delete an uploaded strategy (backtests that ran it keep their copy of the source)."""
+    """Delete an uploaded strategy: no new runs; its versions stay readable to explain finished runs."""
     stored = await visible_strategy(store, principal, _owner(principal, owner), name)
     principal.require(Role.RESEARCHER)
     await store.delete(stored.user_id, stored.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def visible_versions(
+    store: StrategyStore, principal: Principal, owner: str, name: str
+) -> list[StrategyRecord]:
+    """Return every stored version if the caller may see them; foreign ones look like missing ones."""
+    versions = await store.versions(owner, name)
+    if not versions or not principal.can_see(owner):
+        raise StrategyNotFound(name)
+    return versions
+
+
+@router.get("/{name}/versions", responses=_NOT_FOUND)
+async def list_versions(
+    name: NamePath, principal: ReaderDep, store: StrategiesDep, owner: OwnerQuery = None
+) -> StrategyVersionList:
+    """List every stored version of an uploaded strategy, oldest first (also after it was deleted)."""
+    owner_id = _owner(principal, owner)
+    versions = await visible_versions(store, principal, owner_id, name)
+    latest = await store.get(owner_id, name)
+    return StrategyVersionList(
+        name=name,
+        user_id=owner_id,
+        latest=None if latest is None else latest.version,
+        versions=[StrategyVersionInfo.from_record(v) for v in versions],
+    )
+
+
+@router.get("/{name}/versions/{version}", responses=_NOT_FOUND)
+async def get_version(
+    name: NamePath,
+    version: VersionPath,
+    principal: ReaderDep,
+    store: StrategiesDep,
+    owner: OwnerQuery = None,
+) -> StrategyPublic:
+    """Return one stored version of an uploaded strategy with its source (also after it was deleted)."""
+    owner_id = _owner(principal, owner)
+    if not principal.can_see(owner_id):
+        raise StrategyNotFound(name)
+    record = await store.get_version(owner_id, name, version)
+    if record is None:
+        raise NotFound(f"strategy {name!r} has no version {version}", field="version")
+    return StrategyPublic.from_record(record)
