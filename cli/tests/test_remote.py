@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import jwt
 import pytest
 import uvicorn
 from backtest_cli.main import main
+from backtest_cli.token import create_token
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestFailed,
@@ -31,7 +31,7 @@ from backtest_core.contracts import (
     SubmitBacktest,
     TaskState,
 )
-from backtest_core.results import BacktestResult, EquityPoint, Metrics
+from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
@@ -55,7 +55,12 @@ def _result(config) -> BacktestResult:
         trade_count=19, exposure_pct=42.0, fees_paid=321.0, bars=730, periods_per_year=365.0,
     )  # fmt: skip
     point = EquityPoint(time=datetime(2020, 1, 1, tzinfo=UTC), equity=1_000_000.0)
-    return make_backtest_result(config, metrics, equity_curve=[point])
+    per_symbol = [
+        SymbolMetrics(symbol=symbol, trade_count=10 - i, win_rate_pct=60.0 - 10 * i, net_pnl=150_000.0 - i,
+                      profit_factor=2.0, fees_paid=200.0 - 79 * i, exposure_pct=30.0 + i)
+        for i, symbol in enumerate(config.symbols)
+    ]  # fmt: skip
+    return make_backtest_result(config, metrics, equity_curve=[point], per_symbol=per_symbol)
 
 
 @dataclass
@@ -138,8 +143,7 @@ async def platform(unused_tcp_port: int) -> AsyncIterator[Platform]:
 
 
 def _token(user: str = "alice", role: str = "researcher") -> str:
-    claims = {"sub": user, "role": role, "iss": "backtest-platform", "aud": "backtest-gateway", "exp": 2**31}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+    return create_token(user, role, SECRET.encode(), ttl_s=3600)
 
 
 SUBMIT = ["submit", "--strategy", "sma_cross", "--symbols", "BTCUSD,ETHUSD", "--interval", "1d",
@@ -168,6 +172,91 @@ async def test_submit_prints_a_metrics_table(platform, capsys):
     assert code == 0
     assert "Final equity" in out and "1,234,567.89" in out
     assert "Sharpe (annualised)" in out and "1.234" in out
+
+
+async def test_submit_and_results_tables_show_the_per_symbol_breakdown_as_run_does(platform, capsys):
+    token = ["--gateway", platform.url, "--token", _token()]
+    assert main([*SUBMIT, *token]) == 0
+    submitted = capsys.readouterr().out
+    [command] = platform.submits
+    assert main(["results", command.task_id, *token]) == 0
+    results = capsys.readouterr().out
+
+    for out in (submitted, results):
+        lines = out.splitlines()
+        header = lines.index(
+            f"{'Symbol':<12}{'Trades':>8}{'Win %':>9}{'Net PnL':>18}{'Fees':>14}{'Exposure %':>12}"
+        )
+        assert lines[header + 1].split() == ["BTCUSD", "10", "60.00", "150,000.00", "200.00", "30.00"]
+        assert lines[header + 2].split() == ["ETHUSD", "9", "50.00", "149,999.00", "121.00", "31.00"]
+        assert "Fill / size / short" in out and "next_open / 1 / no" in out
+
+
+async def test_submit_passes_every_execution_setting_to_the_gateway(platform, capsys):
+    settings = ["--fee", "0.0005", "--fill", "close", "--size", "0.5", "--same-bar", "target_first",
+                "--max-holding-bars", "10", "--tick-size", "0.01", "--step-size", "0.001",
+                "--parallel", "2", "--allow-short", "--slippage-bps", "3", "--cash", "5000"]  # fmt: skip
+
+    code = main([*SUBMIT, *settings, "--gateway", platform.url, "--token", _token(), "--json"])
+
+    [command] = platform.submits
+    config = command.config
+    assert code == 0, capsys.readouterr().err
+    assert (config.fees.maker, config.fees.taker, config.fill, config.size) == (0.0005, 0.0005, "close", 0.5)
+    assert (config.same_bar, config.max_holding_bars, config.tick_size, config.step_size) == (
+        "target_first",
+        10,
+        0.01,
+        0.001,
+    )
+    assert (config.parallel_symbols, config.allow_short, config.slippage_bps, config.cash) == (
+        2,
+        True,
+        3.0,
+        5000.0,
+    )
+
+
+async def test_submit_shows_no_progress_bar_when_stderr_is_not_a_terminal(platform, capsys):
+    assert main([*SUBMIT, "--gateway", platform.url, "--token", _token()]) == 0
+
+    [command] = platform.submits
+    assert capsys.readouterr().err == f"submitted {command.task_id}\n"
+
+
+async def test_list_shows_the_callers_backtests_newest_first(platform, capsys):
+    token = ["--gateway", platform.url, "--token", _token()]
+    for strategy in (STAYS_RUNNING, "sma_cross"):
+        assert main(["submit", "--strategy", strategy, "--symbols", "BTCUSD", "--no-wait", *token]) == 0
+    running, done = capsys.readouterr().out.split()
+    platform.store.put(TaskRecord(task_id="cd" * 16, user_id="bob", state=TaskState.SUCCESS))
+
+    assert main(["list", *token]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert main(["list", "--state", "SUCCESS", "--json", *token]) == 0
+    succeeded = json.loads(capsys.readouterr().out)
+
+    assert table[0].split() == ["Task", "State", "Strategy", "Symbols", "Interval", "Created"]
+    assert [line.split()[:5] for line in table[1:3]] == [
+        [done, "SUCCESS", "sma_cross", "BTCUSD", "1d"],
+        [running, "PROGRESS", STAYS_RUNNING, "BTCUSD", "1d"],
+    ]
+    assert table[3:] == ["backtests 1 to 2 of 2"]
+    assert [item["task_id"] for item in succeeded["items"]] == [done]
+    assert succeeded["total"] == 1
+
+
+async def test_list_pages_with_limit_and_offset(platform, capsys):
+    token = ["--gateway", platform.url, "--token", _token()]
+    for _ in range(3):
+        assert main(["submit", "--strategy", STAYS_RUNNING, "--symbols", "BTCUSD", "--no-wait", *token]) == 0
+    capsys.readouterr()
+
+    assert main(["list", "--limit", "2", "--offset", "2", *token]) == 0
+    table = capsys.readouterr().out.splitlines()
+
+    assert len(table) == 3
+    assert table[-1] == "backtests 3 to 3 of 3"
 
 
 async def test_failed_backtest_exits_1_with_reason_and_traceback(platform, capsys):

@@ -108,3 +108,9 @@ def test_strategy_that_raises_exits_1_with_the_users_traceback(
     err = run_failing(capsys, "--data", str(JAN), "--strategy", str(source), code=1)
     assert "the strategy failed: Broken raised ZeroDivisionError on BTCUSD" in err
     assert 'File "<user_strategy>", line 4, in decide' in err
+
+
+def test_fee_out_of_range_is_reported_once_with_what_was_expected(capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_failing(capsys, "--data", str(JAN), "--fee", "0.2")
+
+    assert err.strip() == "backtest run: option --fee: Input should be less than 0.1, was 0.2"

@@ -1,4 +1,4 @@
-"""`backtest submit|status|results|cancel`: the gateway's client (HTTP + WebSocket progress).
+"""`backtest submit|status|results|cancel|list`: the gateway's client (HTTP + WebSocket progress).
 
 Exit codes: 0 success; 1 the backtest failed or was cancelled, or the gateway could not be reached;
 2 bad input (an option, or the gateway rejected the request: validation, authentication, not found).
@@ -12,13 +12,17 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
-from backtest_core.contracts import MAX_RESULT_BYTES
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import MAX_RESULT_BYTES, TaskState
+from backtest_core.results import SymbolMetrics
 
-from backtest_cli.run import UsageError, parse_params, parse_strategy, parse_time
-from backtest_cli.run_report import SUMMARY_ROWS
+from backtest_cli.config_options import add_config_options, config_values
+from backtest_cli.run import UsageError, parse_params, parse_strategy
+from backtest_cli.run_report import report_text, settings_rows, strategy_label
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
@@ -66,6 +70,13 @@ class GatewayClient:
     def cancel(self, task_id: str) -> dict[str, Any]:
         """POST /backtest/cancel/{task_id}."""
         return self._call("POST", f"/backtest/cancel/{task_id}")
+
+    def list_backtests(self, limit: int, offset: int, state: str | None = None) -> dict[str, Any]:
+        """GET /backtest/list: one page of the caller's backtests, newest first."""
+        query: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if state is not None:
+            query["state"] = state
+        return self._call("GET", "/backtest/list", params=query)
 
     def events(self, task_id: str) -> Iterator[dict[str, Any]]:
         """Yield the task's events from WS /backtest/stream/{task_id} until the server closes it."""
@@ -129,23 +140,39 @@ def results_json(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def results_text(body: dict[str, Any]) -> str:
-    """Return a table of the task, its settings and its metrics."""
-    result, metrics = body["result"], body["result"]["metrics"]
-    config = result["config"]
-    params = " ".join(f"{k}={v}" for k, v in config.get("params", {}).items()) or "-"
+    """Return a table of the task, its settings, its metrics and the per-symbol breakdown."""
+    result = body["result"]
+    config = BacktestConfig.model_validate(result["config"])
+    cached = f" (cached from {body['cached_from']})" if body.get("cached_from") else ""
     rows = [
-        (
-            "Task",
-            body["task_id"] + (f" (cached from {body['cached_from']})" if body.get("cached_from") else ""),
-        ),
-        ("Strategy", f"{json.dumps(config['strategy'])} {params}"),
-        ("Symbols / interval", f"{','.join(config['symbols'])} / {config.get('interval', '1d')}"),
+        ("Task", body["task_id"] + cached),
+        *settings_rows(config),
+        ("Symbols / interval", f"{','.join(config.symbols)} / {config.interval}"),
     ]
-    for field, label, fmt in SUMMARY_ROWS:
-        value = metrics.get(field)
-        rows.append((label, "n/a" if value is None else fmt.format(value)))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+    per_symbol = [SymbolMetrics.model_validate(item) for item in result.get("per_symbol", [])]
+    return report_text(rows, result["metrics"], result.get("rejected_proposals", 0), per_symbol)
+
+
+def list_text(page: dict[str, Any]) -> str:
+    """Return one row per backtest (task, state, strategy, symbols, interval, created) and the page's span."""
+    rows = [("Task", "State", "Strategy", "Symbols", "Interval", "Created")]
+    for item in page["items"]:
+        config = BacktestConfig.model_validate(item["config"]) if item.get("config") else None
+        rows.append(
+            (
+                item["task_id"],
+                item["state"],
+                "-" if config is None else strategy_label(config.strategy),
+                "-" if config is None else ",".join(config.symbols),
+                "-" if config is None else config.interval,
+                item.get("created_at") or "-",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    lines = ["  ".join([*(f"{v:<{w}}" for v, w in zip(row, widths, strict=False)), row[-1]]) for row in rows]
+    first, shown = page["offset"] + 1, len(page["items"])
+    span = f"backtests {first} to {first + shown - 1} of {page['total']}" if shown else "no backtests here"
+    return "\n".join([*lines, span] if shown else [span])
 
 
 def status_text(body: dict[str, Any]) -> str:
@@ -189,11 +216,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit.add_argument("--symbols", required=True, help="comma-separated symbols, e.g. BTCUSD,ETHUSD")
     submit.add_argument("--interval", default="1d", help="bar interval (default 1d)")
     submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="repeat it")
-    submit.add_argument("--start", help="ISO-8601 start (UTC if no offset), inclusive")
-    submit.add_argument("--end", help="ISO-8601 end (UTC if no offset), exclusive")
-    submit.add_argument("--cash", type=float, default=None, help="starting cash, quote currency")
-    submit.add_argument("--slippage-bps", type=float, default=None, help="adverse price move per fill, bps")
-    submit.add_argument("--allow-short", action="store_true", help="let SELL signals open short positions")
+    add_config_options(submit)
     submit.add_argument("--idempotency-key", help="resubmitting with the same key returns the same task")
     submit.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
     submit.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -208,6 +231,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.add_argument("task_id", metavar="TASK_ID")
         command.add_argument("--json", action="store_true", help="print the response as JSON")
         command.set_defaults(handler=handler)
+    listing = subparsers.add_parser("list", help="list your backtests, newest first")
+    _add_common(listing)
+    listing.add_argument("--state", choices=[state.value for state in TaskState], help="only this state")
+    listing.add_argument("--limit", type=int, default=50, help="backtests per page (default 50)")
+    listing.add_argument("--offset", type=int, default=0, help="backtests to skip (default 0)")
+    listing.add_argument("--json", action="store_true", help="print the page as JSON")
+    listing.set_defaults(handler=handle_list)
 
 
 def _client(args: argparse.Namespace) -> GatewayClient:
@@ -246,16 +276,8 @@ def build_submission(args: argparse.Namespace) -> dict[str, Any]:
         "interval": args.interval,
         "params": parse_params(args.param),
     }
-    for option, key in (("start", "start"), ("end", "end")):
-        moment = parse_time(getattr(args, option), f"--{option}")
-        if moment is not None:
-            config[key] = moment.isoformat()
-    if args.cash is not None:
-        config["cash"] = args.cash
-    if args.slippage_bps is not None:
-        config["slippage_bps"] = args.slippage_bps
-    if args.allow_short:
-        config["allow_short"] = True
+    for field, value in config_values(args).items():
+        config[field] = value.isoformat() if isinstance(value, datetime) else value
     return config
 
 
@@ -354,6 +376,17 @@ def handle_results(args: argparse.Namespace) -> int:
 
     def action(client: GatewayClient) -> int:
         _print_results(client.results(args.task_id), args.json)
+        return EXIT_OK
+
+    return _run(args, action)
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    """Print one page of the caller's backtests."""
+
+    def action(client: GatewayClient) -> int:
+        page = client.list_backtests(args.limit, args.offset, args.state)
+        print(json.dumps(page) if args.json else list_text(page))
         return EXIT_OK
 
     return _run(args, action)

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backtest_core.config import (
-    BacktestConfig,
-    FeeModel,
-    ModuleStrategy,
-    ParamValue,
-    SourceStrategy,
-    StrategySpec,
-)
+from backtest_core.config import BacktestConfig, ModuleStrategy, SourceStrategy, StrategySpec
 from backtest_core.engine import run_backtest
 from backtest_core.errors import BacktestError, StrategyRuntimeError
 from pydantic import ValidationError
 
+from backtest_cli.config_options import (
+    OPTION_OF_FIELD,
+    UsageError,
+    add_config_options,
+    config_values,
+    describe,
+    parse_params,
+    parse_time,
+)
 from backtest_cli.local_data import LoadedSymbol, load_symbols, resolve_paths
 from backtest_cli.run_report import result_json, summary_text
 
@@ -34,26 +34,8 @@ EXIT_OK, EXIT_STRATEGY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EQUITY_POINTS = 1_000  # the curve is not printed; metrics always use every bar
 
 # BacktestConfig field -> the option that sets it, to name the option in validation errors.
-OPTION_OF_FIELD = {
-    "strategy": "--strategy",
-    "params": "--param",
-    "symbols": "--symbol/--data",
-    "interval": "--interval",
-    "start": "--start",
-    "end": "--end",
-    "cash": "--cash",
-    "fees": "--fee",
-    "slippage_bps": "--slippage-bps",
-    "fill": "--fill",
-    "size": "--size",
-    "allow_short": "--allow-short",
-    "parallel_symbols": "--parallel",
-}
-_INT = re.compile(r"^[+-]?\d+$")
-
-
-class UsageError(Exception):
-    """An option value is malformed; the message names the option."""
+RUN_OPTION_OF_FIELD = {**OPTION_OF_FIELD, "symbols": "--symbol/--data"}
+__all__ = ["UsageError", "build_config", "handle", "parse_params", "parse_strategy", "parse_time", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,20 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter; repeat it"
     )
-    parser.add_argument("--cash", type=float, default=1_000_000.0, help="starting cash, quote currency")
-    parser.add_argument(
-        "--fee",
-        type=float,
-        default=None,
-        help="fee per fill, fraction of notional (0.001 = 0.1%%; default Binance's 0.001)",
-    )
-    parser.add_argument("--fill", choices=("next_open", "close"), default="next_open", help="fill price")
-    parser.add_argument("--size", type=float, default=1.0, help="fraction of equity per new position")
-    parser.add_argument("--slippage-bps", type=float, default=0.0, help="adverse price move per fill, bps")
-    parser.add_argument("--allow-short", action="store_true", help="let SELL signals open short positions")
-    parser.add_argument("--start", help="first bar's open time, ISO-8601 (UTC if no offset), inclusive")
-    parser.add_argument("--end", help="end of the run, ISO-8601 (UTC if no offset), exclusive")
-    parser.add_argument("--parallel", type=int, default=1, metavar="N", help="threads generating proposals")
+    add_config_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     parser.set_defaults(handler=handle)
@@ -130,50 +99,12 @@ def build_config(args: argparse.Namespace, loaded: dict[str, LoadedSymbol]) -> B
         "params": parse_params(args.param),
         "symbols": sorted(loaded),
         "interval": intervals.pop(),
-        "start": parse_time(args.start, "--start"),
-        "end": parse_time(args.end, "--end"),
-        "cash": args.cash,
-        "slippage_bps": args.slippage_bps,
-        "fill": args.fill,
-        "size": args.size,
-        "allow_short": args.allow_short,
-        "parallel_symbols": args.parallel,
+        **config_values(args),
     }
-    if args.fee is not None:
-        try:
-            fields["fees"] = FeeModel(maker=args.fee, taker=args.fee)
-        except ValidationError as error:
-            raise UsageError(_describe(error, option="--fee")) from None
     try:
         return BacktestConfig(**fields)
     except ValidationError as error:
-        raise UsageError(_describe(error)) from None
-
-
-def parse_params(pairs: list[str]) -> dict[str, ParamValue]:
-    """Parse repeated `--param KEY=VALUE`: integers, then floats, then true/false, else text."""
-    params: dict[str, ParamValue] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"option --param: expected KEY=VALUE with KEY a name like fast, was {pair!r}")
-        if key in params:
-            raise UsageError(f"option --param: {key} given twice, was {params[key]!r} and {text!r}")
-        params[key] = _param_value(text.strip())
-    return params
-
-
-def _param_value(text: str) -> ParamValue:
-    if _INT.match(text):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
+        raise UsageError(describe(error, RUN_OPTION_OF_FIELD)) from None
 
 
 def parse_strategy(text: str) -> StrategySpec:
@@ -192,31 +123,6 @@ def parse_strategy(text: str) -> StrategySpec:
             raise UsageError(f"option --strategy: expected module:Class, was {text!r}")
         return ModuleStrategy(module=module, class_name=class_name)
     return text
-
-
-def parse_time(text: str | None, option: str) -> datetime | None:
-    """Parse an ISO-8601 date or time; without an offset it is UTC."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        expected = "ISO-8601 like 2019-01-01 or 2019-01-01T12:00Z"
-        raise UsageError(f"option {option}: expected {expected}, was {text!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _describe(error: ValidationError, option: str | None = None) -> str:
-    """Say which option is wrong, what was expected and what it was."""
-    messages = []
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
-        named = option or OPTION_OF_FIELD.get(field, field or "--start/--end")
-        value = item.get("input")
-        shown = "" if isinstance(value, dict) else f", was {value!r}"
-        text = str(item["msg"]).removeprefix("Value error, ")
-        messages.append(f"option {named}: {text}{shown}")
-    return "; ".join(messages)
 
 
 class _progress:

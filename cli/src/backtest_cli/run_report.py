@@ -1,11 +1,12 @@
-"""Render a `BacktestResult` for `backtest run`: one JSON object, or a readable summary table."""
+"""Render a backtest's result as one JSON object or a readable table (for `run` and the platform)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from backtest_core.results import BacktestResult
+from backtest_core.config import BacktestConfig, BuiltinStrategy, ModuleStrategy, StrategySpec
+from backtest_core.results import BacktestResult, SymbolMetrics
 
 from backtest_cli.local_data import LoadedSymbol
 
@@ -61,28 +62,60 @@ def result_json(result: BacktestResult, loaded: dict[str, LoadedSymbol]) -> dict
 def summary_text(result: BacktestResult, loaded: dict[str, LoadedSymbol]) -> str:
     """Return a table of the settings, the input, the metrics and the per-symbol breakdown."""
     config = result.config
-    strategy = config.strategy if isinstance(config.strategy, str) else config.strategy.model_dump()
+    data_rows = []
+    for name, info in data_summary(loaded).items():
+        span = f"{info['first_open_time']} .. {info['last_open_time']}"
+        data_rows.append((f"Data {name} {config.interval}", f"{info['bars']} bars {span}"))
+    return report_text(
+        [*settings_rows(config), *data_rows],
+        result.metrics.model_dump(),
+        result.rejected_proposals,
+        result.per_symbol,
+    )
+
+
+def settings_rows(config: BacktestConfig) -> list[tuple[str, str]]:
+    """Return the (label, value) rows of the strategy and the execution settings."""
     params = " ".join(f"{k}={v}" for k, v in config.params.items()) or "-"
-    rows = [
-        ("Strategy", f"{strategy} {params}"),
+    return [
+        ("Strategy", f"{strategy_label(config.strategy)} {params}"),
         ("Fill / size / short", f"{config.fill} / {config.size:g} / {'yes' if config.allow_short else 'no'}"),
         ("Fees maker/taker", f"{config.fees.maker:g} / {config.fees.taker:g}"),
         ("Slippage (bps)", f"{config.slippage_bps:g}"),
     ]
-    for name, info in data_summary(loaded).items():
-        span = f"{info['first_open_time']} .. {info['last_open_time']}"
-        rows.append((f"Data {name} {config.interval}", f"{info['bars']} bars {span}"))
-    metrics = result.metrics.model_dump()
+
+
+def strategy_label(strategy: StrategySpec) -> str:
+    """Name a strategy in one word: built-in name, module:Class, name@version, or the source's class."""
+    if isinstance(strategy, str):
+        return strategy
+    if isinstance(strategy, BuiltinStrategy):
+        return str(strategy.builtin)
+    if isinstance(strategy, ModuleStrategy):
+        return f"{strategy.module}:{strategy.class_name}"
+    if strategy.name is not None:
+        return f"{strategy.name}@{strategy.version}" if strategy.version is not None else strategy.name
+    return f"source:{strategy.class_name}" if strategy.class_name else "source"
+
+
+def report_text(
+    rows: list[tuple[str, str]],
+    metrics: dict[str, Any],
+    rejected_proposals: int,
+    per_symbol: list[SymbolMetrics],
+) -> str:
+    """Return the `rows`, the metrics table and, for several symbols, the per-symbol breakdown."""
+    rows = list(rows)
     for field, label, fmt in SUMMARY_ROWS:
-        value = metrics[field]
+        value = metrics.get(field)
         rows.append((label, "n/a" if value is None else fmt.format(value)))
-    if result.rejected_proposals:
-        rows.append(("Rejected proposals", str(result.rejected_proposals)))
+    if rejected_proposals:
+        rows.append(("Rejected proposals", str(rejected_proposals)))
     width = max(len(label) for label, _ in rows)
     lines = [f"{label:<{width}}  {value}" for label, value in rows]
-    if len(result.per_symbol) > 1:
+    if len(per_symbol) > 1:
         lines += ["", f"{'Symbol':<12}{'Trades':>8}{'Win %':>9}{'Net PnL':>18}{'Fees':>14}{'Exposure %':>12}"]
-        for item in result.per_symbol:
+        for item in per_symbol:
             win = "n/a" if item.win_rate_pct is None else f"{item.win_rate_pct:.2f}"
             lines.append(
                 f"{item.symbol:<12}{item.trade_count:>8}{win:>9}{item.net_pnl:>18,.2f}"
