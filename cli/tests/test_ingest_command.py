@@ -63,6 +63,19 @@ def test_ingest_of_a_missing_path_exits_2(mongo_uri: str, capsys: pytest.Capture
     assert "expected a file, folder or glob" in capsys.readouterr().err
 
 
+def test_ingest_shows_no_progress_bar_when_stderr_is_not_a_terminal(
+    mongo_uri: str, mongo_db: Database[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pattern = str(DATA / "BTCUSD" / "1d" / "BTCUSD-1d-2019-0[12].csv")
+
+    code = main(["ingest", pattern, "--mongodb-uri", mongo_uri, "--database", mongo_db.name])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "files: 2 added, 0 skipped, 0 rejected" in out
+    assert err == ""
+
+
 def _archive(
     folder: Path, symbol: str, month: str, *, checksum: Any = "valid", close_of_row: int | None = None
 ) -> Path:
