@@ -68,16 +68,18 @@ class InMemoryTaskStore:
     async def get(self, task_id: str) -> StoredTask | None:
         return self.tasks.get(task_id)
 
-    async def create(self, record: TaskRecord) -> None:
+    async def create(self, record: TaskRecord) -> int:
         if record.task_id in self.tasks:
             raise TaskConflict(f"task {record.task_id} exists")
         self.tasks[record.task_id] = StoredTask(record, 1)
+        return 1
 
-    async def update(self, record: TaskRecord, revision: int) -> None:
+    async def update(self, record: TaskRecord, revision: int) -> int:
         current = self.tasks.get(record.task_id)
         if current is None or current.revision != revision:
             raise TaskConflict(f"task {record.task_id} is not at revision {revision}")
         self.tasks[record.task_id] = StoredTask(record, revision + 1)
+        return revision + 1
 
     async def waiting_for_requeue(self) -> list[TaskRecord]:
         return [
@@ -85,6 +87,9 @@ class InMemoryTaskStore:
             for t in self.tasks.values()
             if t.record.state is TaskState.RETRY and t.record.requeue_at is not None
         ]
+
+    async def owing(self) -> list[str]:
+        return [t.record.task_id for t in self.tasks.values() if t.record.outbox is not None]
 
 
 class FakeResultCache:

@@ -1,14 +1,16 @@
 """What the scheduler does for each message: pure functions from (task, message, now) to a Plan.
 
-The service executes a plan in this order: publish the events, the job, the dead letter and the
-cancel broadcast, then save the record. Events and jobs have deterministic ids (task.event_id,
-task.job_id), so a plan re-executed after a crash produces duplicates that JetStream and the results
-writer drop.
+The service executes a plan in this order: store the new record holding the plan's effects (its
+outbox) with compare-and-set, publish the events, the job, the dead letter and the cancel broadcast,
+then clear the outbox. Only a stored transition is ever published, so a task never has two different
+events with the same `seq`; a scheduler that dies before clearing leaves the outbox to the next one,
+which publishes it again with the same ids (task.event_id, task.job_id) before anything else, and
+JetStream's duplicate window and the results writer drop the copies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from backtest_core.contracts import (
@@ -37,7 +39,7 @@ from backtest_core.results import BacktestResult
 
 from backtest_scheduler.errors import IllegalTransition
 from backtest_scheduler.state_machine import Outcome, transition
-from backtest_scheduler.task import RetryPolicy, TaskRecord, event_id
+from backtest_scheduler.task import APPLIED_KEPT, Outbox, RetryPolicy, TaskRecord, event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,16 @@ class Plan:
     ignored: str | None = None
     created: bool = field(default=False)
 
+    def owing(self) -> TaskRecord | None:
+        """Return the record to store: the new state with this plan's effects in its outbox."""
+        if self.record is None:
+            return None
+        outbox = Outbox(
+            events=self.events, job=self.job, dead_letter=self.dead_letter, cancel_run=self.cancel_run
+        )
+        owed: TaskRecord = self.record.model_copy(update={"outbox": outbox})
+        return owed
+
 
 def _ignore(why: str) -> Plan:
     return Plan(ignored=why)
@@ -81,7 +93,7 @@ def _accept(command: SubmitBacktest, cache_key: str, now: datetime) -> tuple[Tas
         updated_at=now,
     )
     accepted = BacktestAccepted(
-        message_id=event_id(record.task_id, 1),
+        message_id=event_id(record.task_id, 1, TaskState.PENDING),
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
@@ -108,7 +120,7 @@ def plan_submit(
     transition(TaskState.PENDING, TaskState.SUCCESS)
     done = _next(record, TaskState.SUCCESS, now)
     succeeded = BacktestSucceeded(
-        message_id=event_id(record.task_id, done.seq),
+        message_id=event_id(record.task_id, done.seq, TaskState.SUCCESS),
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
@@ -148,7 +160,7 @@ def _fail(
     transition(record.state, TaskState.FAILURE)
     failed = _next(record, TaskState.FAILURE, now, requeue_at=None)
     event = BacktestFailed(
-        message_id=event_id(record.task_id, failed.seq),
+        message_id=event_id(record.task_id, failed.seq, TaskState.FAILURE),
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
@@ -162,8 +174,18 @@ def plan_report(record: TaskRecord | None, report: RunReport, policy: RetryPolic
     """Turn a runner's report into the task's next event; stale, late and illegal reports are ignored."""
     if record is None:
         return _ignore(f"report for unknown task {report.task_id}")
+    if report.message_id in record.applied:
+        return _ignore(f"report {report.message_id} was applied already (redelivered)")
     if report.attempt != record.attempt:
         return _ignore(f"report of attempt {report.attempt}, the task is on attempt {record.attempt}")
+    plan = _apply_report(record, report, policy, now)
+    if plan.record is None:
+        return plan
+    applied = (*plan.record.applied, report.message_id)[-APPLIED_KEPT:]
+    return replace(plan, record=plan.record.model_copy(update={"applied": applied}))
+
+
+def _apply_report(record: TaskRecord, report: RunReport, policy: RetryPolicy, now: datetime) -> Plan:
     target = _report_target(report, policy)
     try:
         if transition(record.state, target) is Outcome.ABSORBED:
@@ -175,13 +197,16 @@ def plan_report(record: TaskRecord | None, report: RunReport, policy: RetryPolic
         case RunStarted():
             new = _next(record, TaskState.STARTED, now)
             event: BacktestEvent = BacktestStarted(
-                **base, message_id=event_id(record.task_id, new.seq), seq=new.seq, attempt=report.attempt
+                **base,
+                message_id=event_id(record.task_id, new.seq, TaskState.STARTED),
+                seq=new.seq,
+                attempt=report.attempt,
             )
         case RunProgressed():
             new = _next(record, TaskState.PROGRESS, now)
             event = BacktestProgressed(
                 **base,
-                message_id=event_id(record.task_id, new.seq),
+                message_id=event_id(record.task_id, new.seq, TaskState.PROGRESS),
                 seq=new.seq,
                 fraction=report.fraction,
                 stage=report.stage,
@@ -189,7 +214,10 @@ def plan_report(record: TaskRecord | None, report: RunReport, policy: RetryPolic
         case RunSucceeded():
             new = _next(record, TaskState.SUCCESS, now)
             event = BacktestSucceeded(
-                **base, message_id=event_id(record.task_id, new.seq), seq=new.seq, result=report.result
+                **base,
+                message_id=event_id(record.task_id, new.seq, TaskState.SUCCESS),
+                seq=new.seq,
+                result=report.result,
             )
         case RunFailed() if target is TaskState.RETRY:
             return _retry(record, report.failure, policy, now)
@@ -224,7 +252,7 @@ def _retry(record: TaskRecord, failure: Failure, policy: RetryPolicy, now: datet
         requeue_at=now + timedelta(seconds=delay_s),
     )
     event = BacktestRetrying(
-        message_id=event_id(record.task_id, new.seq),
+        message_id=event_id(record.task_id, new.seq, TaskState.RETRY),
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
@@ -261,7 +289,7 @@ def plan_cancel(record: TaskRecord | None, now: datetime) -> Plan:
         return _ignore(f"task {record.task_id} is {record.state.value} already")
     new = _next(record, TaskState.CANCELLED, now, requeue_at=None)
     event = BacktestCancelled(
-        message_id=event_id(record.task_id, new.seq),
+        message_id=event_id(record.task_id, new.seq, TaskState.CANCELLED),
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,

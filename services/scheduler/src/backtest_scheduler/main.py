@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
 
     @app.after_startup
     async def resume() -> None:
+        log.info("published the outboxes of %d tasks a dead scheduler left", await service.resume_owed())
         log.info("resumed the back-off of %d tasks waiting to retry", await service.resume_retries())
         log.info("freed the runner slots of %d tasks that ended meanwhile", await gate.resume())
 

@@ -19,16 +19,20 @@ class TaskStore(Protocol):
         """Return the task and its revision, or None if unknown."""
         ...
 
-    async def create(self, record: TaskRecord) -> None:
-        """Store a new task; TaskConflict if it exists."""
+    async def create(self, record: TaskRecord) -> int:
+        """Store a new task and return its revision; TaskConflict if it exists."""
         ...
 
-    async def update(self, record: TaskRecord, revision: int) -> None:
-        """Replace the task if its revision is still `revision`; TaskConflict otherwise."""
+    async def update(self, record: TaskRecord, revision: int) -> int:
+        """Replace the task if still at `revision` and return the new revision; TaskConflict otherwise."""
         ...
 
     async def waiting_for_requeue(self) -> list[TaskRecord]:
         """Return the tasks in RETRY whose job is not queued yet (to resume their back-off)."""
+        ...
+
+    async def owing(self) -> list[str]:
+        """Return the ids of the tasks whose last transition is stored but not yet published (outbox)."""
         ...
 
 

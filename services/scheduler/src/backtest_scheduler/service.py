@@ -24,11 +24,13 @@ from backtest_scheduler import decisions
 from backtest_scheduler.admission_gate import AdmissionGate
 from backtest_scheduler.cache_key import compute_cache_key, data_key
 from backtest_scheduler.decisions import Plan
+from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.ports import DataFingerprints, DeadJobs, EventBus, ResultCache, TaskStore, Timer
-from backtest_scheduler.task import RetryPolicy
+from backtest_scheduler.task import Outbox, RetryPolicy, StoredTask, TaskRecord
 
 log = logging.getLogger(__name__)
 
+OUTBOX_RACES = 10  # reads of a task whose outbox other schedulers keep publishing, before giving up
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -96,7 +98,7 @@ class SchedulerService:
     async def submit(self, command: SubmitBacktest) -> None:
         """Accept a backtest: answer from the cache or queue its first job."""
         async with self._locked(command.task_id):
-            stored = await self._store.get(command.task_id)
+            stored = await self._load(command.task_id)
             existing = stored.record if stored else None
             if existing is not None:
                 plan = decisions.plan_submit(command, existing, "", None, self._clock())
@@ -115,14 +117,14 @@ class SchedulerService:
     async def cancel(self, command: CancelBacktest) -> None:
         """Cancel a backtest that has not finished."""
         async with self._locked(command.task_id):
-            stored = await self._store.get(command.task_id)
+            stored = await self._load(command.task_id)
             plan = decisions.plan_cancel(stored.record if stored else None, self._clock())
             await self._execute(plan, stored.revision if stored else None)
 
     async def report(self, report: RunReport) -> None:
         """Turn a runner's report into the task's next event."""
         async with self._locked(report.task_id):
-            stored = await self._store.get(report.task_id)
+            stored = await self._load(report.task_id)
             plan = decisions.plan_report(
                 stored.record if stored else None, report, self._policy, self._clock()
             )
@@ -131,7 +133,7 @@ class SchedulerService:
     async def requeue(self, task_id: str) -> None:
         """Queue the next attempt of a task whose back-off has passed."""
         async with self._locked(task_id):
-            stored = await self._store.get(task_id)
+            stored = await self._load(task_id)
             plan = decisions.plan_requeue(stored.record if stored else None, self._clock())
             await self._execute(plan, stored.revision if stored else None)
 
@@ -142,7 +144,7 @@ class SchedulerService:
             log.warning("dead job at jobs stream seq %d is gone already", stream_seq)
             return
         async with self._locked(job.task_id):
-            stored = await self._store.get(job.task_id)
+            stored = await self._load(job.task_id)
             plan = decisions.plan_max_deliveries(
                 stored.record if stored else None, job, deliveries, self._clock()
             )
@@ -168,24 +170,61 @@ class SchedulerService:
 
         self._timer.call_later(delay_s, fire)
 
+    async def resume_owed(self) -> int:
+        """Publish what dead schedulers stored but did not publish (after a restart); return how many."""
+        task_ids = await self._store.owing()
+        for task_id in task_ids:
+            async with self._locked(task_id):
+                await self._load(task_id)
+        return len(task_ids)
+
+    async def _load(self, task_id: str) -> StoredTask | None:
+        """Return the task with nothing left to publish: a stored outbox is published and cleared first."""
+        for _ in range(OUTBOX_RACES):
+            stored = await self._store.get(task_id)
+            if stored is None or stored.record.outbox is None:
+                return stored
+            log.warning("task %s: publishing the outbox of seq %d again", task_id, stored.record.seq)
+            try:
+                revision = await self._deliver(stored.record, stored.revision)
+            except TaskConflict:
+                continue  # another scheduler published and moved on: read again
+            return StoredTask(stored.record.model_copy(update={"outbox": None}), revision)
+        raise TaskConflict(
+            f"task {task_id} kept changing while its outbox was published ({OUTBOX_RACES} reads)"
+        )
+
     async def _execute(self, plan: Plan, revision: int | None) -> None:
         if plan.ignored is not None:
             log.info("ignored: %s", plan.ignored)
             return
-        for event in plan.events:
+        owed = plan.owing()
+        if owed is None:
+            return
+        if plan.created:  # store first: only a stored transition is ever published
+            revision = await self._store.create(owed)
+        elif revision is None:
+            return
+        else:
+            revision = await self._store.update(owed, revision)
+        try:
+            await self._deliver(owed, revision)
+        except TaskConflict:
+            log.info("task %s: another scheduler published the outbox of seq %d", owed.task_id, owed.seq)
+        if plan.requeue_after_s is not None:
+            self._schedule_requeue(owed.task_id, plan.requeue_after_s)
+
+    async def _deliver(self, record: TaskRecord, revision: int) -> int:
+        """Publish the record's outbox (copies keep their ids), clear it, return the revision."""
+        outbox = record.outbox or Outbox()
+        for event in outbox.events:
             await self._bus.publish_event(event)
-        if plan.job is not None and self._admission is None:
-            await self._bus.enqueue_job(plan.job)
-        if plan.dead_letter is not None:
-            await self._bus.publish_dead_letter(plan.dead_letter)
-        if plan.cancel_run is not None:
-            await self._bus.broadcast_cancel(plan.cancel_run)
-        if plan.record is not None:
-            if plan.created:
-                await self._store.create(plan.record)
-            elif revision is not None:
-                await self._store.update(plan.record, revision)
+        if outbox.job is not None and self._admission is None:
+            await self._bus.enqueue_job(outbox.job)
+        if outbox.dead_letter is not None:
+            await self._bus.publish_dead_letter(outbox.dead_letter)
+        if outbox.cancel_run is not None:
+            await self._bus.broadcast_cancel(outbox.cancel_run)
         if self._admission is not None:  # after the store: a released job's record must exist
-            await self._admission.settle(plan)
-        if plan.requeue_after_s is not None and plan.record is not None:
-            self._schedule_requeue(plan.record.task_id, plan.requeue_after_s)
+            await self._admission.settle(Plan(record=record, job=outbox.job))
+        return await self._store.update(record.model_copy(update={"outbox": None}), revision)

@@ -6,17 +6,32 @@ import uuid
 from dataclasses import dataclass
 
 from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
-from backtest_core.contracts import Failure, RunBacktestJob, TaskId, TaskState
+from backtest_core.contracts import (
+    BacktestEvent,
+    CancelRun,
+    DeadLetteredJob,
+    Failure,
+    RunBacktestJob,
+    TaskId,
+    TaskState,
+)
 from pydantic import Field
 
 # Namespace of the deterministic message ids: re-publishing the same event or job after a crash
 # reuses its id, so JetStream's duplicate window (Nats-Msg-Id) and the results writer drop the copy.
 _IDS = uuid.UUID("5b0c8f2e-6f1a-4c1e-9a43-0d6c2a7e9b11")
 
+# How many run reports a record remembers having applied (a redelivered one is then ignored).
+APPLIED_KEPT = 16
 
-def event_id(task_id: str, seq: int) -> str:
-    """Return the message id of a task's event number `seq` (32 hex characters)."""
-    return uuid.uuid5(_IDS, f"{task_id}/event/{seq}").hex
+
+def event_id(task_id: str, seq: int, state: TaskState) -> str:
+    """Return the message id of a task's event number `seq` moving it to `state` (32 hex characters).
+
+    Events are published only after their transition is stored (compare-and-set on the record), so
+    one task never has two different events with the same `seq`; the state is in the id as well.
+    """
+    return uuid.uuid5(_IDS, f"{task_id}/event/{seq}/{state.value}").hex
 
 
 def job_id(task_id: str, attempt: int) -> str:
@@ -24,10 +39,22 @@ def job_id(task_id: str, attempt: int) -> str:
     return uuid.uuid5(_IDS, f"{task_id}/job/{attempt}").hex
 
 
+class Outbox(Frozen):
+    """What a stored transition still has to publish: its events, job, dead letter, cancel broadcast."""
+
+    events: tuple[BacktestEvent, ...] = ()
+    job: RunBacktestJob | None = None
+    dead_letter: DeadLetteredJob | None = None
+    cancel_run: CancelRun | None = None
+
+
 class TaskRecord(Frozen):
     """One task's state: the last emitted `seq`, the current `attempt`, and the failures so far.
 
     `requeue_at` is set while a retry waits for its back-off; the job of `attempt` is queued then.
+    `outbox` holds the effects of the last transition until they are published (store, then publish,
+    then clear: a scheduler that dies in between leaves them for the next one to publish). `applied`
+    holds the message ids of the last APPLIED_KEPT run reports applied.
     """
 
     task_id: TaskId
@@ -41,6 +68,8 @@ class TaskRecord(Frozen):
     requeue_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    outbox: Outbox | None = None
+    applied: tuple[str, ...] = ()
 
     def job(self) -> RunBacktestJob:
         """Return the runner job of the current attempt (same id every time it is built)."""

@@ -3,11 +3,19 @@
 from datetime import timedelta
 
 import pytest
-from backtest_core.contracts import Failure, FailureReason, RunFailed, RunProgressed, RunStarted, TaskState
+from backtest_core.contracts import (
+    Failure,
+    FailureReason,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    RunSucceeded,
+    TaskState,
+)
 from backtest_scheduler import decisions
 from backtest_scheduler.task import RetryPolicy, event_id, job_id
 
-from ..conftest import T0, make_submit
+from ..conftest import T0, make_result, make_submit
 
 pytestmark = pytest.mark.unit
 
@@ -71,8 +79,47 @@ def test_the_same_message_on_the_same_record_gives_the_same_event_ids() -> None:
     assert (
         [e.message_id for e in first.events]
         == [e.message_id for e in again.events]
-        == [event_id(record.task_id, 2)]
+        == [event_id(record.task_id, 2, TaskState.STARTED)]
     )
+
+
+def test_two_different_transitions_to_the_same_seq_get_different_event_ids() -> None:
+    record = accepted_record()
+    started = decisions.plan_report(
+        record, RunStarted(task_id=record.task_id, attempt=1, runner_id="r"), RetryPolicy(), T0
+    )
+    result = make_result(record.config)
+    succeeded = decisions.plan_report(
+        record,
+        RunSucceeded(task_id=record.task_id, attempt=1, result=result, duration_ms=5),
+        RetryPolicy(),
+        T0,
+    )
+    [start_event], [success_event] = started.events, succeeded.events
+    assert (start_event.seq, success_event.seq) == (2, 2)
+    assert start_event.message_id != success_event.message_id
+
+
+def test_a_report_applied_already_is_ignored_when_redelivered() -> None:
+    record = accepted_record()
+    started = RunStarted(task_id=record.task_id, attempt=1, runner_id="r")
+    first = decisions.plan_report(record, started, RetryPolicy(), T0)
+    assert first.record is not None and first.record.applied == (started.message_id,)
+
+    again = decisions.plan_report(first.record, started, RetryPolicy(), T0)
+
+    assert again.record is None and again.events == ()
+    assert again.ignored == f"report {started.message_id} was applied already (redelivered)"
+
+
+def test_the_stored_record_carries_the_plans_events_and_job_in_its_outbox() -> None:
+    plan = decisions.plan_submit(make_submit(), None, "k" * 64, None, T0)
+    owed = plan.owing()
+
+    assert owed is not None and owed.outbox is not None
+    assert [e.seq for e in owed.outbox.events] == [1]
+    assert owed.outbox.job == plan.job and owed.outbox.job is not None
+    assert (owed.outbox.job.attempt, owed.state, owed.seq) == (1, TaskState.PENDING, 1)
 
 
 def test_progress_before_start_is_ignored_as_illegal() -> None:

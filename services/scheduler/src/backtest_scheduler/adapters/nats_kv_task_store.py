@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backtest_core.contracts import TASKS_BUCKET, TaskState
+from backtest_core.trade_log import PACKED
 from faststream.nats import NatsBroker
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
@@ -39,28 +40,40 @@ class NatsKvTaskStore:
             return None
         return StoredTask(TaskRecord.model_validate_json(entry.value), entry.revision)
 
-    async def create(self, record: TaskRecord) -> None:
+    async def create(self, record: TaskRecord) -> int:
         try:
-            await self.kv.create(record.task_id, record.model_dump_json().encode())
+            return await self.kv.create(record.task_id, _encode(record))
         except KeyWrongLastSequenceError as error:
             raise TaskConflict(f"task {record.task_id} must not exist yet, but it does") from error
 
-    async def update(self, record: TaskRecord, revision: int) -> None:
+    async def update(self, record: TaskRecord, revision: int) -> int:
         try:
-            await self.kv.update(record.task_id, record.model_dump_json().encode(), last=revision)
+            return await self.kv.update(record.task_id, _encode(record), last=revision)
         except KeyWrongLastSequenceError as error:
             raise TaskConflict(
                 f"task {record.task_id} must still be at revision {revision}, another writer changed it"
             ) from error
 
-    async def waiting_for_requeue(self) -> list[TaskRecord]:
+    async def _all(self) -> list[TaskRecord]:
         try:
             keys = await self.kv.keys()
         except NoKeysError:
             return []
-        waiting = []
+        records = []
         for key in keys:
             stored = await self.get(key)
-            if stored and stored.record.state is TaskState.RETRY and stored.record.requeue_at is not None:
-                waiting.append(stored.record)
-        return waiting
+            if stored is not None:
+                records.append(stored.record)
+        return records
+
+    async def waiting_for_requeue(self) -> list[TaskRecord]:
+        return [r for r in await self._all() if r.state is TaskState.RETRY and r.requeue_at is not None]
+
+    async def owing(self) -> list[str]:
+        return [r.task_id for r in await self._all() if r.outbox is not None]
+
+
+def _encode(record: TaskRecord) -> bytes:
+    """Return the record as JSON; a result in its outbox keeps its trades packed (trade_log.PACKED)."""
+    encoded: bytes = record.model_dump_json(context=PACKED).encode()
+    return encoded
