@@ -1,7 +1,11 @@
 """`python -m backtest_core [--job-dir DIR]`: the sandbox entry point (see backtest_core.sandbox)."""
 
+import os
 import sys
 
-from backtest_core.sandbox import main
+# Never import from the working directory (/tmp in the sandbox, which the strategy process can write).
+sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+
+from backtest_core.sandbox import main  # noqa: E402
 
 sys.exit(main())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -16,7 +16,6 @@ from backtest_core.candles import Candles, interval_ns
 from backtest_core.config import BacktestConfig
 from backtest_core.equity import EquityCurve, build_equity, closes_on_grid
 from backtest_core.errors import DataError
-from backtest_core.loader import load_strategy
 from backtest_core.metrics import (
     average_loss,
     average_win,
@@ -32,33 +31,16 @@ from backtest_core.metrics import (
     sortino_ratio,
     win_rate_pct,
 )
-from backtest_core.orchestrator import SignalPath, Timeline, generate_proposals, merge_timeline
+from backtest_core.orchestrator import SignalPath, SignalSource, Timeline, in_process_signals, merge_timeline
 from backtest_core.portfolio import ReplayResults, replay_timeline
-from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings
+from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
 from backtest_core.replay_loop import marks_matrix
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
+from backtest_core.run_progress import ProgressCallback, RunProgress
 from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
 
-ProgressCallback = Callable[[float, str], None]
 M = TypeVar("M", bound=BaseModel)
-
-
-class _Throttle:
-    """Forward progress at most ~100 times: only when it moved by >= 1% or the stage changed."""
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self.callback = callback
-        self.last = -1.0
-        self.stage = ""
-
-    def __call__(self, fraction: float, stage: str) -> None:
-        if self.callback is None:
-            return
-        fraction = min(1.0, max(0.0, fraction))
-        if fraction - self.last >= 0.01 or fraction >= 1.0 > self.last or stage != self.stage:
-            self.last, self.stage = fraction, stage
-            self.callback(fraction, stage)
 
 
 def run_backtest(
@@ -68,18 +50,22 @@ def run_backtest(
     on_progress: ProgressCallback | None = None,
     equity_points_max: int | None = None,
     signal_path: SignalPath = "auto",
+    signal_source: SignalSource = in_process_signals,
 ) -> BacktestResult:
     """Run one backtest over `candles` (by symbol) and return its result.
 
     `signal_path`: "auto" uses the strategy's vectorized path when it has one, "per_bar" forces the
     decide() loop (same result, slower), "vectorized" requires the vectorized path.
     `equity_points_max`: downsample the returned equity curve to at most this many points (first and
-    last kept); metrics always use every bar. The engine never reads the wall clock.
+    last kept); metrics always use every bar. `signal_source` computes the strategy's signals (this
+    process by default; the sandbox entry runs the strategy in its own process). `on_progress(fraction,
+    stage)` follows backtest_core.run_progress. The engine never reads the wall clock.
     """
-    progress = _Throttle(on_progress)
-    progress(0.0, "loading")
+    progress = RunProgress(on_progress)
+    progress.loading()
     data = _select(config, candles)
-    strategy = load_strategy(config.strategy, config.params)
+    progress.signals({symbol: len(c) for symbol, c in data.items()})
+    signals = signal_source(config, data, signal_path, progress.symbol)
     settings = ProposalSettings(
         fill=config.fill,
         allow_short=config.allow_short,
@@ -87,15 +73,7 @@ def run_backtest(
         max_holding_bars=config.max_holding_bars,
         tick_size=config.tick_size,
     )
-    tables = generate_proposals(
-        strategy,
-        data,
-        config.interval,
-        settings,
-        parallel=config.parallel_symbols,
-        path=signal_path,
-        on_progress=lambda f: progress(0.8 * f, "signals"),
-    )
+    tables = {symbol: build_proposals(data[symbol], signals[symbol], settings) for symbol in config.symbols}
     symbols = config.symbols
     ordered = [data[s] for s in symbols]
     first = ordered[0].open_time
@@ -107,7 +85,7 @@ def run_backtest(
     marks = None
     if len(ordered) > 1:
         marks = marks_matrix([closes_on_grid(c, union) for c in ordered])
-    progress(0.8, "portfolio")
+    progress.portfolio()
     with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(
             timeline,
@@ -120,7 +98,7 @@ def run_backtest(
             step_size=config.step_size,
             marks=marks,
         )
-        progress(0.9, "metrics")
+        progress.metrics()
         curve = build_equity(union, ordered, timeline, results, config.cash)
         pnl = results.trades.pnl()
         trades = _trades(config, results, pnl, timeline, union)
@@ -133,7 +111,7 @@ def run_backtest(
             trades=trades,
             rejected_proposals=results.rejected,
         )
-    progress(1.0, "done")
+    progress.done()
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import traceback
@@ -14,7 +15,9 @@ from typing import Literal
 import numpy as np
 
 from backtest_core.candles import Candles
+from backtest_core.config import BacktestConfig
 from backtest_core.errors import ConfigError, StrategyRuntimeError
+from backtest_core.loader import load_strategy
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_KIND, ProposalSettings, ProposalTable, build_proposals
 from backtest_core.replay_loop import NATIVE
 from backtest_core.strategy import (
@@ -31,6 +34,13 @@ from backtest_core.strategy import (
 SignalPath = Literal["auto", "per_bar", "vectorized"]
 _CORE_DIR = str(Path(__file__).resolve().parent)
 Progress = Callable[[float], None]
+SymbolProgress = Callable[[str, float], None]  # (symbol, share of its bars decided)
+# Where the signals come from: this process, or a separate strategy process (backtest_core.strategy_process).
+SignalSource = Callable[
+    [BacktestConfig, Mapping[str, Candles], SignalPath, SymbolProgress | None], dict[str, SignalArrays]
+]
+PROGRESS_STEPS = 50  # per-bar progress reports per symbol
+MIN_PROGRESS_CHUNK = 1_000  # bars decided between two reports, at least
 
 
 def compute_signals(
@@ -74,7 +84,7 @@ def _per_bar(
     found: list[Signal] = []
     no = Side.NO
     first = lookback - 1
-    chunk = max(20_000, math.ceil((n - first) / 50)) if progress else max(n, 1)
+    chunk = max(MIN_PROGRESS_CHUNK, math.ceil((n - first) / PROGRESS_STEPS)) if progress else max(n, 1)
     for lo in range(first, n, chunk):
         for t in range(lo, min(n, lo + chunk)):
             window._start = t + 1 - lookback
@@ -116,6 +126,53 @@ def user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
+def strategy_signals(
+    strategy: BaseStrategy,
+    candles: Mapping[str, Candles],
+    interval: str,
+    parallel: int = 1,
+    path: SignalPath = "auto",
+    on_progress: SymbolProgress | None = None,
+) -> dict[str, SignalArrays]:
+    """Return each symbol's signals, computed per work unit in a pool of `parallel` threads.
+
+    `on_progress(symbol, fraction)` is told the share of that symbol's bars decided (1.0 when done).
+    """
+    units = _work_units(strategy, list(candles))
+    lock = threading.Lock()
+
+    def report(symbol: str, fraction: float) -> None:
+        if on_progress is not None:
+            with lock:
+                on_progress(symbol, fraction)
+
+    def run(unit: Sequence[str]) -> list[tuple[str, SignalArrays]]:
+        out = []
+        for symbol in unit:
+            within = None if on_progress is None else functools.partial(report, symbol)
+            out.append((symbol, compute_signals(strategy, candles[symbol], interval, path, within)))
+            report(symbol, 1.0)
+        return out
+
+    if parallel <= 1 or len(units) <= 1:
+        results = [run(u) for u in units]
+    else:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="signals") as pool:
+            results = list(pool.map(run, units))
+    return {symbol: signals for unit in results for symbol, signals in unit}
+
+
+def in_process_signals(
+    config: BacktestConfig,
+    candles: Mapping[str, Candles],
+    path: SignalPath = "auto",
+    on_progress: SymbolProgress | None = None,
+) -> dict[str, SignalArrays]:
+    """Load the configured strategy in this process and return its signals for every symbol."""
+    strategy = load_strategy(config.strategy, config.params)
+    return strategy_signals(strategy, candles, config.interval, config.parallel_symbols, path, on_progress)
+
+
 def generate_proposals(
     strategy: BaseStrategy,
     candles: Mapping[str, Candles],
@@ -123,35 +180,10 @@ def generate_proposals(
     settings: ProposalSettings,
     parallel: int = 1,
     path: SignalPath = "auto",
-    on_progress: Progress | None = None,
 ) -> dict[str, ProposalTable]:
-    """Return each symbol's proposals, computed per work unit in a pool of `parallel` threads."""
-    units = _work_units(strategy, list(candles))
-    total = sum(len(candles[s]) for u in units for s in u) or 1
-    done = [0]
-    lock = threading.Lock()
-
-    def report(bars: int) -> None:
-        if on_progress is not None:
-            with lock:
-                done[0] += bars
-                on_progress(done[0] / total)
-
-    def run(unit: Sequence[str]) -> list[tuple[str, ProposalTable]]:
-        out = []
-        for symbol in unit:
-            c = candles[symbol]
-            signals = compute_signals(strategy, c, interval, path)
-            out.append((symbol, build_proposals(c, signals, settings)))
-            report(len(c))
-        return out
-
-    if parallel <= 1 or len(units) <= 1:
-        results = [run(u) for u in units]
-    else:
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="proposals") as pool:
-            results = list(pool.map(run, units))
-    return {symbol: table for unit in results for symbol, table in unit}
+    """Return each symbol's proposals from the strategy's signals (see strategy_signals)."""
+    signals = strategy_signals(strategy, candles, interval, parallel, path)
+    return {symbol: build_proposals(candles[symbol], signals[symbol], settings) for symbol in signals}
 
 
 def _work_units(strategy: BaseStrategy, symbols: list[str]) -> list[list[str]]:

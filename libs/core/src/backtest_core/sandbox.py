@@ -2,14 +2,17 @@
 
 Protocol (backtest_core.contracts): `<job_dir>/job.json` is a SandboxJob, `<job_dir>/candles/<SYMBOL>.npz`
 holds each symbol's candles. stdout carries only SandboxLine JSON: SandboxProgress lines (at most
-~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). Anything the
-strategy prints goes to stderr: file descriptor 1 is pointed at stderr while the engine runs.
+~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). This process is
+the only writer: the user's strategy runs in a forked child (backtest_core.strategy_process) that
+sends only signals over its own pipe and whose stdout is stderr. A child killed by SIGKILL (the
+kernel's OOM killer) ends this process with exit code 137 and no line, as an OOM-killed sandbox would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +31,11 @@ from backtest_core.contracts import (
 )
 from backtest_core.engine import run_backtest
 from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+from backtest_core.signal_wire import MAX_MESSAGE, MAX_TRACEBACK
+from backtest_core.strategy_process import StrategyProcessError, forked_signals
 from backtest_core.trade_log import PACKED
 
-MAX_MESSAGE = 10_000
-MAX_TRACEBACK = 100_000
+SIGKILL_EXIT = 128 + signal.SIGKILL
 
 
 @contextlib.contextmanager
@@ -87,8 +91,17 @@ def run_job(job_dir: Path, out: TextIO) -> int:
 
     try:
         result = run_backtest(
-            job.config, candles, on_progress=progress, equity_points_max=job.equity_points_max
+            job.config,
+            candles,
+            on_progress=progress,
+            equity_points_max=job.equity_points_max,
+            signal_source=forked_signals,
         )
+    except StrategyProcessError as exc:
+        if exc.killed_by == signal.SIGKILL:
+            out.flush()
+            return SIGKILL_EXIT
+        return _error(out, FailureReason.STRATEGY_ERROR, str(exc))
     except ConfigError as exc:
         return _error(out, FailureReason.INVALID_CONFIG, str(exc))
     except StrategyLoadError as exc:

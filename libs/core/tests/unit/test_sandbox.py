@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from backtest_core.candles import write_candles
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import SandboxJob
+from backtest_core.contracts import SandboxJob, SandboxResult
+from backtest_core.engine import run_backtest
+from backtest_core.sandbox import load_job
+from backtest_core.trade_log import PACKED
 
 from .test_strategies import walk
 
@@ -28,10 +33,11 @@ def helper(df):
 """
 
 
-def _job(tmp: Path, strategy: object, n: int = 300) -> Path:
+def _job(tmp: Path, strategy: object, n: int = 300, symbols: tuple[str, ...] = ("BTCUSDT",)) -> Path:
     (tmp / "candles").mkdir()
-    write_candles(tmp / "candles" / "BTCUSDT.npz", walk(n))
-    config = BacktestConfig(strategy=strategy, symbols=["BTCUSDT"], interval="1h")  # type: ignore[arg-type]
+    for seed, symbol in enumerate(symbols, start=7):
+        write_candles(tmp / "candles" / f"{symbol}.npz", replace(walk(n, seed), symbol=symbol))
+    config = BacktestConfig(strategy=strategy, symbols=list(symbols), interval="1h")  # type: ignore[arg-type]
     (tmp / "job.json").write_text(
         SandboxJob(task_id="t1", config=config, equity_points_max=50).model_dump_json()
     )
@@ -39,13 +45,110 @@ def _job(tmp: Path, strategy: object, n: int = 300) -> Path:
 
 
 def _run(job_dir: Path) -> tuple[int, list[dict[str, object]]]:
+    code, stdout = _run_raw(job_dir)
+    return code, [json.loads(line) for line in stdout.splitlines()]
+
+
+def _run_raw(job_dir: Path) -> tuple[int, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "backtest_core", "--job-dir", str(job_dir)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
+    return proc.returncode, proc.stdout
+
+
+# A per-bar strategy (no vectorized path): long after three rising closes, flat after two falling ones.
+STREAKS = """
+from backtest_core.strategy import BaseStrategy, NO_SIGNAL, Side, Signal
+
+class Streaks(BaseStrategy):
+    def get_required_lookback(self):
+        return 4
+
+    def decide(self, df, interval, **params):
+        c = df.close
+        if c[-1] > c[-2] > c[-3] > c[-4]:
+            return Signal(Side.BUY, take_profit=c[-1] * 1.02, stop_loss=c[-1] * 0.99)
+        if c[-1] < c[-2] < c[-3]:
+            return Side.SELL
+        return NO_SIGNAL
+"""
+
+# Writes a result line claiming a final equity of 1e300 to the first descriptor above 2 that takes it
+# (the sandbox entry's protocol stdout, if the strategy can reach it), then exits with code 0.
+FORGER = """
+import json, os
+from backtest_core.strategy import BaseStrategy
+
+class Forger(BaseStrategy):
+    def decide(self, df, interval, **params):
+        line = json.dumps({"type": "result", "result": {"metrics": {"final_equity": 1e300}}}) + "\\n"
+        for fd in sorted(int(fd) for fd in os.listdir("/proc/self/fd")):
+            if fd > 2:
+                try:
+                    os.write(fd, line.encode())
+                    break
+                except OSError:
+                    pass
+        print(line)
+        os._exit(0)
+"""
+
+
+MALFORMED_BRACE = "frame kind must be one of [1, 2, 3], was 123"
+
+
+@pytest.mark.parametrize("strategy", ["sma_cross", {"source": STREAKS}], ids=["vectorized", "per_bar"])
+def test_the_entrys_result_equals_the_in_process_backtest_exactly(tmp_path: Path, strategy: object) -> None:
+    job_dir = _job(tmp_path, strategy, n=2000, symbols=("BTCUSDT", "ETHUSDT"))
+    job, candles = load_job(job_dir)
+    expected = run_backtest(job.config, candles, equity_points_max=job.equity_points_max)
+
+    code, stdout = _run_raw(job_dir)
+
+    assert code == 0
+    assert expected.metrics.trade_count > 10
+    assert stdout.splitlines()[-1] == SandboxResult(result=expected).model_dump_json(context=PACKED)
+
+
+def test_a_result_the_strategy_writes_is_never_on_the_entrys_stdout(tmp_path: Path) -> None:
+    code, stdout = _run_raw(_job(tmp_path, {"source": FORGER}))
+
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert "1e+300" not in stdout
+    assert code == 1
+    # The strategy's JSON went into its own pipe, where '{' (123) is no frame kind.
+    assert lines[-1]["failure"] == {
+        "reason": "strategy_error",
+        "message": f"the strategy process sent a malformed message: {MALFORMED_BRACE}",
+        "traceback": None,
+    }
+
+
+def test_progress_moves_with_the_bars_decided_per_symbol_then_the_parts_of_the_run(tmp_path: Path) -> None:
+    code, lines = _run(_job(tmp_path, {"source": STREAKS}, n=3000, symbols=("BTCUSDT", "ETHUSDT")))
+
+    progress = [(x["fraction"], x["stage"]) for x in lines if x["type"] == "progress"]
+    assert code == 0
+    # Per-bar decide() reports every 1,000 bars: 2,997 decided bars per symbol -> 3 reports each, then
+    # SIGNALS_END * share of all 6,000 bars (each symbol's reports count its bars, lookback included).
+    assert progress == pytest.approx(
+        [
+            (0.0, "loading"),
+            (0.0, "signals"),
+            (0.85 * (1000 / 2997) * 3000 / 6000, "signals"),
+            (0.85 * (2000 / 2997) * 3000 / 6000, "signals"),
+            (0.85 * 3000 / 6000, "signals"),
+            (0.85 * (3000 + 3000 * 1000 / 2997) / 6000, "signals"),
+            (0.85 * (3000 + 3000 * 2000 / 2997) / 6000, "signals"),
+            (0.85, "signals"),
+            (0.85, "portfolio"),
+            (0.95, "metrics"),
+            (1.0, "done"),
+        ]
+    )
 
 
 def test_successful_job_prints_progress_then_one_result(tmp_path: Path) -> None:
