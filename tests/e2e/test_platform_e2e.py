@@ -203,6 +203,27 @@ def test_cli_submit_shows_the_metrics_of_a_platform_run(platform):
     assert out["trade_count"] == local.metrics.trade_count
 
 
+def test_cli_list_and_results_show_a_platform_run_and_its_per_symbol_rows(platform, finished, capsys):
+    token = [
+        "--gateway",
+        platform.gateway_url,
+        "--token",
+        _headers()["Authorization"].removeprefix("Bearer "),
+    ]
+
+    assert cli_main(["list", "--state", "SUCCESS", "--json", *token]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert cli_main(["results", finished.task_id, *token]) == 0
+    table = capsys.readouterr().out.splitlines()
+
+    assert finished.task_id in [item["task_id"] for item in listed["items"]]
+    rows = {
+        line.split()[0]: line.split()[1] for line in table if line.split()[:1] in (["BTCUSD"], ["ETHUSD"])
+    }
+    per_symbol = finished.results["result"]["per_symbol"]
+    assert rows == {item["symbol"]: str(item["trade_count"]) for item in per_symbol}
+
+
 def _sandbox_events(
     platform: Platform, docker_client: Any, task_id: str | None = None
 ) -> list[dict[str, Any]]:
