@@ -173,6 +173,46 @@ def test_a_good_job_succeeds_with_the_result_of_run_backtest_in_process(
     assert list(tmp_path.iterdir()) == []
 
 
+PACKAGE_ENTRY = (
+    "from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Side, Signal\n"
+    "from helpers import sma\n"
+    "from lib.rules import crossed\n\n\n"
+    "class PackagedCross(BaseStrategy):\n"
+    "    def get_required_lookback(self):\n"
+    "        return 31\n\n"
+    "    def decide(self, df, interval, **p):\n"
+    "        side = crossed(sma(df.close, 10), sma(df.close, 30))\n"
+    "        return NO_SIGNAL if side is None else Signal(Side.BUY if side > 0 else Side.SELL)\n"
+)
+PACKAGE_FILES = {
+    "helpers.py": "def sma(close, n):\n    return [close[-n - 1:-1].mean(), close[-n:].mean()]\n",
+    "lib/__init__.py": "",
+    "lib/rules.py": (
+        "def crossed(fast, slow):\n"
+        "    if fast[0] <= slow[0] and fast[1] > slow[1]:\n        return 1\n"
+        "    if fast[0] >= slow[0] and fast[1] < slow[1]:\n        return -1\n"
+        "    return None\n"
+    ),
+}
+
+
+def test_a_package_strategy_imports_its_helpers_in_the_sandbox_and_equals_an_in_process_run(
+    execute: Execute, candles: MemoryCandles
+) -> None:
+    job = _job(SourceStrategy(source=PACKAGE_ENTRY, files=PACKAGE_FILES))
+
+    disposition, reports = execute(job)
+
+    expected = run_backtest(
+        job.config, {s: candles.load(s, "1d", None, None) for s in job.config.symbols}, equity_points_max=5000
+    )
+    succeeded = reports[-1]
+    assert disposition is Disposition.ACK
+    assert isinstance(succeeded, RunSucceeded), succeeded
+    assert succeeded.result.metrics == expected.metrics
+    assert expected.metrics.trade_count > 5
+
+
 def test_a_strategy_that_raises_is_a_strategy_error_with_the_users_traceback(execute: Execute) -> None:
     job = _job(SourceStrategy(source=RAISES))
 
