@@ -90,7 +90,12 @@ def mongodb_uri(option: str | None) -> Setting:
         return Setting(option, "--mongodb-uri")
     found = find_setting(URI_ENV)
     env_file = run_file(Path(ENV_FILE))
-    looked = NO_RUN_DIR if env_file is None else f"none in {env_file}"
+    if env_file is None:
+        looked = NO_RUN_DIR
+    else:
+        looked = (
+            f"none in {env_file}" if env_file.is_file() else f"no {env_file} (scripts/infra up writes it)"
+        )
     return found or Setting(DEFAULT_URI, f"default: {URI_ENV} unset, {looked}")
 
 
