@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from backtest_core.data_files import read_binance_klines
-from backtest_marketdata.ingest import Ingestor, discover
+from backtest_marketdata.ingest import LEDGER_COLLECTION, SKIPPED_UNREAD, Ingestor, discover
 from pymongo.database import Database
 
 pytestmark = pytest.mark.integration
@@ -219,3 +219,20 @@ def test_checksum_file_naming_another_archive_rejects_the_archive(
         f"{archive}: {archive.name}.CHECKSUM is for 'LTCUSD-1d-2019-04.zip', expected 'BTCUSD-1d-2019-04.zip'"
     )
     assert len(ingestor.candles.load("BTCUSD", "1d")) == 0
+
+
+def test_ledger_entry_without_a_fingerprint_is_re_read_once_then_trusted(
+    ingestor: Ingestor, real_files: Any, mongo_db: Database[dict[str, Any]]
+) -> None:
+    path = real_files.month("2019-04")
+    ingestor.ingest([path])
+    legacy = {"name": path.name, "symbol": "BTCUSD", "interval": "1d", "rows": 30}  # as written before
+    mongo_db[LEDGER_COLLECTION].update_many({}, [{"$project": dict.fromkeys(legacy, 1)}])
+
+    first = ingestor.ingest([path])
+    second = ingestor.ingest([path])
+
+    assert [(f.status, f.unchanged, f.message) for f in first.files] == [
+        ("skipped", 30, "every bar already stored")
+    ]
+    assert [(f.status, f.unchanged, f.message) for f in second.files] == [("skipped", 30, SKIPPED_UNREAD)]
