@@ -129,3 +129,33 @@ def test_symbol_endpoints_read_the_ingested_store(platform):
     assert filtered.status_code == 200
     assert [c["open_time"][:10] for c in page["items"]] == ["2019-01-01", "2019-01-02", "2019-01-03"]
     assert page["next_start"].startswith("2019-01-04")
+
+
+PACKAGE_ENTRY = SOURCE.replace(
+    "from backtest_core.strategy import BaseStrategy, Param, Side, Signal\n",
+    "from backtest_core.strategy import BaseStrategy, Param, Side, Signal\nfrom moves import move_of\n",
+).replace("move = df.close[-1] - df.open[-1]", "move = move_of(df) * 2.0")
+PACKAGE_FILES = {"moves.py": "def move_of(df):\n    return df.close[-1] - df.open[-1]\n"}
+
+
+def test_a_run_pinned_to_version_1_still_runs_it_after_version_2_a_package_exists(platform):
+    with _client(platform, "vera") as http:
+        created = http.post("/strategy/create", json={"name": "cao", "source": SOURCE})
+        updated = http.put("/strategy/cao", json={"source": PACKAGE_ENTRY, "files": PACKAGE_FILES})
+        assert (created.status_code, updated.status_code, updated.json()["version"]) == (201, 200, 2)
+        pinned = http.post("/backtest/submit", json={**SUBMIT, "strategy": {"user": "cao", "version": 1}})
+        latest = http.post("/backtest/submit", json={**SUBMIT, "strategy": {"user": "cao"}})
+        assert (pinned.status_code, latest.status_code) == (202, 202), pinned.text + latest.text
+        first = _wait_success(http, pinned.json()["task_id"], platform)
+        second = _wait_success(http, latest.json()["task_id"], platform)
+        statuses = [http.get(f"/backtest/status/{r.json()['task_id']}").json() for r in (pinned, latest)]
+    candles = {"BTCUSD": MongoCandleStore(platform.db).load("BTCUSD", "1d")}
+    local = [run_backtest(BacktestConfig.model_validate(s["config"]), candles) for s in statuses]
+
+    assert [s["strategy_ref"]["version"] for s in statuses] == [1, 2]
+    assert statuses[0]["config"]["strategy"]["source"] == SOURCE
+    assert statuses[1]["config"]["strategy"]["files"] == PACKAGE_FILES
+    assert first["result"]["metrics"] == local[0].metrics.model_dump(mode="json")
+    assert second["result"]["metrics"] == local[1].metrics.model_dump(mode="json")
+    # version 2 doubles the move it compares with min_move=50: it trades on smaller moves than version 1.
+    assert local[1].metrics.trade_count != local[0].metrics.trade_count
