@@ -51,6 +51,7 @@ class NatsKvAdmissionStore:
             else:
                 await self.kv.update(self._key, value, last=revision)
         except KeyWrongLastSequenceError as error:
+            expected = "not exist yet" if revision is None else f"be at revision {revision}"
             raise TaskConflict(
-                f"admission state {self._key} must be at revision {revision}, another scheduler changed it"
+                f"admission state {self._key} must {expected}, another scheduler changed it"
             ) from error
