@@ -41,10 +41,21 @@ from backtest_gateway.adapters.memory import (
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
+from backtest_marketdata.models import IntervalCoverage, Symbol
 from backtest_testinfra import make_backtest_result
 from faststream.nats import NatsBroker, TestNatsBroker
 
 SECRET = "remote-secret-0123456789abcdef-0123456"
+DAILY = IntervalCoverage(
+    first=datetime(2014, 11, 28, tzinfo=UTC),
+    last=datetime(2020, 1, 17, tzinfo=UTC),
+    count=1877,
+    gaps=0,
+    missing=0,
+)
+CATALOG = [
+    Symbol(symbol=s, name=s, last_updated=DAILY.last, coverage={"1d": DAILY}) for s in ("BTCUSD", "ETHUSD")
+]
 
 
 def _result(config) -> BacktestResult:
@@ -123,7 +134,7 @@ async def platform(unused_tcp_port: int) -> AsyncIterator[Platform]:
         store=store,
         feed=feed,
         strategy_store=InMemoryStrategyStore(),
-        market=InMemoryMarketData(),
+        market=InMemoryMarketData(CATALOG),  # the gateway refuses symbols without candles
     )
     async with TestNatsBroker(broker):
         server = uvicorn.Server(

@@ -20,7 +20,7 @@ from backtest_core.contracts import new_id
 from backtest_core.data_files import read_candle_file
 from backtest_gateway.main import create_app as create_gateway
 from backtest_gateway.settings import GatewaySettings
-from backtest_marketdata import MongoCandleStore
+from backtest_marketdata import MongoCandleStore, MongoSymbolStore
 from backtest_observability import configure_telemetry
 from backtest_results.main import create_app as create_results
 from backtest_results.settings import Settings as ResultsSettings
@@ -101,6 +101,7 @@ async def test_one_backtest_is_one_trace_across_gateway_scheduler_runner_and_res
     store.ensure_indexes()
     for month in range(1, 13):
         store.write(read_candle_file(DATA / f"ETHUSD-1d-2019-{month:02d}.csv"))
+    MongoSymbolStore(mongo_db).set_coverage(store.coverage("ETHUSD", "1d"))  # the catalog, as ingest keeps it
     server = nats_server_factory()
     exporter = InMemorySpanExporter()
     providers: dict[str, TracerProvider] = {

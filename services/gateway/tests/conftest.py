@@ -121,7 +121,11 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
         published.cancels.append(command)
 
     store, feed = InMemoryTaskStore(), InMemoryEventFeed()
-    strategies, market, clock = InMemoryStrategyStore(), InMemoryMarketData(), FakeClock()
+    from gateway_testdata import SHIPPED_SYMBOLS, symbol_record
+
+    # the catalog holds the shipped daily candles' coverage, as after `backtest ingest data/binance`
+    market = InMemoryMarketData([symbol_record(symbol) for symbol in SHIPPED_SYMBOLS])
+    strategies, clock = InMemoryStrategyStore(), FakeClock()
     app = create_app(
         settings, broker=broker, store=store, feed=feed, strategy_store=strategies, market=market, clock=clock
     )

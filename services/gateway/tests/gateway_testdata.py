@@ -18,6 +18,7 @@ from backtest_marketdata.models import IntervalCoverage, Symbol
 
 REPO = Path(__file__).resolve().parents[3]
 KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
+SHIPPED_SYMBOLS = ("BTCUSD", "ETHUSD", "LTCUSD")
 
 
 @cache

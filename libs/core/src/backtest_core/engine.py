@@ -37,6 +37,7 @@ from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSetting
 from backtest_core.replay_loop import marks_matrix
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_core.run_progress import ProgressCallback, RunProgress
+from backtest_core.time_range import describe_range
 from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
 
@@ -142,7 +143,7 @@ def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str,
         if start is not None or end is not None:
             c = c.between(start, end)
         if len(c) == 0:
-            raise DataError(f"no candles for {symbol} between {config.start} and {config.end}")
+            raise DataError(f"no candles for {symbol} {describe_range(config.start, config.end)}")
         out[symbol] = c
     return out
 

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import jwt
 import nats
@@ -20,9 +21,11 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
+from backtest_core.data_files import read_candle_file
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
+from backtest_marketdata import MongoCandleStore, MongoSymbolStore
 from backtest_testinfra import make_backtest_result
 from fastapi.testclient import TestClient
 from nats.js import JetStreamContext
@@ -32,6 +35,8 @@ from starlette.websockets import WebSocketDisconnect
 pytestmark = pytest.mark.integration
 
 SECRET = "integration-secret-0123456789abcdef-01"
+REPO = Path(__file__).resolve().parents[4]
+BTCUSD_MONTH = REPO / "data/binance/spot/monthly/klines/BTCUSD/1d/BTCUSD-1d-2019-06.csv"
 CONFIG = {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "symbols": ["BTCUSD"], "interval": "1d"}
 
 
@@ -56,6 +61,12 @@ def settings(nats_url: str, mongo_uri: str) -> GatewaySettings:
 
 @pytest.fixture
 def client(settings: GatewaySettings) -> Iterator[TestClient]:
+    """The gateway over a database whose catalog holds one month of the shipped BTCUSD daily candles."""
+    with MongoClient(settings.mongodb_uri, tz_aware=True) as mongo:
+        db = mongo[settings.mongodb_database]
+        candles = MongoCandleStore(db)
+        candles.write(read_candle_file(BTCUSD_MONTH))
+        MongoSymbolStore(db).set_coverage(candles.coverage("BTCUSD", "1d"))
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 

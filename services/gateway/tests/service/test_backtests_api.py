@@ -82,7 +82,9 @@ def test_idempotency_key_reused_with_other_config_is_422_naming_the_header(gatew
     headers = {**auth(make_token("alice")), "Idempotency-Key": "k"}
     gateway.client.post("/backtest/submit", json=CONFIG, headers=headers)
 
-    response = gateway.client.post("/backtest/submit", json={**CONFIG, "interval": "1h"}, headers=headers)
+    response = gateway.client.post(
+        "/backtest/submit", json={**CONFIG, "params": {"fast": 5, "slow": 30}}, headers=headers
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "idempotency_key_reused"

@@ -23,6 +23,7 @@ from backtest_core.contracts import (
     SandboxProgress,
 )
 from backtest_core.results import BacktestResult
+from backtest_core.time_range import describe_range
 
 from backtest_runner.job_dir import remove_job_dir, write_job_dir
 from backtest_runner.ports import CandleSource, ReportPublisher, ReportTooLarge, Sandbox
@@ -96,7 +97,7 @@ class JobExecutor:
             return await self._fail(
                 job,
                 FailureReason.NO_DATA,
-                f"no {job.config.interval} candles between {job.config.start} and {job.config.end} "
+                f"no {job.config.interval} candles {describe_range(job.config.start, job.config.end)} "
                 f"for {empty}; expected at least one bar per symbol",
             )
         try:

@@ -114,6 +114,18 @@ async def test_a_symbol_without_candles_is_no_data(harness: Harness) -> None:
     assert harness.sandbox.seen_jobs == []
 
 
+async def test_no_data_message_says_an_open_range_in_words_not_none(harness: Harness) -> None:
+    harness.candles.empty = frozenset({"ETHUSDT"})
+    open_ended = harness.config.model_copy(update={"start": None, "end": None})
+
+    await _drain(harness.service([harness.message(harness.job(config=open_ended))]))
+
+    failed = harness.publisher.reports[-1]
+    assert isinstance(failed, RunFailed)
+    assert failed.failure.message.startswith("no 1d candles at any time for ['ETHUSDT']")
+    assert "None" not in failed.failure.message
+
+
 async def test_a_result_for_another_config_is_bad_output(harness: Harness) -> None:
     other = harness.config.model_copy(update={"cash": 5.0})
     harness.sandbox.outcome = SandboxSucceeded(harness.result(other))

@@ -19,7 +19,16 @@ from backtest_core.results import BacktestResult
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
 from backtest_gateway.auth import Principal, Role
-from backtest_gateway.deps import BusDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep, SubmitterDep
+from backtest_gateway.data_check import check_data
+from backtest_gateway.deps import (
+    BusDep,
+    MarketDep,
+    ReaderDep,
+    SettingsDep,
+    StoreDep,
+    StrategiesDep,
+    SubmitterDep,
+)
 from backtest_gateway.errors import (
     AlreadyFinished,
     BrokerUnavailable,
@@ -119,6 +128,7 @@ async def submit_backtest(
     principal: SubmitterDep,
     store: StoreDep,
     strategies: StrategiesDep,
+    market: MarketDep,
     bus: BusDep,
     settings: SettingsDep,
     response: Response,
@@ -128,10 +138,12 @@ async def submit_backtest(
 
     `"strategy": {"user": "<name>"}` runs one of your uploaded strategies: the stored source goes into
     the config (run only in the sandbox) and the task records the strategy's name and version.
+    A symbol, interval or range without stored candles is refused (422 `no_data`, saying what exists).
     """
     principal.require(Role.RESEARCHER)
     config, strategy_ref = await resolve_config(request, principal.user_id, strategies)
     check_strategy(config, source_max_bytes=settings.strategy_source_max_bytes)
+    await check_data(config, market)  # 422 no_data naming what the catalog has
     task_id = new_id()
     now = utc_now()
     record = TaskRecord(

@@ -1,0 +1,22 @@
+"""Time ranges in words for messages: an open bound is said as open, never printed as None."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def describe_time(moment: datetime) -> str:
+    """Format a time in UTC: the date alone at midnight, ISO-8601 with `Z` otherwise."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0):
+        return utc.date().isoformat()
+    return utc.replace(tzinfo=None).isoformat() + "Z"
+
+
+def describe_range(start: datetime | None, end: datetime | None) -> str:
+    """Describe [start, end) for a message: "between A and B", "from A on", "before B", "at any time"."""
+    if start is None:
+        return "at any time" if end is None else f"before {describe_time(end)}"
+    if end is None:
+        return f"from {describe_time(start)} on"
+    return f"between {describe_time(start)} and {describe_time(end)}"
