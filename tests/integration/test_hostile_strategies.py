@@ -49,7 +49,14 @@ from pathlib import Path
 import docker
 import pytest
 from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.contracts import Failure, FailureReason, RunBacktestJob, RunFailed, RunSucceeded
+from backtest_core.contracts import (
+    Failure,
+    FailureReason,
+    RunBacktestJob,
+    RunFailed,
+    RunProgressed,
+    RunSucceeded,
+)
 from backtest_core.engine import run_backtest
 from backtest_core.results import BacktestResult
 from backtest_runner.executor import Disposition, JobExecutor
@@ -159,6 +166,7 @@ class Harness:
 
         dispositions = asyncio.run(both())
 
+        self.hostile_reports = hostile.reports
         assert list(dispositions) == [Disposition.ACK, Disposition.ACK]
         assert good.reports[0].kind == "started" and isinstance(good.reports[-1], RunSucceeded)
         assert good.reports[-1].result == self.expected
@@ -351,20 +359,25 @@ def test_host_files_processes_and_secrets_are_not_visible(
         "    seen['shadow'] = open('/etc/shadow').read()\n"
         "except OSError as exc:\n"
         "    seen['shadow'] = errno.errorcode[exc.errno]\n"
-        "environ = open('/proc/1/environ', 'rb').read().decode()\n"
-        "seen['proc1_environ'] = sorted(e.split('=')[0] for e in environ.split('\\0') if e)\n"
+        "try:\n"
+        "    seen['proc1_environ'] = open('/proc/1/environ', 'rb').read().decode()\n"
+        "except OSError as exc:\n"
+        "    seen['proc1_environ'] = errno.errorcode[exc.errno]\n"
         "seen['os_environ'] = sorted(os.environ)\n"
-        f"seen['secret_anywhere'] = {SECRET_VALUE!r} in environ + repr(os.environ)\n"
+        "seen['ppid'] = os.getppid()\n"
+        f"seen['secret_anywhere'] = {SECRET_VALUE!r} in seen['proc1_environ'] + repr(os.environ)\n"
         "raise RuntimeError(json.dumps(seen))"
     )
 
     observed = _observed(harness.run(_strategy(body)))
 
+    pids = observed.pop("pids")
+    assert isinstance(pids, list) and pids[0] == 1 and len(pids) == 2  # the entry and the strategy process
     assert observed == {
-        "pids": [1],
         "shadow": "ENOENT",
-        "proc1_environ": ["HOME", "HOSTNAME", "PATH"],
+        "proc1_environ": "EACCES",  # the entry (pid 1) is non-dumpable: its /proc files are closed
         "os_environ": ["HOME", "HOSTNAME", "PATH"],
+        "ppid": 1,
         "secret_anywhere": False,
     }
 
@@ -399,7 +412,9 @@ def test_printing_gigabytes_is_an_output_limit(harness: Harness) -> None:
     assert failure.message.startswith(f"the sandbox wrote more than the output cap of {4 * MIB} bytes")
 
 
-def test_raw_bytes_on_the_protocol_descriptor_are_an_output_limit(harness: Harness) -> None:
+def test_raw_bytes_on_every_descriptor_are_a_malformed_message_from_the_strategy_process(
+    harness: Harness,
+) -> None:
     body = (
         "fds = [int(fd) for fd in os.listdir('/proc/self/fd') if int(fd) > 2]\n"
         "chunk = b'{' * (1 << 20)\n"
@@ -413,7 +428,110 @@ def test_raw_bytes_on_the_protocol_descriptor_are_an_output_limit(harness: Harne
 
     failure = harness.run(_strategy(body))
 
-    assert failure.reason is FailureReason.OUTPUT_LIMIT
+    assert failure.reason is FailureReason.STRATEGY_ERROR
+    assert failure.message == MALFORMED_BRACE
+
+
+# --- results the strategy cannot forge --------------------------------------------------------------
+
+# A strategy that computes a genuine result for the job's config, sets its final equity to 1e300 and
+# holds it as one protocol line in `line` (bytes).
+FORGE = (
+    "from pathlib import Path\n"
+    "from backtest_core.contracts import SandboxProgress, SandboxResult\n"
+    "from backtest_core.engine import run_backtest\n"
+    "from backtest_core.sandbox import load_job\n"
+    "from backtest_core.trade_log import PACKED\n"
+    "job, candles = load_job(Path('/job'))\n"
+    "real = run_backtest(job.config.model_copy(update={'strategy': 'sma_cross', 'params': {}}), candles)\n"
+    "metrics = real.metrics.model_copy(update={'final_equity': 1e300})\n"
+    "fake = real.model_copy(update={'config': job.config, 'metrics': metrics})\n"
+    "line = (SandboxResult(result=fake).model_dump_json(context=PACKED) + '\\n').encode()\n"
+)
+# What the entry says when the strategy process writes JSON ('{' is not a frame kind) into its pipe.
+MALFORMED_BRACE = (
+    "the strategy process sent a malformed message: frame kind must be one of [1, 2, 3], was 123"
+)
+
+
+def test_a_forged_result_with_final_equity_1e300_written_anywhere_is_never_accepted(harness: Harness) -> None:
+    body = FORGE + (
+        "fds = sorted(map(int, os.listdir('/proc/self/fd')))\n"
+        "targets = [f'/proc/self/fd/{fd}' for fd in fds if fd > 2]\n"
+        "for target in targets + ['/proc/1/fd/1', f'/proc/{os.getppid()}/fd/1']:\n"
+        "    try:\n"
+        "        with open(target, 'wb') as f:\n"
+        "            f.write(line)\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(line.decode())\n"
+        "os._exit(0)"
+    )
+
+    failure = harness.run(_strategy(body))  # asserts a RunFailed: no RunSucceeded at all
+
+    assert failure.reason is FailureReason.STRATEGY_ERROR
+    assert failure.message == MALFORMED_BRACE
+
+
+def test_a_forged_result_on_the_strategys_own_stdout_is_only_stderr_noise(harness: Harness) -> None:
+    body = FORGE + "sys.stdout.write(line.decode())\nsys.stdout.flush()\nos._exit(0)"
+
+    failure = harness.run(_strategy(body))
+
+    assert failure.reason is FailureReason.STRATEGY_ERROR
+    assert failure.message == (
+        "the strategy process exited with code 0 after sending the signals of 0 of 1 symbols"
+    )
+
+
+def test_the_strategy_process_cannot_open_the_entrys_stdout_memory_or_environment(harness: Harness) -> None:
+    body = (
+        "seen = {}\n"
+        "for name in ('fd/1', 'mem', 'environ'):\n"
+        "    try:\n"
+        "        open(f'/proc/{os.getppid()}/{name}', 'rb').close()\n"
+        "        seen[name] = 'opened'\n"
+        "    except OSError as exc:\n"
+        "        seen[name] = errno.errorcode[exc.errno]\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "ctypes.set_errno(0)\n"
+        "result = libc.ptrace(16, os.getppid(), None, None)\n"
+        "seen['ptrace_attach'] = [result, errno.errorcode.get(ctypes.get_errno(), 'OK')]\n"
+        "seen['ppid'] = os.getppid()\n"
+        "raise RuntimeError(json.dumps(seen))"
+    )
+
+    observed = _observed(harness.run(_strategy(body)))
+
+    assert observed == {
+        "fd/1": "EACCES",
+        "mem": "EACCES",
+        "environ": "EACCES",
+        "ptrace_attach": [-1, "EPERM"],
+        "ppid": 1,
+    }
+
+
+def test_a_megabyte_progress_stage_from_the_strategy_never_reaches_a_report(harness: Harness) -> None:
+    body = (
+        "stage = '<script>alert(1)</script>' * 40_000\n"
+        "line = json.dumps({'type': 'progress', 'fraction': 0.5, 'stage': stage}) + '\\n'\n"
+        "for fd in sorted(map(int, os.listdir('/proc/self/fd'))):\n"
+        "    try:\n"
+        "        os.write(fd, line.encode())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "raise RuntimeError('stage sent')"
+    )
+
+    failure = harness.run(_strategy(body))
+
+    stages = [r.stage for r in harness.hostile_reports if isinstance(r, RunProgressed)]
+    assert stages and set(stages) <= {"loading", "signals", "portfolio", "metrics", "done"}
+    assert failure.reason is FailureReason.STRATEGY_ERROR
+    assert failure.message == MALFORMED_BRACE
 
 
 # --- privileges -------------------------------------------------------------------------------------
@@ -452,6 +570,21 @@ def test_ctypes_syscalls_for_privileges_fail_with_eperm(harness: Harness) -> Non
         "status": {"CapEff": "0" * 16, "CapPrm": "0" * 16, "NoNewPrivs": "1", "Seccomp": "2"},
         "uid": [65534, 65534],
     }
+
+
+def test_io_uring_setup_is_denied_by_the_seccomp_profile(harness: Harness) -> None:
+    body = (
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed\n"
+        "ctypes.set_errno(0)\n"
+        "fd = libc.syscall(425, 8, params)  # io_uring_setup(entries=8, params) on x86_64\n"
+        "error = errno.errorcode.get(ctypes.get_errno(), 'OK')\n"
+        "raise RuntimeError(json.dumps({'io_uring_setup': [fd, error]}))"
+    )
+
+    observed = _observed(harness.run(_strategy(body)))
+
+    assert observed["io_uring_setup"] in ([-1, "EPERM"], [-1, "ENOSYS"])
 
 
 def test_the_container_shows_no_host_identity_and_its_rlimits_cannot_be_raised(harness: Harness) -> None:

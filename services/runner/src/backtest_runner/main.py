@@ -32,6 +32,7 @@ from backtest_runner.adapters.tracing import (
 from backtest_runner.ports import CandleSource, Sandbox
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import DockerSandbox
+from backtest_runner.sandbox.seccomp import load_seccomp_profile
 from backtest_runner.service import RunnerService
 from backtest_runner.settings import RunnerSettings
 
@@ -71,7 +72,11 @@ class RunnerApp:
             client = docker.from_env()
             self._closers.append(client.close)
             self.sandbox = DockerSandbox(
-                client, settings.sandbox_image, settings.sandbox_limits(), settings.runner_id
+                client,
+                settings.sandbox_image,
+                settings.sandbox_limits(),
+                settings.runner_id,
+                seccomp_profile=load_seccomp_profile(settings.seccomp_profile),
             )
         if self.candles is None:
             self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
+from backtest_runner.sandbox.seccomp import SHIPPED_PROFILE
 
 
 class RunnerSettings(BaseSettings):
@@ -29,6 +30,10 @@ class RunnerSettings(BaseSettings):
     slots: int = Field(default=2, ge=1, le=64, description="jobs run at once by this runner")
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
     sandbox_image: str = "backtest-sandbox:latest"
+    seccomp_profile: Path = Field(
+        default=SHIPPED_PROFILE,
+        description="the sandbox's seccomp profile (JSON): Docker's default, io_uring denied",
+    )
     work_dir: Path = Path("/tmp/backtest-runner")
     memory_mb: int = Field(default=1024, ge=32, description="sandbox RAM (+ swap), MiB")
     cpus: float = Field(default=1.0, gt=0, le=64)

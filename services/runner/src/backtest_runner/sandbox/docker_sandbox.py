@@ -29,6 +29,7 @@ from backtest_runner.sandbox.outcome import (
     failed,
 )
 from backtest_runner.sandbox.output import OutputAccountant
+from backtest_runner.sandbox.seccomp import load_seccomp_profile
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ LABEL_ROLE = "io.backtest.role"
 LABEL_TASK = "io.backtest.task_id"
 LABEL_RUNNER = "io.backtest.runner_id"
 ROLE_SANDBOX = "sandbox"
-SANDBOX_COMMAND = ("python3.11", "-m", "backtest_core")
+SANDBOX_COMMAND = ("python3.11", "-I", "-m", "backtest_core")  # -I: nothing from the cwd (/tmp) or env
 SANDBOX_WORKDIR = "/tmp"
 SANDBOX_USER = "65534:65534"  # nobody:nogroup
 SANDBOX_HOSTNAME = "sandbox"  # not the container id, which Docker would also put in $HOSTNAME
@@ -69,6 +70,8 @@ class DockerSandbox:
 
     The image and command come from the operator's settings, never from a job. Every container carries
     labels (role, task id, runner id) so `remove_orphans` finds what a crashed runner left behind.
+    `seccomp_profile` is the profile's JSON (default: deploy/sandbox/seccomp.json, Docker's default
+    with io_uring denied).
     """
 
     def __init__(
@@ -78,8 +81,10 @@ class DockerSandbox:
         limits: SandboxLimits,
         runner_id: str,
         command: Sequence[str] = SANDBOX_COMMAND,
+        seccomp_profile: str | None = None,
     ) -> None:
         self._client = client
+        self._seccomp = load_seccomp_profile() if seccomp_profile is None else seccomp_profile
         self._image = image
         self._limits = limits
         self._runner_id = runner_id
@@ -176,7 +181,7 @@ class DockerSandbox:
             nano_cpus=limits.nano_cpus,
             pids_limit=limits.pids,
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", f"seccomp={self._seccomp}"],
             ulimits=list(SANDBOX_ULIMITS),
             log_config=LogConfig(type=LogConfig.types.NONE),
             labels={LABEL_ROLE: ROLE_SANDBOX, LABEL_TASK: run.task_id, LABEL_RUNNER: self._runner_id},
