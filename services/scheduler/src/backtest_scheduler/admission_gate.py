@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from backtest_core.contracts import RunBacktestJob
 
@@ -23,6 +24,14 @@ from backtest_scheduler.state_machine import is_terminal
 log = logging.getLogger(__name__)
 
 Step = Callable[[AdmissionState], AdmissionPlan]
+
+
+def _end(state: AdmissionState, *, key: str, limits: AdmissionLimits) -> AdmissionPlan:
+    return admission.end(state, key, limits)
+
+
+def _confirm(state: AdmissionState, *, ticket: Ticket) -> AdmissionPlan:
+    return AdmissionPlan(admission.confirm(state, ticket.key, ticket.attempt), ())
 
 
 class AdmissionGate:
@@ -107,9 +116,9 @@ class AdmissionGate:
             seen.add((ticket.key, ticket.attempt))
             stored = await self._tasks.get(ticket.key)
             if stored is None or is_terminal(stored.record.state):
-                plan = await self._decide(lambda s, k=ticket.key: admission.end(s, k, self._limits))
+                plan = await self._decide(partial(_end, key=ticket.key, limits=self._limits))
                 pending.extend(plan.dispatch)
                 continue
             if stored.record.requeue_at is None:  # a retry waiting for its back-off is queued by requeue
                 await self._bus.enqueue_job(stored.record.job())
-            await self._decide(lambda s, t=ticket: AdmissionPlan(admission.confirm(s, t.key, t.attempt), ()))
+            await self._decide(partial(_confirm, ticket=ticket))
