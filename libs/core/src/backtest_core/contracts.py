@@ -124,6 +124,10 @@ def utc_now() -> datetime:
 
 
 TaskId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+# A progress stage names a part of the run (backtest_core.run_progress.Stage): a short lowercase name,
+# bounded wherever it travels (sandbox line, run report, event, and so the stored document and the API).
+MAX_STAGE_CHARS = 64
+Stage = Annotated[str, Field(min_length=1, max_length=MAX_STAGE_CHARS, pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class Message(Frozen):
@@ -237,7 +241,7 @@ class RunProgressed(Message):
     task_id: TaskId
     attempt: int
     fraction: float = Field(ge=0, le=1)
-    stage: str
+    stage: Stage
 
 
 class RunSucceeded(Message):
@@ -293,7 +297,7 @@ class BacktestProgressed(BacktestEventBase):
 
     state: Literal[TaskState.PROGRESS] = TaskState.PROGRESS
     fraction: float = Field(ge=0, le=1)
-    stage: str
+    stage: Stage
 
 
 class BacktestRetrying(BacktestEventBase):
@@ -371,7 +375,7 @@ class SandboxProgress(Frozen):
 
     type: Literal["progress"] = "progress"
     fraction: float = Field(ge=0, le=1)
-    stage: str
+    stage: Stage
 
 
 class SandboxResult(Frozen):

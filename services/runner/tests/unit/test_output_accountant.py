@@ -81,3 +81,15 @@ def test_the_first_final_line_is_kept_and_later_protocol_lines_are_counted() -> 
     assert progress == []
     assert out.terminal == error
     assert out.lines_after_terminal == 1
+
+
+def test_a_progress_line_with_an_oversized_or_markup_stage_is_noise_not_progress() -> None:
+    out = OutputAccountant(limit_bytes=4_000_000, stderr_tail_bytes=100)
+    huge = b'{"type":"progress","fraction":0.5,"stage":"' + b"<script>" * 131_072 + b'"}\n'  # 1 MiB stage
+    markup = b'{"type":"progress","fraction":0.5,"stage":"<b>x</b>"}\n'
+
+    passed = out.feed_stdout(huge + markup + _progress(0.75) + b"\n")
+
+    assert [(p.fraction, p.stage) for p in passed] == [(0.75, "proposals")]
+    assert out.noise_lines == 2
+    assert out.noise_sample is not None and len(out.noise_sample) == 500  # NOISE_SAMPLE_CHARS
