@@ -26,12 +26,17 @@ class BacktestSubmitted(_Public):
 
 
 class BacktestStatus(_Public):
-    """Where a backtest is: its state, last progress fraction in [0, 1], failure if any."""
+    """Where a backtest is: its state, last progress `fraction` in [0, 1] and `stage`, failure if any.
+
+    `fraction` and `stage` are named as in the stream's PROGRESS event; `progress` is the same fraction,
+    kept for clients that read it.
+    """
 
     task_id: str
     user_id: str
     state: TaskState
     seq: int
+    fraction: float | None = None
     progress: float | None = None
     stage: str | None = None
     attempt: int | None = None
@@ -45,7 +50,8 @@ class BacktestStatus(_Public):
     @classmethod
     def from_record(cls, record: TaskRecord) -> BacktestStatus:
         """Project a stored task onto its public status (no result)."""
-        return cls.model_validate(record.model_dump(exclude={"result", "cache_key", "idempotency_key"}))
+        fields = record.model_dump(exclude={"result", "cache_key", "idempotency_key"})
+        return cls.model_validate({**fields, "fraction": record.progress})
 
 
 class BacktestResults(_Public):

@@ -287,3 +287,12 @@ def test_strategy_the_sandbox_would_refuse_is_422_at_submit_and_nothing_is_queue
     assert error["field"] == field
     assert message in error["message"]
     assert gateway.published.submits == []
+
+
+def test_status_names_the_progress_fraction_and_stage_as_the_stream_does(gateway, make_token):
+    running = _stored(gateway.store, "alice", TaskState.PROGRESS, progress=0.6375, stage="signals")
+
+    body = gateway.client.get(f"/backtest/status/{running}", headers=auth(make_token("alice"))).json()
+
+    # The stream's PROGRESS event carries `fraction` and `stage`; `progress` stays for older clients.
+    assert (body["fraction"], body["stage"], body["progress"]) == (0.6375, "signals", 0.6375)
