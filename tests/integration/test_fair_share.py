@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -159,9 +160,11 @@ async def states_until(js: JetStreamContext, task_id: str, last: TaskState) -> l
 async def test_one_users_endless_jobs_leave_a_slot_for_another_users_short_job(js: JetStreamContext) -> None:
     alice = [await submit(js, "alice", SourceStrategy(source=SLEEPER.format(n=n))) for n in range(3)]
     started = await states_until(js, alice[0], TaskState.STARTED)  # alice's first job holds one slot
+    sent = time.monotonic()
     bob = await submit(js, "bob", "sma_cross")
 
     bob_states = await states_until(js, bob, TaskState.SUCCESS)
+    print(f"\nfair share: bob's backtest, submit -> SUCCESS {time.monotonic() - sent:.2f} s beside alice's 3")
 
     assert started == [TaskState.PENDING, TaskState.STARTED]
     assert bob_states[0] is TaskState.PENDING and bob_states[-1] is TaskState.SUCCESS
