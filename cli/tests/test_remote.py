@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from backtest_cli.main import main
 from backtest_cli.token import create_token
+from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestFailed,
@@ -32,6 +33,7 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
+from backtest_core.trade_log import PACKED
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
@@ -42,7 +44,7 @@ from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata.models import IntervalCoverage, Symbol
-from backtest_testinfra import make_backtest_result
+from backtest_testinfra import make_backtest_result, make_large_result
 from faststream.nats import NatsBroker, TestNatsBroker
 
 SECRET = "remote-secret-0123456789abcdef-0123456"
@@ -342,3 +344,19 @@ async def test_foreign_task_id_reads_as_not_found(platform, capsys):
 
     assert main(["results", "cd" * 16, "--gateway", platform.url, "--token", _token()]) == 2
     assert "HTTP 404 task_not_found" in capsys.readouterr().err
+
+
+async def test_results_json_of_a_many_trade_backtest_holds_every_page(platform, capsys):
+    config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSD", "ETHUSD"])
+    result = make_large_result(config, trades=12_345, equity_points=7_000)
+    stored = result.model_dump(mode="json", context=PACKED)  # as the results writer stores it
+    platform.store.put(
+        TaskRecord(task_id="ef" * 16, user_id="alice", state=TaskState.SUCCESS, seq=4, result=stored)
+    )
+
+    assert main(["results", "ef" * 16, "--gateway", platform.url, "--token", _token(), "--json"]) == 0
+
+    out = json.loads(capsys.readouterr().out)
+    assert (len(out["trades"]), len(out["equity_curve"])) == (12_345, 7_000)
+    assert out["trades"] == [t.model_dump(mode="json") for t in result.trades]
+    assert out["equity_curve"][-1] == result.equity_curve[-1].model_dump(mode="json")

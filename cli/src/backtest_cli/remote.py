@@ -29,6 +29,7 @@ DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 TERMINAL = ("SUCCESS", "FAILURE", "CANCELLED")
 POLL_INTERVAL_S = 1.0
 RESULTS_WAIT_S = 30.0  # the results writer stores a finished state shortly after the event
+TRADES_PAGE = 5_000  # trades per results page: the gateway's largest page
 
 
 class RemoteError(Exception):
@@ -64,8 +65,26 @@ class GatewayClient:
         return self._call("GET", f"/backtest/status/{task_id}")
 
     def results(self, task_id: str) -> dict[str, Any]:
-        """GET /backtest/results/{task_id}."""
-        return self._call("GET", f"/backtest/results/{task_id}")
+        """GET /backtest/results/{task_id}, every page of trades and equity points joined into one result."""
+        path = f"/backtest/results/{task_id}"
+        return self.rest_of_result(path, self._call("GET", path, params={"trades_limit": TRADES_PAGE}))
+
+    def rest_of_result(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Fetch the pages after `body` (its `page` says which) and return the body with the whole result."""
+        result = body["result"]
+        trades, equity, page = list(result["trades"]), list(result["equity_curve"]), body.get("page")
+        while page and (page["trades_next_offset"] is not None or page["equity_next_offset"] is not None):
+            query = {
+                "trades_offset": page["trades_next_offset"] or page["trades_total"],
+                "trades_limit": TRADES_PAGE,
+                "equity_offset": page["equity_next_offset"] or page["equity_total"],
+            }
+            more = self._call("GET", path, params=query)
+            trades += more["result"]["trades"]
+            equity += more["result"]["equity_curve"]
+            page = more["page"]
+        whole = {key: value for key, value in body.items() if key != "page"}
+        return {**whole, "result": {**result, "trades": trades, "equity_curve": equity}}
 
     def cancel(self, task_id: str) -> dict[str, Any]:
         """POST /backtest/cancel/{task_id}."""
@@ -350,9 +369,10 @@ def handle_submit(args: argparse.Namespace) -> int:
         if terminal["state"] != "SUCCESS":
             _print_unsuccessful(task_id, terminal)
             return EXIT_FAILED
-        if "result" in terminal:  # the SUCCESS event carries the whole result: no read-after-write race
+        if "result" in terminal:  # the SUCCESS frame carries the result's first page: fetch the rest
             body = {"task_id": task_id, "state": "SUCCESS", "cached_from": terminal.get("cached_from")}
-            _print_results({**body, "result": terminal["result"]}, args.json)
+            first = {**body, "page": terminal.get("page"), "result": terminal["result"]}
+            _print_results(client.rest_of_result(f"/backtest/results/{task_id}", first), args.json)
         else:
             _print_results(wait_for_results(client, task_id), args.json)
         return EXIT_OK

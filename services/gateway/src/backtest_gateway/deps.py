@@ -11,6 +11,7 @@ from backtest_gateway.auth import Principal, decode_token
 from backtest_gateway.errors import Unauthorized
 from backtest_gateway.ports import CommandBus, EventFeed, MarketData, StrategyStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, RateLimiter
+from backtest_gateway.result_cache import ResultCache
 from backtest_gateway.settings import GatewaySettings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `backtest token create`")
@@ -58,7 +59,14 @@ def get_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+def get_result_cache(request: Request) -> ResultCache:
+    """The decoded-result cache (set by create_app)."""
+    cache: ResultCache = request.app.state.result_cache
+    return cache
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+ResultCacheDep = Annotated[ResultCache, Depends(get_result_cache)]
 StrategiesDep = Annotated[StrategyStore, Depends(get_strategies)]
 MarketDep = Annotated[MarketData, Depends(get_market)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

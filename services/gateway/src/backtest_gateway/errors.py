@@ -124,6 +124,13 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class TooManyStreams(ApiError):
+    """The caller already holds the most WebSocket streams a user may have open."""
+
+    status_code = 429
+    code = "too_many_streams"
+
+
 class BrokerUnavailable(ApiError):
     """NATS did not acknowledge the command in time."""
 

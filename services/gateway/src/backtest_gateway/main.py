@@ -23,8 +23,10 @@ from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
 from backtest_gateway.ratelimit import Clock, RateLimiter
+from backtest_gateway.result_cache import ResultCache
 from backtest_gateway.routers import analysis, backtest_stream, backtests, health, strategies, symbols
 from backtest_gateway.settings import GatewaySettings
+from backtest_gateway.stream_slots import StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
@@ -111,6 +113,8 @@ def create_app(
         RateLimiter.from_settings(settings, clock) if clock else RateLimiter.from_settings(settings)
     )
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)
+    app.state.result_cache = ResultCache()
+    app.state.stream_slots = StreamSlots(settings.streams_per_user_max)
     app.state.feed = (
         feed if feed is not None else NatsEventFeed(lambda: broker.config.connection_state.stream)
     )

@@ -123,6 +123,10 @@ class TaskStore(Protocol):
         """Return the task, reading a secondary first and the primary when the secondary misses it."""
         ...
 
+    async def get_without_result(self, task_id: str) -> TaskRecord | None:
+        """Return the task like `get`, with `result` None (cheap: a result can be ~15 MB)."""
+        ...
+
     async def stored_seq(self, task_id: str) -> int | None:
         """Return the task's stored seq as `get` would read it (None if missing), without its result."""
         ...

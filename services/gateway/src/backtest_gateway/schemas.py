@@ -10,6 +10,7 @@ from backtest_core.results import BacktestResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from backtest_gateway.ports import StrategyRef, TaskRecord
+from backtest_gateway.result_pages import ResultPage
 
 
 class _Public(BaseModel):
@@ -55,11 +56,15 @@ class BacktestStatus(_Public):
 
 
 class BacktestResults(_Public):
-    """The result of a successful backtest; `cached_from` names the task whose result was reused."""
+    """The result of a successful backtest; `cached_from` names the task whose result was reused.
+
+    `result.trades` and `result.equity_curve` hold one page; `page` says where it sits and what follows.
+    """
 
     task_id: str
     state: TaskState
     cached_from: str | None = None
+    page: ResultPage
     result: BacktestResult
 
 

@@ -41,6 +41,10 @@ class GatewaySettings(BaseSettings):
         description="how long a WebSocket frame waits for the results writer to store it (read-your-writes)",
     )
     page_size_max: int = Field(default=200, ge=1, le=10_000)
+    streams_per_user_max: int = Field(default=4, ge=1, le=1_000, description="open WebSockets per user")
+    request_body_max_bytes: int = Field(
+        default=1_048_576, ge=1_024, le=16_777_216, description="largest HTTP request body accepted, bytes"
+    )
     candles_max_bars: int = Field(default=5_000, ge=1, le=1_000_000, description="bars per candles page")
     strategy_source_max_bytes: int = Field(default=100_000, ge=100, le=200_000, description="UTF-8 bytes")
     strategies_per_user_max: int = Field(default=100, ge=1, le=10_000)

@@ -50,6 +50,11 @@ class InMemoryTaskStore:
         """Return the record or None."""
         return self.records.get(task_id)
 
+    async def get_without_result(self, task_id: str) -> TaskRecord | None:
+        """Return the record without its result, or None."""
+        record = self.records.get(task_id)
+        return None if record is None else record.model_copy(update={"result": None})
+
     async def stored_seq(self, task_id: str) -> int | None:
         """Return the record's seq or None."""
         record = self.records.get(task_id)

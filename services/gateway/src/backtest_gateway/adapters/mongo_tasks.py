@@ -98,6 +98,13 @@ class MongoTaskStore:
             doc = await self._primary.find_one({"_id": task_id})
         return None if doc is None else record_from_document(doc)
 
+    async def get_without_result(self, task_id: str) -> TaskRecord | None:
+        """Read like `get`, leaving the result out."""
+        doc = await self._secondary.find_one({"_id": task_id}, _LIST_PROJECTION)
+        if doc is None:
+            doc = await self._primary.find_one({"_id": task_id}, _LIST_PROJECTION)
+        return None if doc is None else record_from_document(doc)
+
     async def stored_seq(self, task_id: str) -> int | None:
         """Read `seq` alone, from a secondary like `get`; on a miss read the primary."""
         doc = await self._secondary.find_one({"_id": task_id}, _SEQ_PROJECTION)

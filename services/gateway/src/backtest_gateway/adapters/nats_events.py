@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 
+from anyio import to_thread
 from backtest_core.contracts import BacktestEvent, Stream, Subject
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -11,6 +12,7 @@ from nats.js.errors import NotFoundError
 from pydantic import TypeAdapter
 
 _EVENT = TypeAdapter[BacktestEvent](BacktestEvent)
+OFF_LOOP_BYTES = 64 * 1024  # larger events are validated in a worker thread, not on the event loop
 
 
 class NatsEventFeed:
@@ -40,6 +42,9 @@ class NatsEventFeed:
         )
         try:
             async for msg in subscription.messages:
-                yield _EVENT.validate_json(msg.data)
+                if len(msg.data) > OFF_LOOP_BYTES:  # a result: decode it in a worker thread
+                    yield await to_thread.run_sync(_EVENT.validate_json, msg.data)
+                else:
+                    yield _EVENT.validate_json(msg.data)
         finally:
             await subscription.unsubscribe()

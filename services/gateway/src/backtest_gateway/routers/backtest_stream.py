@@ -6,21 +6,25 @@ import re
 from contextlib import aclosing
 
 import anyio
-from backtest_core.contracts import TERMINAL_STATES
+from backtest_core.contracts import TERMINAL_STATES, BacktestEvent, BacktestSucceeded
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from backtest_gateway.auth import bearer_token, decode_token
+from backtest_gateway.auth import Principal, bearer_token, decode_token
 from backtest_gateway.errors import ApiError, TaskNotFound
 from backtest_gateway.ports import EventFeed, TaskRecord, TaskStore
+from backtest_gateway.ratelimit import Bucket, RateLimiter
+from backtest_gateway.result_pages import PageWindow, page_json_off_loop
 from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
 from backtest_gateway.schemas import BacktestStatus
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stored_seq import StoredSeqWaiter
+from backtest_gateway.stream_slots import StreamSlots
 
 router = APIRouter(prefix=PREFIX, tags=["backtests"])
 
 # WebSocket close codes: 4000 + the HTTP status the REST API would answer; 1000 after the terminal event.
 CLOSE_DONE = 1000
+BEARER_SUBPROTOCOL = "bearer"
 
 
 def close_code(error: ApiError) -> int:
@@ -28,13 +32,33 @@ def close_code(error: ApiError) -> int:
     return 4000 + error.status_code
 
 
-async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> TaskRecord:
+def _subprotocol_token(websocket: WebSocket) -> str | None:
+    """The token offered as `Sec-WebSocket-Protocol: bearer, <jwt>` (browsers cannot set headers)."""
+    offered: list[str] = websocket.scope.get("subprotocols", [])
+    if BEARER_SUBPROTOCOL in offered[:-1]:
+        return offered[offered.index(BEARER_SUBPROTOCOL) + 1]
+    return None
+
+
+async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> tuple[Principal, TaskRecord]:
     settings: GatewaySettings = websocket.app.state.settings
     store: TaskStore = websocket.app.state.store
-    principal = decode_token(token or bearer_token(websocket.headers.get("authorization")), settings)
+    token = token or _subprotocol_token(websocket) or bearer_token(websocket.headers.get("authorization"))
+    principal = decode_token(token, settings)
+    limiter: RateLimiter = websocket.app.state.limiter
+    limiter.take(principal.user_id, Bucket.READ)  # a stream costs a read, like GET status
     if not re.fullmatch(TASK_ID_PATTERN, task_id):
         raise TaskNotFound(task_id)
-    return await visible_task(store, principal, task_id)
+    return principal, await visible_task(store, principal, task_id, with_result=False)
+
+
+async def frame_text(event: BacktestEvent) -> str:
+    """Return an event's frame: its JSON; a SUCCESS result cut to its first page (serialised off the loop)."""
+    if isinstance(event, BacktestSucceeded):
+        envelope = event.model_dump(mode="json", exclude={"result"})
+        return (await page_json_off_loop(envelope, event.result, PageWindow())).decode()
+    text: str = event.model_dump_json()
+    return text
 
 
 @router.websocket("/stream/{task_id}")
@@ -44,17 +68,26 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
     A frame is sent once the task store shows its event (read-your-writes): after a frame, GET status
     shows that seq or later, and after the SUCCESS frame GET results has the result.
 
-    Authenticate with `?token=<jwt>` or `Authorization: Bearer <jwt>`. On an error the server sends one
-    `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404). For a finished task
-    whose events have expired from the stream, one frame with the stored status is sent instead.
+    Authenticate with `Authorization: Bearer <jwt>`, the subprotocols `bearer, <jwt>` (the server selects
+    `bearer`) or `?token=<jwt>` (kept for old clients; redacted in logs). A stream spends one read token
+    and holds one of the user's `streams_per_user_max` slots until it closes. The SUCCESS frame carries
+    the result's first page of trades and equity points and `page` (as GET results). On an error the server
+    sends one `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404, 4429). For a
+    finished task whose events have expired from the stream, one frame with the stored status is sent.
     """
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
+    slots: StreamSlots = websocket.app.state.stream_slots
     try:
-        record = await _authorize(websocket, task_id, token)
+        principal, record = await _authorize(websocket, task_id, token)
+        with slots.hold(principal.user_id):
+            await _follow(websocket, task_id, record)
     except ApiError as error:
         await websocket.send_json(error.body())
         await websocket.close(code=close_code(error), reason=error.code)
-        return
+
+
+async def _follow(websocket: WebSocket, task_id: str, record: TaskRecord) -> None:
     feed: EventFeed = websocket.app.state.feed
     if record.state in TERMINAL_STATES and not await feed.has_events(task_id):
         # The events aged out of the stream: send the stored final status instead of waiting forever.
@@ -69,7 +102,7 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
         async with aclosing(feed.events(task_id)) as events:
             async for event in events:
                 await stored.wait_for(event.seq)  # REST reads at least this event once the frame is seen
-                await websocket.send_text(event.model_dump_json())
+                await websocket.send_text(await frame_text(event))
                 if event.state in TERMINAL_STATES:
                     break
         cancel.cancel()

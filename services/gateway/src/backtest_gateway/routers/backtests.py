@@ -24,6 +24,7 @@ from backtest_gateway.deps import (
     BusDep,
     MarketDep,
     ReaderDep,
+    ResultCacheDep,
     SettingsDep,
     StoreDep,
     StrategiesDep,
@@ -39,6 +40,15 @@ from backtest_gateway.errors import (
     TaskNotFound,
 )
 from backtest_gateway.ports import TaskRecord, TaskStore
+from backtest_gateway.result_pages import (
+    EQUITY_PAGE_DEFAULT,
+    EQUITY_PAGE_MAX,
+    TRADES_PAGE_DEFAULT,
+    TRADES_PAGE_MAX,
+    PageWindow,
+    decode_result,
+    page_json_off_loop,
+)
 from backtest_gateway.schemas import (
     BacktestPage,
     BacktestResults,
@@ -88,12 +98,22 @@ def config_hash(config: BacktestConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def visible_task(store: TaskStore, principal: Principal, task_id: str) -> TaskRecord:
-    """Return the task if the caller may see it; a foreign task is reported exactly like a missing one."""
-    record = await store.get(task_id)
+async def visible_task(
+    store: TaskStore, principal: Principal, task_id: str, *, with_result: bool = True
+) -> TaskRecord:
+    """Return the task if the caller may see it; a foreign task is reported exactly like a missing one.
+
+    `with_result=False` leaves the (up to ~15 MB) result out of the read.
+    """
+    record = await (store.get(task_id) if with_result else store.get_without_result(task_id))
     if record is None or not principal.can_see(record.user_id):
         raise TaskNotFound(task_id)
     return record
+
+
+async def _load_result(store: TaskStore, task_id: str) -> BacktestResult | None:
+    record = await store.get(task_id)
+    return None if record is None or record.result is None else await decode_result(record.result)
 
 
 def _submitted(task_id: str, state: TaskState) -> BacktestSubmitted:
@@ -189,20 +209,36 @@ async def submit_backtest(
 @router.get("/status/{task_id}", responses=_NOT_FOUND)
 async def get_backtest_status(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestStatus:
     """Return a backtest's state and progress."""
-    return BacktestStatus.from_record(await visible_task(store, principal, task_id))
+    return BacktestStatus.from_record(await visible_task(store, principal, task_id, with_result=False))
 
 
-@router.get("/results/{task_id}", responses={**_NOT_FOUND, 409: {"model": ErrorBody}})
-async def get_backtest_results(task_id: TaskIdPath, principal: ReaderDep, store: StoreDep) -> BacktestResults:
-    """Return the metrics, per-symbol breakdown, equity curve and trades of a successful backtest."""
-    record = await visible_task(store, principal, task_id)
-    if record.state is TaskState.SUCCESS and record.result is not None:
-        return BacktestResults(
-            task_id=record.task_id,
-            state=record.state,
-            cached_from=record.cached_from,
-            result=BacktestResult.model_validate(record.result),
-        )
+@router.get(
+    "/results/{task_id}",
+    response_model=BacktestResults,
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}},
+)
+async def get_backtest_results(
+    task_id: TaskIdPath,
+    principal: ReaderDep,
+    store: StoreDep,
+    cache: ResultCacheDep,
+    trades_offset: Annotated[int, Query(ge=0, le=100_000_000, description="first trade of the page")] = 0,
+    trades_limit: Annotated[int, Query(ge=1, le=TRADES_PAGE_MAX)] = TRADES_PAGE_DEFAULT,
+    equity_offset: Annotated[int, Query(ge=0, le=100_000_000, description="first equity point")] = 0,
+    equity_limit: Annotated[int, Query(ge=1, le=EQUITY_PAGE_MAX)] = EQUITY_PAGE_DEFAULT,
+) -> Response:
+    """Return the metrics, per-symbol breakdown and one page of the equity curve and trades of a successful
+    backtest; `page` gives the totals and the offsets of the next pages (None: nothing follows)."""
+    record = await store.get_without_result(task_id)
+    if record is None or not principal.can_see(record.user_id):
+        raise TaskNotFound(task_id)
+    if record.state is TaskState.SUCCESS:
+        result = await cache.get((task_id, record.seq), lambda: _load_result(store, task_id))
+        if result is not None:
+            envelope = {"task_id": task_id, "state": record.state.value, "cached_from": record.cached_from}
+            window = PageWindow(trades_offset, trades_limit, equity_offset, equity_limit)
+            body = await page_json_off_loop(envelope, result, window)
+            return Response(body, media_type="application/json")
     if record.state in TERMINAL_STATES:
         why = f" ({record.failure.reason.value}: {record.failure.message})" if record.failure else ""
         raise NoResult(f"backtest {task_id} ended {record.state.value} without a result{why}")
@@ -218,7 +254,7 @@ async def cancel_backtest(
     task_id: TaskIdPath, principal: ReaderDep, store: StoreDep, bus: BusDep
 ) -> CancelRequested:
     """Ask the scheduler to cancel a backtest that has not finished."""
-    record = await visible_task(store, principal, task_id)
+    record = await visible_task(store, principal, task_id, with_result=False)
     principal.require(Role.RESEARCHER)
     if record.state in TERMINAL_STATES:
         raise AlreadyFinished(f"backtest {task_id} already ended {record.state.value}")
