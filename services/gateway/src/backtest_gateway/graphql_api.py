@@ -21,6 +21,7 @@ from backtest_core.trade_log import TradeLog
 from backtest_marketdata.models import Symbol, SymbolFilter
 from graphql import GraphQLError
 from pydantic import TypeAdapter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -29,6 +30,7 @@ from backtest_gateway.auth import Principal
 from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep
 from backtest_gateway.errors import ApiError, TaskNotFound
 from backtest_gateway.ports import MarketData, StrategyRecord, StrategyStore, TaskRecord, TaskStore
+from backtest_gateway.result_pages import TRADES_PAGE_MAX
 from backtest_gateway.routers.backtests import TASK_ID_PATTERN
 from backtest_gateway.routers.strategies import StrategyNotFound
 from backtest_gateway.routers.symbols import SymbolNotFound
@@ -187,10 +189,10 @@ class BacktestType:
     @strawberry.field(description="one page of the backtest's trades, in execution order")
     async def trades(self, info: Info[Context, None], limit: int = 100, offset: int = 0) -> list[TradeType]:
         result = await _result(info, self.task_id)
-        log = _TRADES.validate_python((result or {}).get("trades") or [])  # stored packed (trade_pack)
-        start = max(0, offset)
-        page = log[start : start + max(1, min(limit, 10_000))]
-        return [_trade(t.model_dump()) for t in page]  # python mode: times stay datetimes
+        stored = (result or {}).get("trades") or []  # stored packed (trade_pack): decoded off the loop
+        return await to_thread.run_sync(
+            _trade_page, stored, max(0, offset), max(1, min(limit, TRADES_PAGE_MAX))
+        )
 
     @classmethod
     def of(cls, r: TaskRecord) -> BacktestType:
@@ -208,6 +210,11 @@ class BacktestType:
 
 
 _TRADES = TypeAdapter(TradeLog)
+
+
+def _trade_page(stored: object, start: int, limit: int) -> list[TradeType]:
+    page = _TRADES.validate_python(stored)[start : start + limit]
+    return [_trade(t.model_dump()) for t in page]  # python mode: times stay datetimes
 
 
 def _trade(t: dict[str, Any]) -> TradeType:
@@ -307,7 +314,16 @@ class Query:
         return BacktestType.of(record)
 
 
-schema = strawberry.Schema(query=Query)
+# Cost bounds, checked before anything resolves: one request cannot fan out into many result decodes.
+MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 6, 10, 2_000
+schema = strawberry.Schema(
+    query=Query,
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
+)
 
 
 def graphql_router() -> GraphQLRouter[Context, None]:
