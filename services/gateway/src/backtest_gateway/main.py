@@ -19,6 +19,7 @@ from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
+from backtest_gateway.body_limit import BodyLimitMiddleware
 from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
@@ -120,6 +121,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(TracingMiddleware, tracer=provider.get_tracer(__name__))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.request_body_max_bytes)
     app.include_router(backtests.router)
     app.include_router(backtest_stream.router)
     app.include_router(health.router)
