@@ -25,9 +25,14 @@ What each case proves:
 - writing outside /tmp (/, /job, /etc, site-packages, /dev/shm, /dev/mqueue): every write fails.
 - filling /tmp: stops at the 8 MiB tmpfs with `No space left on device` (`strategy_error`).
 - host files: /etc/shadow (present on the host) does not exist in the container; /proc shows only
-  the sandbox's own process; /proc/1/environ and os.environ hold only PATH, HOME and HOSTNAME, and a
-  secret set in the runner's environment appears nowhere in the container.
-- printing gigabytes (to stdout, and raw bytes to the protocol fd): `output_limit` at the 4 MiB cap.
+  the sandbox's two processes; /proc/1/environ is closed (EACCES), os.environ holds only PATH, HOME
+  and HOSTNAME, and a secret set in the runner's environment appears nowhere in the container.
+- printing gigabytes: `output_limit` at the 4 MiB cap; raw bytes on every descriptor (its own pipe
+  included) are a malformed message from the strategy process (`strategy_error`).
+- forging: a result with final equity 1e300 written to every descriptor, /proc/1/fd/1 or its own
+  stdout is never accepted; the strategy process cannot open the entry's /proc fd/1, mem or environ
+  (EACCES) nor ptrace it; a megabyte `<script>` progress stage never reaches a report.
+- io_uring_setup: denied by the seccomp profile (ENOSYS).
 - ctypes/syscalls: setuid(0), setgid(0), unshare, mount, chroot, ptrace all fail with EPERM; the
   process has no capabilities, no_new_privs and a seccomp filter; the uid stays 65534.
 - symlinks: links in /tmp to /etc/shadow and to the host's work dir resolve inside the container
