@@ -30,7 +30,7 @@ from backtest_gateway.auth import Principal
 from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep
 from backtest_gateway.errors import ApiError, TaskNotFound
 from backtest_gateway.ports import MarketData, StrategyRecord, StrategyStore, TaskRecord, TaskStore
-from backtest_gateway.result_pages import TRADES_PAGE_MAX
+from backtest_gateway.result_pages import HEAVY_WORK, TRADES_PAGE_MAX
 from backtest_gateway.routers.backtests import TASK_ID_PATTERN
 from backtest_gateway.routers.strategies import StrategyNotFound
 from backtest_gateway.routers.symbols import SymbolNotFound
@@ -190,9 +190,8 @@ class BacktestType:
     async def trades(self, info: Info[Context, None], limit: int = 100, offset: int = 0) -> list[TradeType]:
         result = await _result(info, self.task_id)
         stored = (result or {}).get("trades") or []  # stored packed (trade_pack): decoded off the loop
-        return await to_thread.run_sync(
-            _trade_page, stored, max(0, offset), max(1, min(limit, TRADES_PAGE_MAX))
-        )
+        size = max(1, min(limit, TRADES_PAGE_MAX))
+        return await to_thread.run_sync(_trade_page, stored, max(0, offset), size, limiter=HEAVY_WORK)
 
     @classmethod
     def of(cls, r: TaskRecord) -> BacktestType:

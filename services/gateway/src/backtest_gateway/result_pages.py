@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from backtest_core.results import BacktestResult, EquityPoint
 from backtest_core.trade_log import TradeLog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -23,6 +23,9 @@ TRADES_PAGE_MAX = 5_000
 EQUITY_PAGE_DEFAULT = 5_000
 EQUITY_PAGE_MAX = 10_000
 CHUNK_ITEMS = 500  # items serialised per GIL hold (~5 ms for trades)
+# One worker thread at a time decodes or serialises a result: the event loop competes for the GIL
+# with at most one busy thread, however many large answers are in flight.
+HEAVY_WORK = CapacityLimiter(1)
 
 _TRADES = TypeAdapter(TradeLog)
 _EQUITY = TypeAdapter(list[EquityPoint])
@@ -97,9 +100,9 @@ async def page_json_off_loop(
     envelope: Mapping[str, Any], result: BacktestResult, window: PageWindow
 ) -> bytes:
     """Run `page_json` in a worker thread."""
-    return await to_thread.run_sync(page_json, envelope, result, window)
+    return await to_thread.run_sync(page_json, envelope, result, window, limiter=HEAVY_WORK)
 
 
 async def decode_result(raw: Mapping[str, Any]) -> BacktestResult:
     """Validate a stored result document (trades packed or as objects) in a worker thread."""
-    return await to_thread.run_sync(BacktestResult.model_validate, raw)
+    return await to_thread.run_sync(BacktestResult.model_validate, raw, limiter=HEAVY_WORK)

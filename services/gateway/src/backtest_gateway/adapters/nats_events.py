@@ -11,6 +11,8 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import TypeAdapter
 
+from backtest_gateway.result_pages import HEAVY_WORK
+
 _EVENT = TypeAdapter[BacktestEvent](BacktestEvent)
 OFF_LOOP_BYTES = 64 * 1024  # larger events are validated in a worker thread, not on the event loop
 
@@ -25,12 +27,14 @@ class NatsEventFeed:
         self._jetstream = jetstream
 
     async def has_events(self, task_id: str) -> bool:
-        """Ask the stream for the task subject's last message."""
+        """Ask the stream how many messages the task subject holds (not the last one: it can be a result)."""
         try:
-            await self._jetstream().get_last_msg(Stream.EVENTS.value, Subject.event(task_id))
+            info = await self._jetstream().stream_info(
+                Stream.EVENTS.value, subjects_filter=Subject.event(task_id)
+            )
         except NotFoundError:
             return False
-        return True
+        return bool(info.state.subjects and info.state.subjects.get(Subject.event(task_id)))
 
     async def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
         """Yield each stored and then each new event of the task, in stream order."""
@@ -43,7 +47,7 @@ class NatsEventFeed:
         try:
             async for msg in subscription.messages:
                 if len(msg.data) > OFF_LOOP_BYTES:  # a result: decode it in a worker thread
-                    yield await to_thread.run_sync(_EVENT.validate_json, msg.data)
+                    yield await to_thread.run_sync(_EVENT.validate_json, msg.data, limiter=HEAVY_WORK)
                 else:
                     yield _EVENT.validate_json(msg.data)
         finally:
