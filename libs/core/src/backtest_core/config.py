@@ -26,9 +26,12 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Frozen(BaseModel):
-    """Base of every settings and message model: immutable, unknown fields rejected."""
+    """Base of every settings and message model: immutable, unknown fields and non-finite numbers rejected.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Infinity and NaN have no JSON form (they travel as null), so a model refuses them where they enter.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class BuiltinStrategy(Frozen):

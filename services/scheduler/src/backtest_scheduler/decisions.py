@@ -22,6 +22,7 @@ from backtest_core.contracts import (
     BacktestRetrying,
     BacktestStarted,
     BacktestSucceeded,
+    CancelBacktest,
     CancelRun,
     DeadLetteredJob,
     Failure,
@@ -111,7 +112,14 @@ def plan_submit(
     cached: CachedResult | None,
     now: datetime,
 ) -> Plan:
-    """Accept a new task: answer from `cached` if given, else queue attempt 1."""
+    """Accept a new task: answer from `cached` if given, else queue attempt 1.
+
+    A task cancelled before its submission came (see plan_cancel_unknown) is accepted and cancelled.
+    """
+    if existing is not None and cancelled_before_submission(existing):
+        record, accepted = _accept(command, cache_key, now)
+        cancelled = plan_cancel(record, now)
+        return replace(cancelled, events=(accepted, *cancelled.events), cancel_run=None)
     if existing is not None:
         return _ignore(f"task {command.task_id} exists already (state {existing.state.value})")
     record, accepted = _accept(command, cache_key, now)
@@ -139,6 +147,69 @@ def plan_rejected_submit(
         return _ignore(f"task {command.task_id} exists already (state {existing.state.value})")
     record, accepted = _accept(command, "", now)
     return _fail(record, failure, now, prior=(accepted,), created=True)
+
+
+def plan_unreadable_submit(
+    task_id: str, user_id: str, existing: TaskRecord | None, failure: Failure, now: datetime
+) -> Plan:
+    """End a task whose submission cannot be read (no valid config): FAILURE at seq 1, no job."""
+    if existing is not None and not cancelled_before_submission(existing):
+        return _ignore(f"task {task_id} exists already (state {existing.state.value})")
+    transition(None, TaskState.FAILURE)
+    record = TaskRecord(
+        task_id=task_id,
+        user_id=user_id,
+        state=TaskState.FAILURE,
+        seq=1,
+        attempt=1,
+        config=None,
+        cache_key="",
+        created_at=now,
+        updated_at=now,
+    )
+    event = BacktestFailed(
+        message_id=event_id(task_id, 1, TaskState.FAILURE),
+        occurred_at=now,
+        task_id=task_id,
+        user_id=user_id,
+        seq=1,
+        failure=failure,
+    )
+    return Plan(record=record, events=(event,), created=existing is None)
+
+
+def plan_unreadable_report(
+    record: TaskRecord | None, attempt: int | None, failure: Failure, now: datetime
+) -> Plan:
+    """End the task of a run report that cannot be read as FAILURE (unless it is stale or finished)."""
+    if record is None:
+        return _ignore("unreadable report of an unknown task")
+    if attempt is not None and attempt != record.attempt:
+        return _ignore(f"unreadable report of attempt {attempt}, the task is on attempt {record.attempt}")
+    if transition(record.state, TaskState.FAILURE) is Outcome.ABSORBED:
+        return _ignore(f"task {record.task_id} is {record.state.value} already")
+    return _fail(record, failure, now)
+
+
+def cancelled_before_submission(record: TaskRecord) -> bool:
+    """Return whether the record only says "cancel this task when its submission comes"."""
+    return record.state is TaskState.CANCELLED and record.seq == 0
+
+
+def plan_cancel_unknown(command: CancelBacktest, now: datetime) -> Plan:
+    """Remember a cancel that came before its submission (no event yet: the owner is not known)."""
+    record = TaskRecord(
+        task_id=command.task_id,
+        user_id=command.user_id,
+        state=TaskState.CANCELLED,
+        seq=0,
+        attempt=1,
+        config=None,
+        cache_key="",
+        created_at=now,
+        updated_at=now,
+    )
+    return Plan(record=record, created=True)
 
 
 def _next(record: TaskRecord, state: TaskState, now: datetime, **changes: object) -> TaskRecord:

@@ -1,7 +1,8 @@
 """FastStream handlers: parse the message, call the service, nothing else.
 
-Bodies that fail validation are rejected (terminated: redelivering them cannot help). Any other error
-(NATS, MongoDB, a lost compare-and-set race) naks the message with a delay, so it comes back.
+A command or run report that fails validation is handed to the service as it came, which ends its task
+as FAILURE naming the invalid fields (never a task waiting forever). Any other error (NATS, MongoDB,
+a lost compare-and-set race) naks the message with a delay, so it comes back.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from backtest_core.contracts import (
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub
-from pydantic import ConfigDict
+from faststream.nats.annotations import NatsMessage
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from backtest_scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
+
+COMMANDS: TypeAdapter[Command] = TypeAdapter(Command)
+REPORTS: TypeAdapter[RunReport] = TypeAdapter(RunReport)
 
 
 class MaxDeliveriesAdvisory(Frozen):
@@ -66,12 +71,20 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
         )
 
     @durable(Subject.COMMANDS_ALL, Stream.COMMANDS, SCHEDULER_COMMANDS_CONSUMER, batch=16)
-    async def on_command(command: Command) -> None:
+    async def on_command(message: NatsMessage) -> None:
+        try:
+            command = COMMANDS.validate_json(message.body)
+        except ValidationError as error:
+            return await _nack_on_error(service.unreadable_command(message.body, error), redelivery_delay_s)
         work = service.submit(command) if isinstance(command, SubmitBacktest) else service.cancel(command)
         await _nack_on_error(work, redelivery_delay_s)
 
     @durable(Subject.RUNS_ALL, Stream.RUNS, SCHEDULER_RUNS_CONSUMER, batch=64)
-    async def on_run_report(report: RunReport) -> None:
+    async def on_run_report(message: NatsMessage) -> None:
+        try:
+            report = REPORTS.validate_json(message.body)
+        except ValidationError as error:
+            return await _nack_on_error(service.unreadable_report(message.body, error), redelivery_delay_s)
         await _nack_on_error(service.report(report), redelivery_delay_s)
 
     @durable(Subject.JOBS_MAX_DELIVERIES_ADVISORY, Stream.ADVISORIES, SCHEDULER_ADVISORIES_CONSUMER, batch=16)

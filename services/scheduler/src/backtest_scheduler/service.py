@@ -19,6 +19,7 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_core.errors import DataError
+from pydantic import ValidationError
 
 from backtest_scheduler import decisions
 from backtest_scheduler.admission_gate import AdmissionGate
@@ -27,6 +28,7 @@ from backtest_scheduler.decisions import Plan
 from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.ports import DataFingerprints, DeadJobs, EventBus, ResultCache, TaskStore, Timer
 from backtest_scheduler.task import Outbox, RetryPolicy, StoredTask, TaskRecord
+from backtest_scheduler.unreadable import failure_of, sender_of
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class SchedulerService:
                 plan = decisions.plan_submit(command, existing, "", None, self._clock())
                 if self._admission is not None and existing.state is TaskState.PENDING:
                     await self._admission.offer(existing.job())  # a crash may have come before the offer
-                return await self._execute(plan, None)
+                return await self._execute(plan, stored.revision if stored else None)
             try:
                 key = await self.cache_key(command)
             except DataError as error:
@@ -118,7 +120,36 @@ class SchedulerService:
         """Cancel a backtest that has not finished."""
         async with self._locked(command.task_id):
             stored = await self._load(command.task_id)
-            plan = decisions.plan_cancel(stored.record if stored else None, self._clock())
+            if stored is None:  # before its submission: the submission, when it comes, is cancelled
+                return await self._execute(decisions.plan_cancel_unknown(command, self._clock()), None)
+            await self._execute(decisions.plan_cancel(stored.record, self._clock()), stored.revision)
+
+    async def unreadable_command(self, raw: bytes, error: ValidationError) -> None:
+        """End the task of a submission that cannot be read as FAILURE naming the invalid fields."""
+        sender = sender_of(raw)
+        if sender.kind != "submit" or sender.task_id is None or sender.user_id is None:
+            log.error("dropped an unreadable command that names no task to end (%s): %s", sender, error)
+            return
+        failure = failure_of("the submission", error, FailureReason.INVALID_CONFIG)
+        async with self._locked(sender.task_id):
+            stored = await self._load(sender.task_id)
+            plan = decisions.plan_unreadable_submit(
+                sender.task_id, sender.user_id, stored.record if stored else None, failure, self._clock()
+            )
+            await self._execute(plan, stored.revision if stored else None)
+
+    async def unreadable_report(self, raw: bytes, error: ValidationError) -> None:
+        """End the task of a run report that cannot be read as FAILURE naming the invalid fields."""
+        sender = sender_of(raw)
+        if sender.task_id is None:
+            log.error("dropped an unreadable run report that names no task (%s): %s", sender, error)
+            return
+        failure = failure_of("the runner's report", error, FailureReason.BAD_OUTPUT)
+        async with self._locked(sender.task_id):
+            stored = await self._load(sender.task_id)
+            plan = decisions.plan_unreadable_report(
+                stored.record if stored else None, sender.attempt, failure, self._clock()
+            )
             await self._execute(plan, stored.revision if stored else None)
 
     async def report(self, report: RunReport) -> None:

@@ -3,6 +3,7 @@
     (new) -> PENDING -> STARTED -> PROGRESS* -> SUCCESS | FAILURE
                  \\         \\         \\-> RETRY -> STARTED ... (infrastructure faults only)
                   \\-> SUCCESS (cache hit), FAILURE, CANCELLED from any non-terminal state
+    (new) -> FAILURE: a submission the scheduler cannot read ends its task at once
 
 STARTED may follow STARTED or PROGRESS: JetStream redelivers a job whose runner died, and the next
 runner starts it again. Terminal states (SUCCESS, FAILURE, CANCELLED) absorb everything: a late report
@@ -20,7 +21,7 @@ from backtest_scheduler.errors import IllegalTransition
 S = TaskState
 
 ALLOWED: dict[TaskState | None, frozenset[TaskState]] = {
-    None: frozenset({S.PENDING}),
+    None: frozenset({S.PENDING, S.FAILURE}),  # FAILURE: a submission that cannot be read
     S.PENDING: frozenset({S.STARTED, S.RETRY, S.SUCCESS, S.FAILURE, S.CANCELLED}),
     S.STARTED: frozenset({S.STARTED, S.PROGRESS, S.RETRY, S.SUCCESS, S.FAILURE, S.CANCELLED}),
     S.PROGRESS: frozenset({S.STARTED, S.PROGRESS, S.RETRY, S.SUCCESS, S.FAILURE, S.CANCELLED}),

@@ -17,6 +17,8 @@ from backtest_core.contracts import (
 )
 from pydantic import Field
 
+from backtest_scheduler.errors import SchedulerError
+
 # Namespace of the deterministic message ids: re-publishing the same event or job after a crash
 # reuses its id, so JetStream's duplicate window (Nats-Msg-Id) and the results writer drop the copy.
 _IDS = uuid.UUID("5b0c8f2e-6f1a-4c1e-9a43-0d6c2a7e9b11")
@@ -62,7 +64,7 @@ class TaskRecord(Frozen):
     state: TaskState
     seq: int = Field(ge=0)
     attempt: int = Field(ge=1)
-    config: BacktestConfig
+    config: BacktestConfig | None  # None: the task ended before a readable submission came
     cache_key: str
     failures: tuple[Failure, ...] = ()
     requeue_at: UtcDatetime | None = None
@@ -73,6 +75,8 @@ class TaskRecord(Frozen):
 
     def job(self) -> RunBacktestJob:
         """Return the runner job of the current attempt (same id every time it is built)."""
+        if self.config is None:
+            raise SchedulerError(f"task {self.task_id} has no config to run (it is {self.state.value})")
         return RunBacktestJob(
             message_id=job_id(self.task_id, self.attempt),
             task_id=self.task_id,

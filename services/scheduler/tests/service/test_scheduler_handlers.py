@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from backtest_core.contracts import (
     BacktestAccepted,
@@ -244,3 +246,66 @@ async def test_max_deliveries_advisory_dead_letters_the_running_job(harness: Har
     [dead] = harness.dead
     assert dead.job.task_id == task_id
     assert dead_jobs.jobs == {}
+
+
+async def publish_raw(h: Harness, data: dict[str, object], subject: str, stream: Stream) -> None:
+    raw = json.dumps(data).encode()  # NaN and Infinity as JSON's non-standard tokens, as Python writes them
+    await h.broker.publish(raw, subject, stream=stream.value, headers={"content-type": "application/json"})
+
+
+async def test_a_result_with_nan_final_equity_ends_the_task_as_failure_naming_the_field(
+    harness: Harness,
+) -> None:
+    task_id = await submit(harness)
+    await report(harness, RunStarted(task_id=task_id, attempt=1, runner_id="r1"), task_id)
+    await report(harness, RunProgressed(task_id=task_id, attempt=1, fraction=0.5, stage="p"), task_id)
+    succeeded = RunSucceeded(
+        task_id=task_id, attempt=1, result=make_result(harness.jobs[0].config), duration_ms=5
+    ).model_dump(mode="json")
+    for bad in (float("nan"), None):  # NaN as a JSON token, or as the null Infinity/NaN serialise to
+        succeeded["result"]["metrics"]["final_equity"] = bad
+        await publish_raw(harness, succeeded, Subject.run(task_id), Stream.RUNS)
+
+    events = harness.events_of(task_id)
+    assert [e.state for e in events] == [
+        TaskState.PENDING,
+        TaskState.STARTED,
+        TaskState.PROGRESS,
+        TaskState.FAILURE,
+    ]
+    failed = events[-1]
+    assert isinstance(failed, BacktestFailed) and failed.seq == 4
+    assert failed.failure.reason is FailureReason.BAD_OUTPUT
+    assert "result.metrics.final_equity" in failed.failure.message
+
+
+async def test_a_submission_with_a_null_cash_ends_its_task_as_failure_naming_the_field(
+    harness: Harness, store
+) -> None:  # type: ignore[no-untyped-def]
+    command = make_submit().model_dump(mode="json")
+    command["config"]["cash"] = None  # what `"cash": Infinity` became on the way
+
+    await publish_raw(harness, command, Subject.SUBMIT, Stream.COMMANDS)
+
+    [failed] = harness.events_of(command["task_id"])
+    assert isinstance(failed, BacktestFailed) and (failed.seq, failed.user_id) == (1, "u1")
+    assert failed.failure.reason is FailureReason.INVALID_CONFIG
+    assert "config.cash" in failed.failure.message
+    assert harness.jobs == []
+    assert store.tasks[command["task_id"]].record.state is TaskState.FAILURE
+
+
+async def test_a_cancel_that_comes_before_its_submission_ends_the_task_cancelled(harness: Harness) -> None:
+    command = make_submit()
+    await harness.broker.publish(
+        CancelBacktest(task_id=command.task_id, user_id="u1"), Subject.CANCEL, stream=Stream.COMMANDS.value
+    )
+
+    await harness.broker.publish(command, Subject.SUBMIT, stream=Stream.COMMANDS.value)
+
+    events = harness.events_of(command.task_id)
+    assert [(e.seq, e.state, e.user_id) for e in events] == [
+        (1, TaskState.PENDING, "u1"),
+        (2, TaskState.CANCELLED, "u1"),
+    ]
+    assert harness.jobs == []
