@@ -387,6 +387,22 @@ class Stack:
             grouped[event["task_id"]].append(event)
         return dict(grouped)
 
+    def event_count(self) -> int:
+        """Return how many messages BACKTEST_EVENTS holds."""
+
+        async def count(js: JetStreamContext) -> int:
+            return int((await js.stream_info(Stream.EVENTS.value)).state.messages)
+
+        return int(self.with_js(count))
+
+    def wait_event_count(self, at_least: int, timeout_s: float = 60.0) -> None:
+        """Wait until BACKTEST_EVENTS holds `at_least` messages (polled every 20 ms)."""
+        deadline = time.monotonic() + timeout_s
+        while self.event_count() < at_least:
+            if time.monotonic() > deadline:
+                raise StackError(f"fewer than {at_least} events after {timeout_s:.0f} s\n{self.log_tails()}")
+            time.sleep(0.02)
+
     def terminal_event_counts(self, task_ids: Iterable[str]) -> dict[str, int]:
         """Return, per task, how many terminal events the stream holds."""
         grouped = self.events_by_task()
