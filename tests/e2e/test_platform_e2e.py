@@ -23,6 +23,7 @@ from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES
 from backtest_core.engine import run_backtest
 from backtest_marketdata.candle_store import MongoCandleStore
+from backtest_marketdata.symbol_store import MongoSymbolStore
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -266,13 +267,20 @@ def _minute_walk(symbol: str, bars: int, seed: int) -> Candles:
     return Candles(symbol, "1m", times, open_, high, low, close, np.ones(bars))
 
 
+def _store_walk(platform: Platform, candles: Candles) -> None:
+    """Write the walk and its coverage into the symbol catalog, as `backtest ingest` does."""
+    store = MongoCandleStore(platform.db)
+    store.write(candles)
+    MongoSymbolStore(platform.db).set_coverage(store.coverage(candles.symbol, candles.interval))
+
+
 def _walk_config(symbol: str) -> dict[str, Any]:
     # sma_cross 2/3 on a random walk trades every ~5 bars.
     return {"strategy": "sma_cross", "params": {"fast": 2, "slow": 3}, "symbols": [symbol], "interval": "1m"}
 
 
 def test_a_result_of_55_000_trades_is_delivered_and_stored_whole(platform):
-    MongoCandleStore(platform.db).write(_minute_walk("WALKAUSDT", 300_000, seed=2))
+    _store_walk(platform, _minute_walk("WALKAUSDT", 300_000, seed=2))
     config = _walk_config("WALKAUSDT")
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=120) as http:
         task_id = http.post("/backtest/submit", json=config).json()["task_id"]
@@ -289,7 +297,7 @@ def test_a_result_of_55_000_trades_is_delivered_and_stored_whole(platform):
 
 
 def test_a_result_over_the_platform_limit_fails_as_output_limit_without_a_retry(platform):
-    MongoCandleStore(platform.db).write(_minute_walk("WALKBUSDT", 1_500_000, seed=2))  # ~277,000 trades
+    _store_walk(platform, _minute_walk("WALKBUSDT", 1_500_000, seed=2))  # ~277,000 trades
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=120) as http:
         task_id = http.post("/backtest/submit", json=_walk_config("WALKBUSDT")).json()["task_id"]
         frames, _ = _stream(platform, task_id)
