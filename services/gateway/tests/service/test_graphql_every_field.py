@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import pytest
+from backtest_core.results import BacktestResult
+from backtest_core.trade_log import PACKED
 from backtest_gateway.graphql_api import schema
 from gateway_testdata import finished, result, symbol_record
 
@@ -62,9 +65,17 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, make_token):
+def _packed(res: dict[str, Any]) -> dict[str, Any]:
+    """The result as the results writer stores it: trades as one packed string."""
+    return json.loads(BacktestResult.model_validate(res).model_dump_json(context=PACKED))
+
+
+@pytest.mark.parametrize("trades_stored", ["as objects", "packed"])
+def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, make_token, trades_stored):
     stored = result("sma_cross", "BTCUSD")
-    gateway.store.put(finished(A, "alice", stored, minutes=1))
+    document = stored if trades_stored == "as objects" else _packed(stored)
+    assert isinstance(document["trades"], list if trades_stored == "as objects" else str)
+    gateway.store.put(finished(A, "alice", document, minutes=1))
     gateway.market.by_name["BTCUSD"] = symbol_record("BTCUSD", volume=1.0)
     headers = {"Authorization": f"Bearer {make_token('alice')}"}
     created = gateway.client.post(
