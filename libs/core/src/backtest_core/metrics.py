@@ -4,8 +4,11 @@ Units: percentages in percent (12.5 = 12.5%); `max_drawdown_pct` is the largest 
 as a positive number (23.0 = equity fell 23% below its running peak). Annualisation: periods per year =
 365 days / bar interval (crypto trades every day); Sharpe and Sortino use per-bar simple returns of
 the equity curve and a zero risk-free rate, Sharpe with the sample standard deviation (ddof=1), Sortino
-with the downside deviation sqrt(mean(min(r, 0)^2)). CAGR uses (bars - 1) / periods_per_year years.
-Undefined values (no variance, no losing trade, no drawdown, no trades) are None.
+with the downside deviation sqrt(mean(min(r, 0)^2)). CAGR uses bars / periods_per_year years (the start
+equity is the equity before the first bar, as vectorbt's annualised return). Undefined values (no
+variance, no losing trade, no drawdown, no trades) are None; so is a Sharpe whose standard deviation, or
+a Sortino whose downside deviation, is below DEGENERATE_REL of the mean's magnitude (rounding, not risk).
+Conventions and their peers: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from backtest_core.candles import interval_ns
 from backtest_core.native import KERNELS
 
 YEAR_NS = 365 * 86_400 * 1_000_000_000
+DEGENERATE_REL = 1e-12  # a dispersion below this fraction of |mean| is rounding noise: no ratio
 
 
 def periods_per_year(interval: str) -> float:
@@ -38,21 +42,21 @@ def bar_returns(equity: np.ndarray) -> np.ndarray:
 
 
 def sharpe_ratio(returns: np.ndarray, ppy: float) -> float | None:
-    """Return the annualised Sharpe ratio (zero risk-free), None without variance."""
+    """Return the annualised Sharpe ratio (zero risk-free), None without variance beyond rounding."""
     if len(returns) < 2:
         return None
     mean, sd, _ = return_moments(returns)
-    if not sd > 0 or not math.isfinite(sd):
+    if not sd > DEGENERATE_REL * abs(mean) or not math.isfinite(sd):
         return None
     return mean / sd * math.sqrt(ppy)
 
 
 def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
-    """Return the annualised Sortino ratio (zero target), None without downside."""
+    """Return the annualised Sortino ratio (zero target), None without downside beyond rounding."""
     if len(returns) < 2:
         return None
     mean, _, downside = return_moments(returns)
-    if not downside > 0 or not math.isfinite(downside):
+    if not downside > DEGENERATE_REL * abs(mean) or not math.isfinite(downside):
         return None
     return mean / downside * math.sqrt(ppy)
 
@@ -125,9 +129,9 @@ def max_drawdown_python(equity: np.ndarray) -> tuple[float, int]:
     return max(worst, 0.0), int(gaps.max()) - 1
 
 
-def cagr_pct(start: float, final: float, bars: int, ppy: float) -> float | None:
-    """Return the compound annual growth rate in percent, None for zero length or non-positive equity."""
-    years = (bars - 1) / ppy
+def cagr_pct(start: float, final: float, periods: int, ppy: float) -> float | None:
+    """Return the growth from start to final over `periods` bars, annualised, in percent (or None)."""
+    years = periods / ppy
     if years <= 0 or start <= 0 or final <= 0:
         return None
     return float(((final / start) ** (1.0 / years) - 1.0) * 100.0)
@@ -223,3 +227,34 @@ def average_loss(pnls: Values) -> float | None:
     """Return the mean pnl of losing trades (a negative number), None without any."""
     f = pnl_folds(pnls)
     return f.losses / f.loss_count if f.loss_count else None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeStatistics:
+    """Statistics of the closed trades (vectorbt's default) and the count of those still open."""
+
+    trade_count: int
+    open_trades: int
+    win_rate_pct: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    avg_win: float | None
+    avg_loss: float | None
+
+
+def trade_statistics(pnls: Values, still_open: np.ndarray) -> TradeStatistics:
+    """Return the statistics of the closed trades; an open one is counted apart, neither won nor lost."""
+    a = np.asarray(pnls, np.float64)
+    is_open = np.asarray(still_open, bool)
+    if is_open.shape != a.shape:
+        raise ValueError(f"expected one still-open flag per trade ({len(a)}), got {len(is_open)}")
+    closed = a[~is_open]
+    return TradeStatistics(
+        trade_count=len(closed),
+        open_trades=int(is_open.sum()),
+        win_rate_pct=win_rate_pct(closed),
+        profit_factor=profit_factor(closed),
+        expectancy=expectancy(closed),
+        avg_win=average_win(closed),
+        avg_loss=average_loss(closed),
+    )

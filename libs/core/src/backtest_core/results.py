@@ -26,7 +26,8 @@ class Metrics(Frozen):
 
     Annualisation: `periods_per_year` = 365 days / bar interval (crypto trades every day), so a daily
     backtest uses 365 and a 1-minute one 525,600. Sharpe and Sortino use a zero risk-free rate.
-    Ratios that are undefined (no variance, no losing trade, no drawdown) are None.
+    Ratios that are undefined (no variance, no losing trade, no drawdown) are None. Conventions:
+    docs/metrics.md.
     """
 
     start_equity: float
@@ -48,6 +49,11 @@ class Metrics(Frozen):
     fees_paid: float
     bars: int
     periods_per_year: float
+    open_trades: int | None = Field(
+        default=None,
+        description="positions still open after the last bar (marked at its close, in the equity, not a"
+        " won or lost trade); None in results made before it was counted",
+    )
 
 
 class SymbolMetrics(Frozen):
