@@ -23,6 +23,7 @@ from backtest_core.results import SymbolMetrics
 from backtest_cli.config_options import add_config_options, config_values
 from backtest_cli.run import UsageError, parse_params, parse_strategy
 from backtest_cli.run_report import report_text, settings_rows, strategy_label
+from backtest_cli.strategy_option import stored_strategy_ref
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
@@ -286,10 +287,14 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 def build_submission(args: argparse.Namespace) -> dict[str, Any]:
     """Build the JSON config of `backtest submit` (the gateway validates it and names bad fields)."""
-    strategy = parse_strategy(args.strategy)
+    try:
+        stored = stored_strategy_ref(args.strategy)
+    except ValueError as error:
+        raise UsageError(f"option --strategy: {error}") from None
+    strategy = stored if stored is not None else parse_strategy(args.strategy)
     config: dict[str, Any] = {
         "strategy": strategy
-        if isinstance(strategy, str)
+        if isinstance(strategy, str | dict)
         else strategy.model_dump(mode="json", by_alias=True),
         "symbols": [s.strip() for s in args.symbols.split(",") if s.strip()],
         "interval": args.interval,

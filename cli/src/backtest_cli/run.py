@@ -29,6 +29,7 @@ from backtest_cli.config_options import (
 )
 from backtest_cli.local_data import LoadedSymbol, load_symbols, resolve_paths
 from backtest_cli.run_report import result_json, summary_text
+from backtest_cli.strategy_option import package_spec
 
 EXIT_OK, EXIT_STRATEGY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EQUITY_POINTS = 1_000  # the curve is not printed; metrics always use every bar
@@ -108,7 +109,13 @@ def build_config(args: argparse.Namespace, loaded: dict[str, LoadedSymbol]) -> B
 
 
 def parse_strategy(text: str) -> StrategySpec:
-    """Read `--strategy`: a built-in name, `module:Class`, or a Python file `path.py[:Class]`."""
+    """Read `--strategy`: a built-in, `module:Class`, a file `path.py[:Class]` or a package folder/.zip."""
+    try:
+        package = package_spec(text)
+    except (BacktestError, ValueError, OSError) as error:
+        raise UsageError(f"option --strategy: {error}") from None
+    if package is not None:
+        return package
     path_text, _, class_name = text.partition(".py:")
     if text.endswith(".py") or class_name:
         path = Path(text if text.endswith(".py") else path_text + ".py")
