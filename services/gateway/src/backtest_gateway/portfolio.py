@@ -104,7 +104,7 @@ def statistics(value: np.ndarray, ppy: float) -> dict[str, float | int | None]:
     """Headline statistics of a combined curve with `backtest_core.metrics` (percent where named _pct)."""
     returns = m.bar_returns(value)
     max_dd, dd_bars = m.max_drawdown(value)
-    cagr = m.cagr_pct(float(value[0]), float(value[-1]), len(value) - 1, ppy)  # from the first point
+    cagr = m.cagr_pct(float(value[0]), float(value[-1]), len(value), ppy)  # over the bars, as the engine
     return {
         "start_equity": float(value[0]),
         "final_equity": float(value[-1]),
