@@ -26,7 +26,7 @@ from pydantic import Field
 from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
 from backtest_core.results import BacktestResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 # --- Streams and subjects -------------------------------------------------------------------------
