@@ -202,7 +202,7 @@ class BacktestType:
             state=r.state.value,
             progress=r.progress,
             created_at=r.created_at,
-            config=None if r.config is None else r.config.model_dump(mode="json", by_alias=True),
+            config=None if r.config is None else cast(JSON, r.config.model_dump(mode="json", by_alias=True)),
             strategy_name=None if ref is None else ref.name,
             strategy_version=None if ref is None else ref.version,
         )

@@ -20,7 +20,7 @@ class SymbolList(BaseModel):
     next_offset: int | None
 
 
-class SymbolQuery(SymbolFilter):  # type: ignore[misc]
+class SymbolQuery(SymbolFilter):
     """Filter criteria (every given one must hold) plus the page and order of the answer."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -192,11 +192,11 @@ class UserStrategyRef(_Input):
     version: int | None = Field(default=None, ge=1)
 
 
-class BacktestRequest(BacktestConfig):  # type: ignore[misc]
+class BacktestRequest(BacktestConfig):
     """A BacktestConfig whose strategy may also be `{"user": "<name>"}`: one of your uploaded strategies.
 
     The gateway replaces it by the stored source (`{"source", "class"}`), merges the stored default
     params under the given ones, and records the strategy's name and version on the task.
     """
 
-    strategy: StrategySpec | UserStrategyRef
+    strategy: StrategySpec | UserStrategyRef  # type: ignore[assignment]  # widens the config's field on purpose

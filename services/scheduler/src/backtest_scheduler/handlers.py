@@ -8,8 +8,8 @@ a lost compare-and-set race) naks the message with a delay, so it comes back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 from backtest_core.config import Frozen
 from backtest_core.contracts import (
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS: TypeAdapter[Command] = TypeAdapter(Command)
 REPORTS: TypeAdapter[RunReport] = TypeAdapter(RunReport)
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[None]])
 
 
 class MaxDeliveriesAdvisory(Frozen):
@@ -59,9 +60,9 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
     """Return the router of the scheduler's three subscriptions, bound to `service`."""
     router = NatsRouter()
 
-    def durable(subject: str, stream: Stream, name: str, batch: int) -> Any:
+    def durable(subject: str, stream: Stream, name: str, batch: int) -> Callable[[Handler], Handler]:
         """A durable pull subscription on a stream: a failed message returns after the delay."""
-        return router.subscriber(
+        subscribe = router.subscriber(
             subject,
             stream=JStream(stream.value, declare=False),
             durable=name,
@@ -69,6 +70,7 @@ def build_router(service: SchedulerService, *, redelivery_delay_s: float = 2.0) 
             config=ConsumerConfig(ack_wait=30.0, max_deliver=-1),
             ack_policy=AckPolicy.REJECT_ON_ERROR,
         )
+        return cast(Callable[[Handler], Handler], subscribe)
 
     @durable(Subject.COMMANDS_ALL, Stream.COMMANDS, SCHEDULER_COMMANDS_CONSUMER, batch=16)
     async def on_command(message: NatsMessage) -> None:

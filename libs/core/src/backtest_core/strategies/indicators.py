@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from backtest_core.native import KERNELS
+from backtest_core.native import KERNELS as KERNELS
 
 
 def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
