@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig, Params
 from backtest_core.contracts import (
     BacktestEvent,
+    BacktestEventBase,
     CancelBacktest,
     Failure,
     SubmitBacktest,
@@ -162,10 +163,27 @@ class CommandBus(Protocol):
         ...
 
 
+class SucceededHeader(BacktestEventBase):
+    """A SUCCESS event without its result: read it from the task store, or decode `raw` (the whole event).
+
+    A feed yields this instead of a `BacktestSucceeded` whose result is large, so a stream never decodes
+    a result per follower.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: Literal[TaskState.SUCCESS] = TaskState.SUCCESS
+    cached_from: str | None = None
+    raw: bytes = Field(default=b"", exclude=True, repr=False)
+
+
+FeedEvent = BacktestEvent | SucceededHeader
+
+
 class EventFeed(Protocol):
     """Replay a task's events from its first one, then follow live ones."""
 
-    def events(self, task_id: str) -> AsyncGenerator[BacktestEvent, None]:
+    def events(self, task_id: str) -> AsyncGenerator[FeedEvent, None]:
         """Yield every event of `task_id` in seq order, from the start, forever (caller stops)."""
         ...
 

@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from backtest_core.results import BacktestResult
 
+from backtest_gateway.ports import TaskStore
+from backtest_gateway.result_pages import decode_result
+
 # (task id, seq): a SUCCESS result never changes once stored, so the stored seq names it.
 ResultKey = tuple[str, int]
 
@@ -49,3 +52,11 @@ class ResultCache:
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         return result
+
+
+async def stored_result(store: TaskStore, task_id: str, seq: int) -> BacktestResult | None:
+    """Decode the task's stored result if the store holds it at `seq` (None otherwise)."""
+    record = await store.get(task_id)
+    if record is None or record.seq != seq or record.result is None:
+        return None
+    return await decode_result(record.result)

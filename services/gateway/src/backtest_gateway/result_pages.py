@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic_core
 from anyio import CapacityLimiter, to_thread
+from backtest_core.contracts import BacktestSucceeded
 from backtest_core.results import BacktestResult, EquityPoint
 from backtest_core.trade_log import TradeLog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -106,3 +107,9 @@ async def page_json_off_loop(
 async def decode_result(raw: Mapping[str, Any]) -> BacktestResult:
     """Validate a stored result document (trades packed or as objects) in a worker thread."""
     return await to_thread.run_sync(BacktestResult.model_validate, raw, limiter=HEAVY_WORK)
+
+
+async def decode_event_result(raw: bytes) -> BacktestResult:
+    """Validate a whole SUCCESS event's JSON and return its result, in a worker thread."""
+    event = await to_thread.run_sync(BacktestSucceeded.model_validate_json, raw, limiter=HEAVY_WORK)
+    return event.result

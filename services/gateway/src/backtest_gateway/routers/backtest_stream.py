@@ -6,14 +6,15 @@ import re
 from contextlib import aclosing
 
 import anyio
-from backtest_core.contracts import TERMINAL_STATES, BacktestEvent, BacktestSucceeded
+from backtest_core.contracts import TERMINAL_STATES, BacktestSucceeded
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from backtest_gateway.auth import Principal, bearer_token, decode_token
 from backtest_gateway.errors import ApiError, TaskNotFound
-from backtest_gateway.ports import EventFeed, TaskRecord, TaskStore
+from backtest_gateway.ports import EventFeed, FeedEvent, SucceededHeader, TaskRecord, TaskStore
 from backtest_gateway.ratelimit import Bucket, RateLimiter
-from backtest_gateway.result_pages import PageWindow, page_json_off_loop
+from backtest_gateway.result_cache import ResultCache, stored_result
+from backtest_gateway.result_pages import PageWindow, decode_event_result, page_json_off_loop
 from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
 from backtest_gateway.schemas import BacktestStatus
 from backtest_gateway.settings import GatewaySettings
@@ -52,8 +53,19 @@ async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> t
     return principal, await visible_task(store, principal, task_id, with_result=False)
 
 
-async def frame_text(event: BacktestEvent) -> str:
-    """Return an event's frame: its JSON; a SUCCESS result cut to its first page (serialised off the loop)."""
+async def frame_text(event: FeedEvent, store: TaskStore, cache: ResultCache) -> str:
+    """Return an event's frame: its JSON; a SUCCESS result cut to its first page (serialised off the loop).
+
+    A SUCCESS header's result comes from the decoded-result cache (one decode of the stored result for
+    every stream and fetch), or from the event itself when the store does not hold it at that seq.
+    """
+    if isinstance(event, SucceededHeader):
+        key = (event.task_id, event.seq)
+        result = await cache.get(key, lambda: stored_result(store, event.task_id, event.seq))
+        if result is None:
+            result = await decode_event_result(event.raw)
+        envelope = event.model_dump(mode="json")
+        return (await page_json_off_loop(envelope, result, PageWindow())).decode()
     if isinstance(event, BacktestSucceeded):
         envelope = event.model_dump(mode="json", exclude={"result"})
         return (await page_json_off_loop(envelope, event.result, PageWindow())).decode()
@@ -89,6 +101,8 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
 
 async def _follow(websocket: WebSocket, task_id: str, record: TaskRecord) -> None:
     feed: EventFeed = websocket.app.state.feed
+    store: TaskStore = websocket.app.state.store
+    cache: ResultCache = websocket.app.state.result_cache
     if record.state in TERMINAL_STATES and not await feed.has_events(task_id):
         # The events aged out of the stream: send the stored final status instead of waiting forever.
         await websocket.send_text(BacktestStatus.from_record(record).model_dump_json())
@@ -102,7 +116,7 @@ async def _follow(websocket: WebSocket, task_id: str, record: TaskRecord) -> Non
         async with aclosing(feed.events(task_id)) as events:
             async for event in events:
                 await stored.wait_for(event.seq)  # REST reads at least this event once the frame is seen
-                await websocket.send_text(await frame_text(event))
+                await websocket.send_text(await frame_text(event, store, cache))
                 if event.state in TERMINAL_STATES:
                     break
         cancel.cancel()
