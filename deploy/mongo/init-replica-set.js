@@ -15,6 +15,10 @@ function required(name) {
   return value;
 }
 
+// Every variable is read before anything changes, so a missing one stops the script at once.
+const rootUser = required("MONGO_ROOT_USERNAME");
+const rootPassword = required("MONGO_ROOT_PASSWORD");
+const readerPassword = required("MONGO_READER_PASSWORD");
 const members = required("MONGO_MEMBERS").split(",").map((spec, index) => {
   const [host, role] = spec.trim().split("=");
   if (role === "arbiter") {
@@ -23,7 +27,7 @@ const members = required("MONGO_MEMBERS").split(",").map((spec, index) => {
   return { _id: index, host: host, priority: index === 0 ? 2 : 1 };
 });
 const admin = db.getSiblingDB("admin");
-admin.auth(required("MONGO_ROOT_USERNAME"), required("MONGO_ROOT_PASSWORD"));
+admin.auth(rootUser, rootPassword);
 
 try {
   rs.status();
@@ -45,7 +49,7 @@ if (concern.ok !== 1) {
   throw new Error(`setDefaultRWConcern failed: ${JSON.stringify(concern)}`);
 }
 
-const reader = { pwd: required("MONGO_READER_PASSWORD"), roles: [{ role: "readAnyDatabase", db: "admin" }] };
+const reader = { pwd: readerPassword, roles: [{ role: "readAnyDatabase", db: "admin" }] };
 if (admin.getUser("reader") === null) {
   admin.createUser({ user: "reader", ...reader });
   print("created user reader (readAnyDatabase)");
