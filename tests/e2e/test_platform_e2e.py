@@ -81,6 +81,16 @@ def _results(http: httpx.Client, task_id: str) -> httpx.Response:
         time.sleep(0.1)
 
 
+def _later_trade_pages(http: httpx.Client, task_id: str, page: dict[str, Any]) -> list[httpx.Response]:
+    """GET the trade pages after the first one, 5,000 trades (the most a page holds) at a time."""
+    pages = []
+    while page["trades_next_offset"] is not None:
+        query = {"trades_offset": page["trades_next_offset"], "trades_limit": 5000, "equity_limit": 1}
+        pages.append(http.get(f"/backtest/results/{task_id}", params=query))
+        page = pages[-1].json()["page"]
+    return pages
+
+
 @dataclass(frozen=True)
 class Finished:
     task_id: str
@@ -285,13 +295,16 @@ def test_a_result_of_55_000_trades_is_delivered_and_stored_whole(platform):
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=120) as http:
         task_id = http.post("/backtest/submit", json=config).json()["task_id"]
         frames, _ = _stream(platform, task_id)
-        results = _results(http, task_id)
+        first = _results(http, task_id)
+        pages = [first, *_later_trade_pages(http, task_id, first.json()["page"])]
 
     assert frames[-1]["state"] == "SUCCESS", f"{frames[-1]}\n{platform.log_tails()}"
-    assert len(results.content) > MAX_RESULT_BYTES  # as JSON objects it would not fit one message
-    remote = results.json()["result"]
+    # as JSON objects it would not fit one message: it comes in pages of at most 5,000 trades
+    assert sum(len(page.content) for page in pages) > MAX_RESULT_BYTES
+    remote = first.json()["result"]
+    remote["trades"] = [trade for page in pages for trade in page.json()["result"]["trades"]]
     local = _local_run(platform, config)
-    assert len(remote["trades"]) == local.metrics.trade_count > 50_000
+    assert first.json()["page"]["trades_total"] == len(remote["trades"]) == local.metrics.trade_count > 50_000
     assert remote["trades"][-1] == json.loads(local.trades[-1].model_dump_json())
     assert remote["metrics"]["final_equity"] == local.metrics.final_equity
 
