@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import backtest_core.metrics as m
 import numpy as np
-from backtest_core import metrics as m
 
 YEAR_NS = m.YEAR_NS
 
