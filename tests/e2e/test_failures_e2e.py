@@ -255,7 +255,8 @@ def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(
     slow_died = order.index(("die", runs["timeout"].task_id))
     started_before = {task for action, task in order[:slow_died] if action == "start"}
 
-    assert started_before == {run.task_id for run in runs.values()}
+    # other tests of this module may start sandboxes meanwhile: the batch's must all be among them
+    assert {run.task_id for run in runs.values()} <= started_before
 
 
 def test_strategy_that_raises_fails_with_the_users_traceback_and_line(
