@@ -274,7 +274,11 @@ def _apply_report(record: TaskRecord, report: RunReport, policy: RetryPolicy, no
                 attempt=report.attempt,
             )
         case RunProgressed():
-            new = _next(record, TaskState.PROGRESS, now)
+            if record.state is TaskState.PROGRESS and report.fraction <= record.progress:
+                return _ignore(
+                    f"task {record.task_id} reported progress {report.fraction} after {record.progress}"
+                )
+            new = _next(record, TaskState.PROGRESS, now, progress=report.fraction)
             event = BacktestProgressed(
                 **base,
                 message_id=event_id(record.task_id, new.seq, TaskState.PROGRESS),

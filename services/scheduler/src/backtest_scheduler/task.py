@@ -72,6 +72,8 @@ class TaskRecord(Frozen):
     updated_at: UtcDatetime
     outbox: Outbox | None = None
     applied: tuple[str, ...] = ()
+    # The last progress fraction emitted while PROGRESS: a report at or below it is stale (redelivered).
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
 
     def job(self) -> RunBacktestJob:
         """Return the runner job of the current attempt (same id every time it is built)."""

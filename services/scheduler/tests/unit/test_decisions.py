@@ -129,3 +129,27 @@ def test_progress_before_start_is_ignored_as_illegal() -> None:
     )
     assert plan.record is None and plan.events == ()
     assert plan.ignored == "a task in state PENDING cannot move to PROGRESS"
+
+
+def test_progress_redelivered_after_a_later_one_is_ignored_so_fractions_only_grow() -> None:
+    """A nacked report comes back after later ones (seen in CI: frames 0.497, 0.95, 0.85)."""
+    record = accepted_record()
+    policy = RetryPolicy()
+    started = decisions.plan_report(
+        record, RunStarted(task_id=record.task_id, attempt=1, runner_id="r"), policy, T0
+    )
+    assert started.record is not None
+    current = started.record
+    fractions = []
+    for fraction in (0.5, 0.95, 0.85, 0.95, 0.97):
+        report = RunProgressed(task_id=record.task_id, attempt=1, fraction=fraction, stage="x")
+        plan = decisions.plan_report(current, report, policy, T0)
+        if plan.record is None:
+            assert (
+                plan.ignored == f"task {record.task_id} reported progress {fraction} after {current.progress}"
+            )
+            continue
+        current = plan.record
+        fractions.append(plan.events[0].fraction)  # type: ignore[union-attr]
+    assert fractions == [0.5, 0.95, 0.97]
+    assert (current.seq, current.progress) == (5, 0.97)
