@@ -14,6 +14,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "backtest_cli.ingest": ("ingest", "fetch"),
     "backtest_cli.remote": ("submit", "status", "results", "cancel", "list"),
     "backtest_cli.token": ("token",),
+    "backtest_cli.users": ("user",),
     "backtest_cli.strategies": ("strategy",),
 }
 

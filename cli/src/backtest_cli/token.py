@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Any
 
+from backtest_core.accounts import token_claims
+
 from backtest_cli.platform_env import (
     JWT_SECRET_FILE,
     NO_RUN_DIR,
@@ -72,7 +74,7 @@ def create_token(
     if len(secret) < MIN_SECRET_BYTES:
         raise TokenError(f"the secret must be at least {MIN_SECRET_BYTES} bytes for HS256, was {len(secret)}")
     issued = int(time.time()) if now_s is None else now_s
-    claims = {"sub": user, "role": role, "iss": issuer, "aud": audience, "iat": issued, "exp": issued + ttl_s}
+    claims = token_claims(user, role, issuer=issuer, audience=audience, issued_s=issued, ttl_s=ttl_s)
     return sign_hs256(claims, secret)
 
 

@@ -17,18 +17,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from backtest_gateway.adapters.mongo_marketdata import MongoMarketData
 from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
+from backtest_gateway.adapters.mongo_users import MongoUserStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
 from backtest_gateway.body_limit import BodyLimitMiddleware
 from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
-from backtest_gateway.ratelimit import Clock, RateLimiter
+from backtest_gateway.ratelimit import Bucket, Clock, Rate, RateLimiter
 from backtest_gateway.result_cache import ResultCache
-from backtest_gateway.routers import analysis, backtest_stream, backtests, health, strategies, symbols
+from backtest_gateway.routers import analysis, backtest_stream, backtests, health, login, strategies, symbols
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stream_slots import StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
+from backtest_gateway.users import UserStore
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
 SERVICE_NAME = "backtest-gateway"
@@ -47,6 +49,7 @@ def create_app(
     feed: EventFeed | None = None,
     strategy_store: StrategyStore | None = None,
     market: MarketData | None = None,
+    users: UserStore | None = None,
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
@@ -68,7 +71,7 @@ def create_app(
         mongo_market = None
         try:
             await declare_streams(broker.config.connection_state.stream, STREAMS_USED)
-            if store is None or strategy_store is None:
+            if store is None or strategy_store is None or users is None:
                 mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
                 if store is None:
                     await mongo_store.create_indexes()
@@ -77,6 +80,8 @@ def create_app(
                     mongo_strategies = MongoStrategyStore(mongo[settings.mongodb_database])
                     await mongo_strategies.create_indexes()
                     app.state.strategies = mongo_strategies
+                if users is None:
+                    app.state.users = MongoUserStore(mongo[settings.mongodb_database])
             if market is None:
                 mongo_market = MongoMarketData.connect(
                     settings.candles_mongodb_uri or settings.mongodb_uri, settings.mongodb_database
@@ -110,9 +115,15 @@ def create_app(
     app.state.store = store
     app.state.strategies = strategy_store
     app.state.market = market
+    app.state.users = users
     app.state.limiter = (
         RateLimiter.from_settings(settings, clock) if clock else RateLimiter.from_settings(settings)
     )
+    login_rates = {
+        Bucket.READ: Rate(settings.login_attempts_per_min / 60.0, settings.login_burst),
+        Bucket.SUBMIT: Rate(settings.login_address_per_min / 60.0, settings.login_address_burst),
+    }
+    app.state.login_limiter = RateLimiter(login_rates, clock) if clock else RateLimiter(login_rates)
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)
     app.state.result_cache = ResultCache()
     app.state.stream_slots = StreamSlots(settings.streams_per_user_max)
@@ -125,6 +136,7 @@ def create_app(
     app.include_router(backtests.router)
     app.include_router(backtest_stream.router)
     app.include_router(health.router)
+    app.include_router(login.router)
     app.include_router(symbols.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)

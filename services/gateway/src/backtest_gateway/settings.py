@@ -52,6 +52,19 @@ class GatewaySettings(BaseSettings):
     submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
     read_rate_per_s: float = Field(default=20.0, gt=0, description="reads refilled per second")
     read_burst: int = Field(default=100, ge=1, description="reads allowed at once")
+    login_token_ttl_s: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86_400, description="lifetime of a token from POST /auth/login, s"
+    )
+    login_attempts_per_min: float = Field(
+        default=5.0, gt=0, description="sign-ins refilled per minute per name"
+    )
+    login_burst: int = Field(default=5, ge=1, description="sign-ins allowed at once per user name")
+    login_address_per_min: float = Field(
+        default=30.0, gt=0, description="sign-ins per minute per client address"
+    )
+    login_address_burst: int = Field(
+        default=20, ge=1, description="sign-ins allowed at once per client address"
+    )
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
     )
