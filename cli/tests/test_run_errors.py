@@ -42,7 +42,7 @@ def test_file_name_without_symbol_asks_for_it(capsys: pytest.CaptureFixture[str]
     nameless = tmp_path / "klines.csv"
     shutil.copy(JAN, nameless)
     err = run_failing(capsys, "--data", str(nameless))
-    assert "klines.csv" in err and "pass symbol and interval explicitly" in err
+    assert "klines.csv" in err and "pass the symbol with --symbol" in err
 
 
 def test_overlapping_files_of_one_symbol_are_refused(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from backtest_core.candles import COLUMNS, Candles
-from backtest_core.data_files import read_candle_file
+from backtest_core.data_files import MissingNameError, read_candle_file
 from backtest_core.errors import DataError
 
 SUFFIXES = (".csv", ".zip")
@@ -59,7 +59,10 @@ def load_symbols(
     """
     parts: dict[str, list[tuple[Candles, Path]]] = {}
     for path in paths:
-        candles = read_candle_file(path, symbol=symbol, interval=interval)
+        try:
+            candles = read_candle_file(path, symbol=symbol, interval=interval)
+        except MissingNameError as error:
+            raise DataError(f"{error} with --{error.what}") from None
         if len(candles) == 0:
             raise DataError(f"{path}: the file holds no candles")
         parts.setdefault(candles.symbol, []).append((candles, path))

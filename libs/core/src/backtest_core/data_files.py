@@ -55,6 +55,20 @@ _FILENAME = re.compile(
 )
 
 
+# A looser name whose first dash-separated part is the symbol, e.g. ``BTCUSD-1h-coinbase.csv``.
+_LOOSE_PREFIX = re.compile(r"^(?P<symbol>[A-Z0-9]{2,30})-")
+# The field of a kline row holding close_time (read as text: some exports leave it out or zero it).
+CLOSE_TIME_FIELD = KLINE_COLUMNS.index("close_time")
+
+
+class MissingNameError(DataError):
+    """The symbol or interval is neither given nor derivable; `what` names which ("symbol"/"interval")."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
 def symbol_and_interval_from_filename(name: str | os.PathLike[str]) -> tuple[str, str]:
     """Return (symbol, interval) from a Binance archive name like ``BTCUSDT-1h-2024-01.csv``.
 
@@ -105,15 +119,17 @@ def read_binance_klines(
 ) -> Candles:
     """Read a Binance kline CSV (12 columns, optional header, ms or us open times) into `Candles`.
 
-    `symbol` and `interval` default to the ones in the file name; `name` overrides the name used in
-    messages (and for the default symbol/interval) when `source` is bytes.
+    `symbol` and `interval` default to the ones in the file name (a strict Binance name, or a
+    ``SYMBOL-...`` prefix for the symbol); without one the interval is inferred from the data
+    (`interval_of_klines`). `name` overrides the name used in messages (and for the default
+    symbol/interval) when `source` is bytes.
     """
     data, display = read_source(source)
     display = name or display
-    symbol, interval = _resolve_names(display, symbol, interval)
+    symbol, named_interval = _resolve_names(display, symbol, interval)
     body, header_lines = _strip_header(data, display, expected=KLINE_COLUMNS)
     if not body:
-        return _empty(symbol, interval)
+        return _empty(symbol, named_interval or "1d")
     # Only the six stored columns are converted (half the parse time); every row must still have
     # exactly 12 fields, checked by counting commas in C before parsing.
     rows = body.count(b"\n") + 1
@@ -124,17 +140,18 @@ def read_binance_klines(
             io.BytesIO(body),
             header=None,
             names=list(range(len(KLINE_COLUMNS))),
-            usecols=list(range(1 + len(COLUMNS))),
-            dtype={0: np.int64, **{i: np.float64 for i in range(1, 1 + len(COLUMNS))}},
+            usecols=[*range(1 + len(COLUMNS)), CLOSE_TIME_FIELD],
+            dtype={0: np.int64, **{i: np.float64 for i in range(1, 1 + len(COLUMNS))}, CLOSE_TIME_FIELD: str},
             skip_blank_lines=False,
             engine="c",
         )
     except (ValueError, pd.errors.ParserError):
         raise _locate_error(body, display, header_lines, _kline_line_problem) from None
-    values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
+    values = frame.iloc[:, 1 : 1 + len(COLUMNS)].to_numpy(dtype=np.float64)
     _check_finite(values, display, header_lines, body, _kline_line_problem)
     raw_time = frame[0].to_numpy(dtype=np.int64)
     open_time = _to_ns(raw_time, display, header_lines)
+    interval = named_interval or interval_of_klines(raw_time, frame[CLOSE_TIME_FIELD], open_time, display)
     prices = {c: np.ascontiguousarray(frame[i + 1].to_numpy(dtype=np.float64)) for i, c in enumerate(COLUMNS)}
     return _build(symbol, interval, open_time, prices, display, header_lines)
 
@@ -145,7 +162,7 @@ def read_ohlcv_csv(
     """Read a CSV with header ``timestamp,open,high,low,close,volume`` (ISO-8601 or epoch ms) into `Candles`.
 
     Naive ISO-8601 times are taken as UTC. Without `interval` and without one in the file name, the
-    interval is inferred from the smallest spacing between rows.
+    interval is inferred from the most common spacing between rows.
     """
     data, display = read_source(source)
     display = name or display
@@ -185,34 +202,69 @@ def read_candle_file(source: Source, *, symbol: str | None = None, interval: str
 
 
 def infer_interval(open_time: np.ndarray, name: str = "<candles>") -> str:
-    """Return the Binance interval code equal to the smallest spacing of `open_time` (int64 ns)."""
+    """Return the Binance interval code equal to the most common spacing of `open_time` (int64 ns).
+
+    Gaps (missing bars) do not change it; a tie is broken towards the smaller spacing.
+    """
     if len(open_time) < 2:
-        raise DataError(f"{name}: cannot infer the interval from {len(open_time)} row(s); pass it explicitly")
-    step = int(np.min(np.diff(open_time)))
-    for code, length in INTERVAL_NS.items():
-        if length == step:
+        raise MissingNameError(
+            "interval", f"{name}: cannot infer the interval from {len(open_time)} row(s); pass the interval"
+        )
+    steps, counts = np.unique(np.diff(open_time), return_counts=True)
+    step = int(steps[int(np.argmax(counts))])
+    code = _interval_of_length(step)
+    if code is None:
+        raise MissingNameError(
+            "interval",
+            f"{name}: the most common spacing between rows is {step / 1e9:g} s, which is no Binance "
+            f"interval ({', '.join(INTERVAL_NS)}); pass the interval",
+        )
+    return code
+
+
+def interval_of_klines(raw_open: np.ndarray, close_field: pd.Series, open_ns: np.ndarray, name: str) -> str:
+    """Return the interval of kline rows: close_time - open_time + 1 unit, else the open-time spacing.
+
+    `raw_open` are the file's open times (ms or us, as `close_field`), `open_ns` the same in ns.
+    """
+    close = pd.to_numeric(close_field, errors="coerce").to_numpy(dtype=np.float64)
+    if len(close) and bool(np.isfinite(close).all()):
+        lengths, counts = np.unique(close.astype(np.int64) - raw_open + 1, return_counts=True)
+        length = int(lengths[int(np.argmax(counts))])
+        unit = NS_PER_US if int(raw_open[0]) >= MICROSECONDS_THRESHOLD else NS_PER_MS
+        code = _interval_of_length(length * unit)
+        if code is not None:
             return code
-    raise DataError(
-        f"{name}: smallest spacing between rows is {step / 1e9:g} s, which is no Binance interval "
-        f"({', '.join(INTERVAL_NS)}); pass the interval explicitly"
-    )
+    return infer_interval(open_ns, name)
+
+
+def _interval_of_length(length_ns: int) -> str | None:
+    for code, length in INTERVAL_NS.items():
+        if length == length_ns:
+            return code
+    return None
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _resolve_names(display: str, symbol: str | None, interval: str | None) -> tuple[str, str]:
+def _resolve_names(display: str, symbol: str | None, interval: str | None) -> tuple[str, str | None]:
+    """Return (symbol, interval or None when neither given nor in the file name: infer it from the data)."""
     if symbol is None or interval is None:
         base = Path(display.rsplit(":", 1)[-1]).name
         try:
             file_symbol, file_interval = symbol_and_interval_from_filename(base)
         except DataError as error:
-            raise DataError(f"{error}; or pass symbol and interval explicitly") from None
+            file_interval = None
+            prefix = _LOOSE_PREFIX.match(base)
+            if symbol is None and prefix is None:
+                raise MissingNameError("symbol", f"{error}; or pass the symbol") from None
+            file_symbol = prefix["symbol"] if prefix else ""
         symbol = symbol or file_symbol
         interval = interval or file_interval
     if not SYMBOL_PATTERN.match(symbol):
         raise DataError(f"symbol must be 2-30 upper-case letters or digits, was {symbol!r}")
-    if interval not in INTERVAL_NS:
+    if interval is not None and interval not in INTERVAL_NS:
         raise DataError(f"interval must be one of {sorted(INTERVAL_NS)}, was {interval!r}")
     return symbol, interval
 
