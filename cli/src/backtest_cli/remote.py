@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES, TaskState
-from backtest_core.results import SymbolMetrics
+from backtest_core.results import BacktestResult, SymbolMetrics
 
 from backtest_cli.config_options import add_config_options, config_values
+from backtest_cli.report_file import add_report_option, write_report
 from backtest_cli.run import UsageError, parse_params, parse_strategy
 from backtest_cli.run_report import report_text, settings_rows, strategy_label
 from backtest_cli.strategy_option import stored_strategy_ref
@@ -250,6 +251,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         _add_common(command)
         command.add_argument("task_id", metavar="TASK_ID")
         command.add_argument("--json", action="store_true", help="print the response as JSON")
+        if name == "results":
+            add_report_option(command)
         command.set_defaults(handler=handler)
     listing = subparsers.add_parser("list", help="list your backtests, newest first")
     _add_common(listing)
@@ -400,7 +403,11 @@ def handle_results(args: argparse.Namespace) -> int:
     """Print a finished task's metrics."""
 
     def action(client: GatewayClient) -> int:
-        _print_results(client.results(args.task_id), args.json)
+        body = client.results(args.task_id)
+        _print_results(body, args.json)
+        if args.report is not None:
+            result = BacktestResult.model_validate(body["result"])
+            write_report(args.report, result, title=f"Backtest {args.task_id}")
         return EXIT_OK
 
     return _run(args, action)

@@ -28,7 +28,8 @@ from backtest_cli.config_options import (
     parse_time,
 )
 from backtest_cli.local_data import LoadedSymbol, load_symbols, resolve_paths
-from backtest_cli.run_report import result_json, summary_text
+from backtest_cli.report_file import add_report_option, write_report
+from backtest_cli.run_report import data_summary, result_json, summary_text
 from backtest_cli.strategy_option import package_spec
 
 EXIT_OK, EXIT_STRATEGY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -68,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_config_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    add_report_option(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -89,6 +91,8 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps(result_json(result, loaded), allow_nan=False))
     else:
         print(summary_text(result, loaded))
+    if args.report is not None:
+        write_report(args.report, result, title=f"backtest run: {args.strategy}", data=data_summary(loaded))
     return EXIT_OK
 
 

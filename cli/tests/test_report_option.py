@@ -1,0 +1,33 @@
+"""`backtest run --report out.html`: the self-contained report of the very run the command printed."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from backtest_cli.main import main
+
+BTC_DIR = (
+    Path(__file__).resolve().parents[2] / "data" / "binance" / "spot" / "monthly" / "klines" / "BTCUSD" / "1d"
+)
+
+
+def test_run_writes_the_report_of_the_printed_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.html"
+    files = [str(BTC_DIR / f"BTCUSD-1d-2018-{m:02d}.csv") for m in range(1, 13)]
+    options = ["--param", "fast=5", "--param", "slow=20", "--json", "--no-progress", "--report", str(out)]
+    code = main(["run", "--data", *files, *options])
+    assert code == 0
+    captured = capsys.readouterr()
+    got = json.loads(captured.out)
+    assert f"report written to {out}" in captured.err
+    page = out.read_text(encoding="utf-8")
+    assert f'data-metric="trade_count">{got["trade_count"]}<' in page
+    assert f"Trades ({got['trade_count']})" in page
+    assert page.count("<tr><td>BTCUSD</td><td>long</td>") == got["trade_count"]
+    assert "2018-01-01T00:00:00Z" in page and "BTCUSD-1d-2018-12.csv" in page
+    assert not re.search(r"""(src|href)\s*=|<script|https?://""", page)

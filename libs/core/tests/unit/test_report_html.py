@@ -1,0 +1,57 @@
+"""The self-contained HTML report: drawdown series by hand, every section present, no network."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from backtest_core.config import BacktestConfig
+from backtest_core.metrics import max_drawdown
+from backtest_core.report_html import config_fingerprint, drawdown_pct, render_report
+from backtest_core.results import EquityPoint
+from backtest_testinfra import make_large_result
+
+
+def test_drawdown_is_the_fall_below_the_running_peak() -> None:
+    equity = np.array([100.0, 120.0, 90.0, 108.0, 130.0, 117.0])
+    np.testing.assert_allclose(drawdown_pct(equity), [0.0, 0.0, -25.0, -10.0, 0.0, -10.0], rtol=0, atol=1e-12)
+    fall, _ = max_drawdown(equity)
+    assert abs(-drawdown_pct(equity).min() - fall) < 1e-9
+
+
+def result(trades: int = 3):
+    config = BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSD", "ETHUSD"]})
+    built = make_large_result(config, trades, equity_points=50)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    curve = [EquityPoint(time=start + timedelta(days=i), equity=1000.0 + (i % 7) * 10) for i in range(50)]
+    return built.model_copy(update={"equity_curve": curve})
+
+
+def test_report_holds_charts_metrics_trades_config_and_fingerprint() -> None:
+    res = result()
+    page = render_report(
+        res, title="sma_cross run", data={"BTCUSD": {"bars": 50}}, explanations={"sharpe": "ratio"}
+    )
+    assert page.startswith("<!doctype html>") and page.endswith("</html>")
+    assert page.count("<svg") == 2 and page.count("<polyline") == 2
+    assert f'data-metric="trade_count">{res.metrics.trade_count}<' in page
+    assert 'title="ratio"><span>sharpe</span>' in page
+    assert (
+        "Trades (3)" in page
+        and page.count("<tr><td>BTCUSD</td><td>long</td>") + page.count("<tr><td>ETHUSD</td><td>long</td>")
+        == 3
+    )
+    assert config_fingerprint(res) in page and len(config_fingerprint(res)) == 64
+    assert "&quot;strategy&quot;" in page and "@media print" in page and "&quot;bars&quot;: 50" in page
+
+
+def test_report_loads_nothing_from_outside() -> None:
+    page = render_report(result(), title="x")
+    assert not re.search(r"""(src|href)\s*=|<script|@import|url\(|https?://""", page)
+
+
+def test_large_trade_logs_are_cut_at_ten_thousand_rows_and_say_so() -> None:
+    page = render_report(result(trades=10_005), title="big")
+    assert "First 10,000 of 10,005 trades." in page
+    assert page.count("</tr>") == 1 + 10_000 + 1 + 0  # trades header + rows + per-symbol header
