@@ -26,7 +26,16 @@ from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, Clock, Rate, RateLimiter
 from backtest_gateway.result_cache import ResultCache
-from backtest_gateway.routers import analysis, backtest_stream, backtests, health, login, strategies, symbols
+from backtest_gateway.routers import (
+    analysis,
+    backtest_stream,
+    backtests,
+    health,
+    login,
+    report,
+    strategies,
+    symbols,
+)
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stream_slots import StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
@@ -137,6 +146,7 @@ def create_app(
     app.include_router(backtest_stream.router)
     app.include_router(health.router)
     app.include_router(login.router)
+    app.include_router(report.router)
     app.include_router(symbols.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)
