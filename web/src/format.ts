@@ -1,0 +1,44 @@
+/** Pure helpers of the pages (unit-tested with vitest). */
+
+export interface EquityPoint {
+  time: string;
+  equity: number;
+}
+
+/** Each point's fall below the running peak, in percent (0 at a new peak, negative below). */
+export function drawdownPct(equity: readonly number[]): number[] {
+  let peak = -Infinity;
+  return equity.map((value) => {
+    peak = Math.max(peak, value);
+    return peak > 0 ? (value / peak - 1) * 100 : 0;
+  });
+}
+
+/** Seconds since the epoch of an ISO-8601 time (lightweight-charts' UTCTimestamp). */
+export function epochSeconds(iso: string): number {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new Error(`not an ISO-8601 time: ${iso}`);
+  return Math.floor(ms / 1000);
+}
+
+/** A metric value for a table: null as an em dash, integers with separators, floats with 2-4 digits. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return value.toLocaleString("en-US");
+    return value.toLocaleString("en-US", { maximumFractionDigits: Math.abs(value) < 10 ? 4 : 2 });
+  }
+  return String(value);
+}
+
+/** The trades as CSV (header from the first trade's keys; values quoted when needed). */
+export function tradesCsv(trades: readonly Record<string, unknown>[]): string {
+  const first = trades[0];
+  if (!first) return "";
+  const keys = Object.keys(first);
+  const cell = (v: unknown): string => {
+    const text = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  return [keys.join(","), ...trades.map((t) => keys.map((k) => cell(t[k])).join(","))].join("\n") + "\n";
+}
