@@ -36,6 +36,7 @@ from backtest_gateway.routers import (
     strategies,
     symbols,
 )
+from backtest_gateway.routers.web import install_dashboard
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stream_slots import StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
@@ -151,4 +152,5 @@ def create_app(
     app.include_router(strategies.router)
     app.include_router(analysis.router)
     app.include_router(graphql_router())
+    install_dashboard(app, settings.web_dist)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,6 +66,9 @@ class GatewaySettings(BaseSettings):
     )
     login_address_burst: int = Field(
         default=20, ge=1, description="sign-ins allowed at once per client address"
+    )
+    web_dist: Path | None = Field(
+        default=None, description="the built dashboard; None: the checkout's web/dist"
     )
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"

@@ -1,0 +1,45 @@
+"""The dashboard (web/dist, built by `npm run build` in web/): `/` is its index.html, `/assets/*` its hashed
+files with a year's cache. The pages route with `#/...`, so no API path is ever shadowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+REPO_DIST = Path(__file__).resolve().parents[5] / "web" / "dist"
+LONG_CACHE = "public, max-age=31536000, immutable"
+
+
+class HashedAssets(StaticFiles):
+    """Static files whose names carry their content hash: cached for a year, never revalidated."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code == 200:
+            response.headers["Cache-Control"] = LONG_CACHE
+        return response
+
+
+def install_dashboard(app: FastAPI, dist: Path | None) -> None:
+    """Serve the dashboard built into `dist` (default: the checkout's web/dist), or say how to build it."""
+    folder = dist if dist is not None else REPO_DIST
+    router = APIRouter(include_in_schema=False)
+    index = folder / "index.html"
+
+    @router.get("/", response_model=None)
+    async def dashboard() -> Response:
+        if not index.is_file():
+            return HTMLResponse(
+                f"<p>The dashboard is not built: {index} is missing. Run scripts/setup (npm ci and npm run "
+                "build in web/).</p>",
+                status_code=404,
+            )
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.include_router(router)
+    if (folder / "assets").is_dir():
+        app.mount("/assets", HashedAssets(directory=folder / "assets"), name="assets")

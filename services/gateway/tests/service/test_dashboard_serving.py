@@ -1,0 +1,61 @@
+"""The gateway serves the built dashboard at / and its hashed assets, without shadowing any API route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from backtest_gateway.adapters.memory import (
+    InMemoryEventFeed,
+    InMemoryMarketData,
+    InMemoryStrategyStore,
+    InMemoryTaskStore,
+)
+from backtest_gateway.main import create_app
+from backtest_gateway.settings import GatewaySettings
+from fastapi.testclient import TestClient
+from faststream.nats import NatsBroker, TestNatsBroker
+
+pytestmark = pytest.mark.service
+
+SECRET = "dashboard-secret-0123456789abcdef-012345"
+INDEX = '<!doctype html><script type="module" src="/assets/index-abc123.js"></script>'
+
+
+async def client_for(dist: Path):
+    settings = GatewaySettings(jwt_secret=SECRET, nats_url="nats://127.0.0.1:1", web_dist=dist)
+    broker = NatsBroker(settings.nats_url)
+    app = create_app(
+        settings, broker=broker, store=InMemoryTaskStore(), feed=InMemoryEventFeed(),
+        strategy_store=InMemoryStrategyStore(), market=InMemoryMarketData(),
+    )  # fmt: skip
+    return app, broker
+
+
+async def test_index_and_hashed_assets_are_served_and_api_routes_still_answer(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text(INDEX)
+    (tmp_path / "assets" / "index-abc123.js").write_text("console.log(1)")
+    app, broker = await client_for(tmp_path)
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            index = client.get("/")
+            assert index.status_code == 200 and index.text == INDEX
+            assert index.headers["cache-control"] == "no-cache"
+            asset = client.get("/assets/index-abc123.js")
+            assert asset.text == "console.log(1)"
+            assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert client.get("/assets/missing.js").status_code == 404
+            assert client.get("/health").json()["status"] in {"ok", "degraded", "down"}
+            assert client.get("/backtest/list").status_code == 401
+            assert client.post("/auth/login", json={}).status_code == 422
+            assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
+async def test_without_a_build_the_root_says_how_to_build_it(tmp_path: Path) -> None:
+    app, broker = await client_for(tmp_path / "nothing")
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            response = client.get("/")
+            assert response.status_code == 404
+            assert "Run scripts/setup (npm ci and npm run build in web/)" in response.text
