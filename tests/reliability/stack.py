@@ -48,6 +48,8 @@ JWT_SECRET = "reliability-secret-0123456789abcdef-0123"
 TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
 READY_TIMEOUT_S = 60.0
 LABEL_RUNNER = "io.backtest.runner_id"  # = backtest_runner.sandbox.docker_sandbox.LABEL_RUNNER
+LABEL_INSTANCE = "io.backtest.instance_id"  # = backtest_runner.sandbox.docker_sandbox.LABEL_INSTANCE
+RUNNER_HEARTBEAT_TTL_S = 3.0  # a killed runner's containers are removed by another runner this soon
 
 
 class StackError(RuntimeError):
@@ -191,6 +193,8 @@ class Stack:
             env = self._env("RUNNER", self.mongo_readonly_uri) | {
                 "RUNNER_SANDBOX_IMAGE": self.sandbox_image,
                 "RUNNER_RUNNER_ID": runner_id,
+                "RUNNER_INSTANCE_ID": self.database,  # a platform instance per stack
+                "RUNNER_HEARTBEAT_TTL_S": str(RUNNER_HEARTBEAT_TTL_S),
                 "RUNNER_WORK_DIR": str(self.work / f"runner-{index}"),
                 "RUNNER_SLOTS": str(self.slots),
             }
@@ -482,16 +486,11 @@ class Stack:
     # --- Docker ---------------------------------------------------------------------------------
 
     def sandbox_containers(self) -> list[SandboxContainer]:
-        """Return the sandbox containers (any state) of this stack's runners."""
+        """Return the sandbox containers (any state) of this stack's platform instance."""
         client = docker.APIClient()
         try:
-            found = []
-            for runner_id in self.runner_ids():
-                rows = client.containers(all=True, filters={"label": f"{LABEL_RUNNER}={runner_id}"})
-                found += [
-                    SandboxContainer(row["Id"], row["Names"][0].lstrip("/"), row["Labels"]) for row in rows
-                ]
-            return found
+            rows = client.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={self.database}"})
+            return [SandboxContainer(row["Id"], row["Names"][0].lstrip("/"), row["Labels"]) for row in rows]
         finally:
             client.close()
 

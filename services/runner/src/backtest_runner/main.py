@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,9 +31,10 @@ from backtest_runner.adapters.tracing import (
     TracedJobSource,
     TracedSandbox,
 )
+from backtest_runner.heartbeats import BEATS_PER_TTL, RunnerHeartbeats, heartbeat_bucket, keep_beating
 from backtest_runner.ports import CandleSource, Sandbox
 from backtest_runner.progress import ProgressThrottle
-from backtest_runner.sandbox.docker_sandbox import DockerSandbox
+from backtest_runner.sandbox.docker_sandbox import DockerSandbox, SandboxContainers
 from backtest_runner.sandbox.seccomp import load_seccomp_profile
 from backtest_runner.service import RunnerService
 from backtest_runner.settings import RunnerSettings
@@ -49,6 +52,8 @@ class RunnerApp:
     `candles` and `sandbox` may be injected (tests); otherwise they are built from the settings at start.
     `tracer_provider` (tests: one with an in-memory exporter) defaults to `configure_telemetry` with
     `settings.otlp_endpoint`; each job runs in a span continuing the trace of the message that queued it.
+    The runner beats in NATS KV from before its first fetch until `stop()`; with the Docker sandbox
+    (not an injected one) each beat also removes the containers of this instance's gone runners.
     """
 
     settings: RunnerSettings
@@ -60,6 +65,8 @@ class RunnerApp:
     _nc: NatsClient | None = None
     _cancel_sub: Subscription | None = None
     _source: JetStreamJobSource | None = None
+    _containers: SandboxContainers | None = None
+    _beating: asyncio.Task[None] | None = None
 
     async def start(self) -> RunnerService:
         """Connect, remove orphaned containers, declare streams and the consumer; return the job loop."""
@@ -77,7 +84,9 @@ class RunnerApp:
                 settings.sandbox_limits(),
                 settings.runner_id,
                 seccomp_profile=load_seccomp_profile(settings.seccomp_profile),
+                instance_id=settings.instance_id,
             )
+            self._containers = SandboxContainers(client, settings.instance_id)
         if self.candles is None:
             self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)
             self._closers.append(mongo.close)
@@ -89,6 +98,13 @@ class RunnerApp:
         )
         js = self._nc.jetstream()
         await declare_streams(js, RUNNER_STREAMS)
+        heartbeats = RunnerHeartbeats(
+            await heartbeat_bucket(js, settings.heartbeat_ttl_s), settings.instance_id, settings.runner_id
+        )
+        await heartbeats.beat()  # alive before the first job: nobody takes this runner's containers
+        self._beating = asyncio.create_task(
+            keep_beating(heartbeats, self._containers, settings.heartbeat_ttl_s / BEATS_PER_TTL)
+        )
         self._source = await JetStreamJobSource.bind(js, settings.max_ack_pending)
         contexts = JobTraceContexts()
         executor = TracedJobExecutor(
@@ -98,7 +114,7 @@ class RunnerApp:
             candles=TracedCandleSource(self.candles, tracer),
             sandbox=TracedSandbox(self.sandbox, tracer),
             publisher=JetStreamReportPublisher.for_connection(self._nc),
-            work_dir=settings.work_dir,
+            work_dir=settings.job_root(),
             equity_points_max=settings.equity_points_max,
             throttle_factory=lambda: ProgressThrottle(
                 settings.progress_interval_s, settings.progress_step, time.monotonic
@@ -118,6 +134,10 @@ class RunnerApp:
         """Stop fetching, let running jobs finish within the grace period (then nak them), disconnect."""
         if self.service is not None:
             await self.service.stop(self.settings.shutdown_grace_s)
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
         if self._cancel_sub is not None:
             await self._cancel_sub.unsubscribe()
         if self._source is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import socket
 from pathlib import Path
 
@@ -12,13 +14,23 @@ from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.seccomp import SHIPPED_PROFILE
 
 
+def default_runner_id(host_name: str) -> str:
+    """Return a fresh runner id: the host name (characters other than letters, digits, - and _ as -,
+    at most 80) and 8 random hex digits, e.g. `build-7-a1b2c3d4` for host `build.7`."""
+    host = re.sub(r"[^-A-Za-z0-9_]", "-", host_name)[:80] or "runner"
+    return f"{host}-{secrets.token_hex(4)}"
+
+
 class RunnerSettings(BaseSettings):
     """Everything a runner process needs; e.g. RUNNER_NATS_URL, RUNNER_SLOTS, RUNNER_MEMORY_MB.
 
-    `runner_id` must be stable across restarts of the same runner (default: the host name, which is the
-    container id under Docker) so that sandbox containers orphaned by a crash are found and removed at
-    start-up; two runners on one host need distinct ids. `work_dir` holds the job directories and must
-    be a path the Docker engine sees identically (bind mounts are resolved on the engine's host).
+    `runner_id` defaults to the host name plus a random suffix, so any number of runners on one host
+    (or in one container image) have distinct ids; the sandbox containers a crashed runner left behind
+    are removed by any runner of the same `instance_id` once its heartbeat (NATS KV, TTL
+    `heartbeat_ttl_s`) expired, and at start-up by a runner given the same id again. `instance_id`
+    names the platform instance: containers labelled with another instance are never touched.
+    `work_dir` holds the job directories (default: /tmp/backtest-runner/<runner id>, one per runner) and
+    must be a path the Docker engine sees identically (bind mounts are resolved on the engine's host).
     """
 
     model_config = SettingsConfigDict(env_prefix="RUNNER_", frozen=True, extra="forbid")
@@ -26,7 +38,23 @@ class RunnerSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/backtest?readPreference=secondaryPreferred"
     mongodb_database: str | None = Field(default=None, description="default: the database in the URI")
-    runner_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
+    runner_id: str = Field(
+        default_factory=lambda: default_runner_id(socket.gethostname()),
+        min_length=1,
+        max_length=100,
+        pattern=r"^[-A-Za-z0-9_]+$",
+        description="unique per runner process; a NATS KV key token (letters, digits, - and _)",
+    )
+    instance_id: str = Field(
+        default="default",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[-A-Za-z0-9_]+$",
+        description="the platform instance this runner belongs to (sandbox label, heartbeat key prefix)",
+    )
+    heartbeat_ttl_s: float = Field(
+        default=15.0, ge=1.0, description="a runner silent this long is gone; its containers are removed"
+    )
     slots: int = Field(default=2, ge=1, le=64, description="jobs run at once by this runner")
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
     sandbox_image: str = "backtest-sandbox:latest"
@@ -34,7 +62,7 @@ class RunnerSettings(BaseSettings):
         default=SHIPPED_PROFILE,
         description="the sandbox's seccomp profile (JSON): Docker's default, io_uring denied",
     )
-    work_dir: Path = Path("/tmp/backtest-runner")
+    work_dir: Path | None = Field(default=None, description="default: /tmp/backtest-runner/<runner id>")
     memory_mb: int = Field(default=1024, ge=32, description="sandbox RAM (+ swap), MiB")
     cpus: float = Field(default=1.0, gt=0, le=64)
     pids_limit: int = Field(default=128, ge=8, le=4096)
@@ -54,6 +82,10 @@ class RunnerSettings(BaseSettings):
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
     )
+
+    def job_root(self) -> Path:
+        """Return the directory this runner writes job directories into (its own, by default)."""
+        return self.work_dir if self.work_dir is not None else Path("/tmp/backtest-runner") / self.runner_id
 
     def sandbox_limits(self) -> SandboxLimits:
         """Return the sandbox limits these settings describe."""

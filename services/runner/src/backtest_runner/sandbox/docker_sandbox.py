@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 LABEL_ROLE = "io.backtest.role"
 LABEL_TASK = "io.backtest.task_id"
 LABEL_RUNNER = "io.backtest.runner_id"
+LABEL_INSTANCE = "io.backtest.instance_id"
+DEFAULT_INSTANCE = "default"
 ROLE_SANDBOX = "sandbox"
 SANDBOX_COMMAND = ("python3.11", "-I", "-m", "backtest_core")  # -I: nothing from the cwd (/tmp) or env
 SANDBOX_WORKDIR = "/tmp"
@@ -69,7 +71,9 @@ class DockerSandbox:
     """Run `python -m backtest_core` in a container with no network, a read-only root and hard limits.
 
     The image and command come from the operator's settings, never from a job. Every container carries
-    labels (role, task id, runner id) so `remove_orphans` finds what a crashed runner left behind.
+    labels (role, task id, runner id, platform instance id) so `remove_orphans` finds what a crashed
+    runner left behind, and `SandboxContainers` finds the containers of runners that are gone, while
+    another platform instance's containers on the same engine are never touched.
     `seccomp_profile` is the profile's JSON (default: deploy/sandbox/seccomp.json, Docker's default
     with io_uring denied).
     """
@@ -82,8 +86,11 @@ class DockerSandbox:
         runner_id: str,
         command: Sequence[str] = SANDBOX_COMMAND,
         seccomp_profile: str | None = None,
+        instance_id: str = DEFAULT_INSTANCE,
     ) -> None:
         self._client = client
+        self._containers = SandboxContainers(client, instance_id)
+        self._instance_id = instance_id
         self._seccomp = load_seccomp_profile() if seccomp_profile is None else seccomp_profile
         self._image = image
         self._limits = limits
@@ -96,14 +103,8 @@ class DockerSandbox:
         return self._limits
 
     def remove_orphans(self) -> int:
-        """Remove every sandbox container labelled with this runner's id; return how many."""
-        containers = self._client.containers.list(
-            all=True, filters={"label": [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={self._runner_id}"]}
-        )
-        for container in containers:
-            log.warning("removing orphan sandbox container %s", container.name)
-            container.remove(force=True)
-        return len(containers)
+        """Remove every sandbox container of this instance labelled with this runner's id; return how many."""
+        return self._containers.remove_of(self._runner_id)
 
     async def run(
         self, run: SandboxRun, on_progress: ProgressCallback, kill_switch: KillSwitch
@@ -184,10 +185,44 @@ class DockerSandbox:
             security_opt=["no-new-privileges", f"seccomp={self._seccomp}"],
             ulimits=list(SANDBOX_ULIMITS),
             log_config=LogConfig(type=LogConfig.types.NONE),
-            labels={LABEL_ROLE: ROLE_SANDBOX, LABEL_TASK: run.task_id, LABEL_RUNNER: self._runner_id},
+            labels={
+                LABEL_ROLE: ROLE_SANDBOX,
+                LABEL_TASK: run.task_id,
+                LABEL_RUNNER: self._runner_id,
+                LABEL_INSTANCE: self._instance_id,
+            },
             name=f"backtest-{run.task_id}-{int(time.time() * 1000)}",
             detach=True,
         )
+
+
+class SandboxContainers:
+    """The sandbox containers of one platform instance on a Docker engine, grouped by runner.
+
+    Used to find and remove what runners that are gone left behind; every query filters on the
+    instance label, so containers of another instance on the same engine are invisible here.
+    """
+
+    def __init__(self, client: docker.DockerClient, instance_id: str) -> None:
+        self._client = client
+        self._instance_id = instance_id
+
+    def _list(self, *labels: str) -> list[Container]:
+        wanted = [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_INSTANCE}={self._instance_id}", *labels]
+        containers: list[Container] = self._client.containers.list(all=True, filters={"label": wanted})
+        return containers
+
+    def runner_ids(self) -> set[str]:
+        """Return the ids of the runners that own at least one sandbox container of this instance."""
+        return {c.labels.get(LABEL_RUNNER, "") for c in self._list()} - {""}
+
+    def remove_of(self, runner_id: str) -> int:
+        """Force-remove every sandbox container of this instance owned by `runner_id`; return how many."""
+        containers = self._list(f"{LABEL_RUNNER}={runner_id}")
+        for container in containers:
+            log.warning("removing orphan sandbox container %s of runner %s", container.name, runner_id)
+            _remove(container)
+        return len(containers)
 
 
 def _infrastructure(message: str) -> SandboxFailed:
