@@ -4,6 +4,21 @@ Only services import this package: one declaration of the platform's streams and
 de-duplication header, instead of a copy of each per service.
 """
 
+from backtest_messaging.event_headers import (
+    EVENT_ENVELOPE_HEADER,
+    MSG_SIZE_HEADER,
+    event_headers,
+    publish_headers,
+)
 from backtest_messaging.streams import MSG_ID_HEADER, STREAM_NAME_IN_USE, declare_streams, stream_config
 
-__all__ = ["MSG_ID_HEADER", "STREAM_NAME_IN_USE", "declare_streams", "stream_config"]
+__all__ = [
+    "EVENT_ENVELOPE_HEADER",
+    "MSG_ID_HEADER",
+    "MSG_SIZE_HEADER",
+    "STREAM_NAME_IN_USE",
+    "declare_streams",
+    "event_headers",
+    "publish_headers",
+    "stream_config",
+]

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backtest_gateway.auth import Principal, decode_token
 from backtest_gateway.errors import Unauthorized
+from backtest_gateway.heavy_turns import HeavyTurns
 from backtest_gateway.ports import CommandBus, EventFeed, MarketData, StrategyStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, RateLimiter
 from backtest_gateway.result_cache import ResultCache
@@ -65,8 +66,15 @@ def get_result_cache(request: Request) -> ResultCache:
     return cache
 
 
+def get_heavy_turns(request: Request) -> HeavyTurns:
+    """Each user's turns for heavy answers (set by create_app)."""
+    turns: HeavyTurns = request.app.state.heavy_turns
+    return turns
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ResultCacheDep = Annotated[ResultCache, Depends(get_result_cache)]
+HeavyTurnsDep = Annotated[HeavyTurns, Depends(get_heavy_turns)]
 StrategiesDep = Annotated[StrategyStore, Depends(get_strategies)]
 MarketDep = Annotated[MarketData, Depends(get_market)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

@@ -22,7 +22,9 @@ from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
 from backtest_gateway.body_limit import BodyLimitMiddleware
 from backtest_gateway.errors import install_error_handlers
+from backtest_gateway.finished_records import FinishedRecords
 from backtest_gateway.graphql_api import graphql_router
+from backtest_gateway.heavy_turns import HeavyTurns
 from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, Clock, Rate, RateLimiter
 from backtest_gateway.result_cache import ResultCache
@@ -85,7 +87,7 @@ def create_app(
                 mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
                 if store is None:
                     await mongo_store.create_indexes()
-                    app.state.store = mongo_store
+                    app.state.store = FinishedRecords(mongo_store)
                 if strategy_store is None:
                     mongo_strategies = MongoStrategyStore(mongo[settings.mongodb_database])
                     await mongo_strategies.create_indexes()
@@ -122,7 +124,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.broker = broker
-    app.state.store = store
+    app.state.store = FinishedRecords(store) if store is not None else None
     app.state.strategies = strategy_store
     app.state.market = market
     app.state.users = users
@@ -136,6 +138,7 @@ def create_app(
     app.state.login_limiter = RateLimiter(login_rates, clock) if clock else RateLimiter(login_rates)
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)
     app.state.result_cache = ResultCache()
+    app.state.heavy_turns = HeavyTurns(settings.heavy_answers_per_user)
     app.state.stream_slots = StreamSlots(settings.streams_per_user_max)
     app.state.feed = (
         feed if feed is not None else NatsEventFeed(lambda: broker.config.connection_state.stream)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -17,7 +17,7 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class StrategyRef(BaseModel):
@@ -164,17 +164,28 @@ class CommandBus(Protocol):
 
 
 class SucceededHeader(BacktestEventBase):
-    """A SUCCESS event without its result: read it from the task store, or decode `raw` (the whole event).
+    """A SUCCESS event without its result: read it from the task store, or from `whole_event()`.
 
-    A feed yields this instead of a `BacktestSucceeded` whose result is large, so a stream never decodes
-    a result per follower.
+    A feed yields this instead of a `BacktestSucceeded` whose result is large, so a stream never receives
+    or decodes a result per follower.
     """
 
     model_config = ConfigDict(extra="ignore")
 
     state: Literal[TaskState.SUCCESS] = TaskState.SUCCESS
     cached_from: str | None = None
-    raw: bytes = Field(default=b"", exclude=True, repr=False)
+    _whole: Callable[[], Awaitable[bytes]] | None = PrivateAttr(default=None)
+
+    def reading_whole_event_from(self, whole: Callable[[], Awaitable[bytes]]) -> SucceededHeader:
+        """Return this header with `whole()` as the source of the whole event's JSON."""
+        self._whole = whole
+        return self
+
+    async def whole_event(self) -> bytes:
+        """Return the whole event's JSON (the result included) from where the feed read the header."""
+        if self._whole is None:
+            raise LookupError(f"no source of the whole SUCCESS event of task {self.task_id}")
+        return await self._whole()
 
 
 FeedEvent = BacktestEvent | SucceededHeader

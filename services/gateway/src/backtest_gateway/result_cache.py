@@ -1,27 +1,54 @@
-"""The last few decoded results, so paging through one reads and decodes it once, not once per page."""
+"""The last few decoded results and serialised pages: paging through a result reads and decodes it once,
+and a page asked again (every stream's SUCCESS frame, a client re-reading) is serialised once."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from backtest_core.results import BacktestResult
 
 from backtest_gateway.ports import TaskStore
-from backtest_gateway.result_pages import decode_result
+from backtest_gateway.result_pages import PageWindow, decode_result, page_json, result_json_off_loop
 
 # (task id, seq): a SUCCESS result never changes once stored, so the stored seq names it.
 ResultKey = tuple[str, int]
+PAGE_CACHE_BYTES = 64 * 1024 * 1024  # serialised pages kept, in all
 
 
 class ResultCache:
     """An LRU of at most `max_entries` decoded results; concurrent misses of one key load it once."""
 
-    def __init__(self, max_entries: int = 4) -> None:
+    def __init__(self, max_entries: int = 4, page_bytes: int = PAGE_CACHE_BYTES) -> None:
         self._max_entries = max_entries
         self._entries: OrderedDict[ResultKey, BacktestResult] = OrderedDict()
         self._loading: dict[ResultKey, asyncio.Future[BacktestResult | None]] = {}
+        self._page_bytes = page_bytes
+        self._pages: OrderedDict[tuple[ResultKey, PageWindow], bytes] = OrderedDict()
+        self._pages_size = 0
+
+    async def page(
+        self, key: ResultKey, envelope: Mapping[str, Any], result: BacktestResult, window: PageWindow
+    ) -> bytes:
+        """Return `page_json` of `result` (the result of `key`) cut to `window`, serialised once a window."""
+        part = self._pages.get((key, window))
+        if part is None:
+            part = await result_json_off_loop(result, window)
+            self._keep_page((key, window), part)
+        else:
+            self._pages.move_to_end((key, window))
+        return page_json(envelope, result, window, part)
+
+    def _keep_page(self, page: tuple[ResultKey, PageWindow], part: bytes) -> None:
+        if page in self._pages or len(part) > self._page_bytes:
+            return
+        self._pages[page] = part
+        self._pages_size += len(part)
+        while self._pages_size > self._page_bytes:
+            _, dropped = self._pages.popitem(last=False)
+            self._pages_size -= len(dropped)
 
     async def get(
         self, key: ResultKey, load: Callable[[], Awaitable[BacktestResult | None]]

@@ -23,7 +23,7 @@ TRADES_PAGE_DEFAULT = 1_000
 TRADES_PAGE_MAX = 5_000
 EQUITY_PAGE_DEFAULT = 5_000
 EQUITY_PAGE_MAX = 10_000
-CHUNK_ITEMS = 500  # items serialised per GIL hold (~5 ms for trades)
+CHUNK_ITEMS = 100  # items serialised per GIL hold (~1 ms for trades): the loop waits at most that
 # One worker thread at a time decodes or serialises a result: the event loop competes for the GIL
 # with at most one busy thread, however many large answers are in flight.
 HEAVY_WORK = CapacityLimiter(1)
@@ -80,13 +80,12 @@ def _json_list(items: Sequence[Any], adapter: TypeAdapter[Any]) -> bytes:
     return b"[" + b",".join(part for part in parts if part) + b"]"
 
 
-def page_json(envelope: Mapping[str, Any], result: BacktestResult, window: PageWindow) -> bytes:
-    """Return `{**envelope, "page": ..., "result": ...}` as JSON, the result cut to `window` (blocking)."""
+def result_json(result: BacktestResult, window: PageWindow) -> bytes:
+    """Return the result cut to `window` as JSON (blocking: the costly part of an answer)."""
     trades = result.trades[window.trades_offset : window.trades_offset + window.trades_limit]
     equity = result.equity_curve[window.equity_offset : window.equity_offset + window.equity_limit]
     head = result.model_dump(mode="json", exclude={"trades", "equity_curve"})
-    body = pydantic_core.to_json({**envelope, "page": page_info(result, window).model_dump()})
-    result_json = (
+    return (
         pydantic_core.to_json(head)[:-1]
         + b',"equity_curve":'
         + _json_list(equity, _EQUITY)
@@ -94,14 +93,17 @@ def page_json(envelope: Mapping[str, Any], result: BacktestResult, window: PageW
         + _json_list(trades, _TRADES)
         + b"}"
     )
-    return body[:-1] + b',"result":' + result_json + b"}"
 
 
-async def page_json_off_loop(
-    envelope: Mapping[str, Any], result: BacktestResult, window: PageWindow
-) -> bytes:
-    """Run `page_json` in a worker thread."""
-    return await to_thread.run_sync(page_json, envelope, result, window, limiter=HEAVY_WORK)
+def page_json(envelope: Mapping[str, Any], result: BacktestResult, window: PageWindow, part: bytes) -> bytes:
+    """Return `{**envelope, "page": ..., "result": part}`, `part` being `result_json(result, window)`."""
+    body = pydantic_core.to_json({**envelope, "page": page_info(result, window).model_dump()})
+    return body[:-1] + b',"result":' + part + b"}"
+
+
+async def result_json_off_loop(result: BacktestResult, window: PageWindow) -> bytes:
+    """Run `result_json` in a worker thread (one at a time: HEAVY_WORK)."""
+    return await to_thread.run_sync(result_json, result, window, limiter=HEAVY_WORK)
 
 
 async def decode_result(raw: Mapping[str, Any]) -> BacktestResult:

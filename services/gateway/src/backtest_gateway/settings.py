@@ -44,6 +44,9 @@ class GatewaySettings(BaseSettings):
     )
     page_size_max: int = Field(default=200, ge=1, le=10_000)
     streams_per_user_max: int = Field(default=4, ge=1, le=1_000, description="open WebSockets per user")
+    heavy_answers_per_user: int = Field(
+        default=1, ge=1, le=64, description="a user's result pages decoded, serialised or sent at once"
+    )
     request_body_max_bytes: int = Field(
         default=1_048_576, ge=1_024, le=16_777_216, description="largest HTTP request body accepted, bytes"
     )

@@ -6,15 +6,16 @@ import re
 from contextlib import aclosing
 
 import anyio
-from backtest_core.contracts import TERMINAL_STATES, BacktestSucceeded
+from backtest_core.contracts import TERMINAL_STATES, BacktestSucceeded, TaskState
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from backtest_gateway.auth import Principal, bearer_token, decode_token
 from backtest_gateway.errors import ApiError, TaskNotFound
+from backtest_gateway.heavy_turns import HeavyTurns
 from backtest_gateway.ports import EventFeed, FeedEvent, SucceededHeader, TaskRecord, TaskStore
 from backtest_gateway.ratelimit import Bucket, RateLimiter
 from backtest_gateway.result_cache import ResultCache, stored_result
-from backtest_gateway.result_pages import PageWindow, decode_event_result, page_json_off_loop
+from backtest_gateway.result_pages import PageWindow, decode_event_result
 from backtest_gateway.routers.backtests import PREFIX, TASK_ID_PATTERN, visible_task
 from backtest_gateway.schemas import BacktestStatus
 from backtest_gateway.settings import GatewaySettings
@@ -57,18 +58,19 @@ async def frame_text(event: FeedEvent, store: TaskStore, cache: ResultCache) -> 
     """Return an event's frame: its JSON; a SUCCESS result cut to its first page (serialised off the loop).
 
     A SUCCESS header's result comes from the decoded-result cache (one decode of the stored result for
-    every stream and fetch), or from the event itself when the store does not hold it at that seq.
+    every stream and fetch), or from the whole event (read from the stream) when the store does not hold
+    it at that seq.
     """
     if isinstance(event, SucceededHeader):
         key = (event.task_id, event.seq)
         result = await cache.get(key, lambda: stored_result(store, event.task_id, event.seq))
         if result is None:
-            result = await decode_event_result(event.raw)
+            result = await decode_event_result(await event.whole_event())
         envelope = event.model_dump(mode="json")
-        return (await page_json_off_loop(envelope, result, PageWindow())).decode()
+        return (await cache.page(key, envelope, result, PageWindow())).decode()
     if isinstance(event, BacktestSucceeded):
         envelope = event.model_dump(mode="json", exclude={"result"})
-        return (await page_json_off_loop(envelope, event.result, PageWindow())).decode()
+        return (await cache.page((event.task_id, event.seq), envelope, event.result, PageWindow())).decode()
     text: str = event.model_dump_json()
     return text
 
@@ -93,16 +95,17 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
     try:
         principal, record = await _authorize(websocket, task_id, token)
         with slots.hold(principal.user_id):
-            await _follow(websocket, task_id, record)
+            await _follow(websocket, principal.user_id, task_id, record)
     except ApiError as error:
         await websocket.send_json(error.body())
         await websocket.close(code=close_code(error), reason=error.code)
 
 
-async def _follow(websocket: WebSocket, task_id: str, record: TaskRecord) -> None:
+async def _follow(websocket: WebSocket, user_id: str, task_id: str, record: TaskRecord) -> None:
     feed: EventFeed = websocket.app.state.feed
     store: TaskStore = websocket.app.state.store
     cache: ResultCache = websocket.app.state.result_cache
+    turns: HeavyTurns = websocket.app.state.heavy_turns
     if record.state in TERMINAL_STATES and not await feed.has_events(task_id):
         # The events aged out of the stream: send the stored final status instead of waiting forever.
         await websocket.send_text(BacktestStatus.from_record(record).model_dump_json())
@@ -116,7 +119,11 @@ async def _follow(websocket: WebSocket, task_id: str, record: TaskRecord) -> Non
         async with aclosing(feed.events(task_id)) as events:
             async for event in events:
                 await stored.wait_for(event.seq)  # REST reads at least this event once the frame is seen
-                await websocket.send_text(await frame_text(event, store, cache))
+                if event.state is TaskState.SUCCESS:
+                    async with turns.turn(user_id):  # a result page: one of the user's heavy answers
+                        await websocket.send_text(await frame_text(event, store, cache))
+                else:
+                    await websocket.send_text(await frame_text(event, store, cache))
                 if event.state in TERMINAL_STATES:
                     break
         cancel.cancel()

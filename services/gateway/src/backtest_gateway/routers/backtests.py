@@ -22,6 +22,7 @@ from backtest_gateway.auth import Principal, Role
 from backtest_gateway.data_check import check_data
 from backtest_gateway.deps import (
     BusDep,
+    HeavyTurnsDep,
     MarketDep,
     ReaderDep,
     ResultCacheDep,
@@ -47,7 +48,6 @@ from backtest_gateway.result_pages import (
     TRADES_PAGE_MAX,
     PageWindow,
     decode_result,
-    page_json_off_loop,
 )
 from backtest_gateway.schemas import (
     BacktestPage,
@@ -222,6 +222,7 @@ async def get_backtest_results(
     principal: ReaderDep,
     store: StoreDep,
     cache: ResultCacheDep,
+    turns: HeavyTurnsDep,
     trades_offset: Annotated[int, Query(ge=0, le=100_000_000, description="first trade of the page")] = 0,
     trades_limit: Annotated[int, Query(ge=1, le=TRADES_PAGE_MAX)] = TRADES_PAGE_DEFAULT,
     equity_offset: Annotated[int, Query(ge=0, le=100_000_000, description="first equity point")] = 0,
@@ -233,12 +234,13 @@ async def get_backtest_results(
     if record is None or not principal.can_see(record.user_id):
         raise TaskNotFound(task_id)
     if record.state is TaskState.SUCCESS:
-        result = await cache.get((task_id, record.seq), lambda: _load_result(store, task_id))
-        if result is not None:
-            envelope = {"task_id": task_id, "state": record.state.value, "cached_from": record.cached_from}
-            window = PageWindow(trades_offset, trades_limit, equity_offset, equity_limit)
-            body = await page_json_off_loop(envelope, result, window)
-            return Response(body, media_type="application/json")
+        async with turns.turn(principal.user_id):
+            result = await cache.get((task_id, record.seq), lambda: _load_result(store, task_id))
+            if result is not None:
+                envelope = {"task_id": task_id, "state": "SUCCESS", "cached_from": record.cached_from}
+                window = PageWindow(trades_offset, trades_limit, equity_offset, equity_limit)
+                body = await cache.page((task_id, record.seq), envelope, result, window)
+                return Response(body, media_type="application/json")
     if record.state in TERMINAL_STATES:
         why = f" ({record.failure.reason.value}: {record.failure.message})" if record.failure else ""
         raise NoResult(f"backtest {task_id} ended {record.state.value} without a result{why}")

@@ -13,7 +13,7 @@ from backtest_core.contracts import (
     Subject,
 )
 from backtest_core.trade_log import PACKED
-from backtest_messaging import MSG_ID_HEADER
+from backtest_messaging import event_headers, publish_headers
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel
@@ -26,23 +26,25 @@ class NatsEventBus:
         self._broker = broker
         self._timeout_s = timeout_s
 
-    async def _publish(self, message: BaseModel, message_id: str, subject: str, stream: Stream) -> None:
+    async def _publish(
+        self, message: BaseModel, headers: dict[str, str], subject: str, stream: Stream
+    ) -> None:
         await self._broker.publish(
             message.model_dump_json(context=PACKED).encode(),  # a result's trades go packed
             subject,
-            headers={MSG_ID_HEADER: message_id, "content-type": "application/json"},
+            headers=headers,
             stream=stream.value,
             timeout=self._timeout_s,
         )
 
     async def publish_event(self, event: BacktestEvent) -> None:
-        await self._publish(event, event.message_id, Subject.event(event.task_id), Stream.EVENTS)
+        await self._publish(event, event_headers(event), Subject.event(event.task_id), Stream.EVENTS)
 
     async def enqueue_job(self, job: RunBacktestJob) -> None:
-        await self._publish(job, job.message_id, Subject.JOB_RUN, Stream.JOBS)
+        await self._publish(job, publish_headers(job.message_id), Subject.JOB_RUN, Stream.JOBS)
 
     async def publish_dead_letter(self, dead: DeadLetteredJob) -> None:
-        await self._publish(dead, dead.message_id, Subject.DEAD_JOB, Stream.DEAD)
+        await self._publish(dead, publish_headers(dead.message_id), Subject.DEAD_JOB, Stream.DEAD)
 
     async def broadcast_cancel(self, cancel: CancelRun) -> None:
         await self._broker.publish(cancel, Subject.CANCEL_RUN)
