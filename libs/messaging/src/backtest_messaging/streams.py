@@ -14,10 +14,11 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 STREAM_NAME_IN_USE = 10058  # JetStream error code: a stream of that name exists with another config
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     """Translate a StreamSpec into nats-py's StreamConfig (file storage; ages in seconds).
 
     A work queue forgets a message once it is acked; the other streams keep history for `max_age_s`.
+    `replicas` > 1 needs a JetStream cluster of at least that many servers (3: one node may fail).
     """
     return StreamConfig(
         name=spec.name.value,
@@ -26,10 +27,20 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         storage=StorageType.FILE,
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
+        num_replicas=replicas,
     )
 
 
-async def declare_streams(js: JetStreamContext, names: Iterable[Stream]) -> None:
+def server_urls(nats_url: str) -> list[str]:
+    """Split a services' NATS URL setting into the client's server list: one URL or several, comma
+    separated (the nodes of a cluster), e.g. "nats://a:4222,nats://b:4222"; blanks are ignored."""
+    urls = [url.strip() for url in nats_url.split(",") if url.strip()]
+    if not urls:
+        raise ValueError(f"no NATS server URL in {nats_url!r}")
+    return urls
+
+
+async def declare_streams(js: JetStreamContext, names: Iterable[Stream], replicas: int = 1) -> None:
     """Create each named stream of `contracts.STREAMS` unless it exists; an existing one is left as it is.
 
     Race-safe: when another service creates the stream between the lookup and the creation, the
@@ -45,7 +56,7 @@ async def declare_streams(js: JetStreamContext, names: Iterable[Stream]) -> None
         except NotFoundError:
             pass
         try:
-            await js.add_stream(stream_config(spec))
+            await js.add_stream(stream_config(spec, replicas))
         except BadRequestError as error:
             try:
                 await js.stream_info(spec.name.value)  # created concurrently by another service: fine

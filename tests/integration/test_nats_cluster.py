@@ -1,0 +1,115 @@
+"""A three-node NATS cluster with R3 streams: kill -9 of the stream's leader (the node the publisher is
+connected to) in the middle of publishing loses no message and stores none twice, and the client
+reconnects to another node."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats
+import pytest
+from backtest_core.contracts import Stream, Subject
+from backtest_messaging import declare_streams
+from backtest_messaging.streams import server_urls
+from nats.errors import NoRespondersError, TimeoutError
+from nats.js.errors import NoStreamResponseError
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = 300
+KILL_AT = 100
+RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError, nats.errors.ConnectionClosedError)
+T = TypeVar("T")
+
+
+async def _retry(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Await `call()` until it answers: while a new leader is elected, JetStream requests time out."""
+    for _ in range(100):
+        try:
+            return await call()
+        except RETRYABLE:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} never answered")
+
+
+def test_server_urls_splits_a_comma_separated_setting() -> None:
+    assert server_urls("nats://a:1, nats://b:2,,") == ["nats://a:1", "nats://b:2"]
+    assert server_urls("nats://a:1") == ["nats://a:1"]
+    with pytest.raises(ValueError, match="no NATS server URL"):
+        server_urls(" , ")
+
+
+async def _publish_once(js: nats.js.JetStreamContext, msg_id: str) -> bool:
+    """Publish until JetStream acknowledges it (a retry carries the same id); return True if it was
+    reported a duplicate (an earlier attempt had been stored)."""
+    for _ in range(200):
+        try:
+            ack = await js.publish(
+                Subject.JOB_RUN,
+                msg_id.encode(),
+                stream=Stream.JOBS.value,
+                headers={"Nats-Msg-Id": msg_id},
+                timeout=2,
+            )
+            return bool(ack.duplicate)
+        except RETRYABLE:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{msg_id} was never acknowledged")
+
+
+def test_killing_the_leader_of_an_r3_stream_mid_publish_loses_nothing_and_duplicates_nothing(
+    nats_cluster_factory,
+) -> None:
+    cluster = nats_cluster_factory()
+
+    async def main() -> None:
+        admin = await nats.connect(server_urls(cluster.url))
+        await declare_streams(admin.jetstream(), [Stream.JOBS], replicas=3)
+        info = await admin.jetstream().stream_info(Stream.JOBS.value)
+        await admin.close()
+        assert info.config.num_replicas == 3
+        assert info.cluster is not None and info.cluster.leader is not None
+        leader = int(info.cluster.leader.removeprefix("n"))
+        others = [url for index, url in enumerate(cluster.urls) if index != leader]
+
+        reconnects: list[str] = []
+
+        async def reconnected() -> None:
+            reconnects.append(str(nc.connected_url.netloc if nc.connected_url else ""))
+
+        nc = await nats.connect(
+            [cluster.urls[leader], *others],
+            dont_randomize=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            reconnected_cb=reconnected,
+        )
+        assert nc.connected_url is not None and nc.connected_url.port == cluster.nodes[leader].port
+        js = nc.jetstream()
+        ids = [f"job-{index:04d}" for index in range(MESSAGES)]
+        for index, msg_id in enumerate(ids):
+            if index == KILL_AT:
+                cluster.nodes[leader].kill()
+            await _publish_once(js, msg_id)
+
+        after = await _retry(lambda: js.stream_info(Stream.JOBS.value), "stream info")
+        assert after.cluster is not None and after.cluster.leader != f"n{leader}"
+        assert after.state.messages == MESSAGES
+        consumer = await _retry(
+            lambda: js.pull_subscribe(Subject.JOB_RUN, durable="cluster-check", stream=Stream.JOBS.value),
+            "consumer creation",
+        )
+        seen: list[str] = []
+        while len(seen) < MESSAGES:
+            for message in await _retry(lambda: consumer.fetch(100, timeout=2), "fetch"):
+                seen.append(message.data.decode())
+                await message.ack_sync()
+        await nc.close()
+
+        assert Counter(seen) == Counter(ids), "every message exactly once"
+        assert len(reconnects) >= 1 and all(str(cluster.nodes[leader].port) not in r for r in reconnects)
+
+    asyncio.run(main())
