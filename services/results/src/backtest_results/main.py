@@ -7,6 +7,7 @@ from typing import Any
 
 from backtest_core.contracts import Stream
 from backtest_messaging import declare_streams
+from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -33,7 +34,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     owns_provider = tracer_provider is None
     provider = tracer_provider or configure_telemetry(SERVICE_NAME, settings)
     broker = NatsBroker(
-        settings.nats_url,
+        server_urls(settings.nats_url),
         name="backtest-results",
         middlewares=[NatsTelemetryMiddleware(tracer_provider=provider)],
         logger=logging.getLogger("backtest_results.broker"),  # JSON via root
@@ -47,7 +48,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     @app.on_startup
     async def prepare() -> None:
         await broker.connect()
-        await declare_streams(broker.connection.jetstream(), [Stream.EVENTS])
+        await declare_streams(broker.connection.jetstream(), [Stream.EVENTS], settings.stream_replicas)
         await writer.ensure_indexes()
 
     @app.on_shutdown

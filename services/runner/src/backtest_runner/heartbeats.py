@@ -31,12 +31,14 @@ def heartbeat_key(instance_id: str, runner_id: str) -> str:
     return f"{instance_id}.{runner_id}"
 
 
-async def heartbeat_bucket(js: JetStreamContext, ttl_s: float) -> KeyValue:
-    """Return the heartbeat bucket, creating it with this TTL if it does not exist yet."""
+async def heartbeat_bucket(js: JetStreamContext, ttl_s: float, replicas: int = 1) -> KeyValue:
+    """Return the heartbeat bucket, creating it with this TTL and replicas if it does not exist yet."""
     try:
         return await js.key_value(HEARTBEAT_BUCKET)
     except BucketNotFoundError:
-        return await js.create_key_value(KeyValueConfig(bucket=HEARTBEAT_BUCKET, history=1, ttl=ttl_s))
+        return await js.create_key_value(
+            KeyValueConfig(bucket=HEARTBEAT_BUCKET, history=1, ttl=ttl_s, replicas=replicas)
+        )
 
 
 class RunnerHeartbeats:

@@ -13,6 +13,7 @@ import docker
 import nats
 from backtest_core.contracts import Stream
 from backtest_messaging import declare_streams
+from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
 from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
@@ -94,12 +95,14 @@ class RunnerApp:
         if removed:
             log.warning("removed %d orphaned sandbox container(s) of runner %s", removed, settings.runner_id)
         self._nc = await nats.connect(
-            settings.nats_url, name=f"runner-{settings.runner_id}", max_reconnect_attempts=-1
+            server_urls(settings.nats_url), name=f"runner-{settings.runner_id}", max_reconnect_attempts=-1
         )
         js = self._nc.jetstream()
-        await declare_streams(js, RUNNER_STREAMS)
+        await declare_streams(js, RUNNER_STREAMS, settings.stream_replicas)
         heartbeats = RunnerHeartbeats(
-            await heartbeat_bucket(js, settings.heartbeat_ttl_s), settings.instance_id, settings.runner_id
+            await heartbeat_bucket(js, settings.heartbeat_ttl_s, settings.stream_replicas),
+            settings.instance_id,
+            settings.runner_id,
         )
         await heartbeats.beat()  # alive before the first job: nobody takes this runner's containers
         self._beating = asyncio.create_task(

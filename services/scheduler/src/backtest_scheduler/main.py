@@ -8,6 +8,7 @@ from typing import Any
 from backtest_core.contracts import Stream, utc_now
 from backtest_marketdata.mongo import reader_client
 from backtest_messaging import declare_streams
+from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -49,17 +50,17 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     owns_provider = tracer_provider is None
     provider = tracer_provider or configure_telemetry(SERVICE_NAME, settings)
     broker = NatsBroker(
-        settings.nats_url,
+        server_urls(settings.nats_url),
         name="backtest-scheduler",
         middlewares=[NatsTelemetryMiddleware(tracer_provider=provider)],
         logger=logging.getLogger("backtest_scheduler.broker"),  # JSON via root
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     candles_mongo = reader_client(settings.candles_mongodb_uri or settings.mongodb_uri)
-    store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s)
+    store = NatsKvTaskStore(broker, ttl_s=settings.task_ttl_s, replicas=settings.stream_replicas)
     timer = AsyncioTimer()
     bus = TracedEventBus(NatsEventBus(broker), provider.get_tracer(__name__))
-    slots = NatsKvAdmissionStore(broker)
+    slots = NatsKvAdmissionStore(broker, replicas=settings.stream_replicas)
     limits = AdmissionLimits(settings.per_user_in_flight, settings.max_in_flight)
     gate = AdmissionGate(slots=slots, tasks=store, bus=bus, limits=limits)
     service = SchedulerService(
@@ -79,7 +80,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     @app.on_startup
     async def prepare() -> None:
         await broker.connect()
-        await declare_streams(broker.connection.jetstream(), STREAMS_USED)
+        await declare_streams(broker.connection.jetstream(), STREAMS_USED, settings.stream_replicas)
         await store.open()
         await slots.open()
 

@@ -17,16 +17,21 @@ class NatsKvAdmissionStore:
     """The admission state in one KV entry, written with compare-and-set on its revision."""
 
     def __init__(
-        self, broker: NatsBroker, bucket: str = ADMISSION_BUCKET, key: str = RUNNER_SLOTS_KEY
+        self,
+        broker: NatsBroker,
+        bucket: str = ADMISSION_BUCKET,
+        key: str = RUNNER_SLOTS_KEY,
+        replicas: int = 1,
     ) -> None:
         self._broker = broker
+        self._replicas = replicas
         self._bucket = bucket
         self._key = key
         self._kv: KeyValue | None = None
 
     async def open(self) -> None:
         """Create the bucket if missing (idempotent); call once the broker is connected."""
-        self._kv = await self._broker.key_value(self._bucket, history=1)
+        self._kv = await self._broker.key_value(self._bucket, history=1, replicas=self._replicas)
 
     @property
     def kv(self) -> KeyValue:

@@ -15,15 +15,20 @@ from backtest_scheduler.task import StoredTask, TaskRecord
 class NatsKvTaskStore:
     """Task records in a JetStream KV bucket, updated with compare-and-set on the entry revision."""
 
-    def __init__(self, broker: NatsBroker, bucket: str = TASKS_BUCKET, ttl_s: float | None = None) -> None:
+    def __init__(
+        self, broker: NatsBroker, bucket: str = TASKS_BUCKET, ttl_s: float | None = None, replicas: int = 1
+    ) -> None:
         self._broker = broker
+        self._replicas = replicas
         self._bucket = bucket
         self._ttl_s = ttl_s
         self._kv: KeyValue | None = None
 
     async def open(self) -> None:
         """Create the bucket if missing (idempotent); call once the broker is connected."""
-        self._kv = await self._broker.key_value(self._bucket, history=1, ttl=self._ttl_s)
+        self._kv = await self._broker.key_value(
+            self._bucket, history=1, ttl=self._ttl_s, replicas=self._replicas
+        )
 
     @property
     def kv(self) -> KeyValue:
