@@ -31,6 +31,12 @@ from backtest_core.metrics import (
     sortino_ratio,
     win_rate_pct,
 )
+from backtest_core.metrics_extra import (
+    buy_and_hold_return_pct,
+    kelly_fraction,
+    probabilistic_sharpe,
+    system_quality_number,
+)
 from backtest_core.orchestrator import SignalPath, SignalSource, Timeline, in_process_signals, merge_timeline
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
@@ -106,7 +112,7 @@ def run_backtest(
         result = BacktestResult(
             config=config,
             engine_version=__version__,
-            metrics=_metrics(config, curve, results, pnl),
+            metrics=_metrics(config, curve, results, pnl, [data[s].close for s in symbols]),
             per_symbol=_per_symbol(config, results, pnl, curve, data),
             equity_curve=_points(union, curve.equity, equity_points_max),
             trades=trades,
@@ -207,7 +213,13 @@ def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[Eq
     ]
 
 
-def _metrics(config: BacktestConfig, curve: EquityCurve, results: ReplayResults, pnl: np.ndarray) -> Metrics:
+def _metrics(
+    config: BacktestConfig,
+    curve: EquityCurve,
+    results: ReplayResults,
+    pnl: np.ndarray,
+    closes: list[np.ndarray],
+) -> Metrics:
     eq = curve.equity
     ppy = periods_per_year(config.interval)
     r = bar_returns(eq)
@@ -234,6 +246,10 @@ def _metrics(config: BacktestConfig, curve: EquityCurve, results: ReplayResults,
         fees_paid=results.fees_paid,
         bars=len(eq),
         periods_per_year=ppy,
+        buy_and_hold_return_pct=buy_and_hold_return_pct(closes),
+        sqn=system_quality_number(pnl),
+        kelly_criterion=kelly_fraction(pnl),
+        probabilistic_sharpe=probabilistic_sharpe(r),
     )
 
 

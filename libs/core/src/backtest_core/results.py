@@ -54,6 +54,16 @@ class Metrics(Frozen):
         description="positions still open after the last bar (marked at its close, in the equity, not a"
         " won or lost trade); None in results made before it was counted",
     )
+    buy_and_hold_return_pct: float | None = Field(
+        default=None, description="equal-weight buy at each symbol's first close, sell at its last, in %"
+    )
+    sqn: float | None = Field(default=None, description="system quality number: sqrt(n) * mean / std of pnl")
+    kelly_criterion: float | None = Field(
+        default=None, description="win rate - loss rate / (average win / |average loss|)"
+    )
+    probabilistic_sharpe: float | None = Field(
+        default=None, description="probability that the true Sharpe ratio exceeds 0 (Bailey, Lopez de Prado)"
+    )
 
 
 class SymbolMetrics(Frozen):

@@ -55,6 +55,10 @@ PINNED: dict[str, dict[str, Any]] = {
         "bars": 1865,
         "periods_per_year": 365.0,
         "open_trades": None,
+        "buy_and_hold_return_pct": 2214.630062719252,
+        "sqn": 1.0537589152588072,
+        "kelly_criterion": 0.27191023535447645,
+        "probabilistic_sharpe": 0.9997425505647584,
     },
     "ETHUSD": {
         "start_equity": 1000000.0,
@@ -77,6 +81,10 @@ PINNED: dict[str, dict[str, Any]] = {
         "bars": 788,
         "periods_per_year": 365.0,
         "open_trades": None,
+        "buy_and_hold_return_pct": -48.79870534047055,
+        "sqn": -0.12445583851618776,
+        "kelly_criterion": -0.03297835772088464,
+        "probabilistic_sharpe": 0.6122630413606174,
     },
 }
 

@@ -136,3 +136,40 @@ def test_golden_data_sets_are_the_real_ones() -> None:
         "BTCUSDMONTHLY": 156,
     }
     assert len(DATA["BTCUSDDAILY"][0]) > 1800
+
+
+@pytest.mark.parametrize("name", ["BTCUSDDAILY", "ETHUSDDAILY", "GOOG"])
+def test_buy_and_hold_sqn_and_kelly_match_backtesting_py_on_the_same_closed_trades(name: str) -> None:
+    """backtesting.py's stats count closed trades (finalize_trades=False): so do these from our list."""
+    from backtest_core.metrics_extra import kelly_fraction, system_quality_number
+    from backtesting import Strategy
+    from backtesting.lib import FractionalBacktest
+
+    candles = _candles(name)
+    config = BacktestConfig(
+        strategy="sma_cross", params={"fast": 10, "slow": 30}, symbols=[name], interval=candles.interval,
+        cash=CASH, fees={"maker": 0.0, "taker": 0.0}, fill="next_open", size=1.0,
+    )  # fmt: skip
+    result = run_backtest(config, {name: candles})
+    closed = np.array([t.pnl for t in result.trades if t.exit_reason != "end_of_data"])
+    side = compute_signals(SmaCrossStrategy(fast=10, slow=30), candles, candles.interval).side
+
+    class Signals(Strategy):
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            s = side[len(self.data) - 1]
+            if s == 1 and not self.position:
+                self.buy()
+            elif s == -1 and self.position:
+                self.position.close()
+
+    frame = DATA[name][0][["Open", "High", "Low", "Close", "Volume"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = FractionalBacktest(frame, Signals, cash=CASH, commission=0.0, finalize_trades=False).run()
+    assert len(closed) == stats["# Trades"] > 5
+    assert result.metrics.buy_and_hold_return_pct == pytest.approx(stats["Buy & Hold Return [%]"], rel=REL)
+    assert system_quality_number(closed) == pytest.approx(stats["SQN"], rel=1e-6)
+    assert kelly_fraction(closed) == pytest.approx(stats["Kelly Criterion"], rel=1e-6)
