@@ -37,6 +37,7 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_marketdata.ingest import Ingestor, discover
+from backtest_messaging.streams import server_urls
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pymongo import MongoClient
@@ -151,6 +152,7 @@ class Stack:
     gateway_url: str = ""
     nats_server: Any = None  # the private NatsServer (tests restart it), if the fixture started one
     mongo_server: Any = None  # a private MongoEmulator (tests restart it), if the fixture started one
+    stream_replicas: int = 1  # 3 on a three-node cluster (nats_url then lists its nodes, comma-separated)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -169,11 +171,14 @@ class Stack:
         return summary.candles_added
 
     def _env(self, prefix: str, mongo_uri: str) -> dict[str, str]:
-        return {
+        env = {
             f"{prefix}_NATS_URL": self.nats_url,
             f"{prefix}_MONGODB_URI": mongo_uri,
             f"{prefix}_MONGODB_DATABASE": self.database,
         }
+        if prefix != "GATEWAY":  # the gateway has no STREAM_REPLICAS setting yet
+            env[f"{prefix}_STREAM_REPLICAS"] = str(self.stream_replicas)
+        return env
 
     def _add(self, name: str, kind: str, env: dict[str, str]) -> None:
         base = {
@@ -282,7 +287,7 @@ class Stack:
         """Run `await work(js)` on a fresh NATS connection and return its result."""
 
         async def main() -> Any:
-            nc = await nats.connect(self.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            nc = await nats.connect(server_urls(self.nats_url), connect_timeout=2, max_reconnect_attempts=0)
             try:
                 return await work(nc.jetstream())
             finally:

@@ -13,9 +13,10 @@ import asyncio
 import logging
 import time
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from backtest_runner.sandbox.docker_sandbox import SandboxContainers
@@ -52,6 +53,19 @@ class RunnerHeartbeats:
     async def beat(self) -> None:
         """Refresh this runner's key (its value: the wall-clock time of the beat)."""
         await self._kv.put(heartbeat_key(self._instance_id, self.runner_id), f"{time.time():.3f}".encode())
+
+    async def first_beat(self, timeout_s: float = 30.0) -> None:
+        """Beat, retrying for up to `timeout_s` seconds: a bucket just created with replicas answers
+        only once its stream has elected a leader (meanwhile: no response, or a timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                await self.beat()
+                return
+            except (NoStreamResponseError, nats.errors.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def alive(self, runner_id: str) -> bool:
         """Return True if `runner_id` of this instance beat within the bucket's TTL."""

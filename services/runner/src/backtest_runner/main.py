@@ -104,7 +104,7 @@ class RunnerApp:
             settings.instance_id,
             settings.runner_id,
         )
-        await heartbeats.beat()  # alive before the first job: nobody takes this runner's containers
+        await heartbeats.first_beat()  # alive before the first job: nobody takes this runner's containers
         self._beating = asyncio.create_task(
             keep_beating(heartbeats, self._containers, settings.heartbeat_ttl_s / BEATS_PER_TTL)
         )
