@@ -1,0 +1,100 @@
+"""Is the winner of a search luck? The deflated Sharpe ratio and the probability of backtest overfitting.
+
+- `expected_max_sharpe(n, variance)`: Bailey and Lopez de Prado (2014), the expected maximum of `n`
+  Sharpe ratios drawn with that variance when every true Sharpe is 0:
+  sqrt(V) * ((1 - g) * Z^-1(1 - 1/n) + g * Z^-1(1 - 1/(n e))), g the Euler-Mascheroni constant.
+- `deflated_sharpe(returns, trial_sharpes)`: the probabilistic Sharpe ratio of the winner's per-bar
+  returns against that expected maximum (backtest_core.metrics_extra.probabilistic_sharpe, one source).
+  All Sharpe ratios here are per bar (not annualised), as in the paper.
+- `probability_of_overfitting(returns, splits)`: Bailey, Borwein, Lopez de Prado and Zhu (2015),
+  combinatorially symmetric cross-validation. The T x N matrix of the N trials' per-bar returns is cut
+  into `splits` (S, even) blocks of consecutive bars; for every choice of S/2 blocks as in-sample (the
+  rest out-of-sample) the in-sample best trial's out-of-sample rank w in (0, 1) gives the logit
+  ln(w / (1 - w)); PBO is the share of choices whose logit is <= 0 (the winner is at or below the
+  out-of-sample median). Performance is the Sharpe ratio of each part.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+from backtest_core.metrics_extra import probabilistic_sharpe
+
+EULER_GAMMA = 0.5772156649015329
+PBO_SPLITS_DEFAULT = 16
+
+
+def per_bar_sharpe(returns: np.ndarray) -> float | None:
+    """mean / sample std of per-bar returns (not annualised); None below 2 returns or without dispersion."""
+    r = np.asarray(returns, np.float64)
+    if len(r) < 2:
+        return None
+    sd = float(r.std(ddof=1))
+    return float(r.mean()) / sd if sd > 0 else None
+
+
+def expected_max_sharpe(n_trials: int, variance: float) -> float:
+    """The expected maximum Sharpe ratio of `n_trials` trials of true Sharpe 0 (n >= 2)."""
+    if n_trials < 2:
+        raise ValueError(f"the expected maximum needs at least 2 trials, got {n_trials}")
+    z = NormalDist().inv_cdf
+    return math.sqrt(max(variance, 0.0)) * (
+        (1.0 - EULER_GAMMA) * z(1.0 - 1.0 / n_trials) + EULER_GAMMA * z(1.0 - 1.0 / (n_trials * math.e))
+    )
+
+
+def deflated_sharpe(returns: np.ndarray, trial_sharpes: list[float]) -> float | None:
+    """PSR of the winner's `returns` against the expected maximum of `trial_sharpes` (per bar)."""
+    sharpes = [s for s in trial_sharpes if math.isfinite(s)]
+    if len(sharpes) < 2:
+        return None
+    benchmark = expected_max_sharpe(len(sharpes), float(np.var(sharpes, ddof=1)))
+    return probabilistic_sharpe(returns, benchmark)
+
+
+def _part_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, blocks: list[int]) -> np.ndarray:
+    n = counts[blocks].sum()
+    total, total_sq = sums[blocks].sum(axis=0), squares[blocks].sum(axis=0)
+    mean = total / n
+    variance = (total_sq - n * mean * mean) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = mean / np.sqrt(variance)
+    return np.where(np.isfinite(sharpe), sharpe, -np.inf)
+
+
+@dataclass(frozen=True, slots=True)
+class Overfitting:
+    """PBO and the logits it counts (one per in-sample choice)."""
+
+    pbo: float
+    logits: tuple[float, ...]
+
+
+def probability_of_overfitting(returns: np.ndarray, splits: int = PBO_SPLITS_DEFAULT) -> Overfitting | None:
+    """CSCV over a T x N matrix of per-bar returns; None for fewer than 2 trials or 2 bars per block."""
+    r = np.asarray(returns, np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"expected a bars x trials matrix, got shape {r.shape}")
+    if splits < 2 or splits % 2:
+        raise ValueError(f"splits must be an even number >= 2, got {splits}")
+    bars, trials = r.shape
+    if trials < 2 or bars < 2 * splits:
+        return None
+    blocks = np.array_split(np.arange(bars), splits)
+    sums = np.array([r[b].sum(axis=0) for b in blocks])
+    squares = np.array([(r[b] ** 2).sum(axis=0) for b in blocks])
+    counts = np.array([len(b) for b in blocks])
+    logits = []
+    for chosen in itertools.combinations(range(splits), splits // 2):
+        in_sample = list(chosen)
+        out_of_sample = [b for b in range(splits) if b not in chosen]
+        best = int(np.argmax(_part_sharpes(sums, squares, counts, in_sample)))
+        oos = _part_sharpes(sums, squares, counts, out_of_sample)
+        rank = 1 + int(np.sum(oos < oos[best])) + 0.5 * int(np.sum(oos == oos[best]) - 1)
+        w = rank / (trials + 1)
+        logits.append(math.log(w / (1.0 - w)))
+    return Overfitting(sum(1 for x in logits if x <= 0) / len(logits), tuple(logits))

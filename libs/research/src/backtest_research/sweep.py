@@ -1,0 +1,231 @@
+"""A parameter sweep on this machine: every trial a backtest of the base config with its params, run on
+all cores, the candles sent to each worker process once; then the best trial and the overfitting
+statistics of the search.
+
+A trial whose params the strategy's own validation refuses (ConfigError, e.g. fast >= slow) is SKIPPED
+and never run; one whose strategy raises is FAILURE with the reason; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from backtest_core.candles import Candles
+from backtest_core.config import BacktestConfig
+from backtest_core.engine import run_backtest
+from backtest_core.errors import BacktestError, ConfigError
+from backtest_core.metrics import bar_returns
+from backtest_core.metrics_extra import probabilistic_sharpe
+from backtest_core.results import Metrics
+
+from backtest_research.overfitting import (
+    PBO_SPLITS_DEFAULT,
+    deflated_sharpe,
+    per_bar_sharpe,
+    probability_of_overfitting,
+)
+from backtest_research.space import ParamSpace, SpaceError, Value
+
+TrialState = Literal["SUCCESS", "FAILURE", "SKIPPED"]
+Method = Literal["grid", "random"]
+CHUNK_BAR_CONFIGS = 5_000_000  # bars x configs per chunk: ~1 s of engine work, few round trips
+Chunk = list[tuple[int, dict[str, Value]]]  # (trial id, params) of trials evaluated together
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """The metric a sweep ranks by, its direction, and the trades a trial needs to be eligible."""
+
+    metric: str = "sharpe"
+    maximize: bool = True
+    min_trades: int = 0
+
+    @classmethod
+    def parse(cls, text: str, min_trades: int = 0) -> Objective:
+        """Read `sharpe`, `sharpe:max` or `max_drawdown_pct:min`; the metric must be a Metrics field."""
+        metric, _, direction = text.partition(":")
+        if metric not in Metrics.model_fields:
+            known = ", ".join(sorted(Metrics.model_fields))
+            raise SpaceError(f"objective {metric!r} is not a metric; one of: {known}")
+        if direction not in ("", "max", "min"):
+            raise SpaceError(f"objective {text!r}: the direction is max or min, was {direction!r}")
+        return cls(metric, direction != "min", min_trades)
+
+    def score(self, metrics: Mapping[str, Any]) -> float | None:
+        """The value to maximise (the metric, negated for min); None if undefined or too few trades."""
+        value = metrics.get(self.metric)
+        if value is None or metrics.get("trade_count", 0) < self.min_trades or not math.isfinite(value):
+            return None
+        return float(value) if self.maximize else -float(value)
+
+
+@dataclass(slots=True)
+class Trial:
+    """One configuration of the sweep and its outcome; `returns` are its per-bar returns (SUCCESS)."""
+
+    id: int
+    params: dict[str, Value]
+    state: TrialState
+    metrics: dict[str, Any] | None = None
+    reason: str | None = None
+    returns: np.ndarray | None = field(default=None, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        """The trial as the output contract gives it (returns left out: see --returns)."""
+        return {
+            "id": self.id,
+            "params": self.params,
+            "state": self.state,
+            "metrics": self.metrics,
+            "reason": self.reason,
+        }
+
+
+def run_trials(
+    base: BacktestConfig, trials: Sequence[tuple[int, dict[str, Value]]], candles: Mapping[str, Candles]
+) -> list[Trial]:
+    """Evaluate a chunk of trials on candles loaded once: each a backtest of `base` with its params."""
+    out = []
+    for trial_id, params in trials:
+        try:
+            config = base.model_copy(update={"params": {**base.params, **params}})
+            result = run_backtest(BacktestConfig.model_validate(config.model_dump()), candles)
+        except ConfigError as error:
+            out.append(Trial(trial_id, params, "SKIPPED", reason=str(error)))
+            continue
+        except (BacktestError, ValueError, ArithmeticError) as error:
+            out.append(Trial(trial_id, params, "FAILURE", reason=f"{type(error).__name__}: {error}"))
+            continue
+        equity = np.fromiter((p.equity for p in result.equity_curve), np.float64, len(result.equity_curve))
+        out.append(
+            Trial(trial_id, params, "SUCCESS", result.metrics.model_dump(), returns=bar_returns(equity))
+        )
+    return out
+
+
+_WORKER_CANDLES: dict[str, Candles] = {}
+
+
+def _init_worker(candles: dict[str, Candles]) -> None:
+    _WORKER_CANDLES.clear()
+    _WORKER_CANDLES.update(candles)
+
+
+def _run_chunk(base: BacktestConfig, chunk: Chunk) -> list[Trial]:
+    return run_trials(base, chunk, _WORKER_CANDLES)
+
+
+def plan_trials(space: ParamSpace, method: Method, trials: int | None, seed: int) -> list[dict[str, Value]]:
+    """The params of every trial: the whole grid, or `trials` seeded random draws."""
+    if method == "grid":
+        return list(space.grid())
+    if not trials or trials < 1:
+        raise SpaceError("random search needs --trials N (N >= 1)")
+    return space.sample(random.Random(seed), trials)
+
+
+def chunks(planned: list[dict[str, Value]], bars: int, workers: int) -> list[Chunk]:
+    """Group trials by estimated cost (bars x configs), one chunk per worker at least if there are enough."""
+    per_chunk = max(1, min(CHUNK_BAR_CONFIGS // max(bars, 1), math.ceil(len(planned) / max(workers, 1))))
+    numbered = list(enumerate(planned))
+    return [numbered[i : i + per_chunk] for i in range(0, len(numbered), per_chunk)]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """Every trial in id order, the best eligible one, and the overfitting statistics."""
+
+    trials: list[Trial]
+    best: Trial | None
+    overfitting: dict[str, Any]
+    objective: Objective
+
+    def counts(self) -> dict[str, int]:
+        """Trials by state, and in all."""
+        states = [t.state for t in self.trials]
+        return {
+            "total": len(states),
+            "done": states.count("SUCCESS"),
+            "failed": states.count("FAILURE"),
+            "skipped": states.count("SKIPPED"),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The output contract shared by `backtest sweep --json` and the platform's sweep result."""
+        return {
+            "trials": [t.as_json() for t in self.trials],
+            "best": self.best.as_json() if self.best else None,
+            "overfitting": self.overfitting,
+            "objective": {
+                "metric": self.objective.metric,
+                "direction": "max" if self.objective.maximize else "min",
+                "min_trades": self.objective.min_trades,
+            },
+            "counts": self.counts(),
+        }
+
+
+def overfitting_of(
+    trials: list[Trial], best: Trial | None, splits: int = PBO_SPLITS_DEFAULT
+) -> dict[str, Any]:
+    """PBO of the successful trials, PSR and deflated Sharpe of the best, and N (successful trials)."""
+    done = [t for t in trials if t.state == "SUCCESS" and t.returns is not None]
+    sharpes = [s for s in (per_bar_sharpe(t.returns) for t in done if t.returns is not None) if s is not None]
+    pbo = None
+    if len(done) >= 2:
+        matrix = np.column_stack([t.returns for t in done if t.returns is not None])
+        found = probability_of_overfitting(np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0), splits)
+        pbo = found.pbo if found is not None else None
+    best_returns = best.returns if best is not None else None
+    return {
+        "pbo": pbo,
+        "deflated_sharpe": deflated_sharpe(best_returns, sharpes) if best_returns is not None else None,
+        "psr": probabilistic_sharpe(best_returns) if best_returns is not None else None,
+        "trials": len(done),
+        "pbo_splits": splits,
+    }
+
+
+def pick_best(trials: list[Trial], objective: Objective) -> Trial | None:
+    """The eligible SUCCESS trial with the highest score (the lowest id among equals)."""
+    scored = [(s, -t.id, t) for t in trials if t.metrics and (s := objective.score(t.metrics)) is not None]
+    return max(scored, key=lambda x: (x[0], x[1]))[2] if scored else None
+
+
+def run_sweep(
+    base: BacktestConfig,
+    candles: Mapping[str, Candles],
+    planned: list[dict[str, Value]],
+    objective: Objective,
+    *,
+    workers: int | None = None,
+    pbo_splits: int = PBO_SPLITS_DEFAULT,
+    on_trials: Callable[[int], None] | None = None,
+) -> SweepResult:
+    """Run every planned trial over `workers` processes (default: every core) and rank them."""
+    workers = workers or os.cpu_count() or 1
+    bars = max(len(c) for c in candles.values())
+    groups = chunks(planned, bars, workers)
+    done: list[Trial] = []
+    if workers == 1 or len(groups) == 1:
+        for group in groups:
+            done += run_trials(base, group, candles)
+            if on_trials:
+                on_trials(len(group))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(dict(candles),)) as pool:
+            futures = {pool.submit(_run_chunk, base, group): len(group) for group in groups}
+            for future in as_completed(futures):
+                done += future.result()
+                if on_trials:
+                    on_trials(futures[future])
+    done.sort(key=lambda t: t.id)
+    best = pick_best(done, objective)
+    return SweepResult(done, best, overfitting_of(done, best, pbo_splits), objective)
