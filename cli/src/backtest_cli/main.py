@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # so that `backtest run` never imports HTTP or database clients.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "backtest_cli.run": ("run",),
+    "backtest_cli.sweep": ("sweep",),
     "backtest_cli.ingest": ("ingest", "fetch"),
     "backtest_cli.remote": ("submit", "status", "results", "cancel", "list"),
     "backtest_cli.token": ("token",),
