@@ -25,6 +25,7 @@ from backtest_core.errors import BacktestError
 from backtest_research.overfitting import PBO_SPLITS_DEFAULT
 from backtest_research.space import ParamSpace, SpaceError
 from backtest_research.sweep import Objective, SweepResult, plan_trials, run_sweep
+from backtest_research.tpe import run_tpe
 
 from backtest_cli.config_options import UsageError, add_config_options
 from backtest_cli.local_data import load_symbols, resolve_paths
@@ -54,9 +55,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )  # fmt: skip
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed strategy parameter; repeatable")  # fmt: skip
-    parser.add_argument("--method", choices=("grid", "random"), default="grid", help="default grid")
-    parser.add_argument("--trials", type=int, help="trials of a random search")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a random search (default 0)")
+    parser.add_argument("--method", choices=("grid", "random", "tpe"), default="grid",
+                        help="grid, seeded random or Bayesian (Optuna TPE); default grid")  # fmt: skip
+    parser.add_argument("--trials", type=int, help="trials of a random or TPE search")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random or TPE search (default 0)")
     parser.add_argument("--objective", default="sharpe", help="METRIC[:max|min] (default sharpe:max)")
     parser.add_argument("--min-trades", type=int, default=0, help="trades a trial needs to be best")
     parser.add_argument("--pbo-splits", type=int, default=PBO_SPLITS_DEFAULT,
@@ -76,15 +78,23 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError(f"option --pbo-splits: an even number >= 2, was {args.pbo_splits}")
         space = ParamSpace.parse(args.grid)
         objective = Objective.parse(args.objective, args.min_trades)
-        planned = plan_trials(space, args.method, args.trials, args.seed)
+        planned = plan_trials(
+            space, "random" if args.method == "tpe" else args.method, args.trials, args.seed
+        )
         loaded = load_symbols(resolve_paths(args.data), symbol=args.symbol, interval=args.interval)
         base = build_config(args, loaded)
         candles = {name: item.candles for name, item in loaded.items()}
         with _progress(len(planned), enabled=not args.no_progress) as advance:
-            result = run_sweep(
-                base, candles, planned, objective, workers=args.workers, pbo_splits=args.pbo_splits,
-                on_trials=advance,
-            )  # fmt: skip
+            if args.method == "tpe":
+                result = run_tpe(
+                    base, candles, space, objective, args.trials, args.seed, workers=args.workers,
+                    pbo_splits=args.pbo_splits, on_trials=advance,
+                )  # fmt: skip
+            else:
+                result = run_sweep(
+                    base, candles, planned, objective, workers=args.workers, pbo_splits=args.pbo_splits,
+                    on_trials=advance,
+                )  # fmt: skip
     except (UsageError, SpaceError, BacktestError) as error:
         print(f"backtest sweep: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -97,3 +97,20 @@ def test_chunks_bound_bars_times_configs_and_feed_every_worker() -> None:
 def test_an_unknown_objective_names_the_known_metrics() -> None:
     with pytest.raises(SpaceError, match=r"objective 'sharp' is not a metric; one of: .*sharpe"):
         Objective.parse("sharp")
+
+
+def test_a_seeded_tpe_search_is_reproducible_and_its_trials_are_single_backtests() -> None:
+    from backtest_research.tpe import run_tpe, tpe_study
+
+    space = ParamSpace.parse(["fast=int:3:30", "slow=int:20:120"])
+    objective = Objective.parse("sharpe")
+    first = run_tpe(BASE, CANDLES, space, objective, 12, 5, workers=2)
+    again = run_tpe(BASE, CANDLES, space, objective, 12, 5, workers=2)
+    assert [t.params for t in first.trials] == [t.params for t in again.trials]
+    assert len(first.trials) == 12 and first.best is not None
+    done = next(t for t in first.trials if t.state == "SUCCESS")
+    single = run_backtest(BASE.model_copy(update={"params": done.params}), CANDLES)
+    assert done.metrics is not None and done.metrics["final_equity"] == single.metrics.final_equity
+    rebuilt = tpe_study(space, 5, first.trials, objective)  # after a restart: the study from its trials
+    assert len(rebuilt.trials) == 12
+    assert rebuilt.best_value == objective.score(first.best.metrics or {})

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -199,6 +200,44 @@ def pick_best(trials: list[Trial], objective: Objective) -> Trial | None:
     return max(scored, key=lambda x: (x[0], x[1]))[2] if scored else None
 
 
+Evaluate = Callable[[list[Chunk]], list[Trial]]
+
+
+@contextmanager
+def trial_evaluator(
+    base: BacktestConfig,
+    candles: Mapping[str, Candles],
+    workers: int,
+    on_trials: Callable[[int], None] | None = None,
+) -> Iterator[Evaluate]:
+    """Yield `evaluate(chunks) -> trials`: in this process for one worker, else over a process pool
+    that receives the candles once per worker and is kept for every call (a TPE search calls it often)."""
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(dict(candles),))
+
+    def evaluate(groups: list[Chunk]) -> list[Trial]:
+        done: list[Trial] = []
+        if pool is None or (len(groups) == 1 and len(groups[0]) == 1):
+            for group in groups:
+                done += run_trials(base, group, candles)
+                if on_trials:
+                    on_trials(len(group))
+            return done
+        futures = {pool.submit(_run_chunk, base, group): len(group) for group in groups}
+        for future in as_completed(futures):
+            done += future.result()
+            if on_trials:
+                on_trials(futures[future])
+        return done
+
+    try:
+        yield evaluate
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def run_sweep(
     base: BacktestConfig,
     candles: Mapping[str, Candles],
@@ -211,21 +250,14 @@ def run_sweep(
 ) -> SweepResult:
     """Run every planned trial over `workers` processes (default: every core) and rank them."""
     workers = workers or os.cpu_count() or 1
-    bars = max(len(c) for c in candles.values())
-    groups = chunks(planned, bars, workers)
-    done: list[Trial] = []
-    if workers == 1 or len(groups) == 1:
-        for group in groups:
-            done += run_trials(base, group, candles)
-            if on_trials:
-                on_trials(len(group))
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(dict(candles),)) as pool:
-            futures = {pool.submit(_run_chunk, base, group): len(group) for group in groups}
-            for future in as_completed(futures):
-                done += future.result()
-                if on_trials:
-                    on_trials(futures[future])
-    done.sort(key=lambda t: t.id)
+    groups = chunks(planned, max(len(c) for c in candles.values()), workers)
+    with trial_evaluator(base, candles, workers if len(groups) > 1 else 1, on_trials) as evaluate:
+        done = evaluate(groups)
+    return ranked(done, objective, pbo_splits)
+
+
+def ranked(done: list[Trial], objective: Objective, pbo_splits: int = PBO_SPLITS_DEFAULT) -> SweepResult:
+    """The sweep's result from its finished trials: in id order, the best, the overfitting statistics."""
+    done = sorted(done, key=lambda t: t.id)
     best = pick_best(done, objective)
     return SweepResult(done, best, overfitting_of(done, best, pbo_splits), objective)
