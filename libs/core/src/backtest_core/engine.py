@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -58,6 +58,7 @@ def run_backtest(
     equity_points_max: int | None = None,
     signal_path: SignalPath = "auto",
     signal_source: SignalSource = in_process_signals,
+    on_equity: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> BacktestResult:
     """Run one backtest over `candles` (by symbol) and return its result.
 
@@ -66,7 +67,9 @@ def run_backtest(
     `equity_points_max`: downsample the returned equity curve to at most this many points (first and
     last kept); metrics always use every bar. `signal_source` computes the strategy's signals (this
     process by default; the sandbox entry runs the strategy in its own process). `on_progress(fraction,
-    stage)` follows backtest_core.run_progress. The engine never reads the wall clock.
+    stage)` follows backtest_core.run_progress. `on_equity(times_ns, equity)` receives the whole
+    per-bar curve as arrays (before any downsampling: a sweep's returns without a model per bar). The
+    engine never reads the wall clock.
     """
     progress = RunProgress(on_progress)
     progress.loading()
@@ -107,6 +110,8 @@ def run_backtest(
         )
         progress.metrics()
         curve = build_equity(union, ordered, timeline, results, config.cash)
+        if on_equity is not None:
+            on_equity(union, curve.equity)
         pnl = results.trades.pnl()
         trades = _trades(config, results, pnl, timeline, union)
         result = BacktestResult(

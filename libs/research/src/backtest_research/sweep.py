@@ -38,6 +38,7 @@ TrialState = Literal["SUCCESS", "FAILURE", "SKIPPED"]
 Method = Literal["grid", "random"]
 CHUNK_BAR_CONFIGS = 5_000_000  # bars x configs per chunk: ~1 s of engine work, few round trips
 Chunk = list[tuple[int, dict[str, Value]]]  # (trial id, params) of trials evaluated together
+EQUITY_POINTS_KEPT = 2  # a trial keeps its returns as an array; no EquityPoint per bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +90,36 @@ class Trial:
         }
 
 
+def _keep_in(kept: list[np.ndarray]) -> Callable[[np.ndarray, np.ndarray], None]:
+    def keep(_times: np.ndarray, equity: np.ndarray) -> None:
+        kept.append(equity.copy())
+
+    return keep
+
+
 def run_trials(
     base: BacktestConfig, trials: Sequence[tuple[int, dict[str, Value]]], candles: Mapping[str, Candles]
 ) -> list[Trial]:
     """Evaluate a chunk of trials on candles loaded once: each a backtest of `base` with its params."""
     out = []
     for trial_id, params in trials:
+        curve: list[np.ndarray] = []
         try:
             config = base.model_copy(update={"params": {**base.params, **params}})
-            result = run_backtest(BacktestConfig.model_validate(config.model_dump()), candles)
+            result = run_backtest(
+                BacktestConfig.model_validate(config.model_dump()),
+                candles,
+                equity_points_max=EQUITY_POINTS_KEPT,
+                on_equity=_keep_in(curve),
+            )
         except ConfigError as error:
             out.append(Trial(trial_id, params, "SKIPPED", reason=str(error)))
             continue
         except (BacktestError, ValueError, ArithmeticError) as error:
             out.append(Trial(trial_id, params, "FAILURE", reason=f"{type(error).__name__}: {error}"))
             continue
-        equity = np.fromiter((p.equity for p in result.equity_curve), np.float64, len(result.equity_curve))
-        out.append(
-            Trial(trial_id, params, "SUCCESS", result.metrics.model_dump(), returns=bar_returns(equity))
-        )
+        metrics = result.metrics.model_dump()
+        out.append(Trial(trial_id, params, "SUCCESS", metrics, returns=bar_returns(curve[0])))
     return out
 
 
