@@ -56,11 +56,13 @@ def deflated_sharpe(returns: np.ndarray, trial_sharpes: list[float]) -> float | 
     return probabilistic_sharpe(returns, benchmark)
 
 
-def _part_sharpes(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, blocks: list[int]) -> np.ndarray:
-    n = counts[blocks].sum()
-    total, total_sq = sums[blocks].sum(axis=0), squares[blocks].sum(axis=0)
-    mean = total / n
-    variance = (total_sq - n * mean * mean) / (n - 1)
+def _part_sharpes(
+    chosen: np.ndarray, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Sharpe of every trial over the blocks each row of `chosen` (combinations x blocks, 0/1) picks."""
+    n = (chosen @ counts)[:, None]
+    mean = (chosen @ sums) / n
+    variance = ((chosen @ squares) - n * mean * mean) / (n - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = mean / np.sqrt(variance)
     return np.where(np.isfinite(sharpe), sharpe, -np.inf)
@@ -87,14 +89,16 @@ def probability_of_overfitting(returns: np.ndarray, splits: int = PBO_SPLITS_DEF
     blocks = np.array_split(np.arange(bars), splits)
     sums = np.array([r[b].sum(axis=0) for b in blocks])
     squares = np.array([(r[b] ** 2).sum(axis=0) for b in blocks])
-    counts = np.array([len(b) for b in blocks])
-    logits = []
-    for chosen in itertools.combinations(range(splits), splits // 2):
-        in_sample = list(chosen)
-        out_of_sample = [b for b in range(splits) if b not in chosen]
-        best = int(np.argmax(_part_sharpes(sums, squares, counts, in_sample)))
-        oos = _part_sharpes(sums, squares, counts, out_of_sample)
-        rank = 1 + int(np.sum(oos < oos[best])) + 0.5 * int(np.sum(oos == oos[best]) - 1)
-        w = rank / (trials + 1)
-        logits.append(math.log(w / (1.0 - w)))
+    counts = np.array([len(b) for b in blocks], np.float64)
+    chosen = np.zeros((math.comb(splits, splits // 2), splits))
+    for row, blocks_in in enumerate(itertools.combinations(range(splits), splits // 2)):
+        chosen[row, list(blocks_in)] = 1.0
+    in_sample = _part_sharpes(chosen, sums, squares, counts)
+    out_of_sample = _part_sharpes(1.0 - chosen, sums, squares, counts)
+    best = np.argmax(in_sample, axis=1)
+    best_oos = out_of_sample[np.arange(len(best)), best][:, None]
+    below = np.sum(out_of_sample < best_oos, axis=1)
+    ties = np.sum(out_of_sample == best_oos, axis=1) - 1
+    w = (1 + below + 0.5 * ties) / (trials + 1)
+    logits = [math.log(x / (1.0 - x)) for x in w]
     return Overfitting(sum(1 for x in logits if x <= 0) / len(logits), tuple(logits))
