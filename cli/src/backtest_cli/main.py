@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "backtest_cli.run": ("run",),
     "backtest_cli.sweep": ("sweep",),
+    "backtest_cli.walkforward": ("walkforward",),
     "backtest_cli.ingest": ("ingest", "fetch"),
     "backtest_cli.remote": ("submit", "status", "results", "cancel", "list"),
     "backtest_cli.token": ("token",),

@@ -42,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run one backtest per parameter combination on local candle files (no services), "
         "rank them by an objective and report whether the winner is luck (PBO, deflated Sharpe).",
     )
+    add_search_options(parser)
+    parser.add_argument("--pbo-splits", type=int, default=PBO_SPLITS_DEFAULT,
+                        help=f"blocks of the CSCV for PBO, even (default {PBO_SPLITS_DEFAULT})")  # fmt: skip
+    parser.add_argument("--returns", type=Path, metavar="FILE.csv", help="write every trial's returns")
+    parser.set_defaults(handler=handle)
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The options `backtest sweep` and `backtest walkforward` share: data, strategy, space, objective."""
     parser.add_argument("--data", action="extend", nargs="+", required=True, metavar="PATH",
                         help="candle files, folders or globs, as in backtest run")  # fmt: skip
     parser.add_argument("--symbol", help="symbol of every --data file (default: from the file name)")
@@ -61,14 +70,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0, help="seed of a random or TPE search (default 0)")
     parser.add_argument("--objective", default="sharpe", help="METRIC[:max|min] (default sharpe:max)")
     parser.add_argument("--min-trades", type=int, default=0, help="trades a trial needs to be best")
-    parser.add_argument("--pbo-splits", type=int, default=PBO_SPLITS_DEFAULT,
-                        help=f"blocks of the CSCV for PBO, even (default {PBO_SPLITS_DEFAULT})")  # fmt: skip
     parser.add_argument("--workers", type=int, help="processes (default: every core)")
     add_config_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--returns", type=Path, metavar="FILE.csv", help="write every trial's returns")
     parser.add_argument("--no-progress", action="store_true", help="never show the progress bar")
-    parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:

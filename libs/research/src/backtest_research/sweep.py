@@ -90,9 +90,14 @@ class Trial:
         }
 
 
-def _keep_in(kept: list[np.ndarray]) -> Callable[[np.ndarray, np.ndarray], None]:
-    def keep(_times: np.ndarray, equity: np.ndarray) -> None:
-        kept.append(equity.copy())
+Curve = tuple[np.ndarray, np.ndarray]  # (open times ns, equity) of every bar
+
+
+def keep_curve(kept: list[Curve]) -> Callable[[np.ndarray, np.ndarray], None]:
+    """An `on_equity` for run_backtest that appends the whole curve to `kept`."""
+
+    def keep(times: np.ndarray, equity: np.ndarray) -> None:
+        kept.append((times.copy(), equity.copy()))
 
     return keep
 
@@ -103,14 +108,14 @@ def run_trials(
     """Evaluate a chunk of trials on candles loaded once: each a backtest of `base` with its params."""
     out = []
     for trial_id, params in trials:
-        curve: list[np.ndarray] = []
+        curve: list[Curve] = []
         try:
             config = base.model_copy(update={"params": {**base.params, **params}})
             result = run_backtest(
                 BacktestConfig.model_validate(config.model_dump()),
                 candles,
                 equity_points_max=EQUITY_POINTS_KEPT,
-                on_equity=_keep_in(curve),
+                on_equity=keep_curve(curve),
             )
         except ConfigError as error:
             out.append(Trial(trial_id, params, "SKIPPED", reason=str(error)))
@@ -119,7 +124,7 @@ def run_trials(
             out.append(Trial(trial_id, params, "FAILURE", reason=f"{type(error).__name__}: {error}"))
             continue
         metrics = result.metrics.model_dump()
-        out.append(Trial(trial_id, params, "SUCCESS", metrics, returns=bar_returns(curve[0])))
+        out.append(Trial(trial_id, params, "SUCCESS", metrics, returns=bar_returns(curve[0][1])))
     return out
 
 
