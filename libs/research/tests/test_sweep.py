@@ -114,3 +114,16 @@ def test_a_seeded_tpe_search_is_reproducible_and_its_trials_are_single_backtests
     rebuilt = tpe_study(space, 5, first.trials, objective)  # after a restart: the study from its trials
     assert len(rebuilt.trials) == 12
     assert rebuilt.best_value == objective.score(first.best.metrics or {})
+
+
+def test_returns_written_by_worker_processes_equal_those_of_one_process() -> None:
+    import numpy as np
+
+    planned = plan_trials(ParamSpace.parse(["fast=5,10,15", "slow=30,60"]), "grid", None, 0)
+    alone = run_sweep(BASE, CANDLES, planned, Objective.parse("sharpe"), workers=1)
+    shared = run_sweep(BASE, CANDLES, planned, Objective.parse("sharpe"), workers=2)
+    for one, two in zip(alone.trials, shared.trials, strict=True):
+        assert one.returns is not None and two.returns is not None
+        assert len(one.returns) == len(CANDLES["BTCUSD"]) - 1
+        np.testing.assert_array_equal(one.returns, two.returns)
+    assert alone.overfitting == shared.overfitting
