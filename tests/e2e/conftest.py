@@ -1,4 +1,4 @@
-"""The whole platform as separate processes: gateway, scheduler, runner and results over real NATS
+"""The whole platform as separate processes: gateway, scheduler, sweeper, runner and results over real NATS
 JetStream, the MongoDB-compatible server and Docker, with the repo's real candles loaded."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def platform(
     sandbox_image: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
-    """Load the real candles into a fresh database and start the four services against it.
+    """Load the real candles into a fresh database and start the five services against it.
 
     A test module may set `PLATFORM_ENV: dict[str, str]` to override the services' settings for its
     own platform, e.g. `{"RUNNER_WALL_CLOCK_S": "8", "RUNNER_MEMORY_MB": "256", "RUNNER_SLOTS": "4"}`.
@@ -105,6 +105,7 @@ def platform(
         **_service_env("GATEWAY", nats_url, mongo_uri, database),
         **_service_env("SCHEDULER", nats_url, mongo_uri, database),
         **_service_env("RESULTS", nats_url, mongo_uri, database),
+        **_service_env("SWEEPER", nats_url, mongo_uri, database),
         **_service_env("RUNNER", nats_url, mongo_readonly_uri, database),
         # candles and symbols are read as the read-only user, as scripts/up does
         "GATEWAY_CANDLES_MONGODB_URI": mongo_readonly_uri,
@@ -119,7 +120,7 @@ def platform(
     }
     stack = Platform(f"http://127.0.0.1:{port}", db, database, env, work, started_at=int(time.time()) - 1)
     try:
-        for name in ("results", "scheduler", "runner", "gateway"):
+        for name in ("results", "scheduler", "sweeper", "runner", "gateway"):
             log = (work / f"{name}.log").open("wb")
             stack.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"backtest_{name}"], env=env, stdout=log, stderr=subprocess.STDOUT

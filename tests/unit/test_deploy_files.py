@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("gateway", "scheduler", "runner", "results")
+SERVICES = ("gateway", "scheduler", "runner", "results", "sweeper")
 MONGODS = ("mongo1", "mongo2", "mongo-arbiter")
 PASSWORDS = {
     "GATEWAY_JWT_SECRET": "x" * 48,

@@ -20,6 +20,7 @@ from backtest_gateway.settings import GatewaySettings
 from backtest_results.settings import Settings as ResultsSettings
 from backtest_runner.settings import RunnerSettings
 from backtest_scheduler.settings import Settings as SchedulerSettings
+from backtest_sweeper.settings import Settings as SweeperSettings
 from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +32,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "scheduler": SchedulerSettings,
     "runner": RunnerSettings,
     "results": ResultsSettings,
+    "sweeper": SweeperSettings,
 }
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEYFILE")
 
@@ -155,7 +157,7 @@ def test_the_scheduler_admits_as_many_jobs_as_the_largest_runner_fleet_has_slots
 def test_every_container_has_probes_requests_and_limits() -> None:
     names = {w["metadata"]["name"] for w in workloads()}
 
-    assert names == {"gateway", "scheduler", "runner", "results", "nats", "mongo"}
+    assert names == {"gateway", "scheduler", "runner", "results", "sweeper", "nats", "mongo"}
     for workload in workloads():
         for c in workload["spec"]["template"]["spec"]["containers"]:
             where = f"{workload['metadata']['name']}/{c['name']}"
@@ -178,7 +180,7 @@ def test_the_gateway_is_probed_on_its_health_endpoint() -> None:
     assert env["GATEWAY_HOST"]["value"] == "0.0.0.0"
 
 
-@pytest.mark.parametrize("service", ["scheduler", "runner", "results"])
+@pytest.mark.parametrize("service", ["scheduler", "runner", "results", "sweeper"])
 def test_services_without_http_are_probed_on_their_process_and_nats_connection(service: str) -> None:
     c = container(one("Deployment", service), service)
     script = config_map_file("backtest-probes", "nats_connected.py")
@@ -225,7 +227,8 @@ def test_no_manifest_holds_a_secret_and_every_credential_comes_from_a_secret_key
                     password = re.fullmatch(r"\$\((\w+)\)", credentials.group(2))
                     assert password and password.group(1) in from_secrets, f"{c['name']}: {entry['name']}"
                     checked += 1
-    assert checked == 6  # MongoDB URIs: gateway 2, scheduler 2 (root, reader), results 1, runner 1 (reader)
+    # MongoDB URIs: gateway 2, scheduler 2 (root, reader), results 1, sweeper 1, runner 1 (reader)
+    assert checked == 7
 
 
 def test_secrets_the_manifests_read_are_the_ones_the_deploy_readme_creates() -> None:

@@ -25,6 +25,8 @@ DISTRIBUTIONS = {
     "backtest-scheduler": "services/scheduler",
     "backtest-runner": "services/runner",
     "backtest-results": "services/results",
+    "backtest-sweeper": "services/sweeper",
+    "backtest-research": "libs/research",
     "backtest-cli": "cli",
 }
 

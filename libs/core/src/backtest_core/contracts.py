@@ -8,6 +8,9 @@ Flow (commands are imperative, events past tense):
     scheduler --BacktestEvent (state machine)--> [BACKTEST_EVENTS] --> results (MongoDB), gateway (WebSocket)
     scheduler --CancelRun--> core NATS broadcast --> every runner (kills the container if it has it)
     scheduler --DeadLetteredJob--> [BACKTEST_DEAD]
+    gateway --SubmitSweep/CancelSweep--> [SWEEP_COMMANDS] --> sweeper
+    sweeper --SubmitBacktest (one per trial)/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
+    [BACKTEST_EVENTS] (the trials' ends) --> sweeper --SweepEvent--> [SWEEP_EVENTS] --> anyone
 
 Every message is frozen, rejects unknown fields, carries `schema_version`, a unique `message_id`
 (used as the JetStream `Nats-Msg-Id` for de-duplication) and a timezone-aware UTC timestamp.
@@ -41,6 +44,8 @@ class Stream(StrEnum):
     EVENTS = "BACKTEST_EVENTS"
     DEAD = "BACKTEST_DEAD"
     ADVISORIES = "BACKTEST_ADVISORIES"
+    SWEEP_COMMANDS = "SWEEP_COMMANDS"
+    SWEEP_EVENTS = "SWEEP_EVENTS"
 
 
 class Subject:
@@ -57,6 +62,16 @@ class Subject:
     # JetStream's advisory (published by the server) when a runner job ran out of deliveries; captured
     # in Stream.ADVISORIES so that one emitted while the scheduler reconnects is not lost.
     JOBS_MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BACKTEST_JOBS.runner"
+
+    SWEEP_SUBMIT = "sweep.command.submit"
+    SWEEP_CANCEL = "sweep.command.cancel"
+    SWEEP_COMMANDS_ALL = "sweep.command.>"
+    SWEEP_EVENTS_ALL = "sweep.event.>"
+
+    @staticmethod
+    def sweep_event(sweep_id: str) -> str:
+        """Subject of one sweep's events."""
+        return f"sweep.event.{sweep_id}"
 
     @staticmethod
     def run(task_id: str) -> str:
@@ -87,6 +102,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(Stream.EVENTS, (Subject.EVENTS_ALL,)),
     StreamSpec(Stream.DEAD, (Subject.DEAD_JOB,), max_age_s=30 * 24 * 3600.0),
     StreamSpec(Stream.ADVISORIES, (Subject.JOBS_MAX_DELIVERIES_ADVISORY,)),
+    StreamSpec(Stream.SWEEP_COMMANDS, (Subject.SWEEP_COMMANDS_ALL,)),
+    StreamSpec(Stream.SWEEP_EVENTS, (Subject.SWEEP_EVENTS_ALL,)),
 )
 
 # Durable consumer names.
@@ -95,6 +112,8 @@ SCHEDULER_RUNS_CONSUMER = "scheduler-runs"
 SCHEDULER_ADVISORIES_CONSUMER = "scheduler-advisories"
 RUNNER_JOBS_CONSUMER = "runner"
 RESULTS_EVENTS_CONSUMER = "results-writer"
+SWEEPER_COMMANDS_CONSUMER = "sweeper-commands"
+SWEEPER_EVENTS_CONSUMER = "sweeper-trials"
 
 # The runner consumer's redelivery settings: a job unacked for RUNNER_JOBS_ACK_WAIT_S (the runner calls
 # in_progress() well within it) is redelivered; after RUNNER_JOBS_MAX_DELIVER deliveries JetStream
@@ -351,6 +370,65 @@ class DeadLetteredJob(Message):
 
     job: RunBacktestJob
     history: list[Failure]
+
+
+# --- Sweeps (gateway -> sweeper -> everyone) -----------------------------------------------------
+# The sweep's definition (base config and search) is in its MongoDB document, written by the gateway
+# before the command is published; the sweeper owns every change after that.
+
+
+class SweepState(StrEnum):
+    """A sweep's state: PENDING until the sweeper planned it, RUNNING while trials are out."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_SWEEP_STATES = frozenset({SweepState.SUCCESS, SweepState.FAILURE, SweepState.CANCELLED})
+
+
+class SubmitSweep(Message):
+    """Run the sweep stored under this id."""
+
+    kind: Literal["submit"] = "submit"
+    sweep_id: TaskId
+    user_id: str = Field(min_length=1, max_length=100)
+
+
+class CancelSweep(Message):
+    """Stop this sweep: no more trials are submitted and the ones out are cancelled."""
+
+    kind: Literal["cancel"] = "cancel"
+    sweep_id: TaskId
+    user_id: str
+
+
+SweepCommand = Annotated[SubmitSweep | CancelSweep, Field(discriminator="kind")]
+
+
+class SweepCounts(Frozen):
+    """A sweep's trials by outcome, and in all (`total` counts the trials planned so far and to come)."""
+
+    total: int = Field(ge=0)
+    done: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    skipped: int = Field(default=0, ge=0)
+    cancelled: int = Field(default=0, ge=0)
+    running: int = Field(default=0, ge=0)
+
+
+class SweepEvent(Message):
+    """A sweep moved: a trial ended (`trial` its id) or the sweep changed state."""
+
+    sweep_id: TaskId
+    user_id: str
+    state: SweepState
+    counts: SweepCounts
+    trial: int | None = None
+    best_trial: int | None = None
 
 
 # --- The sandbox protocol (runner <-> container) --------------------------------------------------

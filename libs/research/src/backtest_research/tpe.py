@@ -85,3 +85,17 @@ def run_tpe(
                     study.tell(handle, score)
                 done.append(trial)
     return ranked(done, objective, pbo_splits)
+
+
+def ask_tpe(
+    space: ParamSpace, seed: int, ended: list[Trial], objective: Objective, first_id: int, count: int
+) -> list[dict[str, Value]]:
+    """The params of the next `count` trials (ids from `first_id`) of a TPE search that has `ended`.
+
+    The study is rebuilt from the ended trials every time (a sweep owner keeps no study in memory and
+    loses nothing on a restart); the sampler's seed moves with `first_id`, so trials asked while others
+    are still out differ from them.
+    """
+    study = tpe_study(space, seed + first_id, ended, objective)
+    distributions = {d.name: _distribution(d) for d in space.dimensions}
+    return [dict(study.ask(distributions).params) for _ in range(count)]

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backtest_gateway.auth import Principal, decode_token
 from backtest_gateway.errors import Unauthorized
 from backtest_gateway.heavy_turns import HeavyTurns
-from backtest_gateway.ports import CommandBus, EventFeed, MarketData, StrategyStore, TaskStore
+from backtest_gateway.ports import CommandBus, EventFeed, MarketData, StrategyStore, SweepStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, RateLimiter
 from backtest_gateway.result_cache import ResultCache
 from backtest_gateway.settings import GatewaySettings
@@ -72,7 +72,14 @@ def get_heavy_turns(request: Request) -> HeavyTurns:
     return turns
 
 
+def get_sweeps(request: Request) -> SweepStore:
+    """The sweep store (set by create_app)."""
+    sweeps: SweepStore = request.app.state.sweeps
+    return sweeps
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+SweepsDep = Annotated[SweepStore, Depends(get_sweeps)]
 ResultCacheDep = Annotated[ResultCache, Depends(get_result_cache)]
 HeavyTurnsDep = Annotated[HeavyTurns, Depends(get_heavy_turns)]
 StrategiesDep = Annotated[StrategyStore, Depends(get_strategies)]

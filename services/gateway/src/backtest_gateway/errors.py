@@ -201,3 +201,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(Exception)(_unexpected)
+
+
+class SweepNotFound(ApiError):
+    """No such sweep for this caller (a foreign sweep looks exactly like a missing one)."""
+
+    status_code = 404
+    code = "sweep_not_found"
+
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__(f"no sweep with sweep_id {sweep_id!r}", field="sweep_id")
+
+
+class SweepTooLarge(ApiError):
+    """The search has more trials than one sweep may run."""
+
+    status_code = 422
+    code = "sweep_too_large"
+
+
+class TooManySweeps(ApiError):
+    """The caller already has as many open sweeps as a user may."""
+
+    status_code = 429
+    code = "too_many_sweeps"
+
+
+class InvalidQuery(ApiError):
+    """A query parameter names something that does not exist (e.g. a sort key or an axis)."""
+
+    status_code = 422
+    code = "invalid_query"

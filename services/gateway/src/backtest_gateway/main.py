@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from backtest_gateway.adapters.mongo_marketdata import MongoMarketData
 from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
+from backtest_gateway.adapters.mongo_sweeps import MongoSweepStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.adapters.mongo_users import MongoUserStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
@@ -25,7 +26,7 @@ from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.finished_records import FinishedRecords
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.heavy_turns import HeavyTurns
-from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, TaskStore
+from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, SweepStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, Clock, Rate, RateLimiter
 from backtest_gateway.result_cache import ResultCache
 from backtest_gateway.routers import (
@@ -38,13 +39,14 @@ from backtest_gateway.routers import (
     strategies,
     symbols,
 )
+from backtest_gateway.routers import sweeps as sweeps_router
 from backtest_gateway.routers.web import install_dashboard
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stream_slots import StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
 from backtest_gateway.users import UserStore
 
-STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS)
+STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS, Stream.SWEEP_COMMANDS)
 SERVICE_NAME = "backtest-gateway"
 
 
@@ -62,6 +64,7 @@ def create_app(
     strategy_store: StrategyStore | None = None,
     market: MarketData | None = None,
     users: UserStore | None = None,
+    sweeps: SweepStore | None = None,
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
@@ -83,7 +86,7 @@ def create_app(
         mongo_market = None
         try:
             await declare_streams(broker.config.connection_state.stream, STREAMS_USED)
-            if store is None or strategy_store is None or users is None:
+            if store is None or strategy_store is None or users is None or sweeps is None:
                 mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
                 if store is None:
                     await mongo_store.create_indexes()
@@ -94,6 +97,8 @@ def create_app(
                     app.state.strategies = mongo_strategies
                 if users is None:
                     app.state.users = MongoUserStore(mongo[settings.mongodb_database])
+                if sweeps is None:
+                    app.state.sweeps = MongoSweepStore(mongo[settings.mongodb_database])
             if market is None:
                 mongo_market = MongoMarketData.connect(
                     settings.candles_mongodb_uri or settings.mongodb_uri, settings.mongodb_database
@@ -128,6 +133,7 @@ def create_app(
     app.state.strategies = strategy_store
     app.state.market = market
     app.state.users = users
+    app.state.sweeps = sweeps
     app.state.limiter = (
         RateLimiter.from_settings(settings, clock) if clock else RateLimiter.from_settings(settings)
     )
@@ -154,6 +160,7 @@ def create_app(
     app.include_router(symbols.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)
+    app.include_router(sweeps_router.router)
     app.include_router(graphql_router())
     install_dashboard(app, settings.web_dist)
     return app

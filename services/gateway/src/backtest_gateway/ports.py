@@ -12,11 +12,14 @@ from backtest_core.contracts import (
     BacktestEvent,
     BacktestEventBase,
     CancelBacktest,
+    CancelSweep,
     Failure,
     SubmitBacktest,
+    SubmitSweep,
     TaskState,
 )
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
+from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
@@ -162,6 +165,14 @@ class CommandBus(Protocol):
         """Publish a CancelBacktest; return once the stream stored it."""
         ...
 
+    async def submit_sweep(self, command: SubmitSweep) -> None:
+        """Publish a SubmitSweep; return once the stream stored it."""
+        ...
+
+    async def cancel_sweep(self, command: CancelSweep) -> None:
+        """Publish a CancelSweep; return once the stream stored it."""
+        ...
+
 
 class SucceededHeader(BacktestEventBase):
     """A SUCCESS event without its result: read it from the task store, or from `whole_event()`.
@@ -285,4 +296,41 @@ class MarketData(Protocol):
 
     def candles(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
         """Return the stored bars with start_ns <= open_time < end_ns (UTC ns; None = unbounded)."""
+        ...
+
+
+class SweepOrder(BaseModel):
+    """How a trials page is sorted: by `id` or a metric, ascending or descending (None last)."""
+
+    by: str = "id"
+    descending: bool = False
+
+
+class SweepStore(Protocol):
+    """The sweeps the gateway creates and reads (the sweeper owns every change after the insert)."""
+
+    async def insert(self, record: SweepRecord) -> None:
+        """Store a new PENDING sweep."""
+        ...
+
+    async def delete_pending(self, sweep_id: str) -> None:
+        """Remove a sweep whose command could not be queued."""
+        ...
+
+    async def get(self, sweep_id: str) -> SweepRecord | None:
+        """The sweep, or None."""
+        ...
+
+    async def page(self, user_id: str | None, limit: int, offset: int) -> tuple[list[SweepRecord], int]:
+        """The user's sweeps (None: everyone's) newest first, and how many there are."""
+        ...
+
+    async def open_count(self, user_id: str) -> int:
+        """How many of the user's sweeps are PENDING or RUNNING."""
+        ...
+
+    async def trials(
+        self, sweep_id: str, order: SweepOrder, limit: int, offset: int, state: TrialStatus | None
+    ) -> tuple[list[TrialRecord], int]:
+        """A page of the sweep's trials (without their returns) and how many match."""
         ...

@@ -53,6 +53,10 @@ class GatewaySettings(BaseSettings):
     candles_max_bars: int = Field(default=5_000, ge=1, le=1_000_000, description="bars per candles page")
     strategy_source_max_bytes: int = Field(default=100_000, ge=100, le=200_000, description="UTF-8 bytes")
     strategies_per_user_max: int = Field(default=100, ge=1, le=10_000)
+    sweep_trials_max: int = Field(default=10_000, ge=1, le=1_000_000, description="trials of one sweep")
+    sweeps_open_per_user: int = Field(
+        default=2, ge=1, le=1_000, description="a user's sweeps PENDING or RUNNING at once"
+    )
     submit_rate_per_min: float = Field(default=30.0, gt=0, description="submissions refilled per minute")
     submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
     read_rate_per_s: float = Field(default=20.0, gt=0, description="reads refilled per second")

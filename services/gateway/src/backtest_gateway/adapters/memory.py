@@ -8,7 +8,14 @@ from collections.abc import AsyncGenerator
 
 import numpy as np
 from backtest_core.candles import Candles
-from backtest_core.contracts import BacktestEvent, CancelBacktest, SubmitBacktest, TaskState
+from backtest_core.contracts import (
+    BacktestEvent,
+    CancelBacktest,
+    CancelSweep,
+    SubmitBacktest,
+    SubmitSweep,
+    TaskState,
+)
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 
 from backtest_gateway.ports import (
@@ -120,7 +127,7 @@ class RecordingCommandBus:
     """Keeps every published command in order; `fail` makes the next publishes raise."""
 
     def __init__(self) -> None:
-        self.published: list[SubmitBacktest | CancelBacktest] = []
+        self.published: list[SubmitBacktest | CancelBacktest | SubmitSweep | CancelSweep] = []
         self.fail: Exception | None = None
 
     async def submit(self, command: SubmitBacktest) -> None:
@@ -131,6 +138,17 @@ class RecordingCommandBus:
 
     async def cancel(self, command: CancelBacktest) -> None:
         """Record the command (or raise `fail`)."""
+        await self._record(command)
+
+    async def submit_sweep(self, command: SubmitSweep) -> None:
+        """Record the command (or raise `fail`)."""
+        await self._record(command)
+
+    async def cancel_sweep(self, command: CancelSweep) -> None:
+        """Record the command (or raise `fail`)."""
+        await self._record(command)
+
+    async def _record(self, command: SubmitBacktest | CancelBacktest | SubmitSweep | CancelSweep) -> None:
         if self.fail is not None:
             raise self.fail
         self.published.append(command)

@@ -1,0 +1,1 @@
+"""The sweeper: the one owner of sweep state."""

@@ -1,0 +1,1 @@
+"""The sweeper's adapters: MongoDB and NATS."""

@@ -1,0 +1,108 @@
+"""MongoSweepStore: the sweeper's reads and writes of the `sweeps` and `sweep_trials` collections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState
+from backtest_research.sweep_records import (
+    OPEN_TRIALS,
+    SWEEPS_COLLECTION,
+    TRIALS_COLLECTION,
+    SweepRecord,
+    TrialRecord,
+    TrialStatus,
+    read_sweep,
+    read_trial,
+    sweep_document,
+    trial_document,
+)
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+_ENDED = [state.value for state in TERMINAL_SWEEP_STATES]
+_OPEN = [state.value for state in OPEN_TRIALS]
+
+
+class MongoSweepStore:
+    """SweepStore on two collections of one database."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._sweeps: AsyncCollection[Document] = database[SWEEPS_COLLECTION]
+        self._trials: AsyncCollection[Document] = database[TRIALS_COLLECTION]
+
+    async def ensure_indexes(self) -> None:
+        """The indexes the sweeper's and the gateway's queries use."""
+        await self._sweeps.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+        await self._sweeps.create_index([("state", ASCENDING)])
+        await self._trials.create_index([("task_id", ASCENDING)])
+        await self._trials.create_index([("sweep_id", ASCENDING), ("state", ASCENDING), ("id", ASCENDING)])
+        await self._trials.create_index([("sweep_id", ASCENDING), ("id", ASCENDING)])
+
+    async def insert(self, record: SweepRecord) -> None:
+        """Store a new sweep (the gateway's one write)."""
+        await self._sweeps.insert_one(sweep_document(record))
+
+    async def get(self, sweep_id: str) -> SweepRecord | None:
+        document = await self._sweeps.find_one({"_id": sweep_id})
+        return read_sweep(document) if document is not None else None
+
+    async def update(self, sweep_id: str, fields: Mapping[str, Any]) -> None:
+        await self._sweeps.update_one({"_id": sweep_id, "finished_at": None}, {"$set": dict(fields)})
+
+    async def set_state(self, sweep_id: str, state: SweepState, fields: Mapping[str, Any]) -> bool:
+        done = await self._sweeps.update_one(
+            {"_id": sweep_id, "state": {"$nin": _ENDED}}, {"$set": {**fields, "state": state.value}}
+        )
+        return done.matched_count == 1
+
+    async def open_sweeps(self) -> list[str]:
+        found = self._sweeps.find({"state": {"$nin": _ENDED}}, {"_id": 1})
+        return [document["_id"] async for document in found]
+
+    async def add_trials(self, trials: list[TrialRecord]) -> None:
+        if not trials:
+            return
+        writes = [
+            UpdateOne({"_id": document["_id"]}, {"$setOnInsert": document}, upsert=True)
+            for document in map(trial_document, trials)
+        ]
+        for start in range(0, len(writes), 1000):
+            await self._trials.bulk_write(writes[start : start + 1000], ordered=False)
+
+    async def trials(
+        self, sweep_id: str, states: tuple[TrialStatus, ...] | None = None, limit: int = 0
+    ) -> list[TrialRecord]:
+        query: Document = {"sweep_id": sweep_id}
+        if states is not None:
+            query["state"] = {"$in": [s.value for s in states]}
+        found = self._trials.find(query).sort("id", ASCENDING).limit(limit)
+        return [read_trial(document) async for document in found]
+
+    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
+        document = await self._trials.find_one({"task_id": task_id})
+        return read_trial(document) if document is not None else None
+
+    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
+        document = trial_document(trial)
+        query: Document = {"_id": document.pop("_id")}
+        if unless_ended:
+            query["state"] = {"$in": _OPEN}
+        done = await self._trials.update_one(query, {"$set": document})
+        return done.matched_count == 1
+
+    async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:
+        pipeline: list[Document] = [
+            {"$match": {"sweep_id": sweep_id}},
+            {"$group": {"_id": "$state", "n": {"$sum": 1}}},
+        ]
+        rows = await (await self._trials.aggregate(pipeline)).to_list()
+        return {TrialStatus(row["_id"]): int(row["n"]) for row in rows}
+
+    async def best(self, sweep_id: str) -> TrialRecord | None:
+        found = self._trials.find({"sweep_id": sweep_id, "score": {"$ne": None}})
+        best = await found.sort([("score", DESCENDING), ("id", ASCENDING)]).limit(1).to_list()
+        return read_trial(best[0]) if best else None

@@ -1,0 +1,34 @@
+"""NatsSweepBus: the sweeper's publishes, each with `Nats-Msg-Id` = message_id, waiting for the ack."""
+
+from __future__ import annotations
+
+from backtest_core.contracts import CancelBacktest, Message, Stream, Subject, SubmitBacktest, SweepEvent
+from backtest_messaging import publish_headers
+from backtest_observability import inject_headers
+from faststream.nats import NatsBroker
+
+
+class NatsSweepBus:
+    """Trial commands to BACKTEST_COMMANDS, sweep events to SWEEP_EVENTS."""
+
+    def __init__(self, broker: NatsBroker, timeout_s: float = 5.0) -> None:
+        self._broker = broker
+        self._timeout_s = timeout_s
+
+    async def submit(self, command: SubmitBacktest) -> None:
+        await self._publish(command, Subject.SUBMIT, Stream.COMMANDS)
+
+    async def cancel(self, command: CancelBacktest) -> None:
+        await self._publish(command, Subject.CANCEL, Stream.COMMANDS)
+
+    async def publish(self, event: SweepEvent) -> None:
+        await self._publish(event, Subject.sweep_event(event.sweep_id), Stream.SWEEP_EVENTS)
+
+    async def _publish(self, message: Message, subject: str, stream: Stream) -> None:
+        await self._broker.publish(
+            message.model_dump_json().encode(),
+            subject,
+            headers=inject_headers(publish_headers(message.message_id)),
+            stream=stream.value,
+            timeout=self._timeout_s,
+        )

@@ -1,0 +1,65 @@
+"""What the sweeper needs from the outside: its store (MongoDB) and the bus (NATS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from backtest_core.contracts import CancelBacktest, SubmitBacktest, SweepEvent, SweepState
+from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
+
+
+class SweepStore(Protocol):
+    """The `sweeps` and `sweep_trials` documents."""
+
+    async def get(self, sweep_id: str) -> SweepRecord | None:
+        """The sweep, or None."""
+        ...
+
+    async def update(self, sweep_id: str, fields: Mapping[str, Any]) -> None:
+        """Set fields of a sweep that has not finished (`finished_at` unset): a finished one never changes."""
+        ...
+
+    async def open_sweeps(self) -> list[str]:
+        """The ids of every PENDING or RUNNING sweep."""
+        ...
+
+    async def add_trials(self, trials: list[TrialRecord]) -> None:
+        """Store new trials; one stored already (same sweep and id) is left as it is."""
+        ...
+
+    async def trials(
+        self, sweep_id: str, states: tuple[TrialStatus, ...] | None = None, limit: int = 0
+    ) -> list[TrialRecord]:
+        """The sweep's trials (in those states), in id order; `limit` 0: all."""
+        ...
+
+    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
+        """The trial a task runs, or None for a task of no sweep."""
+        ...
+
+    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
+        """Store the trial's new state; False when it had ended already (the end is never overwritten)."""
+        ...
+
+    async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:
+        """The sweep's trials by status."""
+        ...
+
+    async def best(self, sweep_id: str) -> TrialRecord | None:
+        """The trial with the highest score (the lowest id among equals), or None."""
+        ...
+
+    async def set_state(self, sweep_id: str, state: SweepState, fields: Mapping[str, Any]) -> bool:
+        """Move a sweep in an open state (PENDING, RUNNING) to `state` with `fields`; False otherwise."""
+        ...
+
+
+class SweepBus(Protocol):
+    """Commands to the scheduler and the sweep's events."""
+
+    async def submit(self, command: SubmitBacktest) -> None: ...
+
+    async def cancel(self, command: CancelBacktest) -> None: ...
+
+    async def publish(self, event: SweepEvent) -> None: ...

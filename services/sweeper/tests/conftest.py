@@ -1,0 +1,139 @@
+"""Hand-written fakes of the sweeper's ports, kept as plain dicts and lists, and builders of sweeps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import (
+    TERMINAL_SWEEP_STATES,
+    CancelBacktest,
+    SubmitBacktest,
+    SweepCounts,
+    SweepEvent,
+    SweepState,
+)
+from backtest_research.search import SweepSearch
+from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecord, TrialStatus
+from backtest_sweeper.service import SweeperService
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def make_sweep(sweep_id: str = "5" * 32, **search: Any) -> SweepRecord:
+    """A PENDING sweep of sma_cross on BTCUSDT daily over `search` (default: a 2 x 3 grid)."""
+    config = BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSDT"]})
+    return SweepRecord(
+        sweep_id=sweep_id,
+        user_id="alice",
+        state=SweepState.PENDING,
+        config=config,
+        search=SweepSearch.model_validate({"space": ["fast=5,10", "slow=20,30,40"]} | search),
+        counts=SweepCounts(total=0, done=0, failed=0, skipped=0, cancelled=0, running=0),
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+class FakeSweepStore:
+    """SweepStore over dicts, with the conditional writes of MongoSweepStore."""
+
+    def __init__(self) -> None:
+        self.sweeps: dict[str, SweepRecord] = {}
+        self.trial_rows: dict[tuple[str, int], TrialRecord] = {}
+
+    async def get(self, sweep_id: str) -> SweepRecord | None:
+        return self.sweeps.get(sweep_id)
+
+    async def update(self, sweep_id: str, fields: Mapping[str, Any]) -> None:
+        record = self.sweeps[sweep_id]
+        if record.finished_at is None:
+            self.sweeps[sweep_id] = record.model_copy(update=self._parsed(fields))
+
+    async def set_state(self, sweep_id: str, state: SweepState, fields: Mapping[str, Any]) -> bool:
+        record = self.sweeps[sweep_id]
+        if record.state in TERMINAL_SWEEP_STATES:
+            return False
+        self.sweeps[sweep_id] = record.model_copy(update=self._parsed(fields) | {"state": state})
+        return True
+
+    async def open_sweeps(self) -> list[str]:
+        return [key for key, record in self.sweeps.items() if record.state not in TERMINAL_SWEEP_STATES]
+
+    async def add_trials(self, trials: list[TrialRecord]) -> None:
+        for trial in trials:
+            self.trial_rows.setdefault((trial.sweep_id, trial.id), trial)
+
+    async def trials(
+        self, sweep_id: str, states: tuple[TrialStatus, ...] | None = None, limit: int = 0
+    ) -> list[TrialRecord]:
+        found = sorted(
+            (
+                t
+                for (sid, _), t in self.trial_rows.items()
+                if sid == sweep_id and (states is None or t.state in states)
+            ),
+            key=lambda t: t.id,
+        )
+        return found[:limit] if limit else found
+
+    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
+        return next((t for t in self.trial_rows.values() if t.task_id == task_id), None)
+
+    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
+        key = (trial.sweep_id, trial.id)
+        if unless_ended and self.trial_rows[key].state not in OPEN_TRIALS:
+            return False
+        self.trial_rows[key] = trial
+        return True
+
+    async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:
+        return dict(Counter(t.state for t in await self.trials(sweep_id)))
+
+    async def best(self, sweep_id: str) -> TrialRecord | None:
+        scored = [t for t in await self.trials(sweep_id) if t.score is not None]
+        return min(scored, key=lambda t: (-(t.score or 0.0), t.id)) if scored else None
+
+    @staticmethod
+    def _parsed(fields: Mapping[str, Any]) -> dict[str, Any]:
+        parsed = dict(fields)
+        if isinstance(parsed.get("counts"), dict):
+            parsed["counts"] = SweepCounts.model_validate(parsed["counts"])
+        return parsed
+
+
+class FakeSweepBus:
+    """SweepBus that records what was sent."""
+
+    def __init__(self) -> None:
+        self.submitted: list[SubmitBacktest] = []
+        self.cancelled: list[CancelBacktest] = []
+        self.events: list[SweepEvent] = []
+
+    async def submit(self, command: SubmitBacktest) -> None:
+        self.submitted.append(command)
+
+    async def cancel(self, command: CancelBacktest) -> None:
+        self.cancelled.append(command)
+
+    async def publish(self, event: SweepEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def store() -> FakeSweepStore:
+    return FakeSweepStore()
+
+
+@pytest.fixture
+def bus() -> FakeSweepBus:
+    return FakeSweepBus()
+
+
+@pytest.fixture
+def service(store: FakeSweepStore, bus: FakeSweepBus) -> SweeperService:
+    return SweeperService(store, bus, lambda: T0, trials_in_flight=2)
