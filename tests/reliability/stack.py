@@ -29,6 +29,8 @@ from backtest_core.contracts import (
     RESULTS_EVENTS_CONSUMER,
     RUNNER_JOBS_CONSUMER,
     SCHEDULER_COMMANDS_CONSUMER,
+    SWEEPER_COMMANDS_CONSUMER,
+    SWEEPER_EVENTS_CONSUMER,
     TERMINAL_STATES,
     DeadLetteredJob,
     Stream,
@@ -136,7 +138,7 @@ class Service:
 
 @dataclass
 class Stack:
-    """Gateway (optional), scheduler, results and N runners against one NATS and one MongoDB URI."""
+    """Gateway and sweeper (optional), scheduler, results and N runners on one NATS and one MongoDB URI."""
 
     work: Path
     nats_url: str
@@ -146,6 +148,7 @@ class Stack:
     runners: int = 2
     slots: int = 1
     gateway: bool = False
+    sweeper: bool = False  # the sweeper service (sweeps are submitted through the gateway: needs gateway)
     overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     database: str = field(default_factory=lambda: f"rel_{new_id()[:12]}")
     services: dict[str, Service] = field(default_factory=dict)
@@ -182,7 +185,9 @@ class Stack:
 
     def _add(self, name: str, kind: str, env: dict[str, str]) -> None:
         base = {
-            k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "SCHEDULER_", "RUNNER_"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GATEWAY_", "SCHEDULER_", "RUNNER_", "SWEEPER_"))
         }
         full = {**base, **env, **self.overrides.get(name, {}), **self.overrides.get(kind, {})}
         self.services[name] = Service(name, kind, full, self.work / f"{name}.log")
@@ -216,6 +221,8 @@ class Stack:
                 "GATEWAY_READ_RATE_PER_S": "100000",
             }
             self._add("gateway", "gateway", env)
+        if self.sweeper:
+            self._add("sweeper", "sweeper", self._env("SWEEPER", self.mongo_uri))
 
     def start(self) -> None:
         """Build, start every service and wait until each one listens (JetStream consumers, /health)."""
@@ -228,11 +235,16 @@ class Stack:
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Wait until the scheduler, results and runner consumers exist and the gateway is healthy."""
         deadline = time.monotonic() + timeout_s
-        wanted = {
-            Stream.COMMANDS: SCHEDULER_COMMANDS_CONSUMER,
-            Stream.EVENTS: RESULTS_EVENTS_CONSUMER,
-            Stream.JOBS: RUNNER_JOBS_CONSUMER,
-        }
+        wanted = [
+            (Stream.COMMANDS, SCHEDULER_COMMANDS_CONSUMER),
+            (Stream.EVENTS, RESULTS_EVENTS_CONSUMER),
+            (Stream.JOBS, RUNNER_JOBS_CONSUMER),
+        ]
+        if self.sweeper:
+            wanted += [
+                (Stream.SWEEP_COMMANDS, SWEEPER_COMMANDS_CONSUMER),
+                (Stream.EVENTS, SWEEPER_EVENTS_CONSUMER),
+            ]
         while time.monotonic() < deadline:
             dead = [s.name for s in self.services.values() if s.process is not None and not s.running]
             if dead:
@@ -242,9 +254,9 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"the stack was not ready within {timeout_s:.0f} s\n{self.log_tails()}")
 
-    def _consumers_exist(self, wanted: Mapping[Stream, str]) -> bool:
+    def _consumers_exist(self, wanted: Sequence[tuple[Stream, str]]) -> bool:
         async def check(js: JetStreamContext) -> bool:
-            for stream, consumer in wanted.items():
+            for stream, consumer in wanted:
                 try:
                     await js.consumer_info(stream.value, consumer)
                 except Exception:  # not declared yet, or the server is not up
@@ -342,16 +354,20 @@ class Stack:
 
         return bool(self.with_js(publish))
 
+    def headers(self, user: str = "alice") -> dict[str, str]:
+        """The gateway's Authorization header for `user` as a researcher (an hour's token)."""
+        from backtest_cli.token import create_token
+
+        return {
+            "Authorization": f"Bearer {create_token(user, 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"
+        }
+
     def submit_http(
         self, configs: Sequence[Mapping[str, Any]], user: str = "alice", concurrency: int = 16
     ) -> list[tuple[str, float]]:
         """POST /backtest/submit for each config, `concurrency` at a time; return (task id, monotonic
         time just before its request) in config order."""
-        from backtest_cli.token import create_token
-
-        headers = {
-            "Authorization": f"Bearer {create_token(user, 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"
-        }
+        headers = self.headers(user)
 
         async def main() -> list[tuple[str, float]]:
             gate = asyncio.Semaphore(concurrency)

@@ -14,14 +14,14 @@ import logging
 from backtest_core.contracts import (
     SWEEPER_COMMANDS_CONSUMER,
     SWEEPER_EVENTS_CONSUMER,
-    TERMINAL_STATES,
+    BacktestCancelled,
     BacktestEvent,
+    BacktestFailed,
     BacktestSucceeded,
     Stream,
     Subject,
     SubmitSweep,
     SweepCommand,
-    TaskState,
 )
 from backtest_messaging.event_headers import EVENT_ENVELOPE_HEADER
 from faststream import AckPolicy
@@ -97,7 +97,5 @@ async def _trial_end(service: SweeperService, message: NatsMessage) -> TrialEnd 
             return None
         succeeded = EVENTS.validate_json(message.body)
         return succeeded if isinstance(succeeded, BacktestSucceeded) else None
-    event = EVENTS.validate_json(message.body)
-    if event.state not in TERMINAL_STATES or event.state is TaskState.SUCCESS:
-        return None  # SUCCESS events always carry the envelope header
-    return event  # type: ignore[return-value]  # FAILURE or CANCELLED
+    event = EVENTS.validate_json(message.body)  # SUCCESS events always carry the envelope header
+    return event if isinstance(event, BacktestFailed | BacktestCancelled) else None
