@@ -1,6 +1,6 @@
 """Sweep benchmark: one grid of sma_cross configs on one-minute bars, run by each way side by side.
 
-    python bench/sweep.py [--bars 525600] [--workers 2]
+    python bench/sweep.py [--bars 525600] [--workers 2] [--platform-runners 1,2]
 
 Grid: fast 5..50 step 5 x slow 60..140 step 10 = 90 configs, no fees, all in, next-open fills, on the
 fixed-seed random walk of bench/engine.py. Rows:
@@ -9,8 +9,13 @@ fixed-seed random walk of bench/engine.py. Rows:
   vectorbt     - vectorbt broadcasting the grid as 90 columns (MA.run + from_signals), one call
   backtesting  - backtesting.py's Backtest.optimize over the same grid on a tenth of the bars, its time
                  scaled x10 to the whole
-Every sweep trial's final equity is checked against the loop's (max relative difference printed), and
-vectorbt's against ours. Platform rows (runners through JetStream) are not measured yet.
+  platform/N   - the grid as one sweep through the platform (POST /sweep/submit: gateway, sweeper,
+                 scheduler, N runners of 1 slot, a hardened sandbox per trial), submit -> finished;
+                 one row per N of --platform-runners ("" skips them), each on a fresh stack
+                 (bench/sweep_platform.py)
+Every sweep trial's final equity (local and platform) is checked against the loop's (max relative
+difference printed), and vectorbt's against ours. Platform overhead per trial = (platform seconds -
+loop seconds / N) / trials: what the platform adds to the engine's work, spread over N slots.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 engine_bench = _load("bench_engine", REPO / "bench" / "engine.py")
+sweep_platform = _load("bench_sweep_platform", REPO / "bench" / "sweep_platform.py")
 
 
 def timed(label: str, run: Any) -> tuple[float, Any]:
@@ -129,7 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=525_600)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--platform-runners", default="1,2", help="runner counts of the platform rows")
     args = parser.parse_args()
+    platform_runners = [int(n) for n in args.platform_runners.split(",") if n.strip()]
     walk = engine_bench.random_walk(args.bars, 1)
     setup = engine_bench.our_setup(walk)
     grid = list(ParamSpace.parse(GRID).grid())
@@ -151,6 +159,15 @@ def main() -> None:
     t_vbt, vbt_finals = timed("vectorbt", lambda: vectorbt_grid(walk, grid))
     tenth = args.bars // 10
     t_bt, runs = timed(f"backtesting/{tenth:,}", lambda: backtesting_grid(walk, tenth))
+    platform: dict[int, float] = {}
+    for runners in platform_runners:
+        seconds, remote = sweep_platform.platform_sweep(setup.config, setup.candles, GRID, runners)
+        print(f"  {'platform/' + str(runners):<12} {seconds:8.2f} s", flush=True)
+        platform[runners] = seconds
+        by_params = {tuple(sorted(t["params"].items())): t for t in remote["trials"]}
+        finals = np.array([by_params[tuple(sorted(p.items()))]["metrics"]["final_equity"] for p in grid])
+        print(f"platform/{runners} vs loop final equity: max relative difference "
+              f"{np.max(np.abs(finals / np.array(loop_finals) - 1)):.1e}")  # fmt: skip
     sweep_finals = np.array([t.metrics["final_equity"] for t in result.trials if t.metrics])  # type: ignore[attr-defined]
     ours = np.array(loop_finals)
     print(
@@ -167,9 +184,13 @@ def main() -> None:
         (f"backtest sweep local ({args.workers} processes)", t_sweep),
         ("vectorbt broadcasting (90 columns)", t_vbt),
         ("backtesting.py optimize (x10 scaled)", t_bt * 10),
+        *((f"platform sweep, {n} runner(s) of 1 slot", seconds) for n, seconds in platform.items()),
     ):
         print(f"| {name} | {seconds:.2f} | {len(grid) / seconds:.1f} | {t_loop / seconds:.2f}x |")
     print(f"sweep vs vectorbt: {t_vbt / t_sweep:.2f}x faster")
+    for n, seconds in platform.items():
+        overhead_ms = (seconds - t_loop / n) / len(grid) * 1000
+        print(f"platform/{n}: {t_vbt / seconds:.2f}x vectorbt, overhead {overhead_ms:.0f} ms a trial")
 
 
 if __name__ == "__main__":

@@ -154,8 +154,8 @@ async def list_sweeps(
     sweeps: SweepsDep,
     principal: ReaderDep,
     settings: SettingsDep,
-    limit: Annotated[int, Query(ge=1)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SweepPage:
     """The caller's sweeps, newest first (an admin sees everyone's)."""
     limit = min(limit, settings.page_size_max)
@@ -196,8 +196,8 @@ async def get_sweep_trials(
     settings: SettingsDep,
     sort: Annotated[str, Query(description="`id` or a metric, e.g. sharpe; `-sharpe` descending")] = "id",
     state: TrialStatus | None = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """A page of the sweep's trials: params, state, metrics, reason and the trial's task id."""
