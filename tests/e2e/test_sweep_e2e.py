@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from backtest_core.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_research.search import SweepSearch
 from backtest_research.sweep import run_sweep
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect
 
 from .conftest import JWT_SECRET, Platform
 
@@ -194,3 +197,30 @@ def test_a_sweep_over_the_trial_limit_or_with_a_bad_space_is_refused_naming_it(p
     assert "40000 trials" in huge.json()["error"]["message"] and "10000" in huge.json()["error"]["message"]
     assert bad.status_code == 422 and "start:stop:step" in bad.text
     assert grid.status_code == 422 and "distribution" in grid.text
+
+
+def test_the_stream_sends_each_trial_as_it_ends_and_the_final_status_then_closes(platform):
+    search = {"space": ["fast=3,4,6", "slow=30"], "objective": "sharpe"}
+    frames: list[dict[str, Any]] = []
+    with httpx.Client(base_url=platform.gateway_url, headers=_headers("sweeper-erin"), timeout=30) as http:
+        sweep_id = _submit(http, search)["sweep_id"]
+        url = platform.gateway_url.replace("http://", "ws://") + f"/sweep/stream/{sweep_id}"
+        with connect(url, additional_headers=_headers("sweeper-erin"), open_timeout=10) as ws:
+            try:
+                while True:
+                    frames.append(json.loads(ws.recv(timeout=SWEEP_TIMEOUT_S)))
+            except ConnectionClosedOK as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+        trials = http.get(f"/sweep/{sweep_id}/trials").json()["trials"]
+        foreign = platform.gateway_url.replace("http://", "ws://") + f"/sweep/stream/{sweep_id}"
+        with connect(foreign, additional_headers=_headers("sweeper-frank"), open_timeout=10) as ws:
+            refused = json.loads(ws.recv(timeout=30))
+
+    statuses = [f["sweep"] for f in frames if f["type"] == "status"]
+    streamed = [f["trial"] for f in frames if f["type"] == "trial"]
+    assert code == 1000 and frames[-1]["type"] == "status"
+    assert statuses[-1]["state"] == "SUCCESS" and statuses[-1]["finished_at"] is not None
+    assert all(s["finished_at"] is None for s in statuses[:-1])
+    assert sorted(t["id"] for t in streamed) == [0, 1, 2]  # each trial once
+    assert {t["id"]: t["metrics"] for t in streamed} == {t["id"]: t["metrics"] for t in trials}
+    assert refused["error"]["code"] == "sweep_not_found"

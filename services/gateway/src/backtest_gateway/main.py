@@ -37,6 +37,7 @@ from backtest_gateway.routers import (
     login,
     report,
     strategies,
+    sweep_stream,
     symbols,
 )
 from backtest_gateway.routers import sweeps as sweeps_router
@@ -160,6 +161,7 @@ def create_app(
     app.include_router(symbols.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)
+    app.include_router(sweep_stream.router)
     app.include_router(sweeps_router.router)
     app.include_router(graphql_router())
     install_dashboard(app, settings.web_dist)

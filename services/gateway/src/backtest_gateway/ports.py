@@ -334,3 +334,8 @@ class SweepStore(Protocol):
     ) -> tuple[list[TrialRecord], int]:
         """A page of the sweep's trials (without their returns) and how many match."""
         ...
+
+    async def ended_since(self, sweep_id: str, since: datetime | None) -> list[TrialRecord]:
+        """The sweep's ended trials, cancelled ones included (without their returns), updated at or
+        after `since` (None: all), oldest change first."""
+        ...

@@ -57,6 +57,9 @@ class GatewaySettings(BaseSettings):
     sweeps_open_per_user: int = Field(
         default=2, ge=1, le=1_000, description="a user's sweeps PENDING or RUNNING at once"
     )
+    sweep_stream_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="how often WS /sweep/stream reads the sweep and its trials"
+    )
     submit_rate_per_min: float = Field(default=30.0, gt=0, description="submissions refilled per minute")
     submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
     read_rate_per_s: float = Field(default=20.0, gt=0, description="reads refilled per second")

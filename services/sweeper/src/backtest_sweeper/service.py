@@ -86,7 +86,8 @@ class SweeperService:
                 if trial.state is TrialStatus.SUBMITTED:
                     await self._bus.cancel(cancel_command(trial))
                 else:
-                    await self._store.save_trial(trial.model_copy(update={"state": TrialStatus.CANCELLED}))
+                    ended = trial.model_copy(update={"state": TrialStatus.CANCELLED, "updated_at": now})
+                    await self._store.save_trial(ended)
             await self._advance(record.model_copy(update={"state": SweepState.CANCELLED}), None)
 
     async def trial_ended(self, task_id: str, event: TrialEnd) -> None:

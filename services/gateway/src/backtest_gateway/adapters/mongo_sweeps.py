@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from backtest_core.contracts import SweepState
 from backtest_research.sweep_records import (
+    OPEN_TRIALS,
     SWEEPS_COLLECTION,
     TRIALS_COLLECTION,
     SweepRecord,
@@ -63,3 +65,10 @@ class MongoSweepStore:
         found = self._trials.find(query, {"returns": 0}).sort([(key, direction), ("id", ASCENDING)])
         documents = await found.skip(offset).limit(limit).to_list()
         return [read_trial(d) for d in documents], await self._trials.count_documents(query)
+
+    async def ended_since(self, sweep_id: str, since: datetime | None) -> list[TrialRecord]:
+        query: Document = {"sweep_id": sweep_id, "state": {"$nin": [s.value for s in OPEN_TRIALS]}}
+        if since is not None:
+            query["updated_at"] = {"$gte": since}
+        found = self._trials.find(query, {"returns": 0}).sort([("updated_at", ASCENDING), ("id", ASCENDING)])
+        return [read_trial(d) async for d in found]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
 import anyio
@@ -42,13 +43,25 @@ def _subprotocol_token(websocket: WebSocket) -> str | None:
     return None
 
 
-async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> tuple[Principal, TaskRecord]:
+def stream_principal(websocket: WebSocket, token: str | None) -> Principal:
+    """The caller of a WebSocket (token from `?token=`, the bearer subprotocol or the header); one read."""
     settings: GatewaySettings = websocket.app.state.settings
-    store: TaskStore = websocket.app.state.store
     token = token or _subprotocol_token(websocket) or bearer_token(websocket.headers.get("authorization"))
     principal = decode_token(token, settings)
     limiter: RateLimiter = websocket.app.state.limiter
     limiter.take(principal.user_id, Bucket.READ)  # a stream costs a read, like GET status
+    return principal
+
+
+async def accept(websocket: WebSocket) -> None:
+    """Accept a WebSocket, selecting the bearer subprotocol when the client offered it."""
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
+
+
+async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> tuple[Principal, TaskRecord]:
+    store: TaskStore = websocket.app.state.store
+    principal = stream_principal(websocket, token)
     if not re.fullmatch(TASK_ID_PATTERN, task_id):
         raise TaskNotFound(task_id)
     return principal, await visible_task(store, principal, task_id, with_result=False)
@@ -89,8 +102,7 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
     sends one `{"error": {...}}` frame and closes with 4000 + the HTTP status (4401, 4404, 4429). For a
     finished task whose events have expired from the stream, one frame with the stored status is sent.
     """
-    offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
+    await accept(websocket)
     slots: StreamSlots = websocket.app.state.stream_slots
     try:
         principal, record = await _authorize(websocket, task_id, token)
@@ -111,11 +123,10 @@ async def _follow(websocket: WebSocket, user_id: str, task_id: str, record: Task
         await websocket.send_text(BacktestStatus.from_record(record).model_dump_json())
         await websocket.close(code=CLOSE_DONE)
         return
-    client_left = False
     settings: GatewaySettings = websocket.app.state.settings
     stored = StoredSeqWaiter(websocket.app.state.store, task_id, timeout_s=settings.stream_store_wait_s)
 
-    async def relay(cancel: anyio.CancelScope) -> None:
+    async def relay() -> None:
         async with aclosing(feed.events(task_id)) as events:
             async for event in events:
                 await stored.wait_for(event.seq)  # REST reads at least this event once the frame is seen
@@ -126,6 +137,17 @@ async def _follow(websocket: WebSocket, user_id: str, task_id: str, record: Task
                     await websocket.send_text(await frame_text(event, store, cache))
                 if event.state in TERMINAL_STATES:
                     break
+
+    await serve(websocket, relay)
+
+
+async def serve(websocket: WebSocket, relay: Callable[[], Awaitable[None]]) -> None:
+    """Run `relay` (which sends the frames) until it returns or the client leaves; then close with 1000
+    unless the client left."""
+    client_left = False
+
+    async def send(cancel: anyio.CancelScope) -> None:
+        await relay()
         cancel.cancel()
 
     async def watch_disconnect(cancel: anyio.CancelScope) -> None:
@@ -137,7 +159,7 @@ async def _follow(websocket: WebSocket, user_id: str, task_id: str, record: Task
 
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(relay, group.cancel_scope)
+            group.start_soon(send, group.cancel_scope)
             group.start_soon(watch_disconnect, group.cancel_scope)
     except* WebSocketDisconnect:
         client_left = True

@@ -41,6 +41,7 @@ class MongoSweepStore:
         await self._trials.create_index([("task_id", ASCENDING)])
         await self._trials.create_index([("sweep_id", ASCENDING), ("state", ASCENDING), ("id", ASCENDING)])
         await self._trials.create_index([("sweep_id", ASCENDING), ("id", ASCENDING)])
+        await self._trials.create_index([("sweep_id", ASCENDING), ("updated_at", ASCENDING)])  # the stream
 
     async def insert(self, record: SweepRecord) -> None:
         """Store a new sweep (the gateway's one write)."""
