@@ -17,6 +17,7 @@ from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
     InMemoryStrategyStore,
+    InMemorySweepStore,
     InMemoryTaskStore,
 )
 from backtest_gateway.main import create_app
@@ -91,6 +92,7 @@ class Gateway:
     strategies: InMemoryStrategyStore
     market: InMemoryMarketData
     clock: FakeClock
+    sweeps: InMemorySweepStore
 
 
 class FakeClock:
@@ -125,10 +127,17 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
 
     # the catalog holds the shipped daily candles' coverage, as after `backtest ingest data/binance`
     market = InMemoryMarketData([symbol_record(symbol) for symbol in SHIPPED_SYMBOLS])
-    strategies, clock = InMemoryStrategyStore(), FakeClock()
+    strategies, clock, sweeps = InMemoryStrategyStore(), FakeClock(), InMemorySweepStore()
     app = create_app(
-        settings, broker=broker, store=store, feed=feed, strategy_store=strategies, market=market, clock=clock
+        settings,
+        broker=broker,
+        store=store,
+        feed=feed,
+        strategy_store=strategies,
+        market=market,
+        sweeps=sweeps,
+        clock=clock,
     )
     async with TestNatsBroker(broker):
         with TestClient(app) as client:
-            yield Gateway(app, client, store, feed, published, strategies, market, clock)
+            yield Gateway(app, client, store, feed, published, strategies, market, clock, sweeps)

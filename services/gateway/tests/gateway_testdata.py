@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import TaskState
+from backtest_core.contracts import SweepCounts, SweepState, TaskState
 from backtest_core.data_files import read_candle_file
 from backtest_core.engine import run_backtest
 from backtest_gateway.ports import TaskRecord
 from backtest_marketdata.models import IntervalCoverage, Symbol
+from backtest_research.search import SweepSearch
+from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 
 REPO = Path(__file__).resolve().parents[3]
 KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
@@ -85,3 +87,51 @@ def finished(task_id: str, user: str, res: dict[str, Any], minutes: int = 0) -> 
         result=res,
         created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes),
     )
+
+
+def finished_sweep(
+    sweep_id: str, user: str, sharpes: list[float | None]
+) -> tuple[SweepRecord, list[TrialRecord]]:
+    """A SUCCESS sweep of sma_cross over fast=5,10,... (slow 30) and its trials, trial i of Sharpe
+    `sharpes[i]` (None: a FAILURE trial); the best is the highest Sharpe."""
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    fasts = [5 * (i + 1) for i in range(len(sharpes))]
+    search = SweepSearch(space=[f"fast={','.join(map(str, fasts))}", "slow=30"])
+    trials = [
+        TrialRecord(
+            sweep_id=sweep_id,
+            user_id=user,
+            id=i,
+            task_id=f"{i + 100:032x}",
+            params={"fast": fast, "slow": 30},
+            state=TrialStatus.SUCCESS if sharpe is not None else TrialStatus.FAILURE,
+            metrics={"sharpe": sharpe, "final_equity": 1000.0 + i} if sharpe is not None else None,
+            score=sharpe,
+            reason=None if sharpe is not None else "strategy_error: boom",
+            updated_at=moment + timedelta(seconds=i),
+        )
+        for i, (fast, sharpe) in enumerate(zip(fasts, sharpes, strict=True))
+    ]
+    done = [t for t in trials if t.score is not None]
+    best = max(done, key=lambda t: t.score or 0.0)
+    record = SweepRecord(
+        sweep_id=sweep_id,
+        user_id=user,
+        state=SweepState.SUCCESS,
+        config=BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSD"]}),
+        search=search,
+        counts=SweepCounts(
+            total=len(trials),
+            done=len(done),
+            failed=len(trials) - len(done),
+            skipped=0,
+            cancelled=0,
+            running=0,
+        ),
+        best={"id": best.id, "params": best.params, "metrics": best.metrics, "task_id": best.task_id},
+        overfitting={"pbo": 0.25, "deflated_sharpe": 0.5, "psr": 0.9, "trials": len(done)},
+        created_at=moment,
+        updated_at=moment + timedelta(seconds=len(trials)),
+        finished_at=moment + timedelta(seconds=len(trials)),
+    )
+    return record, trials

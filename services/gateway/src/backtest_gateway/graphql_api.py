@@ -1,9 +1,9 @@
-"""GraphQL at /graphql over symbols, strategies and backtests, with the same authorization as REST.
+"""GraphQL at /graphql over symbols, strategies, backtests and sweeps, with the same authorization as REST.
 
 Every query needs a bearer token (401 otherwise) and spends one read token; a user sees only their own
 backtests and strategies (admins: everyone's). A missing, foreign or malformed id resolves to null with an
 error whose `extensions.code` is REST's (`task_not_found`, `invalid_task_id`, `symbol_not_found`,
-`strategy_not_found`); foreign ones look exactly like missing ones.
+`strategy_not_found`, `sweep_not_found`); foreign ones look exactly like missing ones.
 """
 
 # mypy: disable-error-code="untyped-decorator"
@@ -27,9 +27,24 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backtest_gateway.auth import Principal
-from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep
+from backtest_gateway.deps import MarketDep, ReaderDep, SettingsDep, StoreDep, StrategiesDep, SweepsDep
 from backtest_gateway.errors import ApiError, TaskNotFound
-from backtest_gateway.ports import MarketData, StrategyRecord, StrategyStore, TaskRecord, TaskStore
+from backtest_gateway.graphql_sweeps import (
+    SweepPageType,
+    SweepType,
+    TrialPageType,
+    one_sweep,
+    sweep_page,
+    trial_page,
+)
+from backtest_gateway.ports import (
+    MarketData,
+    StrategyRecord,
+    StrategyStore,
+    SweepStore,
+    TaskRecord,
+    TaskStore,
+)
 from backtest_gateway.result_pages import HEAVY_WORK, TRADES_PAGE_MAX
 from backtest_gateway.routers.backtests import TASK_ID_PATTERN
 from backtest_gateway.routers.strategies import StrategyNotFound
@@ -48,6 +63,7 @@ class Context(BaseContext):
         tasks: TaskStore,
         strategies: StrategyStore,
         market: MarketData,
+        sweeps: SweepStore,
         page_max: int,
     ) -> None:
         super().__init__()
@@ -55,14 +71,20 @@ class Context(BaseContext):
         self.tasks = tasks
         self.strategies = strategies
         self.market = market
+        self.sweeps = sweeps
         self.page_max = min(page_max, MAX_PAGE)
 
 
 async def get_context(
-    principal: ReaderDep, tasks: StoreDep, strategies: StrategiesDep, market: MarketDep, settings: SettingsDep
+    principal: ReaderDep,
+    tasks: StoreDep,
+    strategies: StrategiesDep,
+    market: MarketDep,
+    sweeps: SweepsDep,
+    settings: SettingsDep,
 ) -> Context:
     """Authenticate (401 without a valid token) and rate-limit the caller, then build the context."""
-    return Context(principal, tasks, strategies, market, settings.page_size_max)
+    return Context(principal, tasks, strategies, market, sweeps, settings.page_size_max)
 
 
 class InvalidTaskId(ApiError):
@@ -311,6 +333,35 @@ class Query:
         if record is None or not info.context.principal.can_see(record.user_id):
             raise _graphql_error(TaskNotFound(task_id), argument="taskId")
         return BacktestType.of(record)
+
+    @strawberry.field(description="your sweeps, newest first (admins: everyone's)")
+    async def sweeps(self, info: Info[Context, None], limit: int = 50, offset: int = 0) -> SweepPageType:
+        return await sweep_page(info.context.sweeps, info.context.principal, _limit(info, limit), offset)
+
+    @strawberry.field(
+        description="one sweep of yours (an error coded sweep_not_found if missing or not yours)"
+    )
+    async def sweep(self, info: Info[Context, None], sweep_id: str) -> SweepType | None:
+        try:
+            return await one_sweep(info.context.sweeps, info.context.principal, sweep_id)
+        except ApiError as error:
+            raise _graphql_error(error, argument="sweepId") from None
+
+    @strawberry.field(description="a page of a sweep's trials; sort `id` or a metric, `-sharpe` descending")
+    async def sweep_trials(
+        self,
+        info: Info[Context, None],
+        sweep_id: str,
+        sort: str = "id",
+        state: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> TrialPageType:
+        principal, size = info.context.principal, _limit(info, limit)
+        try:
+            return await trial_page(info.context.sweeps, principal, sweep_id, sort, state, size, offset)
+        except ApiError as error:
+            raise _graphql_error(error, argument=error.field or "sweepId") from None
 
 
 # Cost bounds, checked before anything resolves: one request cannot fan out into many result decodes.

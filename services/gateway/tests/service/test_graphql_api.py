@@ -89,3 +89,34 @@ def test_anonymous_graphql_is_401(data):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_sweeps_and_their_trials_sorted_by_a_metric_only_for_their_owner(gateway, make_token):
+    from gateway_testdata import finished_sweep
+
+    mine, theirs = f"{5:032x}", f"{6:032x}"
+    for sweep_id, user in ((mine, "alice"), (theirs, "bob")):
+        record, trials = finished_sweep(sweep_id, user, [0.5, None, 1.5, -0.2])
+        gateway.sweeps.records[sweep_id] = record
+        for trial in trials:
+            gateway.sweeps.put_trial(trial)
+    text = (
+        "query($id: String!, $sort: String!) { sweeps { total items { sweepId } }"
+        " sweep(sweepId: $id) { state best }"
+        ' sweepTrials(sweepId: $id, sort: $sort, state: "SUCCESS", limit: 2) { total items { id metrics } } }'
+    )
+
+    own = query(gateway, text, auth(make_token("alice", "viewer")), id=mine, sort="-sharpe").json()
+    foreign = query(gateway, text, auth(make_token("alice", "viewer")), id=theirs, sort="-sharpe").json()
+    bad = query(gateway, text, auth(make_token("alice", "viewer")), id=mine, sort="luck").json()
+
+    data = own["data"]
+    assert "errors" not in own
+    assert data["sweeps"] == {"total": 1, "items": [{"sweepId": mine}]}
+    assert (data["sweep"]["state"], data["sweep"]["best"]["id"]) == ("SUCCESS", 2)
+    assert data["sweepTrials"]["total"] == 3
+    assert [(t["id"], t["metrics"]["sharpe"]) for t in data["sweepTrials"]["items"]] == [(2, 1.5), (0, 0.5)]
+    assert foreign["data"] is None or foreign["data"]["sweep"] is None
+    assert {e["extensions"]["code"] for e in foreign["errors"]} == {"sweep_not_found"}
+    assert "bob" not in str(foreign)
+    assert [e["extensions"] for e in bad["errors"]] == [{"code": "invalid_query", "field": "sort"}]

@@ -10,16 +10,19 @@ import pytest
 from backtest_core.results import BacktestResult
 from backtest_core.trade_log import PACKED
 from backtest_gateway.graphql_api import schema
-from gateway_testdata import finished, result, symbol_record
+from gateway_testdata import finished, finished_sweep, result, symbol_record
 
 pytestmark = pytest.mark.service
 
 A = f"{1:032x}"
+S = f"{2:032x}"
 SOURCE = "from backtest_core.strategy import BaseStrategy\nclass Mine(BaseStrategy):\n    pass\n"
 REQUIRED_ARGS = {
     ("backtest", "taskId"): f'"{A}"',
     ("symbol", "symbol"): '"BTCUSD"',
     ("strategy", "name"): '"mine"',
+    ("sweep", "sweepId"): f'"{S}"',
+    ("sweepTrials", "sweepId"): f'"{S}"',
 }
 
 
@@ -77,6 +80,10 @@ def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, mak
     assert isinstance(document["trades"], list if trades_stored == "as objects" else str)
     gateway.store.put(finished(A, "alice", document, minutes=1))
     gateway.market.by_name["BTCUSD"] = symbol_record("BTCUSD", volume=1.0)
+    sweep, trials = finished_sweep(S, "alice", [0.5, None, 1.5])
+    gateway.sweeps.records[S] = sweep
+    for trial in trials:
+        gateway.sweeps.put_trial(trial)
     headers = {"Authorization": f"Bearer {make_token('alice')}"}
     created = gateway.client.post(
         "/strategy/create", json={"name": "mine", "source": SOURCE}, headers=headers
@@ -107,6 +114,15 @@ def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, mak
         == symbol_record("BTCUSD").coverage["1d"].first
     )
     assert (data["strategy"]["className"], data["strategy"]["version"]) == ("Mine", 1)
+    assert (data["sweep"]["sweepId"], data["sweep"]["best"]["id"], data["sweep"]["counts"]["failed"]) == (
+        S,
+        2,
+        1,
+    )
+    assert data["sweeps"]["items"][0]["overfitting"]["pbo"] == 0.25
+    assert [(t["id"], t["state"], t["taskId"]) for t in data["sweepTrials"]["items"]] == [
+        (t.id, t.state.value, t.task_id) for t in trials
+    ]
 
 
 @pytest.mark.parametrize(

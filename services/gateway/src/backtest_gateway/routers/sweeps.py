@@ -188,6 +188,14 @@ def _csv(trials: list[TrialRecord]) -> str:
     return out.getvalue()
 
 
+def trial_order(sort: str) -> SweepOrder:
+    """The order a `sort` value names: `id` or a metric, `-` first for descending; else InvalidQuery."""
+    descending, by = sort.startswith("-"), sort.removeprefix("-")
+    if by not in SORTABLE:
+        raise InvalidQuery(f"sort: `id` or a metric ({', '.join(SORTABLE[1:])}), was {sort!r}", field="sort")
+    return SweepOrder(by=by, descending=descending)
+
+
 @router.get("/{sweep_id}/trials", responses={**_NOT_FOUND, 200: {"content": {"text/csv": {}}}})
 async def get_sweep_trials(
     sweep_id: SweepIdPath,
@@ -202,13 +210,9 @@ async def get_sweep_trials(
 ) -> Any:
     """A page of the sweep's trials: params, state, metrics, reason and the trial's task id."""
     await visible_sweep(sweeps, principal, sweep_id)
-    descending, by = sort.startswith("-"), sort.removeprefix("-")
-    if by not in SORTABLE:
-        raise InvalidQuery(f"sort: `id` or a metric ({', '.join(SORTABLE[1:])}), was {sort!r}", field="sort")
+    order = trial_order(sort)
     limit = min(limit, settings.page_size_max * (50 if format == "csv" else 1))
-    trials, total = await sweeps.trials(
-        sweep_id, SweepOrder(by=by, descending=descending), limit, offset, state
-    )
+    trials, total = await sweeps.trials(sweep_id, order, limit, offset, state)
     if format == "csv":
         return Response(_csv(trials), media_type="text/csv")
     return TrialPage(trials=[t.as_json() for t in trials], total=total, limit=limit, offset=offset)
