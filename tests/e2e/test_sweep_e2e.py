@@ -17,6 +17,7 @@ import pytest
 from backtest_cli.token import create_token
 from backtest_core.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
+from backtest_research.overfitting import deflated_sharpe, metrics_per_bar_sharpe
 from backtest_research.search import SweepSearch
 from backtest_research.sweep import run_sweep
 from websockets.exceptions import ConnectionClosedOK
@@ -166,6 +167,13 @@ def test_the_same_sweep_again_is_answered_by_the_result_cache(swept, platform):
     assert all(t["cached"] for t in result["trials"] if t["state"] == "SUCCESS")
     first = {t["id"]: t["metrics"] for t in swept["result"]["trials"]}
     assert {t["id"]: t["metrics"] for t in result["trials"]} == first
+    # N of the second figure: this sweep's 5 trials and the first sweep's 5 (the same user's backtests)
+    best_returns = next(t.returns for t in _local(platform).trials if t.id == result["best"]["id"])
+    history = [metrics_per_bar_sharpe(t["metrics"]) for t in result["trials"] + swept["result"]["trials"]]
+    expected = deflated_sharpe(best_returns, [s for s in history if s is not None])
+    assert swept["result"]["overfitting"]["history_trials"] == 5
+    assert result["overfitting"]["history_trials"] == 10
+    assert result["overfitting"]["deflated_sharpe_history"] == pytest.approx(expected, abs=1e-9)
 
 
 def test_cancel_stops_a_sweep_and_every_trial_ends(platform):

@@ -115,7 +115,7 @@ def test_openapi_operations_never_answer_5xx(gateway_url: str, tmp_path: Path):
             "--seed",
             str(SEED),
             "--workers",
-            "2",
+            "1",  # 2 workers hit a CPython 3.11 ast.parse race in hypothesis (AST recursion depth)
             "--request-timeout",
             "20",
             "--suppress-health-check",

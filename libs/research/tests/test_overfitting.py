@@ -12,6 +12,7 @@ from backtest_core.metrics_extra import probabilistic_sharpe
 from backtest_research.overfitting import (
     deflated_sharpe,
     expected_max_sharpe,
+    metrics_per_bar_sharpe,
     per_bar_sharpe,
     probability_of_overfitting,
 )
@@ -99,3 +100,11 @@ def test_deflated_sharpe_is_the_psr_against_the_expected_maximum() -> None:
 def test_per_bar_sharpe_is_mean_over_sample_std() -> None:
     assert per_bar_sharpe(np.array([0.01, 0.03])) == pytest.approx(0.02 / math.sqrt(0.0002))
     assert per_bar_sharpe(np.array([0.01, 0.01])) is None
+
+
+def test_a_stored_backtests_per_bar_sharpe_is_its_annual_sharpe_over_the_root_of_its_periods() -> None:
+    assert metrics_per_bar_sharpe({"sharpe": 2.0, "periods_per_year": 4.0}) == 1.0
+    assert metrics_per_bar_sharpe({"sharpe": -1.0, "periods_per_year": 365.0}) == -1.0 / math.sqrt(365.0)
+    assert metrics_per_bar_sharpe({"sharpe": None, "periods_per_year": 365.0}) is None
+    assert metrics_per_bar_sharpe({"sharpe": 1.0, "periods_per_year": 0.0}) is None
+    assert metrics_per_bar_sharpe(None) is None

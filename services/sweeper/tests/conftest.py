@@ -45,6 +45,7 @@ class FakeSweepStore:
     def __init__(self) -> None:
         self.sweeps: dict[str, SweepRecord] = {}
         self.trial_rows: dict[tuple[str, int], TrialRecord] = {}
+        self.earlier_sharpes: list[float] = []  # the user's other backtests (per-bar Sharpe)
 
     async def get(self, sweep_id: str) -> SweepRecord | None:
         return self.sweeps.get(sweep_id)
@@ -97,6 +98,9 @@ class FakeSweepStore:
     async def best(self, sweep_id: str) -> TrialRecord | None:
         scored = [t for t in await self.trials(sweep_id) if t.score is not None]
         return min(scored, key=lambda t: (-(t.score or 0.0), t.id)) if scored else None
+
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+        return list(self.earlier_sharpes)
 
     @staticmethod
     def _parsed(fields: Mapping[str, Any]) -> dict[str, Any]:

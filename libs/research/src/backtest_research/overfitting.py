@@ -5,7 +5,8 @@
   sqrt(V) * ((1 - g) * Z^-1(1 - 1/n) + g * Z^-1(1 - 1/(n e))), g the Euler-Mascheroni constant.
 - `deflated_sharpe(returns, trial_sharpes)`: the probabilistic Sharpe ratio of the winner's per-bar
   returns against that expected maximum (backtest_core.metrics_extra.probabilistic_sharpe, one source).
-  All Sharpe ratios here are per bar (not annualised), as in the paper.
+  All Sharpe ratios here are per bar (not annualised), as in the paper; `metrics_per_bar_sharpe` turns a
+  stored backtest's annualised Sharpe back into one (for N = every backtest a user ran of a strategy).
 - `probability_of_overfitting(returns, splits)`: Bailey, Borwein, Lopez de Prado and Zhu (2015),
   combinatorially symmetric cross-validation. The T x N matrix of the N trials' per-bar returns is cut
   into `splits` (S, even) blocks of consecutive bars; for every choice of S/2 blocks as in-sample (the
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from backtest_core.metrics_extra import probabilistic_sharpe
@@ -35,6 +38,13 @@ def per_bar_sharpe(returns: np.ndarray) -> float | None:
         return None
     sd = float(r.std(ddof=1))
     return float(r.mean()) / sd if sd > 0 else None
+
+
+def metrics_per_bar_sharpe(metrics: Mapping[str, Any] | None) -> float | None:
+    """A stored backtest's Sharpe per bar: its annualised `sharpe` / sqrt(`periods_per_year`), or None."""
+    if not metrics or metrics.get("sharpe") is None or not metrics.get("periods_per_year"):
+        return None
+    return float(metrics["sharpe"]) / math.sqrt(float(metrics["periods_per_year"]))
 
 
 def expected_max_sharpe(n_trials: int, variance: float) -> float:

@@ -246,6 +246,16 @@ def overfitting_of(
     }
 
 
+def history_deflated_sharpe(best: Trial | None, history_sharpes: list[float]) -> dict[str, Any]:
+    """The deflated Sharpe of the best trial with N = every backtest in `history_sharpes` (per bar: this
+    sweep's trials and the user's other backtests of the strategy on the same symbols and interval)."""
+    returns = best.returns if best is not None else None
+    return {
+        "deflated_sharpe_history": deflated_sharpe(returns, history_sharpes) if returns is not None else None,
+        "history_trials": len(history_sharpes),
+    }
+
+
 def pick_best(trials: list[Trial], objective: Objective) -> Trial | None:
     """The eligible SUCCESS trial with the highest score (the lowest id among equals)."""
     scored = [(s, -t.id, t) for t in trials if t.metrics and (s := objective.score(t.metrics)) is not None]

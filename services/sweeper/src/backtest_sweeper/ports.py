@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from backtest_core.config import BacktestConfig
 from backtest_core.contracts import CancelBacktest, SubmitBacktest, SweepEvent, SweepState
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 
@@ -52,6 +53,11 @@ class SweepStore(Protocol):
 
     async def set_state(self, sweep_id: str, state: SweepState, fields: Mapping[str, Any]) -> bool:
         """Move a sweep in an open state (PENDING, RUNNING) to `state` with `fields`; False otherwise."""
+        ...
+
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+        """The per-bar Sharpe of every successful backtest of the user with the config's strategy, symbols
+        and interval (the `backtests` collection), but the tasks in `excluded`."""
         ...
 
 

@@ -26,6 +26,8 @@ from backtest_core.contracts import (
     SweepEvent,
     SweepState,
 )
+from backtest_research.overfitting import metrics_per_bar_sharpe
+from backtest_research.sweep import history_deflated_sharpe
 from backtest_research.sweep_records import ENDED_TRIALS, OPEN_TRIALS, SweepRecord, TrialStatus
 from backtest_research.tpe import ask_tpe
 
@@ -175,7 +177,11 @@ class SweeperService:
             state = SweepState.FAILURE
             reasons = [t.reason for t in ranked.trials if t.reason]
             failure = f"no trial succeeded; the first said: {reasons[0]}" if reasons else "no trial succeeded"
-        fields |= {"overfitting": ranked.overfitting, "failure": failure, "finished_at": now}
+        own = [metrics_per_bar_sharpe(t.metrics) for t in trials if t.state is TrialStatus.SUCCESS]
+        others = await self._store.other_sharpes(record.user_id, record.config, {t.task_id for t in trials})
+        history = history_deflated_sharpe(ranked.best, [s for s in own if s is not None] + others)
+        overfitting = ranked.overfitting | history
+        fields |= {"overfitting": overfitting, "failure": failure, "finished_at": now}
         if record.state is SweepState.CANCELLED:
             await self._store.update(record.sweep_id, fields)
         else:

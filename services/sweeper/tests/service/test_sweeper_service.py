@@ -71,6 +71,7 @@ async def test_a_grid_sends_its_trials_two_at_a_time_each_once_under_the_trials_
 async def test_the_sweep_ends_when_every_trial_has_ended_ranked_by_its_objective(
     service: SweeperService, store: FakeSweepStore, bus: FakeSweepBus
 ) -> None:
+    store.earlier_sharpes = [0.01, 0.02]
     sweep_id = await _submitted(service, store)
     sharpes = {0: 0.5, 1: 2.0, 2: -1.0, 3: 2.0, 4: 0.1}
     while bus.submitted:
@@ -89,6 +90,7 @@ async def test_the_sweep_ends_when_every_trial_has_ended_ranked_by_its_objective
     }  # fmt: skip
     assert _trial(store, sweep_id, 5).reason == "timeout: over 600 s"
     assert bus.events[-1].state is SweepState.SUCCESS and bus.events[-1].best_trial == 1
+    assert record.overfitting is not None and record.overfitting["history_trials"] == 5 + 2
 
 
 async def test_params_a_builtin_refuses_are_skipped_without_a_backtest_and_a_refusal_in_the_sandbox_too(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState, TaskState
+from backtest_research.overfitting import metrics_per_bar_sharpe
 from backtest_research.sweep_records import (
     OPEN_TRIALS,
     SWEEPS_COLLECTION,
@@ -23,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
+BACKTESTS_COLLECTION = "backtests"  # the results writer's (read here for the user's other backtests)
 _ENDED = [state.value for state in TERMINAL_SWEEP_STATES]
 _OPEN = [state.value for state in OPEN_TRIALS]
 
@@ -33,6 +36,7 @@ class MongoSweepStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._sweeps: AsyncCollection[Document] = database[SWEEPS_COLLECTION]
         self._trials: AsyncCollection[Document] = database[TRIALS_COLLECTION]
+        self._backtests: AsyncCollection[Document] = database[BACKTESTS_COLLECTION]
 
     async def ensure_indexes(self) -> None:
         """The indexes the sweeper's and the gateway's queries use."""
@@ -107,3 +111,21 @@ class MongoSweepStore:
         found = self._trials.find({"sweep_id": sweep_id, "score": {"$ne": None}})
         best = await found.sort([("score", DESCENDING), ("id", ASCENDING)]).limit(1).to_list()
         return read_trial(best[0]) if best else None
+
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+        stored = config.model_dump(mode="json", by_alias=True)
+        query: Document = {
+            "user_id": user_id,
+            "state": TaskState.SUCCESS.value,
+            "config.strategy": stored["strategy"],
+            "config.symbols": stored["symbols"],
+            "config.interval": stored["interval"],
+        }
+        fields = {"_id": 1, "result.metrics.sharpe": 1, "result.metrics.periods_per_year": 1}
+        sharpes = []
+        async for document in self._backtests.find(query, fields):
+            if document["_id"] not in excluded:
+                sharpe = metrics_per_bar_sharpe(document.get("result", {}).get("metrics"))
+                if sharpe is not None:
+                    sharpes.append(sharpe)
+        return sharpes
