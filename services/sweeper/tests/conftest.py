@@ -92,6 +92,13 @@ class FakeSweepStore:
         self.trial_rows[key] = trial
         return True
 
+    async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
+        for key, trial in self.trial_rows.items():
+            if key[0] == sweep_id and trial.state is TrialStatus.PLANNED:
+                self.trial_rows[key] = trial.model_copy(
+                    update={"state": TrialStatus.CANCELLED, "updated_at": now}
+                )
+
     async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:
         return dict(Counter(t.state for t in await self.trials(sweep_id)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from backtest_core.config import BacktestConfig
@@ -41,6 +42,10 @@ class SweepStore(Protocol):
 
     async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
         """Store the trial's new state; False when it had ended already (the end is never overwritten)."""
+        ...
+
+    async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
+        """Mark every PLANNED trial of the sweep CANCELLED at `now`, in one write."""
         ...
 
     async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:

@@ -84,12 +84,9 @@ class SweeperService:
             now = self._clock()
             if not await self._store.set_state(record.sweep_id, SweepState.CANCELLED, {"updated_at": now}):
                 return  # it had ended
-            for trial in await self._store.trials(record.sweep_id, OPEN_TRIALS):
-                if trial.state is TrialStatus.SUBMITTED:
-                    await self._bus.cancel(cancel_command(trial))
-                else:
-                    ended = trial.model_copy(update={"state": TrialStatus.CANCELLED, "updated_at": now})
-                    await self._store.save_trial(ended)
+            await self._store.cancel_planned(record.sweep_id, now)
+            for trial in await self._store.trials(record.sweep_id, (TrialStatus.SUBMITTED,)):
+                await self._bus.cancel(cancel_command(trial))
             await self._advance(record.model_copy(update={"state": SweepState.CANCELLED}), None)
 
     async def trial_ended(self, task_id: str, event: TrialEnd) -> None:

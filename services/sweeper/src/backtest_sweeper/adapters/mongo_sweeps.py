@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from backtest_core.config import BacktestConfig
@@ -98,6 +99,12 @@ class MongoSweepStore:
             query["state"] = {"$in": _OPEN}
         done = await self._trials.update_one(query, {"$set": document})
         return done.matched_count == 1
+
+    async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
+        await self._trials.update_many(
+            {"sweep_id": sweep_id, "state": TrialStatus.PLANNED.value},
+            {"$set": {"state": TrialStatus.CANCELLED.value, "updated_at": now}},
+        )
 
     async def counts(self, sweep_id: str) -> dict[TrialStatus, int]:
         pipeline: list[Document] = [
