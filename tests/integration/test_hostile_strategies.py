@@ -150,7 +150,9 @@ class Harness:
         return JobExecutor(
             runner_id=self.runner_id,
             candles=self.candles,
-            sandbox=DockerSandbox(self.client, self.image, limits, self.runner_id),
+            sandbox=DockerSandbox(
+                self.client, self.image, limits, self.runner_id, instance_id=self.runner_id
+            ),
             publisher=recorder,
             work_dir=self.work_dir,
             equity_points_max=5000,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -17,14 +17,28 @@ from typing import Protocol
 import docker
 import pytest
 from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.contracts import FailureReason, RunBacktestJob, RunFailed, RunProgressed, RunSucceeded
+from backtest_core.contracts import (
+    BATCH_FILE,
+    FailureReason,
+    RunBacktestJob,
+    RunFailed,
+    RunProgressed,
+    RunSucceeded,
+    SandboxBatch,
+)
 from backtest_core.engine import run_backtest
 from backtest_runner.executor import Disposition, JobExecutor
 from backtest_runner.ports import RunReport
 from backtest_runner.progress import ProgressThrottle
-from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX, DockerSandbox
+from backtest_runner.sandbox.docker_sandbox import (
+    LABEL_ROLE,
+    LABEL_RUNNER,
+    ROLE_SANDBOX,
+    DockerSandbox,
+    SandboxRun,
+)
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
-from backtest_runner.sandbox.outcome import KillReason, KillSwitch
+from backtest_runner.sandbox.outcome import KillReason, KillSwitch, SandboxOutcome
 from backtest_testinfra import MemoryCandles, Recorder
 
 pytestmark = pytest.mark.integration
@@ -64,7 +78,9 @@ PRINTS = (
 
 @pytest.fixture
 def no_sandbox_left_behind(docker_client: docker.DockerClient) -> Iterator[str]:
-    """Yield a unique runner id; afterwards assert that no container labelled with it remains."""
+    """Yield a unique runner id (also the sandboxes' instance id, so the runners of a platform running
+    on the same engine never take them for a gone runner's); afterwards assert that no container
+    labelled with it remains."""
     runner_id = f"test-{os.getpid()}-{os.urandom(4).hex()}"
     yield runner_id
     label = [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={runner_id}"]
@@ -113,7 +129,7 @@ def execute(
         executor = JobExecutor(
             runner_id=runner_id,
             candles=candles,
-            sandbox=DockerSandbox(docker_client, sandbox_image, limits, runner_id),
+            sandbox=DockerSandbox(docker_client, sandbox_image, limits, runner_id, instance_id=runner_id),
             publisher=recorder,
             work_dir=tmp_path,
             equity_points_max=5000,
@@ -270,3 +286,114 @@ def test_cancelling_kills_the_container_and_reports_nothing_terminal(
         filters={"label": [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_RUNNER}={no_sandbox_left_behind}"]},
     )
     assert left == []
+
+
+# One strategy file whose `mode` param picks its behaviour: the jobs of a batch share the strategy.
+MODES = (
+    "import time\n"
+    "from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Side\n\n\n"
+    "class Modes(BaseStrategy):\n"
+    "    hoard = []\n"
+    "    def get_required_lookback(self):\n"
+    "        return 30\n\n"
+    "    def decide(self, df, interval, mode=0, n=10, **p):\n"
+    "        if mode == 1:\n"
+    "            raise ValueError('mode 1 gives up')\n"
+    "        if mode == 2:\n"
+    "            self.hoard.append(bytearray(64 * 1024 * 1024))\n"
+    "        if mode == 3:\n"
+    "            time.sleep(3600)\n"
+    "        mean = df.close[-n:].mean()\n"
+    "        if df.close[-1] > mean * 1.02:\n"
+    "            return Side.BUY\n"
+    "        return Side.SELL if df.close[-1] < mean * 0.98 else NO_SIGNAL\n"
+)
+
+
+class CountingSandbox(DockerSandbox):
+    """A DockerSandbox that records the task ids of every container it starts."""
+
+    containers: list[list[str]]
+
+    async def run(
+        self, run: SandboxRun, on_progress: Callable[..., None], kill_switch: KillSwitch
+    ) -> SandboxOutcome:
+        self.containers.append([run.task_id])
+        return await super().run(run, on_progress, kill_switch)
+
+    async def run_batch(
+        self, run: SandboxRun, jobs: int, on_line: Callable[..., None], kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        batch = SandboxBatch.model_validate_json((run.job_dir / BATCH_FILE).read_text())
+        self.containers.append([job.task_id for job in batch.jobs])
+        return await super().run_batch(run, jobs, on_line, kill_switch)
+
+
+class Switchboard:
+    """The job loop's part for executor.execute_batch: one kill switch per container."""
+
+    def __init__(self) -> None:
+        self.switches: list[KillSwitch] = []
+
+    def arm(self, task_ids: Sequence[str]) -> KillSwitch:
+        self.switches.append(KillSwitch())
+        return self.switches[-1]
+
+    def cancelled(self, task_id: str) -> bool:
+        return False
+
+
+def test_a_batch_runs_in_one_container_and_each_fault_stays_with_its_own_job(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    modes = [0, 2, 0, 3, 1, 0]  # ok, out of memory, ok, sleeps past the clock, raises, ok
+    jobs = [
+        _job(SourceStrategy(source=MODES), mode=mode, n=10 + i).model_copy(update={"task_id": f"{i:032x}"})
+        for i, mode in enumerate(modes)
+    ]
+    recorder = Recorder()
+    limits = LIMITS.model_copy(update={"wall_clock_s": 6.0})
+    runner_id = no_sandbox_left_behind
+    sandbox = CountingSandbox(docker_client, sandbox_image, limits, runner_id, instance_id=runner_id)
+    sandbox.containers = []
+    executor = JobExecutor(
+        runner_id=no_sandbox_left_behind,
+        candles=candles,
+        sandbox=sandbox,
+        publisher=recorder,
+        work_dir=tmp_path,
+        equity_points_max=5000,
+        throttle_factory=lambda: ProgressThrottle(0.0, 0.0, time.monotonic),
+    )
+    ended: dict[str, Disposition] = {}
+
+    async def done(job: RunBacktestJob, disposition: Disposition) -> None:
+        ended[job.task_id] = disposition
+
+    asyncio.run(executor.execute_batch(jobs, Switchboard(), done))
+
+    ids = [job.task_id for job in jobs]
+    # One container for all six; the out-of-memory job again alone; the rest batched until the sleeper's
+    # clock ran out (its own timeout); then the two after it.
+    assert sandbox.containers == [ids, [ids[1]], ids[2:], ids[4:]]
+    assert ended == dict.fromkeys(ids, Disposition.ACK)
+    finals = {r.task_id: r for r in recorder.reports if isinstance(r, RunSucceeded | RunFailed)}
+    assert len([r for r in recorder.reports if isinstance(r, RunSucceeded | RunFailed)]) == len(ids)
+    data = {s: candles.load(s, "1d", None, None) for s in jobs[0].config.symbols}
+    for index in (0, 2, 5):
+        succeeded = finals[ids[index]]
+        assert isinstance(succeeded, RunSucceeded)
+        assert succeeded.result == run_backtest(jobs[index].config, data, equity_points_max=5000)
+        assert succeeded.result.metrics.trade_count > 0
+    reasons = {index: finals[ids[index]].failure.reason for index in (1, 3, 4)}  # type: ignore[union-attr]
+    assert reasons == {
+        1: FailureReason.OUT_OF_MEMORY,
+        3: FailureReason.TIMEOUT,
+        4: FailureReason.STRATEGY_ERROR,
+    }
+    assert "mode 1 gives up" in (finals[ids[4]].failure.traceback or "")  # type: ignore[union-attr]
+    assert list(tmp_path.iterdir()) == []

@@ -2,9 +2,11 @@
 
 Protocol (backtest_core.contracts): `<job_dir>/job.json` is a SandboxJob, `<job_dir>/candles/<SYMBOL>.npz`
 holds each symbol's candles. stdout carries only SandboxLine JSON: SandboxProgress lines (at most
-~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). This process is
-the only writer: the user's strategy runs in a forked child (backtest_core.strategy_process) that
-sends only signals over its own pipe and whose stdout is stderr. A child killed by SIGKILL (the
+~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). A `batch.json`
+(SandboxBatch) instead runs its jobs in order, each with its own lines, and exits 0 at the end.
+This process is the only writer: the user's strategy runs in a forked child
+(backtest_core.strategy_process), one per job, that sends only signals over its own pipe and whose
+stdout is stderr. A child killed by SIGKILL (the
 kernel's OOM killer) ends this process with exit code 137 and no line, as an OOM-killed sandbox would.
 """
 
@@ -14,7 +16,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -22,8 +24,10 @@ from pydantic import ValidationError
 
 from backtest_core.candles import Candles, read_candles
 from backtest_core.contracts import (
+    BATCH_FILE,
     Failure,
     FailureReason,
+    SandboxBatch,
     SandboxError,
     SandboxJob,
     SandboxProgress,
@@ -57,38 +61,42 @@ def protocol_stdout() -> Iterator[TextIO]:
         os.close(saved)
 
 
-def _error(out: TextIO, reason: FailureReason, message: str, tb: str | None = None) -> int:
+def _error(
+    out: TextIO, task_id: str | None, reason: FailureReason, message: str, tb: str | None = None
+) -> int:
     failure = Failure(
         reason=reason, message=message[:MAX_MESSAGE], traceback=None if tb is None else tb[-MAX_TRACEBACK:]
     )
-    out.write(SandboxError(failure=failure).model_dump_json() + "\n")
+    out.write(SandboxError(task_id=task_id, failure=failure).model_dump_json() + "\n")
     return 1
+
+
+def _read_candles(job_dir: Path, symbols: Iterable[str], cache: dict[str, Candles]) -> dict[str, Candles]:
+    """Return the candles of `symbols`, each file read once per process (DataError when one is missing)."""
+    for symbol in symbols:
+        if symbol not in cache:
+            path = job_dir / "candles" / f"{symbol}.npz"
+            if not path.is_file():
+                raise DataError(f"no candles for {symbol}: {path} does not exist")
+            cache[symbol] = read_candles(path)
+    return {symbol: cache[symbol] for symbol in symbols}
 
 
 def load_job(job_dir: Path) -> tuple[SandboxJob, dict[str, Candles]]:
     """Read job.json and the candles of every configured symbol (DataError when one is missing)."""
     job = SandboxJob.model_validate_json((job_dir / "job.json").read_text(encoding="utf-8"))
-    candles = {}
-    for symbol in job.config.symbols:
-        path = job_dir / "candles" / f"{symbol}.npz"
-        if not path.is_file():
-            raise DataError(f"no candles for {symbol}: {path} does not exist")
-        candles[symbol] = read_candles(path)
-    return job, candles
+    return job, _read_candles(job_dir, job.config.symbols, {})
 
 
-def run_job(job_dir: Path, out: TextIO) -> int:
-    """Run the job in job_dir, writing protocol lines to `out`; return the process exit code."""
-    try:
-        job, candles = load_job(job_dir)
-    except DataError as exc:
-        return _error(out, FailureReason.NO_DATA, str(exc))
-    except (OSError, ValidationError, ValueError) as exc:
-        return _error(out, FailureReason.INVALID_CONFIG, f"cannot read job: {exc}")
+def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
+    """Run one job on its candles, writing its progress and final line; return 0, 1 or SIGKILL_EXIT."""
 
     def progress(fraction: float, stage: str) -> None:
-        out.write(SandboxProgress(fraction=fraction, stage=stage).model_dump_json() + "\n")
+        out.write(
+            SandboxProgress(task_id=job.task_id, fraction=fraction, stage=stage).model_dump_json() + "\n"
+        )
 
+    task_id = job.task_id
     try:
         result = run_backtest(
             job.config,
@@ -101,16 +109,50 @@ def run_job(job_dir: Path, out: TextIO) -> int:
         if exc.killed_by == signal.SIGKILL:
             out.flush()
             return SIGKILL_EXIT
-        return _error(out, FailureReason.STRATEGY_ERROR, str(exc))
+        return _error(out, task_id, FailureReason.STRATEGY_ERROR, str(exc))
     except ConfigError as exc:
-        return _error(out, FailureReason.INVALID_CONFIG, str(exc))
+        return _error(out, task_id, FailureReason.INVALID_CONFIG, str(exc))
     except StrategyLoadError as exc:
-        return _error(out, FailureReason.INVALID_STRATEGY, str(exc))
+        return _error(out, task_id, FailureReason.INVALID_STRATEGY, str(exc))
     except StrategyRuntimeError as exc:
-        return _error(out, FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text)
+        return _error(out, task_id, FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text)
     except DataError as exc:
-        return _error(out, FailureReason.NO_DATA, str(exc))
-    out.write(SandboxResult(result=result).model_dump_json(context=PACKED) + "\n")  # trades packed
+        return _error(out, task_id, FailureReason.NO_DATA, str(exc))
+    line = SandboxResult(task_id=task_id, result=result)
+    out.write(line.model_dump_json(context=PACKED) + "\n")  # trades packed
+    return 0
+
+
+def run_job(job_dir: Path, out: TextIO) -> int:
+    """Run the job (job.json) or the batch (batch.json) in job_dir, writing protocol lines to `out`;
+    return the process exit code."""
+    if (job_dir / BATCH_FILE).is_file():
+        return run_batch(job_dir, out)
+    try:
+        job, candles = load_job(job_dir)
+    except DataError as exc:
+        return _error(out, None, FailureReason.NO_DATA, str(exc))
+    except (OSError, ValidationError, ValueError) as exc:
+        return _error(out, None, FailureReason.INVALID_CONFIG, f"cannot read job: {exc}")
+    return _run_one(job, candles, out)
+
+
+def run_batch(job_dir: Path, out: TextIO) -> int:
+    """Run every job of batch.json in order, each symbol's candles read once.
+
+    A job's error ends that job only (exit code 0 at the end); a strategy killed by SIGKILL (out of
+    memory) ends the whole run at once with SIGKILL_EXIT, so the runner sees which job was running.
+    """
+    batch = SandboxBatch.model_validate_json((job_dir / BATCH_FILE).read_text(encoding="utf-8"))
+    cache: dict[str, Candles] = {}
+    for job in batch.jobs:
+        try:
+            candles = _read_candles(job_dir, job.config.symbols, cache)
+        except DataError as exc:
+            _error(out, job.task_id, FailureReason.NO_DATA, str(exc))
+            continue
+        if _run_one(job, candles, out) == SIGKILL_EXIT:
+            return SIGKILL_EXIT
     return 0
 
 

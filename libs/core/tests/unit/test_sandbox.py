@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from backtest_core.candles import write_candles
+from backtest_core.candles import Candles, read_candles, write_candles
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import SandboxJob, SandboxResult
+from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult
 from backtest_core.engine import run_backtest
 from backtest_core.sandbox import load_job
 from backtest_core.trade_log import PACKED
@@ -110,7 +110,9 @@ def test_the_entrys_result_equals_the_in_process_backtest_exactly(tmp_path: Path
 
     assert code == 0
     assert expected.metrics.trade_count > 10
-    assert stdout.splitlines()[-1] == SandboxResult(result=expected).model_dump_json(context=PACKED)
+    assert stdout.splitlines()[-1] == SandboxResult(task_id="t1", result=expected).model_dump_json(
+        context=PACKED
+    )
 
 
 def test_a_result_the_strategy_writes_is_never_on_the_entrys_stdout(tmp_path: Path) -> None:
@@ -180,3 +182,75 @@ def test_missing_candles_is_no_data(tmp_path: Path) -> None:
     (job / "candles" / "BTCUSDT.npz").unlink()
     code, lines = _run(job)
     assert (code, lines[-1]["failure"]["reason"]) == (1, "no_data")  # type: ignore[index]
+
+
+KILLED = """
+import os, signal
+from backtest_core.strategy import BaseStrategy
+
+class Killed(BaseStrategy):
+    def decide(self, df, interval, **params):
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _batch(tmp: Path, configs: list[BacktestConfig]) -> Path:
+    (tmp / "candles").mkdir()
+    write_candles(tmp / "candles" / "BTCUSDT.npz", replace(walk(1500, 7), symbol="BTCUSDT"))
+    jobs = tuple(SandboxJob(task_id=f"t{i}", config=c, equity_points_max=50) for i, c in enumerate(configs))
+    (tmp / BATCH_FILE).write_text(SandboxBatch(jobs=jobs).model_dump_json())
+    return tmp
+
+
+def _config(strategy: object, symbols: tuple[str, ...] = ("BTCUSDT",), **params: int) -> BacktestConfig:
+    return BacktestConfig(strategy=strategy, symbols=list(symbols), interval="1h", params=params)  # type: ignore[arg-type]
+
+
+def test_a_batch_runs_its_jobs_in_order_each_with_its_own_tagged_lines_and_errors(tmp_path: Path) -> None:
+    configs = [
+        _config("sma_cross", fast=5, slow=20),
+        _config({"source": NOISY}),
+        _config("sma_cross", symbols=("BTCUSDT", "ETHUSDT")),  # no ETHUSDT candles in the batch
+        _config("sma_cross", fast=12, slow=40),
+    ]
+    job_dir = _batch(tmp_path, configs)
+    candles = {"BTCUSDT": load_job_candles(job_dir)}
+
+    code, lines = _run(job_dir)
+
+    assert code == 0
+    finals = [x for x in lines if x["type"] != "progress"]
+    assert [(x["task_id"], x["type"]) for x in finals] == [
+        ("t0", "result"),
+        ("t1", "error"),
+        ("t2", "error"),
+        ("t3", "result"),
+    ]
+    assert finals[1]["failure"]["reason"] == "strategy_error"  # type: ignore[index]
+    assert finals[2]["failure"] == {  # type: ignore[index]
+        "reason": "no_data",
+        "message": f"no candles for ETHUSDT: {job_dir / 'candles' / 'ETHUSDT.npz'} does not exist",
+        "traceback": None,
+    }
+    for index in (0, 3):
+        expected = run_backtest(configs[index], candles, equity_points_max=50)
+        assert expected.metrics.trade_count > 5
+        assert SandboxResult.model_validate(finals[index]).result == expected
+    # Every progress line names its job, and a job's lines come before its final line.
+    order = [x["task_id"] for x in lines]
+    assert all(x["task_id"] in {"t0", "t1", "t3"} for x in lines if x["type"] == "progress")
+    assert order == sorted(order)
+
+
+def test_a_strategy_killed_by_sigkill_ends_the_batch_at_once_with_137(tmp_path: Path) -> None:
+    job_dir = _batch(tmp_path, [_config("sma_cross"), _config({"source": KILLED}), _config("sma_cross")])
+
+    code, lines = _run(job_dir)
+
+    assert code == 137
+    assert [(x["task_id"], x["type"]) for x in lines if x["type"] != "progress"] == [("t0", "result")]
+    assert {x["task_id"] for x in lines} == {"t0", "t1"}
+
+
+def load_job_candles(job_dir: Path) -> Candles:
+    return read_candles(job_dir / "candles" / "BTCUSDT.npz")

@@ -129,6 +129,7 @@ class RunnerApp:
             slots=settings.slots,
             fetch_timeout_s=settings.fetch_timeout_s,
             heartbeat_interval_s=settings.heartbeat_interval_s,
+            batch_max=settings.batch_max,
         )
         self._cancel_sub = await subscribe_cancels(self._nc, self.service.cancel)
         return self.service

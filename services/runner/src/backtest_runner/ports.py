@@ -11,6 +11,7 @@ from backtest_core.contracts import RunFailed, RunProgressed, RunStarted, RunSuc
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.limits import SandboxLimits
 from backtest_runner.sandbox.outcome import KillSwitch, SandboxOutcome
+from backtest_runner.sandbox.output import ParsedLine
 
 RunReport: TypeAlias = RunStarted | RunProgressed | RunSucceeded | RunFailed
 
@@ -39,6 +40,13 @@ class Sandbox(Protocol):
         self, run: SandboxRun, on_progress: Callable[[SandboxProgress], None], kill_switch: KillSwitch
     ) -> SandboxOutcome:
         """Run to the end (or until killed); progress callbacks arrive on the event loop, in order."""
+        ...
+
+    async def run_batch(
+        self, run: SandboxRun, jobs: int, on_line: Callable[[ParsedLine], None], kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        """Run a batch of `jobs` jobs; every line arrives on the event loop, in order. None: every job
+        ended with its final line; else what the container's end means for the job running then."""
         ...
 
 
@@ -85,8 +93,10 @@ class JobMessage(Protocol):
 
 
 class JobSource(Protocol):
-    """The work queue: fetch at most one job, waiting up to `timeout_s`."""
+    """The work queue, shared by every runner."""
 
-    async def fetch_one(self, timeout_s: float) -> JobMessage | None:
-        """Return the next job, or None if none arrived in time."""
+    async def fetch(self, limit: int, timeout_s: float) -> list[JobMessage]:
+        """Wait up to `timeout_s` for the next job; return it with the jobs available right after it,
+        at most `limit` and at most a fair share of the queue (the pending jobs split among this fetch
+        and the other runners' waiting fetches); empty if none arrived in time."""
         ...

@@ -63,7 +63,13 @@ class RunnerSettings(BaseSettings):
     heartbeat_ttl_s: float = Field(
         default=15.0, ge=1.0, description="a runner silent this long is gone; its containers are removed"
     )
-    slots: int = Field(default=2, ge=1, le=64, description="jobs run at once by this runner")
+    slots: int = Field(default=2, ge=1, le=64, description="sandboxes run at once by this runner")
+    batch_max: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="jobs of one user, strategy, interval and range one sandbox may run in turn (1: one each)",
+    )
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
     sandbox_image: str = "backtest-sandbox:latest"
     seccomp_profile: Path = Field(

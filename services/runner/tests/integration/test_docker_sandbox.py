@@ -66,7 +66,9 @@ print(json.dumps({
 def _sandbox(
     client: docker.DockerClient, image: str, runner_id: str, command: list[str], **limits: object
 ) -> DockerSandbox:
-    return DockerSandbox(client, image, LIMITS.model_copy(update=limits), runner_id, command=command)
+    return DockerSandbox(
+        client, image, LIMITS.model_copy(update=limits), runner_id, command=command, instance_id=runner_id
+    )
 
 
 def _run(

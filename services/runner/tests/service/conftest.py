@@ -13,11 +13,15 @@ import pytest
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
+    BATCH_FILE,
     Failure,
     FailureReason,
     RunBacktestJob,
+    SandboxBatch,
+    SandboxError,
     SandboxJob,
     SandboxProgress,
+    SandboxResult,
 )
 from backtest_core.results import BacktestResult
 from backtest_runner.executor import JobExecutor
@@ -26,12 +30,14 @@ from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.limits import SandboxLimits
 from backtest_runner.sandbox.outcome import (
+    KillReason,
     KillSwitch,
     SandboxAborted,
     SandboxFailed,
     SandboxOutcome,
     SandboxSucceeded,
 )
+from backtest_runner.sandbox.output import ParsedLine
 from backtest_runner.service import RunnerService
 from backtest_testinfra import make_backtest_result, make_metrics
 
@@ -81,11 +87,21 @@ class FakeCandleSource:
         )
 
 
+BatchStep = SandboxResult | SandboxError | SandboxOutcome | None
+
+
 @dataclass
 class FakeSandbox:
-    """Emits `progress`, then returns `outcome`; with `wait_for_kill` it runs until killed."""
+    """Emits `progress`, then returns `outcome` (default: a result for the job's config); with
+    `wait_for_kill` it runs until killed.
 
-    outcome: SandboxOutcome = field(default_factory=lambda: SandboxSucceeded(make_result()))
+    A batch runs its jobs in order: each emits `progress` and then what `batch_step(job)` says: a final
+    line (the job ended), a SandboxOutcome (the container ends there with it), or None (the job runs
+    until killed; the container ends as aborted, or as a timeout or output cap if killed for that).
+    The default step is a result for the job's config.
+    """
+
+    outcome: SandboxOutcome | None = None  # None: a result for the job's config
     progress: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
     wait_for_kill: bool = False
     release: asyncio.Event | None = None
@@ -94,14 +110,49 @@ class FakeSandbox:
     running: int = 0
     max_running: int = 0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    batch_step: Callable[[SandboxJob], BatchStep] = field(
+        default=lambda job: SandboxResult(task_id=job.task_id, result=make_result(job.config))
+    )
+    seen_batches: list[list[str]] = field(default_factory=list)
 
     def remove_orphans(self) -> int:
         return 0
 
+    async def run_batch(
+        self, run: SandboxRun, jobs: int, on_line: Callable[[ParsedLine], None], kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        batch = SandboxBatch.model_validate_json((run.job_dir / BATCH_FILE).read_text())
+        assert len(batch.jobs) == jobs
+        self.seen_batches.append([job.task_id for job in batch.jobs])
+        self.seen_files.append(sorted(str(p.relative_to(run.job_dir)) for p in run.job_dir.rglob("*")))
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            for job in batch.jobs:
+                for fraction in self.progress:
+                    on_line(SandboxProgress(task_id=job.task_id, fraction=fraction, stage="proposals"))
+                step = self.batch_step(job)
+                if isinstance(step, SandboxResult | SandboxError):
+                    on_line(step)
+                    await asyncio.sleep(0)
+                    continue
+                if step is not None:
+                    return step
+                reason = await _until_killed(kill_switch)
+                if reason in (KillReason.TIMEOUT, KillReason.OUTPUT_LIMIT):
+                    return SandboxFailed(
+                        Failure(reason=FailureReason(reason.value), message=f"killed: {reason}")
+                    )
+                return SandboxAborted(reason)
+            return None
+        finally:
+            self.running -= 1
+
     async def run(
         self, run: SandboxRun, on_progress: Callable[[SandboxProgress], None], kill_switch: KillSwitch
     ) -> SandboxOutcome:
-        self.seen_jobs.append(SandboxJob.model_validate_json((run.job_dir / "job.json").read_text()))
+        job = SandboxJob.model_validate_json((run.job_dir / "job.json").read_text())
+        self.seen_jobs.append(job)
         self.seen_files.append(sorted(str(p.relative_to(run.job_dir)) for p in run.job_dir.rglob("*")))
         self.running += 1
         self.max_running = max(self.max_running, self.running)
@@ -109,17 +160,21 @@ class FakeSandbox:
             for fraction in self.progress:
                 on_progress(SandboxProgress(fraction=fraction, stage="proposals"))
             if self.wait_for_kill:
-                killed = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                kill_switch.arm(lambda: loop.call_soon_threadsafe(killed.set))
-                await killed.wait()
-                assert kill_switch.reason is not None
-                return SandboxAborted(kill_switch.reason)
+                return SandboxAborted(await _until_killed(kill_switch))
             if self.release is not None:
                 await self.release.wait()
-            return self.outcome
+            return SandboxSucceeded(make_result(job.config)) if self.outcome is None else self.outcome
         finally:
             self.running -= 1
+
+
+async def _until_killed(kill_switch: KillSwitch) -> KillReason:
+    killed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    kill_switch.arm(lambda: loop.call_soon_threadsafe(killed.set))
+    await killed.wait()
+    assert kill_switch.reason is not None
+    return kill_switch.reason
 
 
 class RecordingPublisher:
@@ -156,14 +211,18 @@ class FakeMessage:
 
 
 class FakeJobSource:
-    """A queue of job messages; `fetch_one` returns None when empty (like a fetch timeout)."""
+    """A queue of job messages; `fetch` takes up to `limit` of them (empty, like a fetch timeout)."""
 
     def __init__(self, messages: list[FakeMessage]) -> None:
         self.pending = list(messages)
+        self.fetched: list[int] = []  # how many each non-empty fetch returned
 
-    async def fetch_one(self, timeout_s: float) -> FakeMessage | None:
+    async def fetch(self, limit: int, timeout_s: float) -> list[FakeMessage]:
         await asyncio.sleep(0)
-        return self.pending.pop(0) if self.pending else None
+        taken, self.pending = self.pending[:limit], self.pending[limit:]
+        if taken:
+            self.fetched.append(len(taken))
+        return list(taken)
 
 
 @dataclass
@@ -194,6 +253,10 @@ class Harness:
     def message(job: RunBacktestJob | bytes) -> FakeMessage:
         return FakeMessage(job if isinstance(job, bytes) else job.model_dump_json().encode())
 
+    @staticmethod
+    def source(messages: list[FakeMessage]) -> FakeJobSource:
+        return FakeJobSource(messages)
+
     def executor(self) -> JobExecutor:
         return JobExecutor(
             runner_id="runner-1",
@@ -206,14 +269,19 @@ class Harness:
         )
 
     def service(
-        self, messages: list[FakeMessage], slots: int = 2, heartbeat_s: float = 60.0
+        self,
+        messages: list[FakeMessage] | FakeJobSource,
+        slots: int = 2,
+        heartbeat_s: float = 60.0,
+        batch_max: int = 1,
     ) -> RunnerService:
         return RunnerService(
-            source=FakeJobSource(messages),
+            source=messages if isinstance(messages, FakeJobSource) else FakeJobSource(messages),
             executor=self.executor(),
             slots=slots,
             fetch_timeout_s=0.01,
             heartbeat_interval_s=heartbeat_s,
+            batch_max=batch_max,
         )
 
 

@@ -76,11 +76,45 @@ def test_the_first_final_line_is_kept_and_later_protocol_lines_are_counted() -> 
     out = OutputAccountant(limit_bytes=10_000, stderr_tail_bytes=100)
     error = SandboxError(failure=Failure(reason=FailureReason.STRATEGY_ERROR, message="boom"))
 
-    progress = out.feed_stdout(error.model_dump_json().encode() + b"\n" + _progress(0.9) + b"\n")
+    lines = out.feed_stdout(error.model_dump_json().encode() + b"\n" + _progress(0.9) + b"\n")
 
-    assert progress == []
+    assert lines == [error]
     assert out.terminal == error
     assert out.lines_after_terminal == 1
+
+
+def test_a_batch_counts_each_jobs_bytes_stderr_and_final_line_apart() -> None:
+    out = OutputAccountant(limit_bytes=400, stderr_tail_bytes=100, jobs=3)
+    first = SandboxError(task_id="a", failure=Failure(reason=FailureReason.NO_DATA, message="none"))
+    second = SandboxError(task_id="b", failure=Failure(reason=FailureReason.STRATEGY_ERROR, message="x"))
+    out.feed_stderr(b"job a")
+    out.feed_stdout(b"hi\n" + _progress(0.5) + b"\n")
+
+    lines = out.feed_stdout(first.model_dump_json().encode() + b"\n")
+
+    assert lines == [first]
+    assert (out.finished, out.terminal, out.total_bytes, out.stderr_tail, out.noise_lines) == (
+        1,
+        None,
+        0,
+        "",
+        0,
+    )
+    out.feed_stderr(b"e" * 300)
+    out.feed_stdout(second.model_dump_json().encode() + b"\n")  # over 400 bytes with job a's: not a cap
+    assert (out.finished, out.over_limit) == (2, False)
+    out.feed_stdout(b"z" * 401)
+    assert out.over_limit  # job c alone crossed it
+
+
+def test_the_last_final_line_of_a_batch_is_kept_and_later_lines_are_counted() -> None:
+    out = OutputAccountant(limit_bytes=10_000, stderr_tail_bytes=100, jobs=2)
+    ends = [SandboxError(task_id=t, failure=Failure(reason=FailureReason.NO_DATA, message=t)) for t in "ab"]
+
+    lines = out.feed_stdout(b"".join(e.model_dump_json().encode() + b"\n" for e in ends) + _progress(0.1))
+
+    assert lines == ends and out.finish() == []
+    assert (out.finished, out.terminal, out.lines_after_terminal) == (2, ends[1], 1)
 
 
 def test_a_progress_line_with_an_oversized_or_markup_stage_is_noise_not_progress() -> None:

@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
+from backtest_runner.batching import fair_share
 from backtest_runner.ports import JobMessage, ReportTooLarge, RunReport
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,21 @@ class JetStreamJobSource:
         )
         return cls(subscription)
 
-    async def fetch_one(self, timeout_s: float) -> JobMessage | None:
-        """Return the next job, or None if none arrived within `timeout_s` seconds."""
+    async def fetch(self, limit: int, timeout_s: float) -> list[JobMessage]:
+        """Return the next job and those available right after it, at most `limit` and at most a fair
+        share (batching.fair_share) of the consumer's pending jobs; empty after `timeout_s` seconds."""
+        batch = 1
+        if limit > 1:
+            try:
+                info = await self._subscription.consumer_info()
+                batch = fair_share(info.num_pending or 0, info.num_waiting or 0, limit)
+            except nats.errors.Error as exc:  # e.g. a timeout while the cluster elects a leader
+                log.warning("reading the job consumer's pending count failed, fetching one: %r", exc)
         try:
-            messages = await self._subscription.fetch(1, timeout=timeout_s)
+            messages: list[JobMessage] = list(await self._subscription.fetch(batch, timeout=timeout_s))
         except nats.errors.TimeoutError:
-            return None
-        return messages[0] if messages else None
+            return []
+        return messages
 
     async def close(self) -> None:
         """Stop the subscription (the durable consumer stays)."""

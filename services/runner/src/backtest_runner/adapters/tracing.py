@@ -8,7 +8,7 @@ the job source, the executor, the candle source and the sandbox.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backtest_core.candles import Candles
@@ -16,13 +16,14 @@ from backtest_core.contracts import RunBacktestJob, SandboxProgress
 from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import extract_context
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Link, SpanKind, Tracer, get_current_span
 
-from backtest_runner.executor import Disposition, JobExecutor
+from backtest_runner.executor import JobDone, JobExecutor, Switches
 from backtest_runner.ports import CandleSource, JobMessage, JobSource, Sandbox
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.limits import SandboxLimits
 from backtest_runner.sandbox.outcome import KillSwitch, SandboxOutcome
+from backtest_runner.sandbox.output import ParsedLine
 
 JOB_SPAN = "run job"
 DATA_LOAD_SPAN = "data load"
@@ -56,34 +57,39 @@ class TracedJobSource:
         self._inner = inner
         self._contexts = contexts
 
-    async def fetch_one(self, timeout_s: float) -> JobMessage | None:
-        """Return the next job (as the inner source does), remembering its `traceparent`."""
-        message = await self._inner.fetch_one(timeout_s)
-        headers: dict[str, str] | None = getattr(message, "headers", None)
-        if headers and MSG_ID_HEADER in headers:
-            self._contexts.remember(headers[MSG_ID_HEADER], extract_context(headers))
-        return message
+    async def fetch(self, limit: int, timeout_s: float) -> list[JobMessage]:
+        """Return jobs as the inner source does, remembering each one's `traceparent`."""
+        messages = await self._inner.fetch(limit, timeout_s)
+        for message in messages:
+            headers: dict[str, str] | None = getattr(message, "headers", None)
+            if headers and MSG_ID_HEADER in headers:
+                self._contexts.remember(headers[MSG_ID_HEADER], extract_context(headers))
+        return messages
 
 
 class TracedJobExecutor(JobExecutor):
-    """A JobExecutor that runs each job inside a "run job" span, child of the span that queued it."""
+    """A JobExecutor that runs each batch inside a "run job" span, child of the span that queued its
+    first job and linked to the spans that queued the others (one job: the span of that job)."""
 
     def __init__(self, *, tracer: Tracer, contexts: JobTraceContexts, **executor: Any) -> None:
         super().__init__(**executor)
         self._tracer = tracer
         self._contexts = contexts
 
-    async def execute(self, job: RunBacktestJob, kill_switch: KillSwitch) -> Disposition:
-        """Run the job as JobExecutor does; its reports carry this span's context in their headers."""
+    async def execute_batch(
+        self, jobs: Sequence[RunBacktestJob], switches: Switches, on_done: JobDone
+    ) -> None:
+        """Run the batch as JobExecutor does, inside one span for all its jobs."""
+        contexts = [self._contexts.take(job.message_id) for job in jobs]
+        links = [Link(get_current_span(c).get_span_context()) for c in contexts[1:] if c is not None]
         with self._tracer.start_as_current_span(
             JOB_SPAN,
-            context=self._contexts.take(job.message_id),
+            context=contexts[0],
             kind=SpanKind.CONSUMER,
-            attributes={"backtest.task_id": job.task_id, "backtest.attempt": job.attempt},
-        ) as span:
-            disposition = await super().execute(job, kill_switch)
-            span.set_attribute("backtest.disposition", str(disposition))
-            return disposition
+            links=links,
+            attributes={"backtest.task_id": jobs[0].task_id, "backtest.batch_jobs": len(jobs)},
+        ):
+            await super().execute_batch(jobs, switches, on_done)
 
 
 class TracedCandleSource:
@@ -127,5 +133,16 @@ class TracedSandbox:
             CONTAINER_RUN_SPAN, attributes={"backtest.task_id": run.task_id}
         ) as span:
             outcome = await self._inner.run(run, on_progress, kill_switch)
+            span.set_attribute("backtest.outcome", type(outcome).__name__)
+            return outcome
+
+    async def run_batch(
+        self, run: SandboxRun, jobs: int, on_line: Callable[[ParsedLine], None], kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        """Run a batch in the inner sandbox inside a "container run" span."""
+        with self._tracer.start_as_current_span(
+            CONTAINER_RUN_SPAN, attributes={"backtest.task_id": run.task_id, "backtest.batch_jobs": jobs}
+        ) as span:
+            outcome = await self._inner.run_batch(run, jobs, on_line, kill_switch)
             span.set_attribute("backtest.outcome", type(outcome).__name__)
             return outcome

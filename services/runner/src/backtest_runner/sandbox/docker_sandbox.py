@@ -28,7 +28,7 @@ from backtest_runner.sandbox.outcome import (
     classify,
     failed,
 )
-from backtest_runner.sandbox.output import OutputAccountant
+from backtest_runner.sandbox.output import OutputAccountant, ParsedLine
 from backtest_runner.sandbox.seccomp import load_seccomp_profile
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,34 @@ class SandboxRun:
 
 
 ProgressCallback = Callable[[SandboxProgress], None]
+LineCallback = Callable[[ParsedLine], None]
+
+
+class _WallClock:
+    """The wall-clock limit of the job running now: kill with TIMEOUT unless restarted in time."""
+
+    def __init__(self, seconds: float, kill_switch: KillSwitch) -> None:
+        self._seconds = seconds
+        self._kill_switch = kill_switch
+        self._timer: threading.Timer | None = None
+
+    def restart(self) -> None:
+        """Give the next job the whole limit, from now."""
+        self.stop()
+        self._timer = threading.Timer(self._seconds, self._kill_switch.kill, (KillReason.TIMEOUT,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Cancel the running timer, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _forward(line: ParsedLine, on_line: LineCallback, batch_clock: _WallClock | None) -> None:
+    if batch_clock is not None and not isinstance(line, SandboxProgress):
+        batch_clock.restart()  # a job of the batch ended: the next one gets the whole limit
+    on_line(line)
 
 
 class DockerSandbox:
@@ -112,41 +140,59 @@ class DockerSandbox:
         """Run one sandbox to the end; `on_progress` is called on the event loop's thread, in order."""
         loop = asyncio.get_running_loop()
 
-        def forward(progress: SandboxProgress) -> None:
-            loop.call_soon_threadsafe(on_progress, progress)
+        def forward(line: ParsedLine) -> None:
+            if isinstance(line, SandboxProgress):
+                loop.call_soon_threadsafe(on_progress, line)
 
-        return await asyncio.to_thread(self._run_blocking, run, forward, kill_switch)
+        outcome = await asyncio.to_thread(self._run_blocking, run, 1, forward, kill_switch)
+        assert outcome is not None  # one job: the container's end is the job's outcome
+        return outcome
+
+    async def run_batch(
+        self, run: SandboxRun, jobs: int, on_line: LineCallback, kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        """Run a batch directory of `jobs` jobs; every protocol line (progress and each job's final
+        line) goes to `on_line` on the event loop's thread, in order. Return None if every job ended
+        with its final line, else what the container's end means for the job running then (the first
+        without a final line); the wall clock restarts at each final line, the output cap is per job."""
+        loop = asyncio.get_running_loop()
+
+        def forward(line: ParsedLine) -> None:
+            loop.call_soon_threadsafe(on_line, line)
+
+        return await asyncio.to_thread(self._run_blocking, run, jobs, forward, kill_switch)
 
     def _run_blocking(
-        self, run: SandboxRun, on_progress: ProgressCallback, kill_switch: KillSwitch
-    ) -> SandboxOutcome:
+        self, run: SandboxRun, jobs: int, on_line: LineCallback, kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
         if kill_switch.reason is not None:
             return SandboxAborted(kill_switch.reason)
         container: Container | None = None
-        timer: threading.Timer | None = None
+        clock = _WallClock(self._limits.wall_clock_s, kill_switch)
         try:
             container = self._create(run)
             kill_switch.arm(_killer(container))
             stream = self._client.api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
-            timer = threading.Timer(self._limits.wall_clock_s, kill_switch.kill, (KillReason.TIMEOUT,))
-            timer.daemon = True
             container.start()
-            timer.start()
-            output = OutputAccountant(self._limits.output_bytes, self._limits.stderr_tail_bytes)
+            clock.restart()
+            output = OutputAccountant(self._limits.output_bytes, self._limits.stderr_tail_bytes, jobs)
+            batch_clock = clock if jobs > 1 else None
             for stdout, stderr in stream:
                 if stdout:
-                    for progress in output.feed_stdout(stdout):
-                        on_progress(progress)
+                    for line in output.feed_stdout(stdout):
+                        _forward(line, on_line, batch_clock)
                 if stderr:
                     output.feed_stderr(stderr)
                 if output.over_limit:
                     kill_switch.kill(KillReason.OUTPUT_LIMIT)
-            for progress in output.finish():
-                on_progress(progress)
+            for line in output.finish():
+                _forward(line, on_line, batch_clock)
             status = container.wait(timeout=60)
             container.reload()
             state = container.attrs.get("State", {})
             exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
+            if jobs > 1 and output.finished >= jobs:
+                return None
             return classify(exit_, output, kill_switch.reason, self._limits)
         except docker.errors.ImageNotFound as exc:
             return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
@@ -155,8 +201,7 @@ class DockerSandbox:
                 return SandboxAborted(kill_switch.reason)
             return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
         finally:
-            if timer is not None:
-                timer.cancel()
+            clock.stop()
             kill_switch.disarm()
             if container is not None:
                 _remove(container)

@@ -139,6 +139,13 @@ def _from_error_line(line: SandboxError) -> SandboxFailed:
     return SandboxFailed(failure)
 
 
+def final_line_outcome(line: SandboxResult | SandboxError) -> SandboxSucceeded | SandboxFailed:
+    """Return what one job's final line means by itself (a batch reports each job as its line arrives)."""
+    if isinstance(line, SandboxResult):
+        return SandboxSucceeded(line.result)
+    return _from_error_line(line)
+
+
 def classify(
     exit: ContainerExit, output: OutputAccountant, kill: KillReason | None, limits: SandboxLimits
 ) -> SandboxOutcome:
@@ -173,7 +180,7 @@ def classify(
             output.stderr_tail,
         )
     if isinstance(terminal, SandboxError) and output.lines_after_terminal == 0:
-        return _from_error_line(terminal)
+        return final_line_outcome(terminal)
     return failed(FailureReason.BAD_OUTPUT, _bad_output_message(exit, output), output.stderr_tail)
 
 
