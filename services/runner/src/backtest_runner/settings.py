@@ -68,7 +68,7 @@ class RunnerSettings(BaseSettings):
         default=64,
         ge=1,
         le=1000,
-        description="jobs of one user, strategy, interval and range one sandbox may run in turn (1: one each)",
+        description="jobs of one user, strategy, interval and range one sandbox runs in turn (1: one each)",
     )
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
     sandbox_image: str = "backtest-sandbox:latest"
