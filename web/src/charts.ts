@@ -1,4 +1,5 @@
 import { AreaSeries, ColorType, LineSeries, createChart, type UTCTimestamp } from "lightweight-charts";
+import { returnPct } from "./derive";
 import { drawdownPct, epochSeconds } from "./format";
 
 /** Draw the equity line and, on its own scale below, the drawdown area (lightweight-charts, canvas). */
@@ -23,4 +24,22 @@ export function drawEquity(container: HTMLElement, curve: readonly { time: strin
   const falls = drawdownPct(curve.map((p) => p.equity));
   drawdown.setData(falls.map((v, i) => ({ time: times[i] as UTCTimestamp, value: v })));
   chart.timeScale().fitContent();
+}
+
+const PALETTE = ["#1f6feb", "#b3261e", "#1a7f37", "#9a6700", "#8250df"];
+
+/** Overlay several equity curves as percent return from their first point, one colour each. */
+export function drawOverlay(container: HTMLElement, curves: readonly { label: string; points: readonly { time: string; equity: number }[] }[]): string[] {
+  const chart = createChart(container, {
+    height: 360,
+    layout: { background: { type: ColorType.Solid, color: "#ffffff" }, textColor: "#1d2430" },
+    timeScale: { timeVisible: true },
+  });
+  curves.forEach((curve, i) => {
+    const line = chart.addSeries(LineSeries, { color: PALETTE[i % PALETTE.length], lineWidth: 2, title: curve.label });
+    const pct = returnPct(curve.points.map((p) => p.equity));
+    line.setData(curve.points.map((p, j) => ({ time: epochSeconds(p.time) as UTCTimestamp, value: pct[j] as number })));
+  });
+  chart.timeScale().fitContent();
+  return curves.map((_, i) => PALETTE[i % PALETTE.length] as string);
 }

@@ -1,0 +1,305 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the whole platform
+(tests/e2e/conftest.py): sign in, submit from the New-run form and follow it live to SUCCESS, the equity
+chart drawn, metrics equal to the API's, compare, the trades CSV, a strategy's syntax error at its line,
+a sweep's heatmap, a viewer who cannot submit and another user's run out of reach.
+
+Screenshots: test-artifacts/web/*.png (printed as they are taken)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from backtest_cli.token import create_token
+from backtest_core.accounts import USERS, user_document
+from playwright.sync_api import Browser, Page
+
+from .conftest import JWT_SECRET, Platform
+from .web_browser import build_dashboard, chromium, coloured_pixels, screenshot, sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PASSWORD = "correct horse battery staple"
+USERS_ROLES = {"wanda": "researcher", "wesley": "researcher", "vera": "viewer"}
+RUN: dict[str, Any] = {
+    "strategy": "sma_cross",
+    "symbols": ["BTCUSD"],
+    "interval": "1d",
+    "start": "2018-01-01T00:00:00Z",
+    "end": "2020-01-01T00:00:00Z",
+}
+WAIT_S = 180.0
+
+
+def _api(platform: Platform, user: str) -> httpx.Client:
+    token = create_token(user, USERS_ROLES[user], JWT_SECRET.encode(), ttl_s=3600)
+    return httpx.Client(
+        base_url=platform.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def _wait_success(http: httpx.Client, task_id: str, platform: Platform) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        status = http.get(f"/backtest/status/{task_id}").json()
+        if status["state"] == "SUCCESS":
+            return
+        assert status["state"] not in {"FAILURE", "CANCELLED"}, f"{status}\n{platform.log_tails(5)}"
+        time.sleep(0.3)
+    pytest.fail(f"backtest {task_id} did not finish in {WAIT_S} s\n{platform.log_tails()}")
+
+
+def _wait_page_state(page: Page, want: str, platform: Platform) -> None:
+    """Wait until the run page's live state reads `want`; fail with what the page and services showed."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if page.locator("#state").text_content() == want:
+            return
+        page.wait_for_timeout(200)
+    events = page.locator("#events").text_content()
+    pytest.fail(f"the page did not show {want} in {WAIT_S} s; events: {events}\n{platform.log_tails(8)}")
+
+
+def _all_trades(http: httpx.Client, task_id: str) -> list[dict[str, Any]]:
+    trades: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        body = http.get(
+            f"/backtest/results/{task_id}", params={"trades_offset": offset, "trades_limit": 5000}
+        ).json()
+        trades += body["result"]["trades"]
+        offset = body["page"]["trades_next_offset"]
+    return trades
+
+
+@pytest.fixture(scope="module")
+def browser(platform: Platform) -> Iterator[Browser]:
+    """The built dashboard's users (argon2 hashes in the users collection) and one headless chromium."""
+    build_dashboard()
+    platform.db[USERS].insert_many(
+        [user_document(name, role, PASSWORD) for name, role in USERS_ROLES.items()]
+    )
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def two_runs(platform: Platform) -> list[str]:
+    """Two of wanda's finished sma_cross runs (submitted through the API), by task id."""
+    with _api(platform, "wanda") as http:
+        ids = []
+        for fast, slow in ((10, 30), (5, 50)):
+            submitted = http.post("/backtest/submit", json={**RUN, "params": {"fast": fast, "slow": slow}})
+            assert submitted.status_code == 202, submitted.text
+            ids.append(submitted.json()["task_id"])
+        for task_id in ids:
+            _wait_success(http, task_id, platform)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def wanda(browser: Browser, platform: Platform) -> Iterator[Page]:
+    """Wanda signed in once (sign-ins are rate limited per name); every test goes on from her page."""
+    page = sign_in(browser, platform.gateway_url, "wanda", PASSWORD)
+    yield page
+    page.context.close()
+
+
+def test_a_wrong_password_is_refused_on_the_sign_in_page(browser: Browser, platform: Platform) -> None:
+    context = browser.new_context(base_url=platform.gateway_url)
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_selector("form.login")
+    page.fill("input[name=username]", "wanda")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    alert = page.locator("form.login [role=alert]")
+    alert.wait_for()
+    page.wait_for_function("() => document.querySelector('form.login [role=alert]').textContent.length > 0")
+    assert "invalid" in alert.inner_text().lower() or "password" in alert.inner_text().lower()
+    assert page.evaluate("() => sessionStorage.getItem('backtest.token')") is None
+    context.close()
+
+
+def test_a_run_submitted_from_the_form_streams_to_success_and_draws_its_equity(
+    wanda: Page, platform: Platform
+) -> None:
+    wanda.goto("/#/new")
+    wanda.select_option("#strategy", "builtin:sma_cross")
+    wanda.fill("input[name=param-fast]", "12")
+    wanda.fill("input[name=param-slow]", "40")
+    wanda.fill("input[name=start]", "2018-01-01")
+    wanda.fill("input[name=end]", "2020-01-01")
+    screenshot(wanda, "new-run-form")
+    wanda.click("#submit")
+    wanda.wait_for_url("**/#/run/*")
+    task_id = wanda.url.rsplit("/", 1)[1]
+    _wait_page_state(wanda, "SUCCESS", platform)
+    frames = wanda.locator("#events li").evaluate_all("items => items.map(li => li.dataset.state)")
+    assert frames[0] == "PENDING" and frames[-1] == "SUCCESS", frames  # every frame came over the WebSocket
+    wanda.wait_for_selector("#result[data-ready]")
+    wanda.wait_for_timeout(300)  # the chart paints on the next animation frame
+    assert coloured_pixels(wanda, "#equity-chart") > 500
+    screenshot(wanda, "result-page")
+
+    with _api(platform, "wanda") as http:
+        body = http.get(f"/backtest/results/{task_id}").json()
+    assert body["result"]["config"]["params"] == {"fast": 12, "slow": 40}
+    shown = dict(
+        wanda.locator("#metrics dd").evaluate_all(
+            "dds => dds.map(dd => [dd.dataset.metric, dd.dataset.value])"
+        )
+    )
+    assert {name: json.loads(value) for name, value in shown.items()} == body["result"]["metrics"]
+
+
+def test_the_apis_422_is_shown_at_the_field_it_names(wanda: Page) -> None:
+    wanda.goto("/#/new")
+    wanda.select_option("#strategy", "builtin:sma_cross")
+    wanda.fill("input[name=size]", "3")
+    wanda.click("#submit")
+    error = wanda.locator("[data-error-for=size]")
+    error.wait_for()
+    assert "less than or equal to 1" in error.inner_text()
+    assert (
+        wanda.evaluate("() => document.querySelector('[data-error-for=size]').previousElementSibling.name")
+        == "size"
+    )
+
+    wanda.fill("input[name=size]", "1")
+    wanda.fill("input[name=param-fast]", "40")
+    wanda.fill("input[name=param-slow]", "30")
+    wanda.click("#submit")
+    error = wanda.locator("[data-error-for=params]")
+    error.wait_for()
+    assert error.inner_text() == "fast must be < slow, was fast=40, slow=30"
+    screenshot(wanda, "new-run-field-error")
+
+
+def test_two_runs_compare_with_overlaid_equity_and_the_apis_metrics(
+    wanda: Page, platform: Platform, two_runs: list[str]
+) -> None:
+    wanda.goto("/#/runs")
+    for task_id in two_runs:
+        wanda.check(f"input.pick[value='{task_id}']")
+    wanda.click("#compare-selected")
+    wanda.wait_for_selector("main[data-ready]")
+    wanda.wait_for_timeout(300)
+    assert coloured_pixels(wanda, "#compare-chart") > 500
+    screenshot(wanda, "compare-page")
+    shown = wanda.url.rsplit("/", 1)[1].split(",")  # the runs list's order: newest first
+    assert sorted(shown) == sorted(two_runs)
+    with _api(platform, "wanda") as http:
+        for index, task_id in enumerate(shown):
+            metrics = http.get(f"/backtest/results/{task_id}").json()["result"]["metrics"]
+            for name in ("total_return_pct", "sharpe", "max_drawdown_pct", "trade_count"):
+                cell = wanda.locator(f"#compare-metrics [data-run='{index}'][data-metric='{name}']")
+                assert float(cell.get_attribute("data-value") or "nan") == metrics[name]
+
+
+def test_the_downloaded_trades_csv_has_every_trade_of_the_api(
+    wanda: Page, platform: Platform, two_runs: list[str], tmp_path: Path
+) -> None:
+    task_id = two_runs[0]
+    wanda.goto(f"/#/run/{task_id}")
+    wanda.wait_for_selector("#result[data-ready]")
+    with wanda.expect_download() as download_info:
+        wanda.click("#trades-csv")
+    path = tmp_path / "trades.csv"
+    download_info.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    with _api(platform, "wanda") as http:
+        trades = _all_trades(http, task_id)
+    assert len(rows) == len(trades) > 0
+    for row, trade in zip(rows, trades, strict=True):
+        assert set(row) == set(trade)
+        for key, value in trade.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                assert row[key] == ("" if value is None else str(value)), key
+            else:
+                assert float(row[key]) == value, key
+
+
+def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page, platform: Platform) -> None:
+    wanda.goto("/#/strategies")
+    wanda.wait_for_selector("#strategy-form")
+    source = wanda.input_value("#source")
+    lines = source.split("\n")
+    bad_line = 12  # the `def decide(...)` line of the template, its colon removed
+    assert lines[bad_line - 1].startswith("    def decide")
+    lines[bad_line - 1] = lines[bad_line - 1].rstrip(":")
+    wanda.fill("input[name=name]", "close_above_open")
+    wanda.fill("#source", "\n".join(lines))
+    wanda.click("#save-strategy")
+    wanda.wait_for_selector(".error-line")
+    assert wanda.get_attribute(".error-line", "data-line") == str(bad_line)
+    assert f"line {bad_line}" in wanda.inner_text("#strategy-error")
+    screenshot(wanda, "strategy-syntax-error")
+
+    wanda.fill("#source", source)
+    wanda.click("#save-strategy")
+    wanda.wait_for_selector("#versions")
+    assert wanda.locator("#versions tbody tr").count() == 1
+    with _api(platform, "wanda") as http:
+        assert http.get("/strategy/close_above_open").json()["version"] == 1
+    wanda.goto("/#/new/user:close_above_open")
+    wanda.wait_for_selector("#new-run")
+    assert wanda.input_value("#strategy") == "user:close_above_open"
+
+
+def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Platform) -> None:
+    search = {"space": ["fast=5,10,15", "slow=30,40,50"], "objective": "sharpe"}
+    with _api(platform, "wanda") as http:
+        submitted = http.post("/sweep/submit", json={**RUN, "search": search})
+        assert submitted.status_code == 202, submitted.text
+        sweep_id = submitted.json()["sweep_id"]
+        deadline = time.monotonic() + WAIT_S
+        while (status := http.get(f"/sweep/{sweep_id}").json())["finished_at"] is None:
+            assert time.monotonic() < deadline, platform.log_tails()
+            time.sleep(0.5)
+    assert status["counts"]["done"] == 9, status
+    wanda.goto(f"/#/sweep/{sweep_id}")
+    wanda.wait_for_selector("#heatmap[data-drawn='3x3']")
+    assert coloured_pixels(wanda, "#heatmap-panel") > 5000
+    assert wanda.locator("#trials tbody tr").count() == 9
+    assert "Probability of backtest overfitting" in wanda.inner_text("#overfitting")
+    screenshot(wanda, "sweep-heatmap")
+
+
+def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
+    page = sign_in(browser, platform.gateway_url, "vera", PASSWORD)
+    page.goto("/#/new")
+    page.wait_for_selector("#viewer-note")
+    assert page.is_disabled("#submit")
+    status = page.evaluate(
+        """async (run) => (await fetch('/backtest/submit', {method: 'POST', body: JSON.stringify(run),
+            headers: {'Content-Type': 'application/json',
+                      Authorization: 'Bearer ' + sessionStorage.getItem('backtest.token')}})).status""",
+        {**RUN, "params": {"fast": 10, "slow": 30}},
+    )
+    assert status == 403
+    screenshot(page, "viewer-new-run")
+    page.context.close()
+
+
+def test_another_users_run_is_not_reachable_by_url(
+    browser: Browser, platform: Platform, two_runs: list[str]
+) -> None:
+    page = sign_in(browser, platform.gateway_url, "wesley", PASSWORD)
+    page.goto(f"/#/run/{two_runs[0]}")
+    alert = page.locator("main [role=alert]")
+    alert.wait_for()
+    assert alert.inner_text() == f"no backtest with task_id '{two_runs[0]}'"
+    assert page.locator("#equity-chart").count() == 0
+    page.goto(f"/#/compare/{two_runs[0]},{two_runs[1]}")
+    page.locator("main [role=alert]").wait_for()
+    assert page.locator("#compare-chart").count() == 0
+    assert page.locator("#runs tbody tr").count() == 0
+    page.context.close()

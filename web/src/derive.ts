@@ -1,0 +1,75 @@
+/** Pure helpers of the compare, sweep and strategy pages (unit-tested with vitest). */
+
+/** Each run's value of every metric and its difference from the first run (null where not a number). */
+export function metricRows(
+  runs: readonly Record<string, unknown>[],
+): { name: string; values: unknown[]; diffs: (number | null)[] }[] {
+  const names = [...new Set(runs.flatMap((m) => Object.keys(m)))];
+  return names.map((name) => {
+    const values = runs.map((m) => m[name] ?? null);
+    const base = values[0];
+    const diffs = values.map((v) => (typeof v === "number" && typeof base === "number" ? v - base : null));
+    return { name, values, diffs };
+  });
+}
+
+/** An equity curve as percent return from its first point (so runs of different cash overlay). */
+export function returnPct(equity: readonly number[]): number[] {
+  const first = equity[0];
+  if (first === undefined || first === 0) return equity.map(() => 0);
+  return equity.map((v) => (v / first - 1) * 100);
+}
+
+/** The line number of a "... at line N ..." message (the strategy check's syntax error), else null. */
+export function errorLine(message: string): number | null {
+  const match = /\bline (\d+)\b/.exec(message);
+  return match ? Number(match[1]) : null;
+}
+
+/** A heatmap cell's colour: red (lowest) through white to blue (highest); grey for no value. */
+export function heatColor(value: number | null, lo: number, hi: number): string {
+  if (value === null || !Number.isFinite(value)) return "#d8dde6";
+  const t = hi > lo ? (value - lo) / (hi - lo) : 0.5;
+  const mix = (a: number, b: number, s: number): number => Math.round(a + (b - a) * s);
+  // #b3261e (low) -> #ffffff (middle) -> #1f6feb (high)
+  if (t < 0.5) {
+    const s = t / 0.5;
+    return `rgb(${mix(179, 255, s)},${mix(38, 255, s)},${mix(30, 255, s)})`;
+  }
+  const s = (t - 0.5) / 0.5;
+  return `rgb(${mix(255, 31, s)},${mix(255, 111, s)},${mix(255, 235, s)})`;
+}
+
+/** The smallest and largest finite value of a grid (null cells skipped); [0, 0] when there is none. */
+export function gridRange(z: readonly (readonly (number | null)[])[]): [number, number] {
+  const values = z.flat().filter((v): v is number => v !== null && Number.isFinite(v));
+  return values.length ? [Math.min(...values), Math.max(...values)] : [0, 0];
+}
+
+/** What each headline metric means and its convention, in one short line (docs/metrics.md has more). */
+export const METRIC_NOTES: Record<string, string> = {
+  total_return_pct: "final over start equity - 1, percent",
+  cagr_pct: "compound annual growth over the bars, periods_per_year bars a year",
+  sharpe: "mean over standard deviation of per-bar returns, annualised by √periods_per_year, risk-free 0",
+  sortino: "as Sharpe, with the downside deviation (returns below 0) in the denominator",
+  calmar: "CAGR over max drawdown",
+  max_drawdown_pct: "largest fall from a running equity peak, percent",
+  max_drawdown_duration_bars: "longest run of bars below a previous peak",
+  win_rate_pct: "closed trades with pnl > 0 over all closed trades, percent",
+  profit_factor: "gross profit over gross loss of closed trades",
+  expectancy: "mean pnl of a closed trade, quote currency",
+  exposure_pct: "bars with an open position over all bars, percent",
+  buy_and_hold_return_pct: "return of holding the symbols equally weighted from first to last bar",
+  sqn: "system quality number: √trades × mean / std of trade pnl",
+  kelly_criterion: "win rate - (1 - win rate) / (avg win / |avg loss|)",
+  probabilistic_sharpe: "probability that the true Sharpe exceeds 0, given skew, kurtosis and length",
+};
+
+/** The overfitting statistics of a sweep, each explained in one sentence. */
+export const OVERFITTING_NOTES: Record<string, string> = {
+  pbo: "Probability of backtest overfitting (CSCV): how often the in-sample best trial ranks below the median out of sample; near 0 is good, above 0.5 means the choice is worse than random.",
+  deflated_sharpe: "Deflated Sharpe ratio: the probability that the best trial's Sharpe beats the best of this many trials by pure luck; above 0.95 is significant.",
+  expected_max_sharpe: "The Sharpe ratio the best of this many trials would reach by luck alone, with no skill.",
+  psr: "Probabilistic Sharpe ratio: the probability that the best trial's true Sharpe is above 0, given its length, skew and kurtosis.",
+  trials: "The number of trials the platform counted for the deflation (every trial of this search).",
+};

@@ -1,0 +1,117 @@
+import { api, session } from "../api";
+import { drawEquity } from "../charts";
+import { METRIC_NOTES } from "../derive";
+import { el, errorText, shell, showError, table } from "../dom";
+import { formatValue, tradesCsv } from "../format";
+import { fetchResult, strategyName } from "../results";
+import { openStream } from "../stream";
+import { type Result, type Status, TERMINAL } from "../types";
+
+/** One run: live progress over the WebSocket with cancel while it runs, then its result. */
+export async function runPage(taskId: string): Promise<void> {
+  const main = shell(`Run ${taskId.slice(0, 12)}`);
+  let status: Status;
+  try {
+    status = await api<Status>(`/backtest/status/${taskId}`);
+  } catch (error) {
+    showError(main, error);
+    return;
+  }
+  const c = status.config;
+  main.append(
+    el("p", { class: "config" }, c ? `${strategyName(c.strategy, status.strategy_ref)} ${JSON.stringify(c.params ?? {})} on ${c.symbols.join(", ")} ${c.interval ?? ""}` : ""),
+  );
+  const panel = el("section", { id: "live" });
+  main.append(panel);
+  const body = el("section", { id: "result" });
+  main.append(body);
+  if (status.state === "SUCCESS") return renderResult(body, taskId);
+  if (TERMINAL.has(status.state)) return ended(panel, status.state, status.failure?.message);
+  follow(panel, body, taskId, status);
+}
+
+function follow(panel: HTMLElement, body: HTMLElement, taskId: string, status: Status): void {
+  const state = el("strong", { id: "state" }, status.state);
+  const bar = el("progress", { id: "progress", max: "1", value: String(status.fraction ?? 0) });
+  const stage = el("span", { id: "stage" }, status.stage ?? "");
+  const cancel = el("button", { type: "button", id: "cancel" }, "Cancel");
+  const log = el("ol", { id: "events" });
+  panel.append(el("p", {}, "State: "), state, bar, stage, cancel, el("h2", {}, "Events (live)"), log);
+  cancel.onclick = async () => {
+    try {
+      await api(`/backtest/cancel/${taskId}`, { method: "POST" });
+      cancel.disabled = true;
+    } catch (error) {
+      showError(panel, error);
+    }
+  };
+  let done = false;
+  openStream(
+    `/backtest/stream/${taskId}`,
+    (frame) => {
+      if (frame.error) return showError(panel, (frame.error as { message: string }).message);
+      const s = String(frame.state ?? "");
+      const fraction = typeof frame.fraction === "number" ? frame.fraction : null;
+      state.textContent = s;
+      if (fraction !== null) bar.value = fraction;
+      if (frame.stage) stage.textContent = String(frame.stage);
+      log.append(el("li", { "data-state": s, "data-seq": String(frame.seq ?? "") }, `${s}${fraction !== null ? ` ${Math.round(fraction * 100)}%` : ""}${frame.stage ? ` ${String(frame.stage)}` : ""}`));
+      if (TERMINAL.has(s)) {
+        done = true;
+        cancel.disabled = true;
+        bar.value = s === "SUCCESS" ? 1 : bar.value;
+        if (s === "SUCCESS") void renderResult(body, taskId);
+        else ended(panel, s, (frame.failure as { message?: string } | undefined)?.message);
+      }
+    },
+    (code) => {
+      if (!done && code !== 1000) panel.append(el("p", { class: "error", role: "alert" }, `the stream closed (${code}); reload to follow again`));
+    },
+  );
+}
+
+function ended(panel: HTMLElement, state: string, message?: string): void {
+  panel.append(el("p", { id: "ended", class: state === "CANCELLED" ? "" : "error" }, `ended ${state}${message ? `: ${message}` : ""}`));
+}
+
+async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
+  let result: Result;
+  try {
+    result = await fetchResult(taskId);
+  } catch (error) {
+    body.append(el("p", { class: "error", role: "alert" }, errorText(error)));
+    return;
+  }
+  const chart = el("div", { class: "chart", id: "equity-chart" });
+  body.append(el("h2", {}, "Equity and drawdown"), chart);
+  drawEquity(chart, result.equity_curve);
+  body.append(el("h2", {}, "Metrics"), metricsList(result.metrics));
+  const symbolKeys = Object.keys(result.per_symbol[0] ?? {});
+  body.append(el("h2", {}, "Per symbol"), table(symbolKeys, result.per_symbol.map((r) => symbolKeys.map((k) => formatValue(r[k])))));
+  const download = el("a", { id: "trades-csv", download: `trades-${taskId}.csv` }, "Download trades CSV");
+  download.setAttribute("href", URL.createObjectURL(new Blob([tradesCsv(result.trades)], { type: "text/csv" })));
+  const report = el("button", { type: "button", id: "report" }, "HTML report");
+  report.onclick = async () => {
+    const response = await fetch(`/backtest/${taskId}/report.html`, { headers: { Authorization: `Bearer ${session()?.token ?? ""}` } });
+    window.open(URL.createObjectURL(await response.blob()), "_blank");
+  };
+  const compare = el("a", { href: `#/compare/${taskId}` }, "Compare with…");
+  body.append(el("h2", {}, `Trades (${result.trades.length})`), download, " ", report, " ", compare);
+  const tradeKeys = Object.keys(result.trades[0] ?? {});
+  const shown = result.trades.slice(0, 500);
+  body.append(table(tradeKeys, shown.map((t) => tradeKeys.map((k) => formatValue(t[k]))), { id: "trades" }));
+  if (result.trades.length > shown.length) body.append(el("p", {}, `first ${shown.length} shown; the CSV has all ${result.trades.length}`));
+  body.setAttribute("data-ready", "1");
+}
+
+/** Metrics as a definition list: the formatted value shown, the exact value in data-value, a note as title. */
+export function metricsList(metrics: Record<string, unknown>): HTMLDListElement {
+  const list = el("dl", { class: "metrics", id: "metrics" });
+  for (const [name, value] of Object.entries(metrics)) {
+    const term = el("dt", {}, name.replaceAll("_", " "));
+    const note = METRIC_NOTES[name];
+    if (note) term.setAttribute("title", note);
+    list.append(term, el("dd", { "data-metric": name, "data-value": JSON.stringify(value ?? null) }, formatValue(value)));
+  }
+  return list;
+}
