@@ -252,6 +252,48 @@ def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page,
     wanda.goto("/#/new/user:close_above_open")
     wanda.wait_for_selector("#new-run")
     assert wanda.input_value("#strategy") == "user:close_above_open"
+    declared = wanda.locator("input[name=param-min_move]")  # read from the source's Param(...)
+    assert (declared.get_attribute("type"), declared.get_attribute("min"), declared.input_value()) == (
+        "number",
+        "0",
+        "0",
+    )
+    assert "smallest close-open move" in wanda.inner_text("#params")
+
+
+SLOW_SOURCE = """import time
+
+from backtest_core.strategy import BaseStrategy, Side, Signal
+
+
+class Sleepy(BaseStrategy):
+    \"\"\"Decide nothing, slowly: 0.2 s a bar, so a run lasts minutes unless it is cancelled.\"\"\"
+
+    def get_required_lookback(self):
+        return 1
+
+    def decide(self, df, interval, **p):
+        time.sleep(0.2)
+        return Signal(Side.NO)
+"""
+
+
+def test_a_running_backtest_is_cancelled_from_its_page(wanda: Page, platform: Platform) -> None:
+    with _api(platform, "wanda") as http:
+        created = http.post("/strategy/create", json={"name": "sleepy", "source": SLOW_SOURCE})
+        assert created.status_code == 201, created.text
+        submitted = http.post("/backtest/submit", json={**RUN, "strategy": {"user": "sleepy"}})
+        assert submitted.status_code == 202, submitted.text
+        task_id = submitted.json()["task_id"]
+    wanda.goto(f"/#/run/{task_id}")
+    wanda.wait_for_selector("#events li[data-state=STARTED]", timeout=WAIT_S * 1000)
+    wanda.click("#cancel")
+    _wait_page_state(wanda, "CANCELLED", platform)
+    assert wanda.is_disabled("#cancel")
+    assert wanda.inner_text("#ended") == "ended CANCELLED"
+    screenshot(wanda, "run-cancelled")
+    with _api(platform, "wanda") as http:
+        assert http.get(f"/backtest/status/{task_id}").json()["state"] == "CANCELLED"
 
 
 def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Platform) -> None:

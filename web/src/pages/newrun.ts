@@ -51,8 +51,16 @@ export async function newRunPage(preselect: string): Promise<void> {
   if (preselect && specs.has(preselect)) picker.value = preselect;
   const about = el("p", { class: "about" });
   const params = el("fieldset", { id: "params", "data-field": "params" });
-  const showParams = (): void => {
+  const showParams = async (): Promise<void> => {
     const spec = specs.get(picker.value);
+    if (spec && picker.value.startsWith("user:") && !declared.has(picker.value)) {
+      try {
+        spec.params = (await api<{ params: ParamInfo[] }>(`/strategy/${picker.value.slice(5)}/params`)).params;
+        declared.add(picker.value);
+      } catch (error) {
+        showError(params, error);
+      }
+    }
     about.textContent = spec?.description.split("\n")[0] ?? "";
     params.replaceChildren(el("legend", {}, "Parameters"));
     for (const p of spec?.params ?? []) {
@@ -60,8 +68,9 @@ export async function newRunPage(preselect: string): Promise<void> {
       params.append(label(p.name, input, [p.type, boundsText(p), p.doc ?? ""].filter(Boolean).join(" · ")));
     }
   };
-  picker.onchange = showParams;
-  showParams();
+  const declared = new Set<string>(); // uploaded strategies whose declared params were read
+  picker.onchange = () => void showParams();
+  await showParams();
 
   const symbolBox = el("fieldset", { id: "symbols", "data-field": "symbols" });
   symbolBox.append(el("legend", {}, "Symbols (stored coverage)"));

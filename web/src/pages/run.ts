@@ -36,7 +36,9 @@ function follow(panel: HTMLElement, body: HTMLElement, taskId: string, status: S
   const stage = el("span", { id: "stage" }, status.stage ?? "");
   const cancel = el("button", { type: "button", id: "cancel" }, "Cancel");
   const log = el("ol", { id: "events" });
-  panel.append(el("p", {}, "State: "), state, bar, stage, cancel, el("h2", {}, "Events (live)"), log);
+  const line = el("p", { class: "live" }, "State: ");
+  line.append(state, bar, stage, " ", cancel);
+  panel.append(line, el("h2", {}, "Events (live)"), log);
   cancel.onclick = async () => {
     try {
       await api(`/backtest/cancel/${taskId}`, { method: "POST" });

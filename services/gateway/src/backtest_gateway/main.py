@@ -37,6 +37,7 @@ from backtest_gateway.routers import (
     login,
     report,
     strategies,
+    strategy_params,
     sweep_stream,
     symbols,
 )
@@ -159,6 +160,7 @@ def create_app(
     app.include_router(login.router)
     app.include_router(report.router)
     app.include_router(symbols.router)
+    app.include_router(strategy_params.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)
     app.include_router(sweep_stream.router)
