@@ -84,9 +84,11 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
     body.append(el("p", { class: "error", role: "alert" }, errorText(error)));
     return;
   }
+  performance.mark("result-fetched");
   const chart = el("div", { class: "chart", id: "equity-chart" });
   body.append(el("h2", {}, "Equity and drawdown"), chart);
   drawEquity(chart, result.equity_curve);
+  performance.mark("chart-set");
   body.append(el("h2", {}, "Metrics"), metricsList(result.metrics));
   const symbolKeys = Object.keys(result.per_symbol[0] ?? {});
   body.append(el("h2", {}, "Per symbol"), table(symbolKeys, result.per_symbol.map((r) => symbolKeys.map((k) => formatValue(r[k])))));
@@ -103,6 +105,7 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
   const shown = result.trades.slice(0, 500);
   body.append(table(tradeKeys, shown.map((t) => tradeKeys.map((k) => formatValue(t[k]))), { id: "trades" }));
   if (result.trades.length > shown.length) body.append(el("p", {}, `first ${shown.length} shown; the CSV has all ${result.trades.length}`));
+  performance.mark("tables-built");
   body.setAttribute("data-ready", "1");
 }
 
