@@ -147,6 +147,10 @@ def test_a_run_submitted_from_the_form_streams_to_success_and_draws_its_equity(
     wanda.wait_for_selector("#result[data-ready]")
     wanda.wait_for_timeout(300)  # the chart paints on the next animation frame
     assert coloured_pixels(wanda, "#equity-chart") > 500
+    wanda.wait_for_selector("#candles[data-ready]")
+    wanda.wait_for_timeout(300)
+    assert coloured_pixels(wanda, "#candles [data-symbol=BTCUSD]") > 500  # candles and trade markers
+    assert wanda.locator("#monthly tbody tr").count() == 2  # 2018 and 2019
     screenshot(wanda, "result-page")
 
     with _api(platform, "wanda") as http:

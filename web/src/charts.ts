@@ -1,5 +1,5 @@
-import { AreaSeries, ColorType, LineSeries, createChart, type UTCTimestamp } from "lightweight-charts";
-import { returnPct } from "./derive";
+import { AreaSeries, CandlestickSeries, ColorType, LineSeries, createChart, createSeriesMarkers, type UTCTimestamp } from "lightweight-charts";
+import { returnPct, type tradeMarkers } from "./derive";
 import { drawdownPct, epochSeconds } from "./format";
 
 /** Draw the equity line and, on its own scale below, the drawdown area (lightweight-charts, canvas). */
@@ -42,4 +42,21 @@ export function drawOverlay(container: HTMLElement, curves: readonly { label: st
   });
   chart.timeScale().fitContent();
   return curves.map((_, i) => PALETTE[i % PALETTE.length] as string);
+}
+
+/** Candlesticks of one symbol with the trades' entry and exit markers. */
+export function drawCandles(
+  container: HTMLElement,
+  bars: readonly { open_time: string; open: number; high: number; low: number; close: number }[],
+  markers: ReturnType<typeof tradeMarkers>,
+): void {
+  const chart = createChart(container, {
+    height: 320,
+    layout: { background: { type: ColorType.Solid, color: "#ffffff" }, textColor: "#1d2430" },
+    timeScale: { timeVisible: true },
+  });
+  const series = chart.addSeries(CandlestickSeries, { upColor: "#1a7f37", downColor: "#b3261e", wickUpColor: "#1a7f37", wickDownColor: "#b3261e", borderVisible: false });
+  series.setData(bars.map((b) => ({ time: epochSeconds(b.open_time) as UTCTimestamp, open: b.open, high: b.high, low: b.low, close: b.close })));
+  createSeriesMarkers(series, markers.map((m) => ({ ...m, time: m.time as UTCTimestamp })));
+  chart.timeScale().fitContent();
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorLine, gridRange, heatColor, metricRows, returnPct } from "./derive";
+import { errorLine, gridRange, heatColor, metricRows, monthlyReturns, returnPct, tradeMarkers } from "./derive";
 import { boundsText, dateToUtc, inputAttrs, paramValue, paramsFromDefaults } from "./params";
 
 describe("metricRows", () => {
@@ -55,5 +55,36 @@ describe("params", () => {
   it("turns a date into the API's UTC time", () => {
     expect(dateToUtc("2018-01-01")).toBe("2018-01-01T00:00:00Z");
     expect(dateToUtc("")).toBeNull();
+  });
+});
+
+describe("monthlyReturns", () => {
+  it("is each month's last equity over the previous month's last", () => {
+    const curve = [
+      { time: "2020-01-01T00:00:00Z", equity: 100 },
+      { time: "2020-01-31T00:00:00Z", equity: 110 }, // January: 110 / 100 - 1 = +10%
+      { time: "2020-02-15T00:00:00Z", equity: 121 }, // February: 99 / 110 - 1 = -10%
+      { time: "2020-02-29T00:00:00Z", equity: 99 },
+      { time: "2021-03-01T00:00:00Z", equity: 99 }, // March 2021: 0%
+    ];
+    const got = monthlyReturns(curve);
+    expect(got.map((m) => [m.year, m.month])).toEqual([[2020, 1], [2020, 2], [2021, 3]]);
+    [10, -10, 0].forEach((want, i) => expect(got[i]!.pct).toBeCloseTo(want, 12));
+  });
+});
+
+describe("tradeMarkers", () => {
+  it("marks entries and exits of one symbol in time order", () => {
+    const trades = [
+      { symbol: "ETHUSD", side: "long", entry_time: "2020-01-01T00:00:00Z", exit_time: "2020-01-02T00:00:00Z", pnl: 1 },
+      { symbol: "BTCUSD", side: "short", entry_time: "2020-01-05T00:00:00Z", exit_time: "2020-01-09T00:00:00Z", pnl: -2, exit_reason: "stop_loss" },
+      { symbol: "BTCUSD", side: "long", entry_time: "2020-01-03T00:00:00Z", exit_time: null, pnl: 0 },
+    ];
+    const got = tradeMarkers(trades, "BTCUSD");
+    expect(got.map((m) => [m.time, m.shape, m.color, m.text])).toEqual([
+      [1578009600, "arrowUp", "#1f6feb", "L"],
+      [1578182400, "arrowDown", "#1f6feb", "S"],
+      [1578528000, "circle", "#b3261e", "stop_loss"],
+    ]);
   });
 });

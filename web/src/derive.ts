@@ -73,3 +73,38 @@ export const OVERFITTING_NOTES: Record<string, string> = {
   psr: "Probabilistic Sharpe ratio: the probability that the best trial's true Sharpe is above 0, given its length, skew and kurtosis.",
   trials: "The number of trials the platform counted for the deflation (every trial of this search).",
 };
+
+/** Each calendar month's return in percent (UTC): its last equity over the previous month's last
+ * (the first month over the curve's first point) - 1. */
+export function monthlyReturns(curve: readonly { time: string; equity: number }[]): { year: number; month: number; pct: number }[] {
+  const out: { year: number; month: number; pct: number }[] = [];
+  let base = curve[0]?.equity ?? 0;
+  for (let i = 0; i < curve.length; i++) {
+    const point = curve[i]!;
+    const date = new Date(point.time);
+    const next = curve[i + 1];
+    const nextDate = next ? new Date(next.time) : null;
+    const monthEnds = !nextDate || nextDate.getUTCMonth() !== date.getUTCMonth() || nextDate.getUTCFullYear() !== date.getUTCFullYear();
+    if (monthEnds) {
+      out.push({ year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, pct: base ? (point.equity / base - 1) * 100 : 0 });
+      base = point.equity;
+    }
+  }
+  return out;
+}
+
+/** Chart markers of trades: an arrow at each entry (up for long, down for short), a circle at each
+ * exit (green on a gain, red on a loss), sorted by time as the chart needs. */
+export function tradeMarkers(trades: readonly Record<string, unknown>[], symbol: string): { time: number; position: "belowBar" | "aboveBar"; shape: "arrowUp" | "arrowDown" | "circle"; color: string; text: string }[] {
+  const marks = [];
+  for (const t of trades) {
+    if (t.symbol !== symbol) continue;
+    const long = t.side !== "short";
+    marks.push({ time: Math.floor(Date.parse(String(t.entry_time)) / 1000), position: long ? ("belowBar" as const) : ("aboveBar" as const), shape: long ? ("arrowUp" as const) : ("arrowDown" as const), color: "#1f6feb", text: long ? "L" : "S" });
+    if (t.exit_time) {
+      const gain = Number(t.pnl) >= 0;
+      marks.push({ time: Math.floor(Date.parse(String(t.exit_time)) / 1000), position: long ? ("aboveBar" as const) : ("belowBar" as const), shape: "circle" as const, color: gain ? "#1a7f37" : "#b3261e", text: String(t.exit_reason ?? "") });
+    }
+  }
+  return marks.sort((a, b) => a.time - b.time);
+}

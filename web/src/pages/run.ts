@@ -1,6 +1,6 @@
 import { api, session } from "../api";
-import { drawEquity } from "../charts";
-import { METRIC_NOTES } from "../derive";
+import { drawCandles, drawEquity } from "../charts";
+import { METRIC_NOTES, monthlyReturns, tradeMarkers } from "../derive";
 import { el, errorText, shell, showError, table } from "../dom";
 import { formatValue, tradesCsv } from "../format";
 import { fetchResult, strategyName } from "../results";
@@ -90,6 +90,7 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
   drawEquity(chart, result.equity_curve);
   performance.mark("chart-set");
   body.append(el("h2", {}, "Metrics"), metricsList(result.metrics));
+  body.append(el("h2", {}, "Monthly returns, %"), monthlyTable(result.equity_curve));
   const symbolKeys = Object.keys(result.per_symbol[0] ?? {});
   body.append(el("h2", {}, "Per symbol"), table(symbolKeys, result.per_symbol.map((r) => symbolKeys.map((k) => formatValue(r[k])))));
   const download = el("a", { id: "trades-csv", download: `trades-${taskId}.csv` }, "Download trades CSV");
@@ -106,6 +107,7 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
   body.append(table(tradeKeys, shown.map((t) => tradeKeys.map((k) => formatValue(t[k]))), { id: "trades" }));
   if (result.trades.length > shown.length) body.append(el("p", {}, `first ${shown.length} shown; the CSV has all ${result.trades.length}`));
   performance.mark("tables-built");
+  void candles(body, taskId, result);
   body.setAttribute("data-ready", "1");
 }
 
@@ -119,4 +121,43 @@ export function metricsList(metrics: Record<string, unknown>): HTMLDListElement 
     list.append(term, el("dd", { "data-metric": name, "data-value": JSON.stringify(value ?? null) }, formatValue(value)));
   }
   return list;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function monthlyTable(curve: Result["equity_curve"]): HTMLTableElement {
+  const byYear = new Map<number, Map<number, number>>();
+  for (const m of monthlyReturns(curve)) {
+    if (!byYear.has(m.year)) byYear.set(m.year, new Map());
+    byYear.get(m.year)!.set(m.month, m.pct);
+  }
+  const rows = [...byYear].map(([year, months]) => [
+    String(year),
+    ...MONTHS.map((_, i) => {
+      const pct = months.get(i + 1);
+      return pct === undefined ? "" : el("span", { class: pct >= 0 ? "up" : "down" }, pct.toFixed(2));
+    }),
+  ]);
+  return table(["Year", ...MONTHS], rows, { id: "monthly" });
+}
+
+/** Candlesticks of each symbol (the run's interval and range) with its trades' entries and exits. */
+async function candles(body: HTMLElement, taskId: string, result: Result): Promise<void> {
+  const c = result.config;
+  const section = el("section", { id: "candles" });
+  body.append(el("h2", {}, "Candles and trades"), section);
+  for (const symbol of c.symbols.slice(0, 10)) {
+    const query = new URLSearchParams({ interval: c.interval ?? "1d", limit: "20000" });
+    if (c.start) query.set("start", c.start);
+    if (c.end) query.set("end", c.end);
+    try {
+      const page = await api<{ items: { open_time: string; open: number; high: number; low: number; close: number }[] }>(`/symbol/${symbol}/candles?${query}`);
+      const chart = el("div", { class: "chart", "data-symbol": symbol });
+      section.append(el("h3", {}, symbol), chart);
+      drawCandles(chart, page.items, tradeMarkers(result.trades, symbol));
+    } catch (error) {
+      showError(section, error);
+    }
+  }
+  section.setAttribute("data-ready", taskId);
 }
