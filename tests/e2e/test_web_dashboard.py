@@ -349,3 +349,41 @@ def test_another_users_run_is_not_reachable_by_url(
     assert page.locator("#compare-chart").count() == 0
     assert page.locator("#runs tbody tr").count() == 0
     page.context.close()
+
+
+SLOW_GRID_SOURCE = SLOW_SOURCE.replace(
+    "from backtest_core.strategy import BaseStrategy, Side, Signal",
+    "from backtest_core.strategy import BaseStrategy, Param, Side, Signal",
+).replace(
+    "    def get_required_lookback(self):",
+    '    params = {"n": Param(1, "unused", minimum=1)}\n\n    def get_required_lookback(self):',
+)
+
+
+def test_a_running_sweep_is_followed_live_and_cancelled_from_its_page(
+    wanda: Page, platform: Platform
+) -> None:
+    with _api(platform, "wanda") as http:
+        created = http.post("/strategy/create", json={"name": "sleepy_grid", "source": SLOW_GRID_SOURCE})
+        assert created.status_code == 201, created.text
+        search = {"space": ["n=1,2,3,4,5,6"], "objective": "sharpe"}
+        submitted = http.post(
+            "/sweep/submit", json={**RUN, "strategy": {"user": "sleepy_grid"}, "search": search}
+        )
+        assert submitted.status_code == 202, submitted.text
+        sweep_id = submitted.json()["sweep_id"]
+    wanda.goto(f"/#/sweep/{sweep_id}")
+    wanda.wait_for_selector("#sweep-progress")
+    assert wanda.get_attribute("#sweep-progress", "max") == "6"
+    wanda.click("#cancel-sweep")
+    wanda.wait_for_function(
+        "() => document.querySelector('#sweep-state')?.textContent.startsWith('CANCELLED')"
+        " && !document.querySelector('#cancel-sweep')",
+        timeout=WAIT_S * 1000,
+    )
+    assert wanda.locator("#trials tbody tr").count() == 6
+    screenshot(wanda, "sweep-cancelled")
+    with _api(platform, "wanda") as http:
+        status = http.get(f"/sweep/{sweep_id}").json()
+    assert status["state"] == "CANCELLED" and status["finished_at"] is not None
+    assert status["counts"]["cancelled"] + status["counts"]["done"] == 6, status["counts"]

@@ -3,6 +3,7 @@ import { OVERFITTING_NOTES } from "../derive";
 import { el, label, shell, showError, table } from "../dom";
 import { formatValue } from "../format";
 import { type Surface, drawHeatmap } from "../heatmap";
+import { openStream } from "../stream";
 
 interface Sweep {
   sweep_id: string;
@@ -11,6 +12,7 @@ interface Sweep {
   best: Record<string, unknown> | null;
   overfitting: Record<string, unknown> | null;
   search: { method: string; space: unknown; objective?: string };
+  finished_at: string | null;
   strategy: string;
   symbols: string[];
   interval: string;
@@ -55,6 +57,7 @@ export async function sweepPage(sweepId: string): Promise<void> {
     return;
   }
   main.append(el("p", { id: "sweep-state" }, `${sweep.state}: ${sweep.strategy} on ${sweep.symbols.join(", ")} ${sweep.interval}, ${sweep.search.method}, ${JSON.stringify(sweep.counts)}`));
+  if (sweep.finished_at === null) follow(main, sweepId, sweep);
   if (sweep.best) {
     main.append(el("h2", {}, "Best trial"), el("pre", { id: "best" }, JSON.stringify(sweep.best, null, 1)));
   }
@@ -84,7 +87,7 @@ function overfitting(stats: Record<string, unknown>): HTMLDListElement {
   const list = el("dl", { class: "stats", id: "overfitting" });
   for (const [key, value] of Object.entries(stats)) {
     const note = OVERFITTING_NOTES[key];
-    list.append(el("dt", {}, `${key.replaceAll("_", " ")}: ${typeof value === "object" ? JSON.stringify(value) : formatValue(value)}`));
+    list.append(el("dt", {}, `${key.replaceAll("_", " ")}: ${value !== null && typeof value === "object" ? JSON.stringify(value) : formatValue(value)}`));
     if (note) list.append(el("dd", {}, note));
   }
   return list;
@@ -127,4 +130,45 @@ function heatmapPanel(sweepId: string, params: string[], metrics: string[], runO
   };
   queueMicrotask(() => void draw());
   return panel;
+}
+
+function ended(counts: Record<string, number>): number {
+  return (counts.done ?? 0) + (counts.failed ?? 0) + (counts.skipped ?? 0) + (counts.cancelled ?? 0);
+}
+
+/** A running sweep: counts and each ended trial live over WS /sweep/stream/{id}, a Cancel button; the
+ * page is drawn again (heatmap, statistics) once the sweep has finished. */
+function follow(main: HTMLElement, sweepId: string, sweep: Sweep): void {
+  const bar = el("progress", { id: "sweep-progress", max: String(sweep.counts.total ?? 1), value: String(ended(sweep.counts)) });
+  const counts = el("span", { id: "sweep-counts" }, JSON.stringify(sweep.counts));
+  const cancel = el("button", { type: "button", id: "cancel-sweep" }, "Cancel sweep");
+  const log = el("ol", { id: "trial-events" });
+  const line = el("p", { class: "live" });
+  line.append(bar, counts, " ", cancel);
+  main.append(line, el("h2", {}, "Trials as they end (live)"), log);
+  cancel.onclick = async () => {
+    try {
+      await api(`/sweep/${sweepId}/cancel`, { method: "POST" });
+      cancel.disabled = true;
+    } catch (error) {
+      showError(main, error);
+    }
+  };
+  openStream(
+    `/sweep/stream/${sweepId}`,
+    (frame) => {
+      if (frame.type === "trial") {
+        const t = frame.trial as Record<string, unknown>;
+        const sharpe = (t.metrics as Record<string, unknown> | null)?.sharpe;
+        log.append(el("li", { "data-trial": String(t.id) }, `trial ${String(t.id)} ${String(t.state)} ${JSON.stringify(t.params)} sharpe ${formatValue(sharpe)}`));
+      } else if (frame.type === "status") {
+        const status = frame.sweep as Sweep;
+        bar.max = status.counts.total ?? 1;
+        bar.value = ended(status.counts);
+        counts.textContent = `${status.state} ${JSON.stringify(status.counts)}`;
+        if (status.finished_at !== null) void sweepPage(sweepId);
+      }
+    },
+    () => undefined,
+  );
 }
