@@ -31,10 +31,14 @@ class Settings(BaseSettings):
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
     task_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0, description="how long task state is kept, s")
     max_in_flight: int = Field(
-        default=2, ge=1, description="jobs admitted to the runners at once: the sum of every RUNNER_SLOTS"
+        default=128,
+        ge=1,
+        description="jobs admitted to the runners at once: sum of RUNNER_SLOTS x RUNNER_BATCH_MAX",
     )
     per_user_in_flight: int = Field(
-        default=1, ge=1, description="jobs of one user admitted at once; the rest wait, released round robin"
+        default=64,
+        ge=1,
+        description="jobs of one user admitted at once (one full batch); the rest wait, released round robin",
     )
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"

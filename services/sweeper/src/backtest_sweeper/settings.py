@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
     mongodb_database: str = "backtest"
     trials_in_flight: int = Field(
-        default=8,
+        default=64,
         ge=1,
         le=1000,
         description="trials of one sweep submitted and not ended at once; the scheduler's per-user "
