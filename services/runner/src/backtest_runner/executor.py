@@ -117,7 +117,7 @@ class JobExecutor:
     async def execute_batch(
         self, jobs: Sequence[RunBacktestJob], switches: Switches, on_done: JobDone
     ) -> None:
-        """Run jobs of one batch key (service.batch_key) with their candles loaded once, in as few
+        """Run jobs of one batch key (batching.batch_key) with their candles loaded once, in as few
         sandboxes as their faults allow; `on_done` is awaited once per job, as soon as it has ended.
 
         A batch's jobs run in order in one container; each job is reported when its final line arrives.
@@ -225,7 +225,9 @@ class JobExecutor:
                     ),
                 )
             return []
-        tracker = _BatchTracker(self, jobs, on_done)
+        tracker = _BatchTracker(
+            jobs, on_done, self._report, self._progressed, self._throttle_factory, self._clock
+        )
         consumer = asyncio.create_task(tracker.consume())
         try:
             end = await self._sandbox.run_batch(
@@ -334,18 +336,29 @@ class _OneSwitch:
 class _BatchTracker:
     """Follow a batch container's lines: the n-th final line ends the n-th job, which is reported then."""
 
-    def __init__(self, executor: JobExecutor, jobs: Sequence[RunBacktestJob], on_done: JobDone) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[RunBacktestJob],
+        on_done: JobDone,
+        report: Callable[[RunBacktestJob, SandboxOutcome, int], Awaitable[Disposition]],
+        progressed: Callable[[RunBacktestJob, SandboxProgress], Awaitable[None]],
+        throttle_factory: Callable[[], ProgressThrottle],
+        clock: Callable[[], float],
+    ) -> None:
         self.lines: asyncio.Queue[ParsedLine | None] = asyncio.Queue()
         self.finished = 0
-        self._executor = executor
         self._jobs = jobs
         self._on_done = on_done
-        self._throttle = executor._throttle_factory()
-        self._since = executor._clock()
+        self._report = report
+        self._progressed = progressed
+        self._throttle_factory = throttle_factory
+        self._clock = clock
+        self._throttle = throttle_factory()
+        self._since = clock()
 
     def running_ms(self) -> int:
         """Return how long the job running now has been running, ms."""
-        return round((self._executor._clock() - self._since) * 1000)
+        return round((self._clock() - self._since) * 1000)
 
     async def consume(self) -> None:
         """Report the lines as they come, until None."""
@@ -355,12 +368,12 @@ class _BatchTracker:
             job = self._jobs[self.finished]
             if isinstance(line, SandboxProgress):
                 if self._throttle.admit(line):
-                    await self._executor._progressed(job, line)
+                    await self._progressed(job, line)
                 continue
             duration_ms = self.running_ms()
             self.finished += 1
-            self._throttle = self._executor._throttle_factory()
-            self._since = self._executor._clock()
+            self._throttle = self._throttle_factory()
+            self._since = self._clock()
             if line.task_id == job.task_id:
                 outcome: SandboxOutcome = final_line_outcome(line)
             else:
@@ -369,7 +382,7 @@ class _BatchTracker:
                     f"the sandbox's final line number {self.finished} names task {line.task_id!r}, "
                     f"expected {job.task_id!r}",
                 )
-            await self._on_done(job, await self._executor._report(job, outcome, duration_ms))
+            await self._on_done(job, await self._report(job, outcome, duration_ms))
 
 
 def _too_large(result: BacktestResult, exc: ReportTooLarge) -> str:
