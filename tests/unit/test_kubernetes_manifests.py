@@ -147,10 +147,12 @@ def test_the_scheduler_admits_as_many_jobs_as_the_largest_runner_fleet_has_slots
     runner_env = env_of(container(one("Deployment", "runner"), "runner"))
     scheduler_env = env_of(container(one("Deployment", "scheduler"), "scheduler"))
     slots = int(runner_env["RUNNER_SLOTS"]["value"])
+    batch = int(runner_env["RUNNER_BATCH_MAX"]["value"])
 
-    # 10 runners x 2 slots = 20: beyond the running runners' slots, admitted jobs wait in BACKTEST_JOBS,
-    # which is the pending count KEDA scales on.
-    assert int(scheduler_env["SCHEDULER_MAX_IN_FLIGHT"]["value"]) == scaled["spec"]["maxReplicaCount"] * slots
+    # 10 runners x 2 slots x 64 jobs a batch = 1280: beyond what the running runners hold, admitted jobs
+    # wait in BACKTEST_JOBS, which is the pending count KEDA scales on.
+    max_in_flight = int(scheduler_env["SCHEDULER_MAX_IN_FLIGHT"]["value"])
+    assert max_in_flight == scaled["spec"]["maxReplicaCount"] * slots * batch == 1280
     assert scaled["spec"]["minReplicaCount"] >= 1
 
 
