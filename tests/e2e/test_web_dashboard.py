@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the whole platform
 (tests/e2e/conftest.py): sign in, submit from the New-run form and follow it live to SUCCESS, the equity
 chart drawn, metrics equal to the API's, compare, the trades CSV, a strategy's syntax error at its line,
-a sweep's heatmap, a viewer who cannot submit and another user's run out of reach.
+a sweep's heatmap, a viewer who cannot submit, another user's run out of reach and /docs drawn with no
+request off the gateway.
 
 Screenshots: test-artifacts/web/*.png (printed as they are taken)."""
 
@@ -333,6 +334,30 @@ def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
     assert status == 403
     screenshot(page, "viewer-new-run")
     page.context.close()
+
+
+def test_docs_renders_swagger_ui_with_every_request_kept_on_the_gateway(
+    browser: Browser, platform: Platform
+) -> None:
+    context = browser.new_context(base_url=platform.gateway_url, viewport={"width": 1280, "height": 900})
+    elsewhere: list[str] = []
+
+    def only_the_gateway(route: Any) -> None:
+        if route.request.url.startswith(platform.gateway_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_gateway)
+    page = context.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert "/backtest/submit" in paths and "/sweep/submit" in paths
+    assert elsewhere == []
+    screenshot(page, "docs")
+    context.close()
 
 
 def test_another_users_run_is_not_reachable_by_url(

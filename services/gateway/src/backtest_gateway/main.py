@@ -128,6 +128,8 @@ def create_app(
         ),
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # served from the dashboard's build (routers/web.py), not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.broker = broker

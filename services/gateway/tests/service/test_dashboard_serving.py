@@ -59,3 +59,27 @@ async def test_without_a_build_the_root_says_how_to_build_it(tmp_path: Path) -> 
             response = client.get("/")
             assert response.status_code == 404
             assert "Run scripts/setup (npm ci and npm run build in web/)" in response.text
+
+
+async def test_docs_is_swagger_ui_from_the_build_with_no_address_off_this_host(tmp_path: Path) -> None:
+    (tmp_path / "assets" / "swagger-ui-5.35.0").mkdir(parents=True)
+    app, broker = await client_for(tmp_path)
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            docs = client.get("/docs")
+            assert docs.status_code == 200
+            assert '"/assets/swagger-ui-5.35.0/swagger-ui-bundle.js"' in docs.text
+            assert '"/assets/swagger-ui-5.35.0/swagger-ui.css"' in docs.text
+            assert "'/openapi.json'" in docs.text
+            assert "http://" not in docs.text and "https://" not in docs.text
+            assert client.get("/redoc").status_code == 404
+
+
+async def test_docs_without_a_build_says_how_to_build_it_and_where_the_schema_is(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    app, broker = await client_for(tmp_path)
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            docs = client.get("/docs")
+            assert docs.status_code == 404
+            assert "npm ci and npm run build in web/" in docs.text and "/openapi.json" in docs.text

@@ -1,11 +1,13 @@
 """The dashboard (web/dist, built by `npm run build` in web/): `/` is its index.html, `/assets/*` its hashed
-files with a year's cache. The pages route with `#/...`, so no API path is ever shadowed."""
+files with a year's cache, `/docs` Swagger UI from the same build. The pages route with `#/...`, so no API
+path is ever shadowed; nothing is loaded from the network."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -40,6 +42,29 @@ def install_dashboard(app: FastAPI, dist: Path | None) -> None:
             )
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    @router.get("/docs", response_model=None)
+    async def swagger_ui() -> Response:
+        swagger = swagger_folder(folder)
+        if swagger is None:
+            return HTMLResponse(
+                f"<p>Swagger UI is not built: no swagger-ui-* under {folder / 'assets'}. Run scripts/setup "
+                "(npm ci and npm run build in web/). The API's schema is at /openapi.json.</p>",
+                status_code=404,
+            )
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"/assets/{swagger}/swagger-ui-bundle.js",
+            swagger_css_url=f"/assets/{swagger}/swagger-ui.css",
+            swagger_favicon_url=f"/assets/{swagger}/favicon-32x32.png",
+        )
+
     app.include_router(router)
     if (folder / "assets").is_dir():
         app.mount("/assets", HashedAssets(directory=folder / "assets"), name="assets")
+
+
+def swagger_folder(dist: Path) -> str | None:
+    """The folder of Swagger UI the build copied into assets (named by its version), if there is one."""
+    found = sorted(path.name for path in (dist / "assets").glob("swagger-ui-*") if path.is_dir())
+    return found[-1] if found else None
