@@ -114,3 +114,30 @@ def test_fee_out_of_range_is_reported_once_with_what_was_expected(capsys: pytest
     err = run_failing(capsys, "--data", str(JAN), "--fee", "0.2")
 
     assert err.strip() == "backtest run: option --fee: Input should be less than 0.1, was 0.2"
+
+
+def test_an_order_with_its_target_below_the_entry_exits_1_naming_bar_and_prices(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "upside_down.py"
+    source.write_text(
+        "from backtest_core.strategy import BaseStrategy, Side, Signal\n"
+        "class UpsideDown(BaseStrategy):\n"
+        "    def decide(self, df, interval, **params):\n"
+        "        return Signal(Side.BUY, take_profit=df.close[-1] * 0.5)\n"
+    )
+    err = run_failing(capsys, "--data", str(JAN), "--strategy", str(source), code=1)
+    # Bar 0 of January 2017 closes at 998.80; half of it is 499.40.
+    assert err.strip() == (
+        "backtest run: the strategy failed: BTCUSD bar 0 (2017-01-01T00:00:00Z): BUY with take-profit "
+        "499.4 below its entry reference 998.8 (the bar's close); a long's take-profit must be above its "
+        "entry and its stop-loss below; 30 later bar(s) have the same problem"
+    )
+
+
+def test_a_lookback_longer_than_the_data_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_failing(capsys, "--data", str(JAN), "--param", "fast=10", "--param", "slow=99999")
+    assert err.strip() == (
+        "backtest run: SmaCrossStrategy needs 100000 bars (get_required_lookback()), the data of BTCUSD "
+        "has 31: give a longer range or a shorter look-back"
+    )

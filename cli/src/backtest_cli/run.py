@@ -29,11 +29,18 @@ from backtest_cli.config_options import (
 )
 from backtest_cli.local_data import LoadedSymbol, load_symbols, resolve_paths
 from backtest_cli.report_file import add_report_option, write_report
+from backtest_cli.run_files import (
+    EquityRecorder,
+    file_strategy_label,
+    trade_rows,
+    write_equity_csv,
+    write_trades_csv,
+)
 from backtest_cli.run_report import data_summary, result_json, summary_text
 from backtest_cli.strategy_option import package_spec
 
 EXIT_OK, EXIT_STRATEGY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EQUITY_POINTS = 1_000  # the curve is not printed; metrics always use every bar
+EQUITY_POINTS = 1_000  # the report's curve; --json and --equity get every bar, as the metrics do
 
 # BacktestConfig field -> the option that sets it, to name the option in validation errors.
 RUN_OPTION_OF_FIELD = {**OPTION_OF_FIELD, "symbols": "--symbol/--data"}
@@ -67,7 +74,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter; repeat it"
     )
     add_config_options(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of a table: metrics, settings, per-symbol, data, every trade "
+        "and the equity at every bar",
+    )
+    parser.add_argument("--trades", type=Path, metavar="FILE.csv", help="also write every trade to this CSV")
+    parser.add_argument(
+        "--equity", type=Path, metavar="FILE.csv", help="also write the equity at every bar to this CSV"
+    )
     parser.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     add_report_option(parser)
     parser.set_defaults(handler=handle)
@@ -79,18 +95,27 @@ def handle(args: argparse.Namespace) -> int:
         loaded = load_symbols(resolve_paths(args.data), symbol=args.symbol, interval=args.interval)
         config = build_config(args, loaded)
         candles = {name: item.candles for name, item in loaded.items()}
+        curve = EquityRecorder()
         with _progress(enabled=not args.no_progress) as on_progress:
-            result = run_backtest(config, candles, on_progress=on_progress, equity_points_max=EQUITY_POINTS)
+            result = run_backtest(
+                config, candles, on_progress=on_progress, equity_points_max=EQUITY_POINTS, on_equity=curve
+            )
     except StrategyRuntimeError as error:
-        print(f"backtest run: the strategy failed: {error}\n{error.traceback_text}", file=sys.stderr)
+        trace = f"\n{error.traceback_text}" if error.traceback_text else ""
+        print(f"backtest run: the strategy failed: {error}{trace}", file=sys.stderr)
         return EXIT_STRATEGY_FAILED
     except (UsageError, BacktestError) as error:
         print(f"backtest run: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps(result_json(result, loaded), allow_nan=False))
+        document = {**result_json(result, loaded), "trades": trade_rows(result.trades)}
+        print(json.dumps({**document, "equity_curve": curve.rows()}, allow_nan=False))
     else:
-        print(summary_text(result, loaded))
+        print(summary_text(result, loaded, file_strategy_label(args.strategy, config.strategy)))
+    if args.trades is not None:
+        write_trades_csv(args.trades, result.trades)
+    if args.equity is not None:
+        write_equity_csv(args.equity, curve)
     if args.report is not None:
         write_report(args.report, result, title=f"backtest run: {args.strategy}", data=data_summary(loaded))
     return EXIT_OK

@@ -63,26 +63,31 @@ def result_json(result: BacktestResult, loaded: dict[str, LoadedSymbol]) -> dict
     }
 
 
-def summary_text(result: BacktestResult, loaded: dict[str, LoadedSymbol]) -> str:
-    """Return a table of the settings, the input, the metrics and the per-symbol breakdown."""
+def summary_text(
+    result: BacktestResult, loaded: dict[str, LoadedSymbol], strategy_name: str | None = None
+) -> str:
+    """Return a table of the settings, the input, the metrics and the per-symbol breakdown.
+
+    `strategy_name` names the strategy in the Strategy row (default: `strategy_label`).
+    """
     config = result.config
     data_rows = []
     for name, info in data_summary(loaded).items():
         span = f"{info['first_open_time']} .. {info['last_open_time']}"
         data_rows.append((f"Data {name} {config.interval}", f"{info['bars']} bars {span}"))
     return report_text(
-        [*settings_rows(config), *data_rows],
+        [*settings_rows(config, strategy_name), *data_rows],
         result.metrics.model_dump(),
         result.rejected_proposals,
         result.per_symbol,
     )
 
 
-def settings_rows(config: BacktestConfig) -> list[tuple[str, str]]:
+def settings_rows(config: BacktestConfig, strategy_name: str | None = None) -> list[tuple[str, str]]:
     """Return the (label, value) rows of the strategy and the execution settings."""
     params = " ".join(f"{k}={v}" for k, v in config.params.items()) or "-"
     return [
-        ("Strategy", f"{strategy_label(config.strategy)} {params}"),
+        ("Strategy", f"{strategy_name or strategy_label(config.strategy)} {params}"),
         ("Fill / size / short", f"{config.fill} / {config.size:g} / {'yes' if config.allow_short else 'no'}"),
         ("Fees maker/taker", f"{config.fees.maker:g} / {config.fees.taker:g}"),
         ("Slippage (bps)", f"{config.slippage_bps:g}"),

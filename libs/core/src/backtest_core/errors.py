@@ -23,3 +23,10 @@ class StrategyRuntimeError(BacktestError):
     def __init__(self, message: str, traceback_text: str) -> None:
         super().__init__(message)
         self.traceback_text = traceback_text
+
+
+class OrderError(StrategyRuntimeError):
+    """A strategy proposed an order that cannot make sense (a long's take-profit below its entry ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "")

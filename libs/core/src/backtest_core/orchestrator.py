@@ -50,11 +50,19 @@ def compute_signals(
     path: SignalPath = "auto",
     progress: Progress | None = None,
 ) -> SignalArrays:
-    """Return the strategy's signals for every bar (NO before the first full look-back window)."""
+    """Return the strategy's signals for every bar (NO before the first full look-back window).
+
+    Raise ConfigError when the look-back is longer than the data (it could never decide once).
+    """
     lookback = strategy.get_required_lookback()
     if not isinstance(lookback, int) or lookback < 1:
         raise ConfigError(f"get_required_lookback() must return an int >= 1, was {lookback!r}")
     n = len(candles)
+    if lookback > n:
+        raise ConfigError(
+            f"{type(strategy).__name__} needs {lookback} bars (get_required_lookback()), the data of "
+            f"{candles.symbol} has {n}: give a longer range or a shorter look-back"
+        )
     vectorized = strategy.has_vectorized() if path == "auto" else path == "vectorized"
     try:
         if vectorized:

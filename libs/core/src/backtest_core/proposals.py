@@ -18,6 +18,10 @@ Rules (config names in brackets):
 - [max_holding_bars] H: a market exit H bars after the entry bar (open of e+H or close of e+H);
   on a tie with an opposite signal the signal is the reason.
 - Still open after the last bar: marked at the last close ("end_of_data"), not a fill.
+- An order that cannot make sense is an error (OrderError), not a trade: a BUY that may open a long
+  whose take-profit is below, or whose stop-loss is above, its entry reference (the limit price if
+  given, else the signal bar's close: the last price the strategy saw), and the mirror for a SELL that
+  may open a short (with [allow_short]). Every such signal counts, whether or not a position is open.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from backtest_core.candles import Candles
+from backtest_core.errors import OrderError
 from backtest_core.strategy import SignalArrays
 
 # Exit reasons, indexed by code.
@@ -191,7 +196,11 @@ def _first_hit(low: np.ndarray, high: np.ndarray, a: int, b: int, d: int, tp: fl
 
 
 def build_proposals(candles: Candles, signals: SignalArrays, settings: ProposalSettings) -> ProposalTable:
-    """Return the symbol's proposals (vectorized when only opposite signals can end them)."""
+    """Return the symbol's proposals (vectorized when only opposite signals can end them).
+
+    Raise OrderError naming the first bar whose order cannot make sense (see `check_orders`).
+    """
+    check_orders(candles, signals, settings)
     side = signals.side
     nz = np.flatnonzero(side)
     sv = side[nz]
@@ -205,6 +214,44 @@ def build_proposals(candles: Candles, signals: SignalArrays, settings: ProposalS
     ):
         return signal_exit_proposals(candles, signals, settings, nz)
     return walk_proposals(candles, signals, settings)
+
+
+def check_orders(candles: Candles, signals: SignalArrays, settings: ProposalSettings) -> None:
+    """Raise OrderError if a signal that may open a position has its target or stop on the wrong side.
+
+    A long's take-profit must be at or above its entry reference and its stop-loss at or below; a
+    short's the other way round. The reference is the limit price, or the signal bar's close.
+    """
+    side = signals.side
+    bars = np.flatnonzero(side != 0 if settings.allow_short else side > 0)
+    tp, sl = signals.take_profit[bars], signals.stop_loss[bars]
+    if np.isnan(tp).all() and np.isnan(sl).all():
+        return
+    limit = signals.entry_price[bars]
+    reference = np.where(np.isnan(limit), candles.close[bars], limit)
+    d = np.sign(side[bars]).astype(np.float64)
+    wrong_tp = d * (tp - reference) < 0  # NaN (not set) compares False
+    wrong_sl = d * (sl - reference) > 0
+    wrong = np.flatnonzero(wrong_tp | wrong_sl)
+    if not len(wrong):
+        return
+    k = int(wrong[0])
+    bar = int(bars[k])
+    long = d[k] > 0
+    what, value = ("take-profit", tp[k]) if wrong_tp[k] else ("stop-loss", sl[k])
+    where = "below" if (what == "take-profit") == long else "above"
+    basis = "the limit price" if limit[k] == limit[k] else "the bar's close"
+    rule = (
+        "a long's take-profit must be above its entry and its stop-loss below"
+        if long
+        else "a short's take-profit must be below its entry and its stop-loss above"
+    )
+    more = f"; {len(wrong) - 1} later bar(s) have the same problem" if len(wrong) > 1 else ""
+    stamp = str(np.datetime64(int(candles.open_time[bar]), "ns").astype("datetime64[s]")) + "Z"
+    raise OrderError(
+        f"{candles.symbol} bar {bar} ({stamp}): {'BUY' if long else 'SELL'} with {what} {float(value):.10g} "
+        f"{where} its entry reference {float(reference[k]):.10g} ({basis}); {rule}{more}"
+    )
 
 
 def signal_exit_proposals(
