@@ -88,6 +88,18 @@ def test_bad_option_is_named_with_exit_code_2(
     assert expected in err
 
 
+def strategy_file(folder: Path, class_name: str, returned: str) -> Path:
+    """Write a strategy whose decide() returns `returned` (line 4 of the file); return its path."""
+    source = folder / f"{class_name.lower()}.py"
+    source.write_text(
+        "from backtest_core.strategy import BaseStrategy, Side, Signal\n"
+        f"class {class_name}(BaseStrategy):\n"
+        "    def decide(self, df, interval, **params):\n"
+        f"        return {returned}\n"
+    )
+    return source
+
+
 def test_unknown_fill_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--data", str(JAN), "--fill", "midpoint"])
@@ -98,13 +110,7 @@ def test_unknown_fill_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[st
 def test_strategy_that_raises_exits_1_with_the_users_traceback(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    source = tmp_path / "broken.py"
-    source.write_text(
-        "from backtest_core.strategy import BaseStrategy\n"
-        "class Broken(BaseStrategy):\n"
-        "    def decide(self, df, interval, **params):\n"
-        "        return 1 / 0\n"
-    )
+    source = strategy_file(tmp_path, "Broken", "1 / 0")
     err = run_failing(capsys, "--data", str(JAN), "--strategy", str(source), code=1)
     assert "the strategy failed: Broken raised ZeroDivisionError on BTCUSD" in err
     assert 'File "<user_strategy>", line 4, in decide' in err
@@ -119,13 +125,7 @@ def test_fee_out_of_range_is_reported_once_with_what_was_expected(capsys: pytest
 def test_an_order_with_its_target_below_the_entry_exits_1_naming_bar_and_prices(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    source = tmp_path / "upside_down.py"
-    source.write_text(
-        "from backtest_core.strategy import BaseStrategy, Side, Signal\n"
-        "class UpsideDown(BaseStrategy):\n"
-        "    def decide(self, df, interval, **params):\n"
-        "        return Signal(Side.BUY, take_profit=df.close[-1] * 0.5)\n"
-    )
+    source = strategy_file(tmp_path, "UpsideDown", "Signal(Side.BUY, take_profit=df.close[-1] * 0.5)")
     err = run_failing(capsys, "--data", str(JAN), "--strategy", str(source), code=1)
     # Bar 0 of January 2017 closes at 998.80; half of it is 499.40.
     assert err.strip() == (
