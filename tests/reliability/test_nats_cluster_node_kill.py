@@ -42,7 +42,11 @@ def test_a_cluster_node_killed_mid_load_loses_no_backtest_and_duplicates_none(
         stack.wait_event_count(TASKS + 5, timeout_s=60)  # PENDINGs and the first STARTEDs are in
         cluster.nodes[1].kill()
         stack.wait_terminal(task_ids, timeout_s=120)
-        failed = [(d["_id"], d.get("error")) for d in stack.documents(task_ids) if d["state"] != "SUCCESS"]
+        failed = [
+            (d["_id"], d["state"], d.get("failure"))
+            for d in stack.documents(task_ids)
+            if d["state"] != "SUCCESS"
+        ]
         assert failed == [], f"{failed}\n{stack.log_tails(60)}"
         assert_exactly_once(stack, task_ids)
         assert all(service.running for service in stack.services.values()), stack.log_tails()

@@ -119,9 +119,16 @@ class FakeDeadJobs:
 
     def __init__(self) -> None:
         self.jobs: dict[int, RunBacktestJob] = {}
+        self.removes_to_fail = 0  # the next this many removes raise (a NATS timeout)
 
-    async def take(self, stream_seq: int) -> RunBacktestJob | None:
-        return self.jobs.pop(stream_seq, None)
+    async def read(self, stream_seq: int) -> RunBacktestJob | None:
+        return self.jobs.get(stream_seq)
+
+    async def remove(self, stream_seq: int) -> None:
+        if self.removes_to_fail:
+            self.removes_to_fail -= 1
+            raise TimeoutError("nats: timeout")
+        self.jobs.pop(stream_seq, None)
 
 
 @pytest.fixture

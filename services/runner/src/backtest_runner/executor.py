@@ -282,11 +282,14 @@ class JobExecutor:
         return later
 
     async def _progressed(self, job: RunBacktestJob, progress: SandboxProgress) -> None:
-        await self._publisher.publish(
-            RunProgressed(
-                task_id=job.task_id, attempt=job.attempt, fraction=progress.fraction, stage=progress.stage
-            )
+        """Publish a progress report; progress is informative, so a failed publish never fails the run."""
+        report = RunProgressed(
+            task_id=job.task_id, attempt=job.attempt, fraction=progress.fraction, stage=progress.stage
         )
+        try:
+            await self._publisher.publish(report)
+        except Exception as exc:
+            log.warning("dropping a progress report of task %s: %r", job.task_id, exc)
 
     async def _report(self, job: RunBacktestJob, outcome: SandboxOutcome, duration_ms: int) -> Disposition:
         if isinstance(outcome, SandboxAborted):

@@ -75,8 +75,12 @@ class EventBus(Protocol):
 class DeadJobs(Protocol):
     """The jobs JetStream gave up delivering (they stay in the work queue until removed)."""
 
-    async def take(self, stream_seq: int) -> RunBacktestJob | None:
-        """Return and remove the job at `stream_seq` of the jobs stream, or None if it is gone."""
+    async def read(self, stream_seq: int) -> RunBacktestJob | None:
+        """Return the job at `stream_seq` of the jobs stream, or None if it is gone."""
+        ...
+
+    async def remove(self, stream_seq: int) -> None:
+        """Remove the job at `stream_seq` (once its dead-lettering is stored); gone already is fine."""
         ...
 
 

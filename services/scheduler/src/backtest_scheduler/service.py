@@ -169,8 +169,13 @@ class SchedulerService:
             await self._execute(plan, stored.revision if stored else None)
 
     async def max_deliveries(self, stream_seq: int, deliveries: int) -> None:
-        """Dead-letter the job at `stream_seq` of the jobs stream that ran out of deliveries."""
-        job = await self._dead_jobs.take(stream_seq)
+        """Dead-letter the job at `stream_seq` of the jobs stream that ran out of deliveries.
+
+        The job leaves the stream only once its task's FAILURE is stored and published: if this fails
+        midway (a NATS leader election), the redelivered advisory finds the job again, and the plan
+        ignores a task that is terminal already.
+        """
+        job = await self._dead_jobs.read(stream_seq)
         if job is None:
             log.warning("dead job at jobs stream seq %d is gone already", stream_seq)
             return
@@ -180,6 +185,7 @@ class SchedulerService:
                 stored.record if stored else None, job, deliveries, self._clock()
             )
             await self._execute(plan, stored.revision if stored else None)
+        await self._dead_jobs.remove(stream_seq)
 
     async def resume_retries(self) -> int:
         """Restart the back-off timers of tasks waiting in RETRY (after a restart); return how many."""

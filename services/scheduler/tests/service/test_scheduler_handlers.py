@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -245,6 +246,34 @@ async def test_max_deliveries_advisory_dead_letters_the_running_job(harness: Har
     assert "delivered 3 times" in last.failure.message
     [dead] = harness.dead
     assert dead.job.task_id == task_id
+    assert dead_jobs.jobs == {}
+
+
+async def test_a_max_deliveries_advisory_redelivered_after_a_failed_removal_fails_the_task_once(
+    harness: Harness, dead_jobs
+) -> None:  # type: ignore[no-untyped-def]
+    task_id = await submit(harness)
+    await report(harness, RunStarted(task_id=task_id, attempt=1, runner_id="r1"), task_id)
+    dead_jobs.jobs[42] = harness.jobs[0]
+    dead_jobs.removes_to_fail = 1
+    advisory = {
+        "type": "io.nats.jetstream.advisory.v1.max_deliver",
+        "id": "x",
+        "timestamp": "2024-01-01T00:00:00Z",
+        "stream": "BACKTEST_JOBS",
+        "consumer": "runner",
+        "stream_seq": 42,
+        "deliveries": 3,
+    }
+    with contextlib.suppress(TimeoutError):
+        await harness.broker.publish(advisory, Subject.JOBS_MAX_DELIVERIES_ADVISORY)
+    assert 42 in dead_jobs.jobs  # the job stays in the stream until its removal succeeds
+
+    await harness.broker.publish(advisory, Subject.JOBS_MAX_DELIVERIES_ADVISORY)  # JetStream redelivers
+
+    failed = [e for e in harness.events_of(task_id) if isinstance(e, BacktestFailed)]
+    assert [e.failure.reason for e in failed] == [FailureReason.DEAD_LETTER]
+    assert len(harness.dead) == 1
     assert dead_jobs.jobs == {}
 
 

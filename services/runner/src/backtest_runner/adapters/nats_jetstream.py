@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import nats.errors
@@ -23,12 +25,18 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NoStreamResponseError
 from pydantic import ValidationError
 
 from backtest_runner.batching import fair_share
 from backtest_runner.ports import JobMessage, ReportTooLarge, RunReport
 
 log = logging.getLogger(__name__)
+
+# What a JetStream publish answers while a clustered stream elects a new leader (a node died): the
+# publish is retried, and the report's Nats-Msg-Id makes a retry of a stored report a no-op.
+ELECTION_ERRORS = (NoStreamResponseError, nats.errors.NoRespondersError, nats.errors.TimeoutError)
+ELECTION_RETRY_PAUSE_S = 0.5
 
 
 def runner_consumer_config(max_ack_pending: int) -> ConsumerConfig:
@@ -87,13 +95,17 @@ class JetStreamReportPublisher:
 
     The current trace context (the job's span) goes along in the `traceparent` header. A report whose
     JSON is over `max_bytes` (MAX_RESULT_BYTES, lowered to what the connected server accepts) raises
-    ReportTooLarge before anything is sent.
+    ReportTooLarge before anything is sent. While the stream has no leader (a cluster node died) the
+    publish is retried for up to `retry_for_s` seconds before the error is raised.
     """
 
-    def __init__(self, js: JetStreamContext, *, max_bytes: int, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, js: JetStreamContext, *, max_bytes: int, timeout_s: float = 10.0, retry_for_s: float = 60.0
+    ) -> None:
         self._js = js
         self._max_bytes = max_bytes
         self._timeout_s = timeout_s
+        self._retry_for_s = retry_for_s
 
     @classmethod
     def for_connection(cls, nc: NatsClient, timeout_s: float = 10.0) -> JetStreamReportPublisher:
@@ -106,13 +118,23 @@ class JetStreamReportPublisher:
         body = report.model_dump_json(context=PACKED).encode()  # a result's trades go packed
         if len(body) > self._max_bytes:
             raise ReportTooLarge(len(body), self._max_bytes)
-        await self._js.publish(
-            Subject.run(report.task_id),
-            body,
-            timeout=self._timeout_s,
-            stream=Stream.RUNS,
-            headers=inject_headers({MSG_ID_HEADER: report.message_id, "content-type": "application/json"}),
-        )
+        headers = inject_headers({MSG_ID_HEADER: report.message_id, "content-type": "application/json"})
+        deadline = time.monotonic() + self._retry_for_s
+        while True:
+            try:
+                await self._js.publish(
+                    Subject.run(report.task_id),
+                    body,
+                    timeout=self._timeout_s,
+                    stream=Stream.RUNS,
+                    headers=headers,
+                )
+                return
+            except ELECTION_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("publishing a report of task %s failed, retrying: %r", report.task_id, exc)
+                await asyncio.sleep(ELECTION_RETRY_PAUSE_S)
 
 
 async def subscribe_cancels(nc: NatsClient, on_cancel: Callable[[CancelRun], object]) -> Subscription:

@@ -254,7 +254,11 @@ class SandboxContainers:
 
     def _list(self, *labels: str) -> list[Container]:
         wanted = [f"{LABEL_ROLE}={ROLE_SANDBOX}", f"{LABEL_INSTANCE}={self._instance_id}", *labels]
-        containers: list[Container] = self._client.containers.list(all=True, filters={"label": wanted})
+        # ignore_removed: a container removed between the list and its inspect (a job that just ended) is
+        # simply not listed, instead of failing the whole sweep with a 404
+        containers: list[Container] = self._client.containers.list(
+            all=True, filters={"label": wanted}, ignore_removed=True
+        )
         return containers
 
     def runner_ids(self) -> set[str]:

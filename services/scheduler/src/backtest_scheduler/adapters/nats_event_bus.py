@@ -56,14 +56,14 @@ class NatsDeadJobs:
     def __init__(self, broker: NatsBroker) -> None:
         self._broker = broker
 
-    async def take(self, stream_seq: int) -> RunBacktestJob | None:
-        js = self._broker.connection.jetstream()
+    async def read(self, stream_seq: int) -> RunBacktestJob | None:
         try:
-            raw = await js.get_msg(Stream.JOBS.value, stream_seq)
+            raw = await self._broker.connection.jetstream().get_msg(Stream.JOBS.value, stream_seq)
         except NotFoundError:
             return None
-        job = RunBacktestJob.model_validate_json(raw.data or b"")
-        # Gone already if another scheduler took it meanwhile; dead-lettering is idempotent by task state.
+        return RunBacktestJob.model_validate_json(raw.data or b"")
+
+    async def remove(self, stream_seq: int) -> None:
+        # Gone already if another scheduler removed it meanwhile; dead-lettering is idempotent by task state.
         with contextlib.suppress(NotFoundError):
-            await js.delete_msg(Stream.JOBS.value, stream_seq)
-        return job
+            await self._broker.connection.jetstream().delete_msg(Stream.JOBS.value, stream_seq)
