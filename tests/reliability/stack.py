@@ -147,6 +147,7 @@ class Stack:
     sandbox_image: str
     runners: int = 2
     slots: int = 1
+    schedulers: int = 1  # named scheduler, scheduler-1, ...: they share the consumers and the KV state
     gateway: bool = False
     sweeper: bool = False  # the sweeper service (sweeps are submitted through the gateway: needs gateway)
     overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -198,7 +199,9 @@ class Stack:
         self._add("results", "results", self._env("RESULTS", self.mongo_uri))
         slots = str(self.runners * self.slots)  # admission: every runner slot, any user (override per test)
         limits = {"SCHEDULER_MAX_IN_FLIGHT": slots, "SCHEDULER_PER_USER_IN_FLIGHT": slots}
-        self._add("scheduler", "scheduler", self._env("SCHEDULER", self.mongo_uri) | limits)
+        for index in range(self.schedulers):
+            name = "scheduler" if index == 0 else f"scheduler-{index}"
+            self._add(name, "scheduler", self._env("SCHEDULER", self.mongo_uri) | limits)
         for index, runner_id in enumerate(self.runner_ids()):
             env = self._env("RUNNER", self.mongo_readonly_uri) | {
                 "RUNNER_SANDBOX_IMAGE": self.sandbox_image,
