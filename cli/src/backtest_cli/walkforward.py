@@ -17,7 +17,8 @@ from typing import Any
 from backtest_core.errors import BacktestError
 from backtest_research.space import ParamSpace, SpaceError
 from backtest_research.sweep import Objective, plan_trials
-from backtest_research.walkforward import WalkForward, parse_length, plan_folds, run_walkforward
+from backtest_research.walkforward import parse_length, plan_folds, run_walkforward
+from backtest_research.walkforward_stitch import WalkForward
 
 from backtest_cli.config_options import UsageError
 from backtest_cli.local_data import load_symbols, resolve_paths

@@ -17,26 +17,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 from backtest_core.candles import Candles, interval_ns
 from backtest_core.config import BacktestConfig
 from backtest_core.engine import run_backtest
-from backtest_core.metrics import (
-    bar_returns,
-    cagr_pct,
-    max_drawdown,
-    periods_per_year,
-    sharpe_ratio,
-    sortino_ratio,
-)
 from backtest_core.orchestrator import SignalPath, SymbolProgress, in_process_signals
 from backtest_core.strategy import SignalArrays
 
 from backtest_research.space import SpaceError, Value
 from backtest_research.sweep import Curve, Objective, Trial, keep_curve, run_sweep
+from backtest_research.walkforward_stitch import (
+    FoldOutcome,
+    FoldWindow,
+    WalkForward,
+    bar_bound,
+    cut_to_test,
+    next_cash,
+    oos_config,
+    stitch,
+    train_config,
+)
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_NS = {"m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
@@ -106,78 +107,14 @@ def trading_from(start_ns: int) -> Callable[..., dict[str, SignalArrays]]:
     return source
 
 
-def curve_metrics(start_equity: float, equity: np.ndarray, interval: str) -> dict[str, Any]:
-    """Return-based metrics of an equity window that starts from `start_equity` (before its first bar)."""
-    ppy = periods_per_year(interval)
-    returns = bar_returns(np.concatenate([[start_equity], equity]))
-    final = float(equity[-1]) if len(equity) else start_equity
-    drawdown, duration = max_drawdown(equity)
-    return {
-        "start_equity": start_equity,
-        "final_equity": final,
-        "total_return_pct": (final / start_equity - 1.0) * 100.0,
-        "cagr_pct": cagr_pct(start_equity, final, len(equity), ppy),
-        "sharpe": sharpe_ratio(returns, ppy),
-        "sortino": sortino_ratio(returns, ppy),
-        "max_drawdown_pct": drawdown,
-        "max_drawdown_duration_bars": duration,
-        "bars": len(equity),
-    }
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, slots=True)
-class FoldResult:
-    """A fold's windows (ISO-8601 UTC, end exclusive), the chosen params and both sides' metrics."""
-
-    fold: Fold
-    window: dict[str, dict[str, str]]
-    params: dict[str, Value] | None
-    in_sample: dict[str, Any] | None
-    out_of_sample: dict[str, Any] | None
-    trades: int
-
-
-@dataclass(frozen=True, slots=True)
-class WalkForward:
-    """The folds, the stitched out-of-sample curve (times ns, equity) and its metrics, the efficiency."""
-
-    folds: list[FoldResult]
-    times: np.ndarray
-    equity: np.ndarray
-    oos_metrics: dict[str, Any]
-    efficiency: float | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The contract of `backtest walkforward --json`."""
-        return {
-            "folds": [
-                {
-                    **f.window,
-                    "params": f.params,
-                    "in_sample": f.in_sample,
-                    "out_of_sample": f.out_of_sample,
-                    "trades": f.trades,
-                }
-                for f in self.folds
-            ],
-            "oos": {
-                "metrics": self.oos_metrics,
-                "equity": [
-                    {"time": _iso(int(t)), "equity": float(v)}
-                    for t, v in zip(self.times, self.equity, strict=True)
-                ],
-            },
-            "efficiency": self.efficiency,
-        }
-
-
-def _bound(times: np.ndarray, index: int, step_ns: int) -> int:
-    """The open time of bar `index`, or one interval past the last bar (an exclusive end)."""
-    return int(times[index]) if index < len(times) else int(times[-1]) + step_ns
+def fold_windows(times: np.ndarray, folds: list[Fold], interval: str) -> list[FoldWindow]:
+    """The folds' bar indices as open times on the bar grid `times` (ns), ends exclusive."""
+    return [
+        FoldWindow(
+            *(bar_bound(times, i, interval) for i in (f.train_start, f.train_end, f.test_start, f.test_end))
+        )
+        for f in folds
+    ]
 
 
 def run_walkforward(
@@ -192,60 +129,25 @@ def run_walkforward(
 ) -> WalkForward:
     """Run every fold: the in-sample sweep, then the chosen params out of sample with equity carried."""
     times = np.unique(np.concatenate([c.open_time for c in candles.values()]))
-    step_ns = interval_ns(base.interval)
-    cash = base.cash
-    results, pieces_t, pieces_e = [], [], []
-    in_sample_cagrs = []
-    for number, fold in enumerate(folds):
-        t = {
-            k: _bound(times, getattr(fold, k), step_ns)
-            for k in ("train_start", "train_end", "test_start", "test_end")
-        }
-        window = {
-            "train": {"start": _iso(t["train_start"]), "end": _iso(t["train_end"])},
-            "test": {"start": _iso(t["test_start"]), "end": _iso(t["test_end"])},
-        }
-        train_config = base.model_copy(update={"start": _at(t["train_start"]), "end": _at(t["train_end"])})
-        sweep = run_sweep(train_config, candles, planned, objective, workers=workers)
+    outcomes: list[FoldOutcome] = []
+    for number, window in enumerate(fold_windows(times, folds, base.interval)):
+        sweep = run_sweep(train_config(base, window), candles, planned, objective, workers=workers)
         best: Trial | None = sweep.best
         if best is None or best.metrics is None:
-            results.append(FoldResult(fold, window, None, None, None, 0))
+            outcomes.append(FoldOutcome(window, None, None, None))
             continue
-        in_sample_cagrs.append(best.metrics.get("cagr_pct"))
-        oos_config = base.model_copy(
-            update={
-                "params": {**base.params, **best.params},
-                "start": _at(t["train_start"]),
-                "end": _at(t["test_end"]),
-                "cash": cash,
-            }
-        )
+        cash = next_cash(base, outcomes)
         kept: list[Curve] = []
         result = run_backtest(
-            BacktestConfig.model_validate(oos_config.model_dump()),
+            oos_config(base, window, best.params, cash),
             candles,
             equity_points_max=2,
-            signal_source=trading_from(t["test_start"]),
+            signal_source=trading_from(window.test_start),
             on_equity=keep_curve(kept),
         )
         grid, equity = kept[0]
-        inside = grid >= t["test_start"]
-        oos = curve_metrics(cash, equity[inside], base.interval)
-        results.append(FoldResult(fold, window, best.params, best.metrics, oos, result.metrics.trade_count))
-        pieces_t.append(grid[inside])
-        pieces_e.append(equity[inside])
-        cash = float(equity[inside][-1])
+        test = cut_to_test(cash, grid, equity, window, base.interval, result.metrics.trade_count)
+        outcomes.append(FoldOutcome(window, best.params, best.metrics, test))
         if on_fold:
             on_fold(number)
-    stitched_t = np.concatenate(pieces_t) if pieces_t else np.zeros(0, np.int64)
-    stitched_e = np.concatenate(pieces_e) if pieces_e else np.zeros(0)
-    oos_metrics = curve_metrics(base.cash, stitched_e, base.interval) if len(stitched_e) else {}
-    known = [c for c in in_sample_cagrs if c is not None]
-    mean_is = sum(known) / len(known) if known else None
-    oos_cagr = oos_metrics.get("cagr_pct")
-    efficiency = oos_cagr / mean_is if oos_cagr is not None and mean_is is not None and mean_is > 0 else None
-    return WalkForward(results, stitched_t, stitched_e, oos_metrics, efficiency)
-
-
-def _at(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns % 1_000_000_000) // 1_000)
+    return stitch(base, outcomes)

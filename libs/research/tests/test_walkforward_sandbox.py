@@ -1,0 +1,49 @@
+"""The platform's out-of-sample run (the strategy wrapped to trade from the test window) equals the
+in-process one (signals dropped by `trading_from`), bar for bar, on both signal paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from backtest_core.config import BacktestConfig
+from backtest_core.engine import run_backtest
+from backtest_core.orchestrator import SignalPath
+from backtest_research.sweep import Curve, keep_curve
+from backtest_research.walkforward import fold_windows, plan_folds, trading_from
+from backtest_research.walkforward_sandbox import trading_from_config
+from backtest_research.walkforward_stitch import oos_config
+from backtest_testinfra import shipped_candles
+
+
+@pytest.mark.parametrize("path", ["vectorized", "per_bar"])
+def test_the_wrapped_strategy_trades_exactly_as_the_dropped_signals(path: SignalPath) -> None:
+    candles = {"BTCUSD": shipped_candles("BTCUSD")}
+    base = BacktestConfig(strategy="sma_cross", symbols=["BTCUSD"], interval="1d")
+    window = fold_windows(candles["BTCUSD"].open_time, plan_folds(len(candles["BTCUSD"]), 500, 250), "1d")[1]
+    config = oos_config(base, window, {"fast": 10, "slow": 30}, 900_000.0)
+    local: list[Curve] = []
+    platform: list[Curve] = []
+    expected = run_backtest(
+        config,
+        candles,
+        signal_path=path,
+        signal_source=trading_from(window.test_start),
+        on_equity=keep_curve(local),
+    )
+    wrapped = run_backtest(
+        trading_from_config(config, window.test_start),
+        candles,
+        signal_path=path,
+        on_equity=keep_curve(platform),
+    )
+
+    assert expected.metrics.trade_count == wrapped.metrics.trade_count > 0
+    assert np.array_equal(local[0][0], platform[0][0]) and np.array_equal(local[0][1], platform[0][1])
+    before = local[0][0] < window.test_start
+    assert np.all(local[0][1][before] == 900_000.0)  # no position before the test window
+
+
+def test_an_uploaded_strategy_is_refused_naming_it() -> None:
+    config = BacktestConfig(strategy={"source": "x = 1"}, symbols=["BTCUSD"])
+    with pytest.raises(ValueError, match="built-in or module strategy, was an uploaded one"):
+        trading_from_config(config, 0)
