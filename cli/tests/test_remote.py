@@ -37,6 +37,7 @@ from backtest_core.trade_log import PACKED
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
@@ -137,6 +138,7 @@ async def platform(unused_tcp_port: int) -> AsyncIterator[Platform]:
         feed=feed,
         strategy_store=InMemoryStrategyStore(),
         market=InMemoryMarketData(CATALOG),  # the gateway refuses symbols without candles
+        quotas=InMemoryQuotaStore(),
     )
     async with TestNatsBroker(broker):
         server = uvicorn.Server(

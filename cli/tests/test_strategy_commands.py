@@ -20,6 +20,7 @@ from backtest_core.engine import run_backtest
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
@@ -118,6 +119,7 @@ async def gateway_url(unused_tcp_port: int) -> AsyncIterator[str]:
         feed=InMemoryEventFeed(),
         strategy_store=InMemoryStrategyStore(),
         market=InMemoryMarketData(),
+        quotas=InMemoryQuotaStore(),
     )
     async with TestNatsBroker(broker):
         config = uvicorn.Config(app, host="127.0.0.1", port=unused_tcp_port, log_level="warning")

@@ -31,6 +31,7 @@ from backtest_core.contracts import CancelSweep, Stream, Subject, SubmitSweep, S
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
@@ -203,6 +204,7 @@ def gateway() -> Iterator[Gateway]:
         feed=InMemoryEventFeed(),
         strategy_store=InMemoryStrategyStore(),
         market=InMemoryMarketData(CATALOG),
+        quotas=InMemoryQuotaStore(),
         sweeps=sweeps,
     )
     server = uvicorn.Server(

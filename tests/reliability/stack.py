@@ -175,14 +175,12 @@ class Stack:
         return summary.candles_added
 
     def _env(self, prefix: str, mongo_uri: str) -> dict[str, str]:
-        env = {
+        return {
             f"{prefix}_NATS_URL": self.nats_url,
             f"{prefix}_MONGODB_URI": mongo_uri,
             f"{prefix}_MONGODB_DATABASE": self.database,
+            f"{prefix}_STREAM_REPLICAS": str(self.stream_replicas),
         }
-        if prefix != "GATEWAY":  # the gateway has no STREAM_REPLICAS setting yet
-            env[f"{prefix}_STREAM_REPLICAS"] = str(self.stream_replicas)
-        return env
 
     def _add(self, name: str, kind: str, env: dict[str, str]) -> None:
         base = {

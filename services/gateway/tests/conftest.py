@@ -16,6 +16,7 @@ from backtest_core.contracts import CancelBacktest, Stream, Subject, SubmitBackt
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemorySweepStore,
     InMemoryTaskStore,
@@ -136,6 +137,7 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
         strategy_store=strategies,
         market=market,
         sweeps=sweeps,
+        quotas=InMemoryQuotaStore(),
         clock=clock,
     )
     async with TestNatsBroker(broker):

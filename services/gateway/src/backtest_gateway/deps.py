@@ -102,15 +102,15 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_reader(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
+async def get_reader(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
     """Authenticate and spend one read token of the caller (429 when empty)."""
-    limiter.take(principal.user_id, Bucket.READ)
+    await limiter.take(principal.user_id, Bucket.READ)
     return principal
 
 
-def get_submitter(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
+async def get_submitter(principal: PrincipalDep, limiter: LimiterDep) -> Principal:
     """Authenticate and spend one submission token of the caller (429 when empty)."""
-    limiter.take(principal.user_id, Bucket.SUBMIT)
+    await limiter.take(principal.user_id, Bucket.SUBMIT)
     return principal
 
 

@@ -131,6 +131,10 @@ class TooManyStreams(ApiError):
     code = "too_many_streams"
 
 
+class QuotasUnavailable(Exception):
+    """The shared quota store (NATS KV) did not answer; callers let the request through and log it."""
+
+
 class BrokerUnavailable(ApiError):
     """NATS did not acknowledge the command in time."""
 

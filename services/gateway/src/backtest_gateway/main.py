@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import backtest_core
 from backtest_core.contracts import Stream
 from backtest_messaging import declare_streams
+from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -21,12 +23,13 @@ from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.adapters.mongo_users import MongoUserStore
 from backtest_gateway.adapters.nats_bus import NatsCommandBus
 from backtest_gateway.adapters.nats_events import NatsEventFeed
+from backtest_gateway.adapters.nats_kv_quotas import NatsKvQuotaStore
 from backtest_gateway.body_limit import BodyLimitMiddleware
 from backtest_gateway.errors import install_error_handlers
 from backtest_gateway.finished_records import FinishedRecords
 from backtest_gateway.graphql_api import graphql_router
 from backtest_gateway.heavy_turns import HeavyTurns
-from backtest_gateway.ports import EventFeed, MarketData, StrategyStore, SweepStore, TaskStore
+from backtest_gateway.ports import EventFeed, MarketData, QuotaStore, StrategyStore, SweepStore, TaskStore
 from backtest_gateway.ratelimit import Bucket, Clock, Rate, RateLimiter
 from backtest_gateway.result_cache import ResultCache
 from backtest_gateway.routers import (
@@ -44,17 +47,24 @@ from backtest_gateway.routers import (
 from backtest_gateway.routers import sweeps as sweeps_router
 from backtest_gateway.routers.web import install_dashboard
 from backtest_gateway.settings import GatewaySettings
-from backtest_gateway.stream_slots import StreamSlots
+from backtest_gateway.stream_slots import LEASE_S, StreamSlots
 from backtest_gateway.tracing import TracingMiddleware
 from backtest_gateway.users import UserStore
 
 STREAMS_USED = (Stream.COMMANDS, Stream.EVENTS, Stream.SWEEP_COMMANDS)
 SERVICE_NAME = "backtest-gateway"
+QUOTA_TTL_MIN_S = 300.0
 
 
 def operation_id(route: APIRoute) -> str:
     """Name an operation after its handler (`submit_backtest`), so generated clients read well."""
     return route.name
+
+
+def quota_ttl_s(*limiters: RateLimiter) -> float:
+    """How long a shared quota entry lives unwritten: past every bucket's refill time and two stream leases
+    (an entry that old means the same as none: a full bucket, no live lease)."""
+    return max(QUOTA_TTL_MIN_S, 2 * LEASE_S, *(limiter.longest_refill_s for limiter in limiters))
 
 
 def create_app(
@@ -67,17 +77,19 @@ def create_app(
     market: MarketData | None = None,
     users: UserStore | None = None,
     sweeps: SweepStore | None = None,
+    quotas: QuotaStore | None = None,
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the app; NATS connects and MongoDB is reached only when the app starts (lifespan).
 
     Tests pass a broker wrapped in FastStream's TestNatsBroker and in-memory `store`/`feed`/
-    `strategy_store`/`market`; each port left None gets its MongoDB adapter. `clock` (monotonic
-    seconds) drives the rate limiter. `tracer_provider` (tests: one with an in-memory exporter)
-    defaults to `configure_telemetry` with `settings.otlp_endpoint`, shut down (flushed) at stop.
+    `strategy_store`/`market`/`quotas`; each port left None gets its MongoDB adapter (`quotas`: the NATS
+    KV bucket every gateway shares). `clock` (wall-clock seconds) drives the rate limits and stream
+    leases. `tracer_provider` (tests: one with an in-memory exporter) defaults to
+    `configure_telemetry` with `settings.otlp_endpoint`, shut down (flushed) at stop.
     """
-    broker = broker if broker is not None else NatsBroker(settings.nats_url, connect_timeout=5)
+    broker = broker if broker is not None else NatsBroker(server_urls(settings.nats_url), connect_timeout=5)
     owns_provider = tracer_provider is None
     provider = tracer_provider or configure_telemetry(SERVICE_NAME, settings)
 
@@ -87,7 +99,11 @@ def create_app(
         mongo = None
         mongo_market = None
         try:
-            await declare_streams(broker.config.connection_state.stream, STREAMS_USED)
+            await declare_streams(
+                broker.config.connection_state.stream, STREAMS_USED, settings.stream_replicas
+            )
+            if isinstance(shared_quotas, NatsKvQuotaStore):
+                await shared_quotas.open(quota_ttl_s(app.state.limiter, app.state.login_limiter))
             if store is None or strategy_store is None or users is None or sweeps is None:
                 mongo_store, mongo = MongoTaskStore.connect(settings.mongodb_uri, settings.mongodb_database)
                 if store is None:
@@ -138,18 +154,18 @@ def create_app(
     app.state.market = market
     app.state.users = users
     app.state.sweeps = sweeps
-    app.state.limiter = (
-        RateLimiter.from_settings(settings, clock) if clock else RateLimiter.from_settings(settings)
-    )
+    wall_clock = clock or time.time
     login_rates = {
         Bucket.READ: Rate(settings.login_attempts_per_min / 60.0, settings.login_burst),
         Bucket.SUBMIT: Rate(settings.login_address_per_min / 60.0, settings.login_address_burst),
     }
-    app.state.login_limiter = RateLimiter(login_rates, clock) if clock else RateLimiter(login_rates)
+    shared_quotas = quotas or NatsKvQuotaStore(broker, replicas=settings.stream_replicas)
+    app.state.limiter = RateLimiter.from_settings(settings, shared_quotas, wall_clock)
+    app.state.login_limiter = RateLimiter(login_rates, shared_quotas, wall_clock, name="login")
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)
     app.state.result_cache = ResultCache()
     app.state.heavy_turns = HeavyTurns(settings.heavy_answers_per_user)
-    app.state.stream_slots = StreamSlots(settings.streams_per_user_max)
+    app.state.stream_slots = StreamSlots(settings.streams_per_user_max, shared_quotas, clock=wall_clock)
     app.state.feed = (
         feed if feed is not None else NatsEventFeed(lambda: broker.config.connection_state.stream)
     )

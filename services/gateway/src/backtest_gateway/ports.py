@@ -339,3 +339,16 @@ class SweepStore(Protocol):
         """The sweep's ended trials, cancelled ones included (without their returns), updated at or
         after `since` (None: all), oldest change first."""
         ...
+
+
+QuotaChange = Callable[[bytes | None], tuple[bytes | None, Any]]
+"""Maps a quota entry's current value (None: absent) to its new value (None: remove it) and a result."""
+
+
+class QuotaStore(Protocol):
+    """Small per-user quota entries (rate buckets, stream leases) shared by every gateway process."""
+
+    async def change(self, key: str, change: QuotaChange) -> Any:
+        """Apply `change` to the entry atomically (compare-and-set, retried on a concurrent write); return
+        its result. Raises QuotasUnavailable when the shared store cannot be reached."""
+        ...

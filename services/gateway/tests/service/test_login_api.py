@@ -12,6 +12,7 @@ from backtest_core.contracts import new_id
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
@@ -68,6 +69,7 @@ async def client(settings: GatewaySettings, clock: FakeClock) -> Iterator[TestCl
             feed=InMemoryEventFeed(),
             strategy_store=InMemoryStrategyStore(),
             market=InMemoryMarketData(),
+            quotas=InMemoryQuotaStore(),
             clock=clock,
         )
         async with TestNatsBroker(broker):

@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from backtest_core.candles import Candles
@@ -24,6 +25,7 @@ from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecor
 from backtest_gateway.ports import (
     IdempotencyClaim,
     MetricQuery,
+    QuotaChange,
     RankedPage,
     RankedTask,
     StrategyPage,
@@ -303,6 +305,21 @@ class InMemorySweepStore:
         return sorted(
             (t for t in ended if since is None or t.updated_at >= since), key=lambda t: (t.updated_at, t.id)
         )
+
+
+class InMemoryQuotaStore:
+    """Quota entries in a dict: one process's view (tests, or a single gateway without NATS)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, bytes] = {}
+
+    async def change(self, key: str, change: QuotaChange) -> Any:
+        new_value, result = change(self.entries.get(key))
+        if new_value is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = new_value
+        return result
 
 
 class InMemoryMarketData:

@@ -43,13 +43,13 @@ def _subprotocol_token(websocket: WebSocket) -> str | None:
     return None
 
 
-def stream_principal(websocket: WebSocket, token: str | None) -> Principal:
+async def stream_principal(websocket: WebSocket, token: str | None) -> Principal:
     """The caller of a WebSocket (token from `?token=`, the bearer subprotocol or the header); one read."""
     settings: GatewaySettings = websocket.app.state.settings
     token = token or _subprotocol_token(websocket) or bearer_token(websocket.headers.get("authorization"))
     principal = decode_token(token, settings)
     limiter: RateLimiter = websocket.app.state.limiter
-    limiter.take(principal.user_id, Bucket.READ)  # a stream costs a read, like GET status
+    await limiter.take(principal.user_id, Bucket.READ)  # a stream costs a read, like GET status
     return principal
 
 
@@ -61,7 +61,7 @@ async def accept(websocket: WebSocket) -> None:
 
 async def _authorize(websocket: WebSocket, task_id: str, token: str | None) -> tuple[Principal, TaskRecord]:
     store: TaskStore = websocket.app.state.store
-    principal = stream_principal(websocket, token)
+    principal = await stream_principal(websocket, token)
     if not re.fullmatch(TASK_ID_PATTERN, task_id):
         raise TaskNotFound(task_id)
     return principal, await visible_task(store, principal, task_id, with_result=False)
@@ -106,7 +106,7 @@ async def stream_backtest(websocket: WebSocket, task_id: str, token: str | None 
     slots: StreamSlots = websocket.app.state.stream_slots
     try:
         principal, record = await _authorize(websocket, task_id, token)
-        with slots.hold(principal.user_id):
+        async with slots.hold(principal.user_id):
             await _follow(websocket, principal.user_id, task_id, record)
     except ApiError as error:
         await websocket.send_json(error.body())

@@ -55,8 +55,8 @@ async def login(
 ) -> LoginResponse:
     """Check the password (argon2) and return a token with the user's role; 401 names neither part."""
     client = request.client.host if request.client else "unknown"
-    limiter.take(f"name:{body.username}", Bucket.READ)
-    limiter.take(f"addr:{client}", Bucket.SUBMIT)
+    await limiter.take(f"name:{body.username}", Bucket.READ)
+    await limiter.take(f"addr:{client}", Bucket.SUBMIT)
     user = await authenticate(users, body.username, body.password)
     token, ttl_s = mint_token(user, settings)
     return LoginResponse(access_token=token, expires_in=ttl_s, user=user.name, role=user.role)

@@ -40,11 +40,11 @@ async def stream_sweep(websocket: WebSocket, sweep_id: str, token: str | None = 
     slots: StreamSlots = websocket.app.state.stream_slots
     sweeps: SweepStore = websocket.app.state.sweeps
     try:
-        principal = stream_principal(websocket, token)
+        principal = await stream_principal(websocket, token)
         if len(sweep_id) != SWEEP_ID_LENGTH or not all(c in "0123456789abcdef" for c in sweep_id):
             raise SweepNotFound(sweep_id)
         record = await visible_sweep(sweeps, principal, sweep_id)
-        with slots.hold(principal.user_id):
+        async with slots.hold(principal.user_id):
             await _follow(websocket, sweeps, record)
     except ApiError as error:
         await websocket.send_json(error.body())
