@@ -1,4 +1,5 @@
-"""Time to a drawn result page in headless Chromium, and the gzip size of the dashboard's built assets.
+"""Time to a drawn result page in headless Chromium, and the gzip size of the dashboard's built assets
+(and apart from them GraphiQL's, which only /graphql loads, and Swagger UI's, which only /docs loads).
 
     python bench/web.py [--runs 7] [--trades 2000] [--equity 5000]
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib.util
+import json
 import statistics
 import sys
 import tempfile
@@ -61,17 +63,30 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-def gzip_sizes() -> list[tuple[str, int, int]]:
-    """(file, bytes, gzip -9 bytes) of index.html and every asset the dashboard loads (the files
-    directly in assets/; the Swagger UI folder beside them is only loaded by /docs)."""
-    files = [DIST / "index.html", *sorted(f for f in (DIST / "assets").iterdir() if f.is_file())]
-    return [_sizes(f.name, [f]) for f in files]
+def gzip_sizes(page: str = "index.html") -> list[tuple[str, int, int]]:
+    """(file, bytes, gzip -9 bytes) of a built page and every file it loads, static and lazy imports and
+    their CSS, read from Vite's manifest (dist/.vite/manifest.json)."""
+    manifest = json.loads((DIST / ".vite" / "manifest.json").read_text())
+    seen: set[str] = set()
+    pending = [page]
+    while pending:
+        key = pending.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        pending += manifest[key].get("imports", []) + manifest[key].get("dynamicImports", [])
+    files = {name for key in seen for name in [manifest[key]["file"], *manifest[key].get("css", [])]}
+    return [_sizes(name, [DIST / name]) for name in [page, *sorted(files)]]
 
 
 def docs_sizes() -> list[tuple[str, int, int]]:
     """(folder, bytes, gzip -9 bytes) of each versioned Swagger UI folder that /docs loads."""
     folders = sorted(f for f in (DIST / "assets").iterdir() if f.is_dir())
     return [_sizes(f"{f.name}/ (/docs only)", _files_in(f)) for f in folders]
+
+
+def _total(name: str, sizes: list[tuple[str, int, int]]) -> tuple[str, int, int]:
+    return name, sum(s[1] for s in sizes), sum(s[2] for s in sizes)
 
 
 def _files_in(folder: Path) -> list[Path]:
@@ -163,8 +178,12 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     for name, raw, packed in sizes:
         print(f"| {name} | {raw:,} | {packed:,} |")
-    print(f"| total (the dashboard) | {sum(s[1] for s in sizes):,} | {sum(s[2] for s in sizes):,} |")
-    for name, raw, packed in docs_sizes():
+    graphiql = gzip_sizes("graphiql.html")
+    for name, raw, packed in [
+        _total("total (the dashboard)", sizes),
+        _total("graphiql.html and all it loads (/graphql in a browser only)", graphiql),
+        *docs_sizes(),
+    ]:
         print(f"| {name} | {raw:,} | {packed:,} |")
 
 

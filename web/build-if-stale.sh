@@ -12,7 +12,7 @@ if [[ ! -f node_modules/.lock-hash || "$(cat node_modules/.lock-hash)" != "$lock
     echo "$lock_hash" >node_modules/.lock-hash
 fi
 
-source_hash="$(find package.json package-lock.json index.html tsconfig.json vite.config.ts src -type f -print0 \
+source_hash="$(find package.json package-lock.json index.html graphiql.html tsconfig.json vite.config.ts src -type f -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 if [[ ! -f dist/.source-hash || "$(cat dist/.source-hash)" != "$source_hash" ]]; then
     echo "web: npm run build"

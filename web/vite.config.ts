@@ -21,8 +21,22 @@ function swaggerUi(): Plugin {
 }
 
 // Hashed file names under /assets (served with a long cache); everything bundled, nothing from a CDN.
+// Two pages: the dashboard (index.html) and GraphiQL (graphiql.html, served at GET /graphql for a browser),
+// so React and GraphiQL load only on the IDE's page.
 export default defineConfig({
   base: "/",
-  build: { outDir: "dist", assetsDir: "assets", sourcemap: false },
+  build: {
+    outDir: "dist",
+    assetsDir: "assets",
+    sourcemap: false,
+    manifest: true, // dist/.vite/manifest.json: which files each page loads (bench/web.py sums them)
+    chunkSizeWarningLimit: 1000, // GraphiQL's page (React, GraphiQL, graphql-js): 830 KB, 270 KB gzip
+    rollupOptions: {
+      input: { index: resolve("index.html"), graphiql: resolve("graphiql.html") },
+      onwarn(warning, warn) {
+        if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning); // Radix's "use client", meant for SSR
+      },
+    },
+  },
   plugins: [swaggerUi()],
 });

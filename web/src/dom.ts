@@ -44,6 +44,7 @@ const NAV: [string, string][] = [
   ["#/strategies", "Strategies"],
   ["#/sweeps", "Sweeps"],
   ["#/data", "Data"],
+  ["/graphql", "GraphQL"], // GraphiQL, a page of its own (graphiql.html) served at the endpoint's URL
 ];
 
 /** Clear the page and return its <main> under the navigation header. */
@@ -54,7 +55,7 @@ export function shell(title: string): HTMLElement {
   for (const [href, text] of NAV) header.append(el("a", { href }, text));
   header.append(el("span", { class: "who" }, current ? `${current.user} (${current.role})` : ""));
   const out = el("button", { type: "button", id: "sign-out" }, "Sign out");
-  out.onclick = signOut;
+  out.onclick = () => signOut();
   header.append(out);
   const main = el("main");
   main.append(el("h1", {}, title));

@@ -8,6 +8,7 @@ import pytest
 from backtest_gateway.adapters.memory import (
     InMemoryEventFeed,
     InMemoryMarketData,
+    InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
@@ -27,7 +28,7 @@ async def client_for(dist: Path):
     broker = NatsBroker(settings.nats_url)
     app = create_app(
         settings, broker=broker, store=InMemoryTaskStore(), feed=InMemoryEventFeed(),
-        strategy_store=InMemoryStrategyStore(), market=InMemoryMarketData(),
+        strategy_store=InMemoryStrategyStore(), market=InMemoryMarketData(), quotas=InMemoryQuotaStore(),
     )  # fmt: skip
     return app, broker
 
@@ -83,3 +84,31 @@ async def test_docs_without_a_build_says_how_to_build_it_and_where_the_schema_is
             docs = client.get("/docs")
             assert docs.status_code == 404
             assert "npm ci and npm run build in web/" in docs.text and "/openapi.json" in docs.text
+
+
+async def test_a_browser_at_graphql_gets_graphiql_and_api_calls_still_reach_graphql(tmp_path: Path) -> None:
+    (tmp_path / "graphiql.html").write_text("<div id=graphiql></div>")
+    app, broker = await client_for(tmp_path)
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            page = client.get("/graphql", headers=html)  # a page load: no token needed for static HTML
+            assert page.status_code == 200 and page.text == "<div id=graphiql></div>"
+            assert page.headers["cache-control"] == "no-cache"
+            assert (
+                client.get("/graphql", params={"query": "{ sweeps { total } }"}, headers=html).status_code
+                == 401
+            )
+            assert client.get("/graphql", headers={"Accept": "application/json"}).status_code == 401
+            assert (
+                client.post("/graphql", json={"query": "{ sweeps { total } }"}, headers=html).status_code
+                == 401
+            )
+
+
+async def test_graphql_in_a_browser_without_a_build_says_how_to_build_it(tmp_path: Path) -> None:
+    app, broker = await client_for(tmp_path)
+    async with TestNatsBroker(broker):
+        with TestClient(app) as client:
+            page = client.get("/graphql", headers={"Accept": "text/html"})
+            assert page.status_code == 404 and "npm ci and npm run build in web/" in page.text

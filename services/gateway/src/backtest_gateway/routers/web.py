@@ -1,6 +1,8 @@
 """The dashboard (web/dist, built by `npm run build` in web/): `/` is its index.html, `/assets/*` its hashed
-files with a year's cache, `/docs` Swagger UI from the same build. The pages route with `#/...`, so no API
-path is ever shadowed; nothing is loaded from the network."""
+files with a year's cache, `/docs` Swagger UI from the same build, and `GET /graphql` from a browser (an
+Accept of text/html, no `query`) GraphiQL from the same build (graphiql.html), which queries as the
+signed-in user. The pages route with `#/...`, so no API path is ever shadowed; nothing is loaded from the
+network."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.datastructures import Headers, QueryParams
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 REPO_DIST = Path(__file__).resolve().parents[5] / "web" / "dist"
 LONG_CACHE = "public, max-age=31536000, immutable"
+GRAPHQL_PATH = "/graphql"
 
 
 class HashedAssets(StaticFiles):
@@ -60,6 +65,7 @@ def install_dashboard(app: FastAPI, dist: Path | None) -> None:
         )
 
     app.include_router(router)
+    app.router.routes.insert(0, graphiql_route(folder / "graphiql.html"))
     if (folder / "assets").is_dir():
         app.mount("/assets", HashedAssets(directory=folder / "assets"), name="assets")
 
@@ -68,3 +74,31 @@ def swagger_folder(dist: Path) -> str | None:
     """The folder of Swagger UI the build copied into assets (named by its version), if there is one."""
     found = sorted(path.name for path in (dist / "assets").glob("swagger-ui-*") if path.is_dir())
     return found[-1] if found else None
+
+
+class BrowserOnlyRoute(Route):
+    """A GET route that matches only a browser's page load (Accept: text/html, no `query` parameter), so
+    every other request to the same path goes on to the API route behind it."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}
+        accept = Headers(scope=scope).get("accept", "")
+        asks_query = "query" in QueryParams(scope.get("query_string", b""))
+        return (Match.FULL, child) if "text/html" in accept and not asks_query else (Match.NONE, {})
+
+
+def graphiql_route(page: Path) -> BrowserOnlyRoute:
+    """GET /graphql in a browser: the built GraphiQL page (its queries carry the session's token)."""
+
+    async def graphiql(_: object) -> Response:
+        if not page.is_file():
+            return HTMLResponse(
+                f"<p>GraphiQL is not built: {page} is missing. Run scripts/setup (npm ci and npm run build "
+                "in web/). POST GraphQL queries to /graphql.</p>",
+                status_code=404,
+            )
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    return BrowserOnlyRoute(GRAPHQL_PATH, graphiql, methods=["GET"], include_in_schema=False)
