@@ -27,7 +27,8 @@ def test_run_writes_the_report_of_the_printed_result(
     assert f"report written to {out}" in captured.err
     page = out.read_text(encoding="utf-8")
     assert f'data-metric="trade_count">{got["trade_count"]}<' in page
-    assert f"Trades ({got['trade_count']})" in page
-    assert page.count("<tr><td>BTCUSD</td><td>long</td>") == got["trade_count"]
+    listed = got["trade_count"] + got["open_trades"]  # the list holds the open position too
+    assert f"Trades ({listed})" in page
+    assert page.count("<tr><td>BTCUSD</td><td>long</td>") == listed
     assert "2018-01-01T00:00:00Z" in page and "BTCUSD-1d-2018-12.csv" in page
     assert not re.search(r"""(src|href)\s*=|<script|https?://""", page)

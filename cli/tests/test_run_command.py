@@ -40,8 +40,11 @@ def read_concatenated(files: list[Path]) -> Candles:
     )
 
 
-def hand_sma_cross(files: list[Path], fast: int, slow: int, fill: str) -> tuple[int, float]:
-    """Replay sma_cross bar by bar in plain Python: long only, all-in, fractional, no fees."""
+def hand_sma_cross(files: list[Path], fast: int, slow: int, fill: str) -> tuple[int, bool, float]:
+    """Replay sma_cross bar by bar in plain Python: long only, all-in, fractional, no fees.
+
+    Return the number of entries, whether the last one is still open after the last bar, final equity.
+    """
     rows = [row for f in files for row in csv.reader(f.open())]
     opens, closes = [float(r[1]) for r in rows], [float(r[4]) for r in rows]
 
@@ -59,7 +62,7 @@ def hand_sma_cross(files: list[Path], fast: int, slow: int, fill: str) -> tuple[
             units, cash, entries = cash / price, 0.0, entries + 1
         elif down and units > 0.0:
             cash, units = units * price, 0.0
-    return entries, cash + units * closes[-1]
+    return entries, units > 0.0, cash + units * closes[-1]
 
 
 @pytest.mark.parametrize("fill", ["next_open", "close"])
@@ -70,12 +73,13 @@ def test_three_monthly_files_match_a_hand_replay_of_the_crossovers(
         capsys, "--data", *map(str, BTC_2017_Q1), "--param", "fast=3", "--param", "slow=7", "--fee", "0",
         "--fill", fill,
     )  # fmt: skip
-    entries, final = hand_sma_cross(BTC_2017_Q1, 3, 7, fill)
+    entries, still_open, final = hand_sma_cross(BTC_2017_Q1, 3, 7, fill)
     assert got["bars"] == 90  # Jan + Feb + Mar 2017
-    assert got["trade_count"] == entries
+    # trade_count is the closed trades; a position open after the last bar is open_trades apart
+    assert (got["trade_count"], got["open_trades"]) == (entries - still_open, int(still_open))
     assert np.isclose(got["final_equity"], final, rtol=1e-12, atol=0)
     if fill == "next_open":
-        assert entries == 6
+        assert (entries, still_open) == (6, True)
         assert np.isclose(got["final_equity"], 961_338.1161124328, rtol=1e-12)
 
 
@@ -122,7 +126,8 @@ def test_plain_ohlcv_csv_gives_the_same_result_as_the_kline_files(
     from_klines = run_json(capsys, "--data", *map(str, BTC_2017_Q1), *args)
     assert from_plain["settings"]["interval"] == "1d"  # inferred from the spacing of the rows
     assert from_plain["final_equity"] == from_klines["final_equity"]
-    assert from_plain["trade_count"] == from_klines["trade_count"] == 6
+    assert from_plain["trade_count"] == from_klines["trade_count"] == 5  # and 1 still open
+    assert from_plain["open_trades"] == from_klines["open_trades"] == 1
     assert from_plain["fees_paid"] > 0
 
 
@@ -170,7 +175,7 @@ def test_summary_table_shows_the_metrics_of_the_json(capsys: pytest.CaptureFixtu
     assert main(["run", "--data", *map(str, BTC_2017_Q1), "--param", "fast=3", "--param", "slow=7"]) == 0
     table = capsys.readouterr().out
     assert f"Final equity                  {got['final_equity']:,.2f}" in table
-    assert "Trades                        6" in table
+    assert "Trades                        5\nStill open (not counted)      1\n" in table
     assert "Data BTCUSD 1d                90 bars 2017-01-01T00:00:00Z .. 2017-03-31T00:00:00Z" in table
 
 

@@ -20,8 +20,12 @@ SMA_3_7 = ("--data", *BTC_2017_Q1, "--param", "fast=3", "--param", "slow=7", "--
 def test_json_holds_every_trade_and_the_equity_of_every_bar(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", *SMA_3_7, "--json", "--no-progress"]) == 0
     got = json.loads(capsys.readouterr().out)
-    # test_run_command's hand replay: 6 entries, final equity 961,338.1161124328 over 90 daily bars.
-    assert len(got["trades"]) == got["trade_count"] == 6
+    # test_run_command's hand replay: 6 entries, final equity 961,338.1161124328 over 90 daily bars; the
+    # sixth is still open after the last bar: in the list marked open, not a closed trade.
+    assert len(got["trades"]) == 6
+    assert (got["trade_count"], got["open_trades"]) == (5, 1)
+    assert [t["open"] for t in got["trades"]] == [False] * 5 + [True]
+    assert got["trades"][-1]["exit_reason"] == "end_of_data"
     assert len(got["equity_curve"]) == got["bars"] == 90
     first, last = got["equity_curve"][0], got["equity_curve"][-1]
     assert first == {"time": "2017-01-01T00:00:00Z", "equity": 1_000_000.0}
@@ -31,7 +35,7 @@ def test_json_holds_every_trade_and_the_equity_of_every_bar(capsys: pytest.Captu
     assert np.isclose(sum(t["pnl"] for t in got["trades"]), last["equity"] - 1_000_000.0, rtol=1e-12)
     assert set(got["trades"][0]) == {
         "symbol", "side", "units", "entry_time", "entry_price", "exit_time", "exit_price",
-        "exit_reason", "pnl", "return_pct", "fees", "bars_held",
+        "exit_reason", "pnl", "return_pct", "fees", "bars_held", "open",
     }  # fmt: skip
 
 
@@ -48,6 +52,7 @@ def test_trades_and_equity_csv_read_back_to_the_json_values(
     assert [r["entry_time"] for r in rows] == [t["entry_time"] for t in got["trades"]]
     assert [float(r["pnl"]) for r in rows] == [t["pnl"] for t in got["trades"]]  # every digit kept
     assert [int(r["bars_held"]) for r in rows] == [t["bars_held"] for t in got["trades"]]
+    assert [r["open"] for r in rows] == ["False"] * 5 + ["True"]
     points = list(csv.DictReader(equity.open()))
     assert [(p["time"], float(p["equity"])) for p in points] == [
         (p["time"], p["equity"]) for p in got["equity_curve"]

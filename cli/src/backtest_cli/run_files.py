@@ -18,7 +18,7 @@ from backtest_core.loader import load_strategy_class
 from backtest_core.trade import Trade
 from backtest_core.trade_log import TradeLog
 
-TRADE_COLUMNS = tuple(Trade.model_fields)
+TRADE_COLUMNS = (*Trade.model_fields, "open")
 EQUITY_COLUMNS = ("time", "equity")
 
 
@@ -47,8 +47,17 @@ def iso_times(ns: np.ndarray) -> list[str]:
 
 
 def trade_rows(trades: TradeLog) -> list[dict[str, Any]]:
-    """Return every trade as a JSON-ready dict with `Trade`'s fields, in closing order."""
-    return [trade.model_dump(mode="json") for trade in trades]
+    """Return every trade as a JSON-ready dict with `Trade`'s fields and `open`, in closing order.
+
+    `open` is true for a position still open after the last bar (`exit_reason` "end_of_data"): its
+    exit is the mark at the last close, it is in the equity and `open_trades`, not in the trade statistics.
+    """
+    rows = []
+    for trade in trades:
+        row = trade.model_dump(mode="json")
+        row["open"] = trade.exit_reason == "end_of_data"
+        rows.append(row)
+    return rows
 
 
 def write_trades_csv(path: Path, trades: TradeLog) -> None:

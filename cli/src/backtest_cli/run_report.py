@@ -23,7 +23,10 @@ SUMMARY_ROWS: tuple[tuple[str, str, str], ...] = (
     ("calmar", "Calmar", "{:.3f}"),
     ("probabilistic_sharpe", "Probabilistic Sharpe", "{:.4f}"),
     ("buy_and_hold_return_pct", "Buy & hold return %", "{:.2f}"),
+    ("alpha_pct", "Alpha vs buy & hold % (ann.)", "{:.2f}"),
+    ("beta", "Beta vs buy & hold", "{:.3f}"),
     ("trade_count", "Trades", "{:d}"),
+    ("open_trades", "Still open (not counted)", "{:d}"),
     ("win_rate_pct", "Win rate %", "{:.2f}"),
     ("profit_factor", "Profit factor", "{:.3f}"),
     ("expectancy", "Expectancy (per trade)", "{:,.2f}"),
@@ -52,13 +55,16 @@ def data_summary(loaded: dict[str, LoadedSymbol]) -> dict[str, dict[str, Any]]:
 
 
 def result_json(result: BacktestResult, loaded: dict[str, LoadedSymbol]) -> dict[str, Any]:
-    """Return the metrics at the top level, plus settings, per-symbol metrics and the input data."""
+    """Return the metrics at the top level, plus settings, per-symbol metrics, the returns by month and
+    year, and the input data."""
     return {
         **result.metrics.model_dump(mode="json"),
         "rejected_proposals": result.rejected_proposals,
         "engine_version": result.engine_version,
         "settings": result.config.model_dump(mode="json", by_alias=True),
         "per_symbol": [item.model_dump(mode="json") for item in result.per_symbol],
+        "monthly_returns": [item.model_dump(mode="json") for item in result.monthly_returns],
+        "yearly_returns": [item.model_dump(mode="json") for item in result.yearly_returns],
         "data": data_summary(loaded),
     }
 

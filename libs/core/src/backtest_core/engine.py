@@ -17,27 +17,28 @@ from backtest_core.config import BacktestConfig
 from backtest_core.equity import EquityCurve, build_equity, closes_on_grid
 from backtest_core.errors import DataError
 from backtest_core.metrics import (
-    average_loss,
-    average_win,
     bar_returns,
     cagr_pct,
     calmar_ratio,
-    expectancy,
     max_drawdown,
     periods_per_year,
     profit_factor,
     sequential_sum,
     sharpe_ratio,
     sortino_ratio,
+    trade_statistics,
     win_rate_pct,
 )
 from backtest_core.metrics_extra import (
+    alpha_beta,
     buy_and_hold_return_pct,
+    buy_and_hold_value,
     kelly_fraction,
     probabilistic_sharpe,
     system_quality_number,
 )
 from backtest_core.orchestrator import SignalPath, SignalSource, Timeline, in_process_signals, merge_timeline
+from backtest_core.period_returns import period_returns
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
 from backtest_core.replay_loop import marks_matrix
@@ -48,6 +49,7 @@ from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
 
 M = TypeVar("M", bound=BaseModel)
+_END_OF_DATA = EXIT_REASONS.index("end_of_data")  # a position still open after the last bar
 
 
 def run_backtest(
@@ -93,8 +95,9 @@ def run_backtest(
         union = np.unique(np.concatenate([c.open_time for c in ordered]))
     timeline = merge_timeline(tables, data, symbols, union)
     marks = None
+    closes = [closes_on_grid(c, union) for c in ordered]
     if len(ordered) > 1:
-        marks = marks_matrix([closes_on_grid(c, union) for c in ordered])
+        marks = marks_matrix(closes)
     progress.portfolio()
     with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(
@@ -113,15 +116,18 @@ def run_backtest(
         if on_equity is not None:
             on_equity(union, curve.equity)
         pnl = results.trades.pnl()
+        still_open = timeline.reason[results.trades.exit_event] == _END_OF_DATA
         trades = _trades(config, results, pnl, timeline, union)
         result = BacktestResult(
             config=config,
             engine_version=__version__,
-            metrics=_metrics(config, curve, results, pnl, [data[s].close for s in symbols]),
-            per_symbol=_per_symbol(config, results, pnl, curve, data),
+            metrics=_metrics(config, curve, results, pnl, still_open, closes),
+            per_symbol=_per_symbol(config, results, pnl, still_open, curve, data),
             equity_curve=_points(union, curve.equity, equity_points_max),
             trades=trades,
             rejected_proposals=results.rejected,
+            monthly_returns=period_returns(union, curve.equity, config.cash, "month"),
+            yearly_returns=period_returns(union, curve.equity, config.cash, "year"),
         )
     progress.done()
     return result
@@ -223,14 +229,22 @@ def _metrics(
     curve: EquityCurve,
     results: ReplayResults,
     pnl: np.ndarray,
+    still_open: np.ndarray,
     closes: list[np.ndarray],
 ) -> Metrics:
+    """Return the metrics: returns of the whole equity curve, trade statistics of the closed trades.
+
+    `closes[k]`: symbol k's last known close at each union bar (0 before its first), the benchmark's.
+    """
     eq = curve.equity
+    stats = trade_statistics(pnl, still_open)
+    closed = pnl[~still_open]
     ppy = periods_per_year(config.interval)
     r = bar_returns(eq)
     dd, dd_bars = max_drawdown(eq)
     final = float(eq[-1])
     cagr = cagr_pct(config.cash, final, len(eq), ppy)
+    alpha, beta = alpha_beta(r, bar_returns(buy_and_hold_value(closes)), ppy)
     return Metrics(
         start_equity=config.cash,
         final_equity=final,
@@ -241,20 +255,23 @@ def _metrics(
         calmar=calmar_ratio(cagr, dd),
         max_drawdown_pct=dd,
         max_drawdown_duration_bars=dd_bars,
-        win_rate_pct=win_rate_pct(pnl),
-        profit_factor=profit_factor(pnl),
-        expectancy=expectancy(pnl),
-        avg_win=average_win(pnl),
-        avg_loss=average_loss(pnl),
-        trade_count=len(pnl),
+        win_rate_pct=stats.win_rate_pct,
+        profit_factor=stats.profit_factor,
+        expectancy=stats.expectancy,
+        avg_win=stats.avg_win,
+        avg_loss=stats.avg_loss,
+        trade_count=stats.trade_count,
         exposure_pct=100.0 * float(curve.held_any.mean()) if len(eq) else 0.0,
         fees_paid=results.fees_paid,
         bars=len(eq),
         periods_per_year=ppy,
-        buy_and_hold_return_pct=buy_and_hold_return_pct(closes),
-        sqn=system_quality_number(pnl),
-        kelly_criterion=kelly_fraction(pnl),
+        open_trades=stats.open_trades,
+        buy_and_hold_return_pct=buy_and_hold_return_pct([c[c > 0] for c in closes]),
+        sqn=system_quality_number(closed),
+        kelly_criterion=kelly_fraction(closed),
         probabilistic_sharpe=probabilistic_sharpe(r),
+        alpha_pct=alpha,
+        beta=beta,
     )
 
 
@@ -262,25 +279,29 @@ def _per_symbol(
     config: BacktestConfig,
     results: ReplayResults,
     pnl: np.ndarray,
+    still_open: np.ndarray,
     curve: EquityCurve,
     data: Mapping[str, Candles],
 ) -> list[SymbolMetrics]:
+    """Return each symbol's closed-trade statistics; its net pnl and fees include an open position's."""
     tr = results.trades
     order = tr.by_symbol()
     cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
     pnls_all = pnl[order]
+    open_all = still_open[order]
     fees_all = (tr.entry_fee + tr.exit_fee)[order]
     out: list[SymbolMetrics] = []
     for code, symbol in enumerate(config.symbols):
         lo, hi = cuts[code], cuts[code + 1]
         pnls = pnls_all[lo:hi]
+        closed = pnls[~open_all[lo:hi]]
         out.append(
             SymbolMetrics(
                 symbol=symbol,
-                trade_count=hi - lo,
-                win_rate_pct=win_rate_pct(pnls),
+                trade_count=len(closed),
+                win_rate_pct=win_rate_pct(closed),
                 net_pnl=sequential_sum(pnls),
-                profit_factor=profit_factor(pnls),
+                profit_factor=profit_factor(closed),
                 fees_paid=sequential_sum(fees_all[lo:hi]),
                 exposure_pct=100.0 * curve.held_bars.get(code, 0) / len(data[symbol]),
             )

@@ -7,6 +7,10 @@ Conventions (docs/metrics.md), each matching a peer:
   net pnl; backtesting.py's "SQN".
 - `kelly_fraction`: win rate - (1 - win rate) / (average win / |average loss|); backtesting.py's
   "Kelly Criterion".
+- `buy_and_hold_value`, `alpha_beta`: the benchmark is that buy-and-hold on the run's bars (each
+  symbol's last known close over its first, equal weights, 1 before its first bar); beta =
+  cov(r, b) / var(b) and alpha = (1 + mean(r - beta * b))^periods per year - 1 (in percent) of the
+  per-bar returns r of the equity and b of the benchmark; empyrical's `alpha_beta`.
 - `probabilistic_sharpe`: Bailey and Lopez de Prado (2012), the probability that the true per-bar
   Sharpe ratio exceeds 0 given the observed one, its T returns, their skewness and (non-excess)
   kurtosis: PSR = Phi(SR * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2)), SR per bar with
@@ -28,6 +32,43 @@ def buy_and_hold_return_pct(closes: Sequence[np.ndarray]) -> float | None:
     """Return the equal-weight buy-and-hold return of the symbols' closes in percent, None without bars."""
     returns = [float(c[-1]) / float(c[0]) - 1.0 for c in closes if len(c) and c[0] > 0]
     return 100.0 * sum(returns) / len(returns) if returns else None
+
+
+def buy_and_hold_value(closes_on_grid: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the value of 1 spread equally over the symbols at their first close, at every bar.
+
+    `closes_on_grid[k]` is symbol k's last known close at each bar, 0 before its first bar (its share
+    is held as cash until then). The last value - 1 is `buy_and_hold_return_pct` / 100.
+    """
+    shares = []
+    for c in closes_on_grid:
+        c = np.asarray(c, np.float64)
+        started = np.flatnonzero(c > 0)
+        if len(started):
+            shares.append(np.where(c > 0, c / c[started[0]], 1.0))
+    return np.mean(shares, axis=0) if shares else np.zeros(0)
+
+
+def alpha_beta(returns: np.ndarray, benchmark: np.ndarray, ppy: float) -> tuple[float | None, float | None]:
+    """Return (annualised alpha in percent, beta) of per-bar returns against the benchmark's.
+
+    None for both below 2 returns, with a non-finite return or a benchmark without dispersion; alpha
+    alone is None when it would not be a finite number.
+    """
+    r, b = np.asarray(returns, np.float64), np.asarray(benchmark, np.float64)
+    if len(r) != len(b):
+        raise ValueError(f"expected one benchmark return per return ({len(r)}), got {len(b)}")
+    if len(r) < 2 or not (np.isfinite(r).all() and np.isfinite(b).all()):
+        return None, None
+    centred = b - b.mean()
+    variance = float(np.mean(centred * centred))
+    if not variance > (DEGENERATE_REL * abs(float(b.mean()))) ** 2:
+        return None, None
+    beta = float(np.mean(centred * r)) / variance
+    excess = float(np.mean(r - beta * b))
+    growth = ppy * math.log1p(excess) if excess > -1.0 else math.inf
+    alpha = math.expm1(growth) * 100.0 if growth < 700.0 else None  # beyond e^700: no finite alpha
+    return alpha, beta
 
 
 def system_quality_number(pnls: Values) -> float | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from backtest_core.config import BacktestConfig, Frozen
+from backtest_core.period_returns import PeriodReturn
 from backtest_core.trade import ExitReason, Trade
 from backtest_core.trade_log import TradeLog
 
@@ -15,6 +16,7 @@ __all__ = [
     "EquityPoint",
     "ExitReason",
     "Metrics",
+    "PeriodReturn",
     "SymbolMetrics",
     "Trade",
     "TradeLog",
@@ -64,6 +66,13 @@ class Metrics(Frozen):
     probabilistic_sharpe: float | None = Field(
         default=None, description="probability that the true Sharpe ratio exceeds 0 (Bailey, Lopez de Prado)"
     )
+    alpha_pct: float | None = Field(
+        default=None,
+        description="annualised alpha against buy-and-hold of the same symbols over the same bars, in %",
+    )
+    beta: float | None = Field(
+        default=None, description="beta of the per-bar returns against buy-and-hold of the same symbols"
+    )
 
 
 class SymbolMetrics(Frozen):
@@ -97,3 +106,9 @@ class BacktestResult(Frozen):
         description="every closed trade in closing order; serialised as a list of Trade objects"
     )
     rejected_proposals: int = Field(description="proposals skipped for lack of cash or an open position")
+    monthly_returns: list[PeriodReturn] = Field(
+        default_factory=list, description="the equity's return in each calendar month (UTC) holding a bar"
+    )
+    yearly_returns: list[PeriodReturn] = Field(
+        default_factory=list, description="the equity's return in each calendar year (UTC) holding a bar"
+    )

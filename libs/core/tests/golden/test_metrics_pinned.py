@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from backtest_core.config import BacktestConfig
 from backtest_core.engine import run_backtest
-from backtest_core.metrics import bar_returns, trade_statistics
+from backtest_core.metrics import bar_returns
 from backtest_core.orchestrator import compute_signals
 from backtest_core.results import BacktestResult, Metrics
 from backtest_core.strategies import SmaCrossStrategy
@@ -43,22 +43,24 @@ PINNED: dict[str, dict[str, Any]] = {
         "calmar": 1.6383238946363832,
         "max_drawdown_pct": 58.09391760597607,
         "max_drawdown_duration_bars": 513,
-        # trade statistics still include the end_of_data trade (see test_trade_statistics_... below)
-        "win_rate_pct": 50.0,
-        "profit_factor": 2.192119408676907,
-        "expectancy": 866959.9200582833,
-        "avg_win": 3188404.8753371453,
+        # trade statistics over the 33 closed trades; the open one is open_trades
+        "win_rate_pct": 48.484848484848484,
+        "profit_factor": 1.999983326249044,
+        "expectancy": 749267.6763481408,
+        "avg_win": 3090754.9323899057,
         "avg_loss": -1454485.0352205788,
-        "trade_count": 34,
+        "trade_count": 33,
         "exposure_pct": 55.87131367292225,
         "fees_paid": 754097.100050296,
         "bars": 1865,
         "periods_per_year": 365.0,
-        "open_trades": None,
+        "open_trades": 1,
         "buy_and_hold_return_pct": 2214.630062719252,
-        "sqn": 1.0537589152588072,
-        "kelly_criterion": 0.27191023535447645,
+        "sqn": 0.8926977919287825,
+        "kelly_criterion": 0.2424222213466711,
         "probabilistic_sharpe": 0.9997425505647584,
+        "alpha_pct": 43.50243330737342,
+        "beta": 0.49984622341039453,
     },
     "ETHUSD": {
         "start_equity": 1000000.0,
@@ -70,21 +72,23 @@ PINNED: dict[str, dict[str, Any]] = {
         "calmar": -0.07196601535823974,
         "max_drawdown_pct": 56.30730374417941,
         "max_drawdown_duration_bars": 610,
-        "win_rate_pct": 35.714285714285715,
-        "profit_factor": 0.9154663820771625,
-        "expectancy": -6102.404295406603,
-        "avg_win": 185042.69821604952,
+        "win_rate_pct": 30.76923076923077,
+        "profit_factor": 0.7978836048820738,
+        "expectancy": -15712.950687689801,
+        "avg_win": 201594.69806899314,
         "avg_loss": -112294.12791288222,
-        "trade_count": 14,
+        "trade_count": 13,
         "exposure_pct": 31.091370558375637,
         "fees_paid": 25721.390868556588,
         "bars": 788,
         "periods_per_year": 365.0,
-        "open_trades": None,
+        "open_trades": 1,
         "buy_and_hold_return_pct": -48.79870534047055,
-        "sqn": -0.12445583851618776,
-        "kelly_criterion": -0.03297835772088464,
+        "sqn": -0.30255566473394796,
+        "kelly_criterion": -0.07794327349974378,
         "probabilistic_sharpe": 0.6122630413606174,
+        "alpha_pct": 5.046495546935844,
+        "beta": 0.29074825915843094,
     },
 }
 
@@ -203,10 +207,8 @@ def test_sharpe_sortino_and_cagr_match_empyrical_on_the_same_returns(symbol: str
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
-def test_trade_statistics_of_the_trade_list_match_vectorbt_closed_trades(symbol: str) -> None:
-    trades, pf = RESULTS[symbol].trades, _vectorbt(symbol)
-    pnls = np.array([t.pnl for t in trades])
-    s = trade_statistics(pnls, np.array([t.exit_reason == "end_of_data" for t in trades]))
+def test_trade_statistics_are_over_closed_trades_as_vectorbt_counts_them(symbol: str) -> None:
+    s, pf = RESULTS[symbol].metrics, _vectorbt(symbol)
     closed = pf.trades.closed
     assert (s.trade_count, s.open_trades) == (closed.count(), pf.trades.open.count())
     assert s.win_rate_pct == pytest.approx(100 * closed.win_rate(), rel=1e-9)
@@ -215,3 +217,55 @@ def test_trade_statistics_of_the_trade_list_match_vectorbt_closed_trades(symbol:
     pnl = closed.pnl.values
     assert s.avg_win == pytest.approx(pnl[pnl > 0].mean(), rel=1e-9)
     assert s.avg_loss == pytest.approx(pnl[pnl < 0].mean(), rel=1e-9)
+
+
+def _returns_by_open_time(symbol: str) -> tuple[pd.Series, pd.Series]:
+    """Return the run's per-bar returns (the first from the start cash) and its closes', by open time."""
+    result, candles = RESULTS[symbol], shipped_candles(symbol)
+    equity = np.array([p.equity for p in result.equity_curve])
+    index = pd.to_datetime(candles.open_time)
+    first = equity[0] / result.metrics.start_equity - 1.0
+    return pd.Series(np.r_[first, bar_returns(equity)], index=index), pd.Series(
+        np.r_[0.0, bar_returns(candles.close)], index=index
+    )
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_alpha_and_beta_against_buy_and_hold_of_the_symbol_match_empyrical(symbol: str) -> None:
+    import empyrical
+
+    m = RESULTS[symbol].metrics
+    ours, held = _returns_by_open_time(symbol)
+    alpha, beta = empyrical.alpha_beta(ours.iloc[1:].to_numpy(), held.iloc[1:].to_numpy(), annualization=365)
+    assert m.beta == pytest.approx(beta, rel=1e-9)
+    assert m.alpha_pct == pytest.approx(100 * alpha, rel=1e-9)
+
+
+YEARLY_RETURNS_PCT = {
+    "BTCUSD": {"2014": 0.0, "2015": 74.97430543687402, "2016": 53.2061198913333, "2017": 838.9743107300228,
+               "2018": -41.03978629279358, "2019": 78.95375790522843, "2020": 14.752742067657643},
+    "ETHUSD": {"2017": 0.0, "2018": -22.75999593082273, "2019": 3.0206627575218414,
+               "2020": 14.934017031919144},
+}  # fmt: skip
+MONTHS = {"BTCUSD": 63, "ETHUSD": 27}  # 2014-11 .. 2020-01, 2017-11 .. 2020-01
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_monthly_and_yearly_returns_match_empyricals_compounded_aggregates(symbol: str) -> None:
+    import empyrical
+
+    result = RESULTS[symbol]
+    ours, _ = _returns_by_open_time(symbol)
+    monthly, yearly = (
+        empyrical.aggregate_returns(ours, "monthly"),
+        empyrical.aggregate_returns(ours, "yearly"),
+    )
+    years = {y.period: y.return_pct for y in result.yearly_returns}
+    assert years == pytest.approx(YEARLY_RETURNS_PCT[symbol], rel=REL)
+    assert len(result.monthly_returns) == MONTHS[symbol]
+    assert [m.period for m in result.monthly_returns] == [f"{y}-{mo:02d}" for y, mo in monthly.index]
+    assert [m.return_pct for m in result.monthly_returns] == pytest.approx(100 * monthly.to_numpy(), rel=1e-9)
+    assert [y.period for y in result.yearly_returns] == [str(y) for y in yearly.index]
+    assert [y.return_pct for y in result.yearly_returns] == pytest.approx(100 * yearly.to_numpy(), rel=1e-9)
+    growth = np.prod([1 + y.return_pct / 100 for y in result.yearly_returns if y.return_pct is not None])
+    assert 100 * (growth - 1) == pytest.approx(result.metrics.total_return_pct, rel=1e-9)  # years compound

@@ -126,3 +126,17 @@ def test_trade_statistics_of_only_an_open_trade_are_none() -> None:
 def test_trade_statistics_reject_a_mask_of_another_length() -> None:
     with pytest.raises(ValueError, match="expected one still-open flag per trade \\(2\\), got 1"):
         trade_statistics(np.array([1.0, 2.0]), np.array([True]))
+
+
+def test_a_position_open_at_the_end_is_open_trades_in_the_equity_and_not_won_or_lost() -> None:
+    # Closes 10, 11, 10, 10.5, 12, 11.5: BUY at bar 0's close (100 units), SELL at bar 1's close 11
+    # (+100, closed and won), BUY at bar 2's close 10 (110 units), still open after bar 5: marked at
+    # 11.5, pnl 110 * 1.5 = +165, in the equity (1100 + 165 = 1265) but neither a win nor a trade.
+    plan = {0: ("BUY", None, None, None), 1: ("SELL", None, None, None), 2: ("BUY", None, None, None)}
+    r = _run_close_fill(UP_DOWN_UP, plan)
+    assert [(t.exit_reason, t.pnl) for t in r.trades] == [("signal", 100.0), ("end_of_data", 165.0)]
+    assert r.metrics.final_equity == pytest.approx(1265.0)
+    assert (r.metrics.trade_count, r.metrics.open_trades) == (1, 1)
+    assert (r.metrics.win_rate_pct, r.metrics.expectancy, r.metrics.avg_win) == (100.0, 100.0, 100.0)
+    assert (r.metrics.avg_loss, r.metrics.profit_factor, r.metrics.sqn) == (None, None, None)
+    assert (r.per_symbol[0].trade_count, r.per_symbol[0].net_pnl) == (1, pytest.approx(265.0))

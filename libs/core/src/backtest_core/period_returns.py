@@ -1,0 +1,46 @@
+"""The returns table: the equity's return in each calendar month and year (UTC) of a run.
+
+A bar belongs to the period of its open time. A period's return is the equity at the close of its last
+bar over the equity at the close of the previous period's last bar (the start equity for the first
+period) - 1, in percent: the per-bar returns compounded within the period, as empyrical's
+`aggregate_returns(returns, "monthly" | "yearly")` compounds them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from backtest_core.config import Frozen
+
+PeriodUnit = Literal["month", "year"]
+_NUMPY_UNIT = {"month": "M", "year": "Y"}
+
+
+class PeriodReturn(Frozen):
+    """The equity's return over one calendar period: `period` is "2019-03" for a month, "2019" for a year."""
+
+    period: str
+    return_pct: float | None  # None when the equity before the period was not positive
+
+
+def period_returns(
+    times_ns: np.ndarray, equity: np.ndarray, start_equity: float, unit: PeriodUnit
+) -> list[PeriodReturn]:
+    """Return one `PeriodReturn` per calendar month or year holding a bar, in time order."""
+    if len(times_ns) != len(equity):
+        raise ValueError(f"expected one equity value per bar time ({len(times_ns)}), got {len(equity)}")
+    if len(equity) == 0:
+        return []
+    keys = np.asarray(times_ns, np.int64).astype("datetime64[ns]").astype(f"datetime64[{_NUMPY_UNIT[unit]}]")
+    last = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])
+    ends = np.asarray(equity, np.float64)[last]
+    starts = np.r_[start_equity, ends[:-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(starts > 0, (ends / starts - 1.0) * 100.0, np.nan)
+    names = np.datetime_as_string(keys[last]).tolist()
+    return [
+        PeriodReturn(period=name, return_pct=value if np.isfinite(value) else None)
+        for name, value in zip(names, pct.tolist(), strict=True)
+    ]
