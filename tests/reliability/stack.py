@@ -149,11 +149,13 @@ class Stack:
     slots: int = 1
     schedulers: int = 1  # named scheduler, scheduler-1, ...: they share the consumers and the KV state
     gateway: bool = False
+    gateways: int = 1  # with gateway: how many (gateway, gateway-1, ...), each on its own port
     sweeper: bool = False  # the sweeper service (sweeps are submitted through the gateway: needs gateway)
     overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     database: str = field(default_factory=lambda: f"rel_{new_id()[:12]}")
     services: dict[str, Service] = field(default_factory=dict)
-    gateway_url: str = ""
+    gateway_url: str = ""  # the first gateway's
+    gateway_urls: list[str] = field(default_factory=list)
     nats_server: Any = None  # the private NatsServer (tests restart it), if the fixture started one
     mongo_server: Any = None  # a private MongoEmulator (tests restart it), if the fixture started one
     stream_replicas: int = 1  # 3 on a three-node cluster (nats_url then lists its nodes, comma-separated)
@@ -210,9 +212,9 @@ class Stack:
                 "RUNNER_SLOTS": str(self.slots),
             }
             self._add(f"runner-{index}", "runner", env)
-        if self.gateway:
+        for index in range(self.gateways if self.gateway else 0):
             port = _free_port()
-            self.gateway_url = f"http://127.0.0.1:{port}"
+            self.gateway_urls.append(f"http://127.0.0.1:{port}")
             env = self._env("GATEWAY", self.mongo_uri) | {
                 "GATEWAY_JWT_SECRET": JWT_SECRET,
                 "GATEWAY_PORT": str(port),
@@ -221,7 +223,8 @@ class Stack:
                 "GATEWAY_READ_BURST": "100000",
                 "GATEWAY_READ_RATE_PER_S": "100000",
             }
-            self._add("gateway", "gateway", env)
+            self._add("gateway" if index == 0 else f"gateway-{index}", "gateway", env)
+        self.gateway_url = self.gateway_urls[0] if self.gateway_urls else ""
         if self.sweeper:
             self._add("sweeper", "sweeper", self._env("SWEEPER", self.mongo_uri))
 
@@ -270,10 +273,10 @@ class Stack:
             return False
 
     def _gateway_healthy(self) -> bool:
-        if not self.gateway:
-            return True
         try:
-            return httpx.get(f"{self.gateway_url}/health", timeout=1.0).status_code == 200
+            return all(
+                httpx.get(f"{url}/health", timeout=1.0).status_code == 200 for url in self.gateway_urls
+            )
         except httpx.HTTPError:
             return False
 

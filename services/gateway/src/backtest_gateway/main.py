@@ -159,7 +159,9 @@ def create_app(
         Bucket.READ: Rate(settings.login_attempts_per_min / 60.0, settings.login_burst),
         Bucket.SUBMIT: Rate(settings.login_address_per_min / 60.0, settings.login_address_burst),
     }
-    shared_quotas = quotas or NatsKvQuotaStore(broker, replicas=settings.stream_replicas)
+    shared_quotas = quotas or NatsKvQuotaStore(
+        broker, scope=settings.mongodb_database, replicas=settings.stream_replicas
+    )
     app.state.limiter = RateLimiter.from_settings(settings, shared_quotas, wall_clock)
     app.state.login_limiter = RateLimiter(login_rates, shared_quotas, wall_clock, name="login")
     app.state.bus = NatsCommandBus(broker, settings.publish_timeout_s)

@@ -27,7 +27,7 @@ async def two_gateways(nats_url: str) -> AsyncIterator[tuple[NatsKvQuotaStore, N
     stores = []
     for broker in brokers:
         await broker.connect()
-        store = NatsKvQuotaStore(broker)
+        store = NatsKvQuotaStore(broker, scope="gateway-test")
         await store.open(ttl_s=300)
         stores.append(store)
     try:
@@ -79,13 +79,28 @@ async def test_the_stream_cap_holds_over_both_gateways_and_a_closed_stream_frees
         assert await first.open_streams(user) == 1
 
 
+async def test_two_platform_instances_on_one_nats_keep_apart_quotas(two_gateways, nats_url):
+    broker = NatsBroker(nats_url)
+    await broker.connect()
+    try:
+        other = NatsKvQuotaStore(broker, scope="another-instance")
+        await other.open(ttl_s=300)
+        rates = {**RATES, Bucket.SUBMIT: Rate(1 / 3600, 1)}
+        user = f"dan-{new_id()[:8]}"
+        assert await _granted(RateLimiter(rates, two_gateways[0]), user)
+        assert await _granted(RateLimiter(rates, other), user)  # the same name in another instance
+        assert not await _granted(RateLimiter(rates, two_gateways[1]), user)
+    finally:
+        await broker.stop()
+
+
 async def test_a_gateway_joining_with_other_settings_keeps_the_buckets_ttl(two_gateways, nats_url):
     broker = NatsBroker(nats_url)
     await broker.connect()
     try:
         bucket = await broker.config.connection_state.stream.key_value(QUOTAS_BUCKET)
         ttl_before = (await bucket.status()).ttl
-        late = NatsKvQuotaStore(broker)
+        late = NatsKvQuotaStore(broker, scope="gateway-test")
         await late.open(ttl_s=(ttl_before or 300) + 123)  # no error, no change of the shared bucket
         assert (await bucket.status()).ttl == ttl_before
     finally:

@@ -40,17 +40,21 @@ _UNREACHABLE = (
 )
 
 
-def kv_key(key: str) -> str:
-    """The KV key of a quota key: its namespace (text before the first '.') and a digest of the rest."""
+def kv_key(scope: str, key: str) -> str:
+    """The KV key of a quota key: its namespace (text before the first '.') and a digest of the platform
+    instance's scope and the rest (two instances sharing one NATS keep apart quotas)."""
     namespace, _, rest = key.partition(".")
-    return f"{namespace}.{hashlib.sha256(rest.encode()).hexdigest()[:40]}"
+    digest = hashlib.sha256(scope.encode() + b"\0" + rest.encode()).hexdigest()[:40]
+    return f"{namespace}.{digest}"
 
 
 class NatsKvQuotaStore:
-    """Quota entries in one KV bucket; `open()` once the broker is connected."""
+    """Quota entries of one platform instance (`scope`: its database name) in one KV bucket; `open()` once
+    the broker is connected."""
 
-    def __init__(self, broker: NatsBroker, replicas: int = 1) -> None:
+    def __init__(self, broker: NatsBroker, scope: str, replicas: int = 1) -> None:
         self._broker = broker
+        self._scope = scope
         self._replicas = replicas
         self._kv: KeyValue | None = None
 
@@ -67,7 +71,9 @@ class NatsKvQuotaStore:
         if self._kv is None or not self._broker.connection.is_connected:
             raise QuotasUnavailable(f"quota store {QUOTAS_BUCKET} not reachable (NATS disconnected)")
         try:
-            return await asyncio.wait_for(self._change(self._kv, kv_key(key), change), OP_TIMEOUT_S)
+            return await asyncio.wait_for(
+                self._change(self._kv, kv_key(self._scope, key), change), OP_TIMEOUT_S
+            )
         except _UNREACHABLE as error:
             raise QuotasUnavailable(f"quota store {QUOTAS_BUCKET}: {type(error).__name__}") from error
 
