@@ -12,13 +12,16 @@ from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     TERMINAL_SWEEP_STATES,
     CancelBacktest,
+    CancelSweep,
     SubmitBacktest,
+    SubmitSweep,
     SweepCounts,
     SweepEvent,
     SweepState,
 )
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecord, TrialStatus
+from backtest_research.walkforward_records import FoldState, WalkForwardRecord
 from backtest_sweeper.service import SweeperService
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -148,3 +151,60 @@ def bus() -> FakeSweepBus:
 @pytest.fixture
 def service(store: FakeSweepStore, bus: FakeSweepBus) -> SweeperService:
     return SweeperService(store, bus, lambda: T0, trials_in_flight=2)
+
+
+class FakeSweepStoreWithFolds(FakeSweepStore):
+    """FakeSweepStore that also stores a walk-forward's fold sweeps (insert once)."""
+
+    async def add_sweeps(self, records: list[SweepRecord]) -> None:
+        for record in records:
+            self.sweeps.setdefault(record.sweep_id, record)
+
+
+class FakeWalkForwardBus(FakeSweepBus):
+    """FakeSweepBus that also records the fold sweeps' commands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweep_commands: list[SubmitSweep | CancelSweep] = []
+
+    async def submit_sweep(self, command: SubmitSweep) -> None:
+        self.sweep_commands.append(command)
+
+    async def cancel_sweep(self, command: CancelSweep) -> None:
+        self.sweep_commands.append(command)
+
+
+class FakeWalkForwardStore:
+    """WalkForwardStore over a dict; as MongoWalkForwardStore, a finished one never changes."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, WalkForwardRecord] = {}
+
+    async def get(self, walkforward_id: str) -> WalkForwardRecord | None:
+        return self.records.get(walkforward_id)
+
+    async def save(self, record: WalkForwardRecord) -> bool:
+        held = self.records.get(record.walkforward_id)
+        if held is not None and held.finished_at is not None:
+            return False
+        self.records[record.walkforward_id] = record
+        return True
+
+    async def open_walkforwards(self) -> list[str]:
+        return [key for key, record in self.records.items() if record.finished_at is None]
+
+    async def of_sweep(self, sweep_id: str) -> str | None:
+        return next(
+            (k for k, r in self.records.items() if any(f.sweep_id == sweep_id for f in r.folds)), None
+        )
+
+    async def of_test_task(self, task_id: str) -> str | None:
+        return next(
+            (
+                k
+                for k, r in self.records.items()
+                if any(f.test_task_id == task_id and f.state is FoldState.TESTING for f in r.folds)
+            ),
+            None,
+        )

@@ -11,6 +11,8 @@ Flow (commands are imperative, events past tense):
     gateway --SubmitSweep/CancelSweep--> [SWEEP_COMMANDS] --> sweeper
     sweeper --SubmitBacktest (one per trial)/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
     [BACKTEST_EVENTS] (the trials' ends) --> sweeper --SweepEvent--> [SWEEP_EVENTS] --> anyone
+    gateway --SubmitWalkForward/CancelWalkForward--> [SWEEP_COMMANDS] --> sweeper (one sweep per fold)
+    [SWEEP_EVENTS] (the folds' sweeps' ends) --> sweeper --SubmitBacktest (a fold's test run)--> ...
 
 Every message is frozen, rejects unknown fields, carries `schema_version`, a unique `message_id`
 (used as the JetStream `Nats-Msg-Id` for de-duplication) and a timezone-aware UTC timestamp.
@@ -66,6 +68,8 @@ class Subject:
     SWEEP_SUBMIT = "sweep.command.submit"
     SWEEP_CANCEL = "sweep.command.cancel"
     SWEEP_COMMANDS_ALL = "sweep.command.>"
+    WALKFORWARD_SUBMIT = "sweep.command.walkforward.submit"
+    WALKFORWARD_CANCEL = "sweep.command.walkforward.cancel"
     SWEEP_EVENTS_ALL = "sweep.event.>"
 
     @staticmethod
@@ -114,6 +118,7 @@ RUNNER_JOBS_CONSUMER = "runner"
 RESULTS_EVENTS_CONSUMER = "results-writer"
 SWEEPER_COMMANDS_CONSUMER = "sweeper-commands"
 SWEEPER_EVENTS_CONSUMER = "sweeper-trials"
+SWEEPER_SWEEP_EVENTS_CONSUMER = "sweeper-walkforward"  # the folds' sweeps' ends
 
 # The runner consumer's redelivery settings: a job unacked for RUNNER_JOBS_ACK_WAIT_S (the runner calls
 # in_progress() well within it) is redelivered; after RUNNER_JOBS_MAX_DELIVER deliveries JetStream
@@ -406,7 +411,25 @@ class CancelSweep(Message):
     user_id: str
 
 
-SweepCommand = Annotated[SubmitSweep | CancelSweep, Field(discriminator="kind")]
+class SubmitWalkForward(Message):
+    """Run the walk-forward stored under this id: a sweep per fold, then each fold's test run."""
+
+    kind: Literal["walkforward_submit"] = "walkforward_submit"
+    walkforward_id: TaskId
+    user_id: str = Field(min_length=1, max_length=100)
+
+
+class CancelWalkForward(Message):
+    """Stop this walk-forward: its folds' sweeps are cancelled and no test run starts."""
+
+    kind: Literal["walkforward_cancel"] = "walkforward_cancel"
+    walkforward_id: TaskId
+    user_id: str
+
+
+SweepCommand = Annotated[
+    SubmitSweep | CancelSweep | SubmitWalkForward | CancelWalkForward, Field(discriminator="kind")
+]
 
 
 class SweepCounts(Frozen):

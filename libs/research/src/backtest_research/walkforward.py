@@ -52,7 +52,7 @@ def parse_length(text: str, interval: str, option: str) -> int:
         if found is None:
             raise SpaceError(f"option {option}: a count of bars or a duration like 90d, was {text!r}")
         bars = int(found[1]) * _UNIT_NS[found[2]] * 1_000_000_000 // interval_ns(interval)
-    if bars < 1 and option != "--gap":
+    if bars < 1 and option not in ("--gap", "gap"):
         raise SpaceError(f"option {option}: at least one bar, was {text!r}")
     return bars
 

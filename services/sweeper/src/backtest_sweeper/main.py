@@ -16,10 +16,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
 from backtest_sweeper.adapters.mongo_sweeps import MongoSweepStore
+from backtest_sweeper.adapters.mongo_walkforwards import MongoWalkForwardStore
 from backtest_sweeper.adapters.nats_bus import NatsSweepBus
 from backtest_sweeper.handlers import build_router
 from backtest_sweeper.service import SweeperService
 from backtest_sweeper.settings import Settings
+from backtest_sweeper.walkforward_service import WalkForwardService
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,11 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     store = MongoSweepStore(mongo[settings.mongodb_database])
-    service = SweeperService(store, NatsSweepBus(broker), utc_now, settings.trials_in_flight)
-    broker.include_router(build_router(service, redelivery_delay_s=settings.redelivery_delay_s))
+    walkforward_store = MongoWalkForwardStore(mongo[settings.mongodb_database])
+    bus = NatsSweepBus(broker)
+    service = SweeperService(store, bus, utc_now, settings.trials_in_flight)
+    walkforwards = WalkForwardService(walkforward_store, store, bus, utc_now)
+    broker.include_router(build_router(service, walkforwards, redelivery_delay_s=settings.redelivery_delay_s))
     app = FastStream(broker, logger=logging.getLogger("backtest_sweeper.app"))
 
     @app.on_startup
@@ -48,10 +53,12 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         await broker.connect()
         await declare_streams(broker.connection.jetstream(), STREAMS_USED, settings.stream_replicas)
         await store.ensure_indexes()
+        await walkforward_store.ensure_indexes()
 
     @app.after_startup
     async def resume() -> None:
         log.info("resumed %d open sweeps", await service.resume())
+        log.info("resumed %d open walk-forwards", await walkforwards.resume())
 
     @app.on_shutdown
     async def close() -> None:

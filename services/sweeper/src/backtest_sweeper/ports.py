@@ -1,4 +1,4 @@
-"""What the sweeper needs from the outside: its store (MongoDB) and the bus (NATS)."""
+"""What the sweeper needs from the outside: its stores (MongoDB) and the bus (NATS)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import CancelBacktest, SubmitBacktest, SweepEvent, SweepState
+from backtest_core.contracts import (
+    CancelBacktest,
+    CancelSweep,
+    SubmitBacktest,
+    SubmitSweep,
+    SweepEvent,
+    SweepState,
+)
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
+from backtest_research.walkforward_records import WalkForwardRecord
 
 
 class SweepStore(Protocol):
@@ -16,6 +24,10 @@ class SweepStore(Protocol):
 
     async def get(self, sweep_id: str) -> SweepRecord | None:
         """The sweep, or None."""
+        ...
+
+    async def add_sweeps(self, records: list[SweepRecord]) -> None:
+        """Store new sweeps (a walk-forward's folds); one stored already is left as it is."""
         ...
 
     async def update(self, sweep_id: str, fields: Mapping[str, Any]) -> None:
@@ -74,3 +86,31 @@ class SweepBus(Protocol):
     async def cancel(self, command: CancelBacktest) -> None: ...
 
     async def publish(self, event: SweepEvent) -> None: ...
+
+    async def submit_sweep(self, command: SubmitSweep) -> None: ...
+
+    async def cancel_sweep(self, command: CancelSweep) -> None: ...
+
+
+class WalkForwardStore(Protocol):
+    """The `walkforwards` documents (each with its folds)."""
+
+    async def get(self, walkforward_id: str) -> WalkForwardRecord | None:
+        """The walk-forward, or None."""
+        ...
+
+    async def save(self, record: WalkForwardRecord) -> bool:
+        """Store the walk-forward's new state unless it had finished; False when it had."""
+        ...
+
+    async def open_walkforwards(self) -> list[str]:
+        """The ids of every walk-forward not finished."""
+        ...
+
+    async def of_sweep(self, sweep_id: str) -> str | None:
+        """The walk-forward one of whose folds this sweep is, or None."""
+        ...
+
+    async def of_test_task(self, task_id: str) -> str | None:
+        """The walk-forward whose TESTING fold runs as this task, or None."""
+        ...

@@ -52,6 +52,15 @@ class MongoSweepStore:
         """Store a new sweep (the gateway's one write)."""
         await self._sweeps.insert_one(sweep_document(record))
 
+    async def add_sweeps(self, records: list[SweepRecord]) -> None:
+        """Store new sweeps (a walk-forward's folds); one stored already is left as it is."""
+        writes = [
+            UpdateOne({"_id": document["_id"]}, {"$setOnInsert": document}, upsert=True)
+            for document in map(sweep_document, records)
+        ]
+        if writes:
+            await self._sweeps.bulk_write(writes, ordered=False)
+
     async def get(self, sweep_id: str) -> SweepRecord | None:
         document = await self._sweeps.find_one({"_id": sweep_id})
         return read_sweep(document) if document is not None else None

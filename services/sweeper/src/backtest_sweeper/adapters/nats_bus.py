@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from backtest_core.contracts import CancelBacktest, Message, Stream, Subject, SubmitBacktest, SweepEvent
+from backtest_core.contracts import (
+    CancelBacktest,
+    CancelSweep,
+    Message,
+    Stream,
+    Subject,
+    SubmitBacktest,
+    SubmitSweep,
+    SweepEvent,
+)
 from backtest_messaging import publish_headers
 from backtest_observability import inject_headers
 from faststream.nats import NatsBroker
 
 
 class NatsSweepBus:
-    """Trial commands to BACKTEST_COMMANDS, sweep events to SWEEP_EVENTS."""
+    """Trial and test-run commands to BACKTEST_COMMANDS, sweep events to SWEEP_EVENTS, a walk-forward's
+    fold sweeps to SWEEP_COMMANDS."""
 
     def __init__(self, broker: NatsBroker, timeout_s: float = 5.0) -> None:
         self._broker = broker
@@ -23,6 +33,12 @@ class NatsSweepBus:
 
     async def publish(self, event: SweepEvent) -> None:
         await self._publish(event, Subject.sweep_event(event.sweep_id), Stream.SWEEP_EVENTS)
+
+    async def submit_sweep(self, command: SubmitSweep) -> None:
+        await self._publish(command, Subject.SWEEP_SUBMIT, Stream.SWEEP_COMMANDS)
+
+    async def cancel_sweep(self, command: CancelSweep) -> None:
+        await self._publish(command, Subject.SWEEP_CANCEL, Stream.SWEEP_COMMANDS)
 
     async def _publish(self, message: Message, subject: str, stream: Stream) -> None:
         await self._broker.publish(
