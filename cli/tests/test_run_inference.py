@@ -65,3 +65,37 @@ def test_missing_symbol_names_the_option(capsys: pytest.CaptureFixture[str], tmp
     assert main(["run", "--data", str(nameless), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "klines.csv" in err and "--symbol" in err
+
+
+def _as_hourly(daily: list[Path]) -> str:
+    """Return the daily kline rows re-timed one hour apart (same prices), close_time = open + 1 h - 1 ms."""
+    rows = [line.split(",") for path in daily for line in path.read_text().splitlines()]
+    start = int(rows[0][0])
+    for i, row in enumerate(rows):
+        row[0], row[6] = str(start + i * 3_600_000), str(start + (i + 1) * 3_600_000 - 1)
+    return "\n".join(",".join(row) for row in rows) + "\n"
+
+
+def test_hourly_files_named_loosely_run_with_the_symbol_alone_and_annualise_per_hour(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    hourly = _as_hourly(YEAR_2017)
+    named, nameless = tmp_path / "BTCUSD-1h-coinbase.csv", tmp_path / "btc_hourly.csv"
+    named.write_text(hourly)
+    nameless.write_text(hourly)
+    code, out, err = run(capsys, "--data", *map(str, YEAR_2017))
+    assert code == 0, err
+    daily = json.loads(out)
+    code, out, err = run(capsys, "--data", str(named))
+    assert code == 0, err
+    from_name = json.loads(out)
+    code, out, err = run(capsys, "--data", str(nameless), "--symbol", "BTCUSD")
+    assert code == 0, err
+    from_symbol = json.loads(out)
+    for got in (from_name, from_symbol):
+        assert (got["settings"]["interval"], got["settings"]["symbols"]) == ("1h", ["BTCUSD"])
+        assert got["periods_per_year"] == 8760.0  # 365 days of 24 bars
+        # The same closes and fills, so the same per-bar returns; only the annualisation differs:
+        # Sharpe scales by sqrt(8760 / 365) = sqrt(24).
+        assert got["final_equity"] == daily["final_equity"]
+        assert got["sharpe"] == pytest.approx(daily["sharpe"] * 24**0.5, rel=1e-12)
