@@ -1,8 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the whole platform
 (tests/e2e/conftest.py): sign in, submit from the New-run form and follow it live to SUCCESS, the equity
 chart drawn, metrics equal to the API's, compare, the trades CSV, a strategy's syntax error at its line,
-a sweep's heatmap, a viewer who cannot submit, another user's run out of reach and /docs drawn with no
-request off the gateway.
+a sweep's heatmap, a viewer who cannot submit, another user's run out of reach, and /docs and GraphiQL
+(/graphql) drawn with no request off the gateway.
 
 Screenshots: test-artifacts/web/*.png (printed as they are taken)."""
 
@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -129,6 +130,39 @@ def test_a_wrong_password_is_refused_on_the_sign_in_page(browser: Browser, platf
     context.close()
 
 
+def _context_with_token(browser: Browser, platform: Platform, token: str) -> Any:
+    """A fresh browser context whose session holds `token` for wanda, as if she had signed in."""
+    context = browser.new_context(base_url=platform.gateway_url)
+    context.add_init_script(
+        f"sessionStorage.setItem('backtest.token', '{token}');"
+        "sessionStorage.setItem('backtest.user', 'wanda\\nresearcher');"
+    )
+    return context
+
+
+def test_an_expired_session_goes_back_to_sign_in_saying_why(browser: Browser, platform: Platform) -> None:
+    hour_ago = int(time.time()) - 3600
+    expired = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=60, now_s=hour_ago)
+    context = _context_with_token(browser, platform, expired)
+    page = context.new_page()
+    page.goto("/#/runs")
+    page.wait_for_selector("form.login")
+    assert page.inner_text("#signed-out") == "Your session expired: sign in again."
+    assert page.evaluate("() => sessionStorage.getItem('backtest.token')") is None
+    context.close()
+
+
+def test_a_session_ends_on_the_page_when_its_token_expires(browser: Browser, platform: Platform) -> None:
+    short = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=10)
+    context = _context_with_token(browser, platform, short)
+    page = context.new_page()
+    page.goto("/#/runs")
+    page.wait_for_selector("#runs")  # signed in: the list answered
+    page.wait_for_selector("form.login", timeout=60_000)  # no click, no request: the page's own timer
+    assert page.inner_text("#signed-out") == "Your session expired: sign in again."
+    context.close()
+
+
 def test_a_run_submitted_from_the_form_streams_to_success_and_draws_its_equity(
     wanda: Page, platform: Platform
 ) -> None:
@@ -209,6 +243,31 @@ def test_two_runs_compare_with_overlaid_equity_and_the_apis_metrics(
                 assert float(cell.get_attribute("data-value") or "nan") == metrics[name]
 
 
+def test_the_runs_list_shows_the_apis_headline_metrics_and_ranks_runs_by_one(
+    wanda: Page, platform: Platform, two_runs: list[str]
+) -> None:
+    headline = ("total_return_pct", "sharpe", "max_drawdown_pct", "trade_count")
+    wanda.goto("/#/runs")
+    wanda.wait_for_selector(f"#runs [data-run='{two_runs[0]}'][data-metric='sharpe']")
+    with _api(platform, "wanda") as http:
+        for task_id in two_runs:
+            metrics = http.get(f"/backtest/results/{task_id}").json()["result"]["metrics"]
+            for name in headline:
+                cell = wanda.locator(f"#runs [data-run='{task_id}'][data-metric='{name}']")
+                assert json.loads(cell.get_attribute("data-value") or "") == metrics[name], name
+    screenshot(wanda, "runs-list")
+    wanda.select_option("#sort", "-sharpe")
+    wanda.wait_for_url("**/#/runs/0//-sharpe")
+    wanda.wait_for_selector("#runs tbody tr")
+    ranked = wanda.locator("#runs [data-metric='sharpe']").evaluate_all(
+        "cells => cells.map(c => [c.dataset.run, JSON.parse(c.dataset.value)])"
+    )
+    assert {task_id for task_id, _ in ranked} >= set(two_runs)
+    sharpes = [value for _, value in ranked]
+    assert sharpes == sorted(sharpes, reverse=True)
+    assert wanda.is_disabled("#state-filter")  # a ranking holds SUCCESS runs only
+
+
 def test_the_downloaded_trades_csv_has_every_trade_of_the_api(
     wanda: Page, platform: Platform, two_runs: list[str], tmp_path: Path
 ) -> None:
@@ -230,6 +289,45 @@ def test_the_downloaded_trades_csv_has_every_trade_of_the_api(
                 assert row[key] == ("" if value is None else str(value)), key
             else:
                 assert float(row[key]) == value, key
+
+
+GRAPHIQL_QUERY = "{ backtests(limit: 20) { total items { taskId state strategyName } } }"
+
+
+def test_graphiql_from_the_gateway_returns_the_users_backtests_with_the_network_kept_on_loopback(
+    wanda: Page, platform: Platform, two_runs: list[str]
+) -> None:
+    elsewhere: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    wanda.context.route("**/*", only_loopback)
+    try:
+        wanda.goto("/#/runs")
+        wanda.click("header a[href='/graphql']")  # the IDE URL is the endpoint's own, loaded as a page
+        wanda.wait_for_url("**/graphql")
+        editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+        wanda.wait_for_selector(".graphiql-container .graphiql-query-editor .CodeMirror")
+        wanda.evaluate(f"(query) => {editor}.setValue(query)", GRAPHIQL_QUERY)
+        wanda.click(".graphiql-execute-button")
+        result = "document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue()"
+        wanda.wait_for_function(f"() => ({result} ?? '').includes('total')")
+        shown = json.loads(wanda.evaluate(f"() => {result}"))
+        screenshot(wanda, "graphiql")
+    finally:
+        wanda.context.unroute("**/*", only_loopback)
+    assert elsewhere == []
+    with _api(platform, "wanda") as http:
+        listed = http.get("/backtest/list", params={"limit": 20}).json()
+    found = shown["data"]["backtests"]
+    assert found["total"] == listed["total"] >= len(two_runs)
+    assert [item["taskId"] for item in found["items"]] == [item["task_id"] for item in listed["items"]]
+    assert {item["state"] for item in found["items"] if item["taskId"] in two_runs} == {"SUCCESS"}
 
 
 def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page, platform: Platform) -> None:
@@ -254,7 +352,7 @@ def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page,
     assert wanda.locator("#versions tbody tr").count() == 1
     with _api(platform, "wanda") as http:
         assert http.get("/strategy/close_above_open").json()["version"] == 1
-    wanda.goto("/#/new/user:close_above_open")
+    wanda.click("#run-strategy")  # the strategy's page links to a new run of it
     wanda.wait_for_selector("#new-run")
     assert wanda.input_value("#strategy") == "user:close_above_open"
     declared = wanda.locator("input[name=param-min_move]")  # read from the source's Param(...)
@@ -264,6 +362,26 @@ def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page,
         "0",
     )
     assert "smallest close-open move" in wanda.inner_text("#params")
+
+
+def test_the_data_page_shows_the_apis_coverage_and_gaps_of_each_symbol_and_interval(
+    wanda: Page, platform: Platform
+) -> None:
+    wanda.goto("/#/data")
+    wanda.wait_for_selector("#coverage tbody tr")
+    shown = wanda.locator("#coverage tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    with _api(platform, "wanda") as http:
+        symbols = http.get("/symbol/list", params={"limit": 1000}).json()["items"]
+    want = [
+        [s["symbol"], interval, c["first"], c["last"], f"{c['count']:,}", str(c["gaps"]), str(c["missing"])]
+        for s in symbols
+        for interval, c in s["coverage"].items()
+    ]
+    assert [[row[0], *row[2:]] for row in shown] == want
+    assert any(row[0] == "BTCUSD" and row[1] == "1d" for row in want)
+    screenshot(wanda, "data-page")
 
 
 SLOW_SOURCE = """import time
@@ -317,7 +435,24 @@ def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Platf
     assert coloured_pixels(wanda, "#heatmap-panel") > 5000
     assert wanda.locator("#trials tbody tr").count() == 9
     assert "Probability of backtest overfitting" in wanda.inner_text("#overfitting")
+    statistics = wanda.locator("#overfitting dt").count()
+    assert statistics >= 5 and wanda.locator("#overfitting dd").count() == statistics  # one sentence each
+    with _api(platform, "wanda") as http:
+        trials = http.get(f"/sweep/{sweep_id}/trials", params={"limit": 100}).json()["trials"]
+    best = max(trials, key=lambda t: t["metrics"]["sharpe"])
+    assert wanda.locator("#best td").first.inner_text() == str(best["id"])
     screenshot(wanda, "sweep-heatmap")
+
+    wanda.select_option("#heatmap-panel select[name=x]", "slow")  # any two params, any metric
+    wanda.select_option("#heatmap-panel select[name=y]", "fast")
+    wanda.select_option("#heatmap-panel select[name=metric]", "total_return_pct")
+    wanda.wait_for_selector("#heatmap[data-axes='slow,fast,total_return_pct']")
+    wanda.hover("#heatmap", position={"x": 390, "y": 195})  # the middle cell of 3x3: slow=40, fast=10
+    middle = next(t for t in trials if t["params"] == {"fast": 10, "slow": 40})
+    info = wanda.locator("#heatmap-info")
+    assert info.get_attribute("data-trial") == str(middle["id"])
+    assert json.loads(info.get_attribute("data-value") or "") == middle["metrics"]["total_return_pct"]
+    screenshot(wanda, "sweep-heatmap-return-slow-by-fast")
 
 
 def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:

@@ -48,6 +48,17 @@ export function gridRange(z: readonly (readonly (number | null)[])[]): [number, 
 
 /** What each headline metric means and its convention, in one short line (docs/metrics.md has more). */
 export const METRIC_NOTES: Record<string, string> = {
+  start_equity: "cash before the first bar, quote currency",
+  final_equity: "equity at the last bar's close, an open position marked at that close",
+  periods_per_year: "365 days over the bar interval (1d: 365, 1h: 8,760): crypto trades every day",
+  bars: "bars of the run; the per-bar returns are bars - 1 close-to-close changes",
+  fees_paid: "every fee paid, an open position's entry fee included, quote currency",
+  trade_count: "closed trades (a position still open at the end is in open trades)",
+  open_trades: "positions still open after the last bar, marked at its close, neither won nor lost",
+  avg_win: "mean net pnl of the closed trades with pnl > 0, quote currency",
+  avg_loss: "mean net pnl of the closed trades with pnl < 0, quote currency",
+  alpha_pct: "annualised excess return over buy and hold of the same symbols, (1 + mean(r - beta·b))^periods_per_year - 1, percent",
+  beta: "cov(r, b) / var(b) of the per-bar returns r of the equity and b of buy and hold",
   total_return_pct: "final over start equity - 1, percent",
   cagr_pct: "compound annual growth over the bars, periods_per_year bars a year",
   sharpe: "mean over standard deviation of per-bar returns, annualised by √periods_per_year, risk-free 0",
@@ -59,7 +70,7 @@ export const METRIC_NOTES: Record<string, string> = {
   profit_factor: "gross profit over gross loss of closed trades",
   expectancy: "mean pnl of a closed trade, quote currency",
   exposure_pct: "bars with an open position over all bars, percent",
-  buy_and_hold_return_pct: "return of holding the symbols equally weighted from first to last bar",
+  buy_and_hold_return_pct: "buy each symbol at its first close, sell at its last, equal weights, percent",
   sqn: "system quality number: √trades × mean / std of trade pnl",
   kelly_criterion: "win rate - (1 - win rate) / (avg win / |avg loss|)",
   probabilistic_sharpe: "probability that the true Sharpe exceeds 0, given skew, kurtosis and length",
@@ -71,7 +82,10 @@ export const OVERFITTING_NOTES: Record<string, string> = {
   deflated_sharpe: "Deflated Sharpe ratio: the probability that the best trial's Sharpe beats the best of this many trials by pure luck; above 0.95 is significant.",
   expected_max_sharpe: "The Sharpe ratio the best of this many trials would reach by luck alone, with no skill.",
   psr: "Probabilistic Sharpe ratio: the probability that the best trial's true Sharpe is above 0, given its length, skew and kurtosis.",
-  trials: "The number of trials the platform counted for the deflation (every trial of this search).",
+  trials: "The number of successful trials the PBO and the deflated Sharpe ratio count (N).",
+  pbo_splits: "How many blocks of consecutive bars the PBO's cross-validation cut the trials' returns into (half in-sample in each of its combinations).",
+  deflated_sharpe_history: "The deflated Sharpe ratio again, with N every backtest you ran of this strategy on these symbols and interval, not only this sweep's trials.",
+  history_trials: "That N: this sweep's trials plus your other backtests of the strategy on the same symbols and interval.",
 };
 
 /** Each calendar month's return in percent (UTC): its last equity over the previous month's last

@@ -1,5 +1,5 @@
 import "./style.css";
-import { session } from "./api";
+import { session, sessionExpiresAt, signOut } from "./api";
 import { comparePage } from "./pages/compare";
 import { dataPage } from "./pages/data";
 import { loginPage } from "./pages/login";
@@ -16,7 +16,7 @@ function route(): void {
     location.hash = "#/login";
     return;
   }
-  const [, page, arg = "", more = ""] = hash.split("/");
+  const [, page, arg = "", more = "", sort = undefined] = hash.split("/");
   if (page === "login") loginPage();
   else if ((page === "run" || page === "result") && arg) void runPage(arg);
   else if (page === "new") void newRunPage(arg);
@@ -25,8 +25,22 @@ function route(): void {
   else if (page === "sweeps") void sweepsPage();
   else if (page === "sweep" && arg) void sweepPage(arg);
   else if (page === "data") void dataPage();
-  else void runsPage(Number(arg) || 0, more);
+  else void runsPage(Number(arg) || 0, more, sort || undefined);
 }
 
-window.addEventListener("hashchange", route);
+let expiryTimer: number | undefined;
+
+/** Sign out when the session's token expires, even on a page that makes no more requests. */
+function watchExpiry(): void {
+  window.clearTimeout(expiryTimer);
+  const at = session() ? sessionExpiresAt() : null;
+  if (at === null) return;
+  expiryTimer = window.setTimeout(() => signOut("Your session expired: sign in again."), Math.min(at - Date.now(), 2 ** 31 - 1));
+}
+
+window.addEventListener("hashchange", () => {
+  route();
+  watchExpiry();
+});
 route();
+watchExpiry();

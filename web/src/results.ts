@@ -20,6 +20,9 @@ export async function fetchResult(taskId: string): Promise<Result> {
   return result;
 }
 
+/** The metrics a row of runs or trials shows, in this order. */
+export const HEADLINE_METRICS = ["total_return_pct", "sharpe", "max_drawdown_pct", "trade_count"] as const;
+
 /** The strategy's name of a config or task (built-in name, uploaded name, or its class). */
 export function strategyName(strategy: unknown, ref?: { name: string; version: number } | null): string {
   if (ref) return `${ref.name} v${ref.version}`;

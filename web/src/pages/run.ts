@@ -111,13 +111,14 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
   body.setAttribute("data-ready", "1");
 }
 
-/** Metrics as a definition list: the formatted value shown, the exact value in data-value, a note as title. */
+/** Metrics as a definition list: the formatted value shown, the exact value in data-value, under each
+ * name its convention in one line. */
 export function metricsList(metrics: Record<string, unknown>): HTMLDListElement {
   const list = el("dl", { class: "metrics", id: "metrics" });
   for (const [name, value] of Object.entries(metrics)) {
     const term = el("dt", {}, name.replaceAll("_", " "));
     const note = METRIC_NOTES[name];
-    if (note) term.setAttribute("title", note);
+    if (note) term.append(el("small", { class: "note" }, note));
     list.append(term, el("dd", { "data-metric": name, "data-value": JSON.stringify(value ?? null) }, formatValue(value)));
   }
   return list;

@@ -63,6 +63,11 @@ export async function strategiesPage(name: string): Promise<void> {
     showError(main, error);
     return;
   }
+  if (current) {
+    const run = el("p");
+    run.append(el("a", { href: `#/new/user:${current.name}`, id: "run-strategy" }, `Run ${current.name} v${current.version}`));
+    main.append(run);
+  }
   main.append(el("h2", {}, current ? `Edit (new version after v${current.version})` : "Upload a strategy"));
   main.append(editor(current));
   if (current) await versions(main, current.name);

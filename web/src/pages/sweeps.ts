@@ -3,6 +3,7 @@ import { OVERFITTING_NOTES } from "../derive";
 import { el, label, shell, showError, table } from "../dom";
 import { formatValue } from "../format";
 import { type Surface, drawHeatmap } from "../heatmap";
+import { HEADLINE_METRICS } from "../results";
 import { openStream } from "../stream";
 
 interface Sweep {
@@ -58,16 +59,14 @@ export async function sweepPage(sweepId: string): Promise<void> {
   }
   main.append(el("p", { id: "sweep-state" }, `${sweep.state}: ${sweep.strategy} on ${sweep.symbols.join(", ")} ${sweep.interval}, ${sweep.search.method}, ${JSON.stringify(sweep.counts)}`));
   if (sweep.finished_at === null) follow(main, sweepId, sweep);
-  if (sweep.best) {
-    main.append(el("h2", {}, "Best trial"), el("pre", { id: "best" }, JSON.stringify(sweep.best, null, 1)));
-  }
+  if (sweep.best) main.append(el("h2", {}, `Best trial (by ${sweep.search.objective ?? "the objective"})`), bestTrial(sweep.best));
   if (sweep.overfitting) main.append(el("h2", {}, "Overfitting statistics"), overfitting(sweep.overfitting));
   const paramNames = [...new Set(trials.flatMap((t) => Object.keys((t.params as Record<string, unknown>) ?? {})))];
   const metricNames = [...new Set(trials.flatMap((t) => Object.entries((t.metrics as Record<string, unknown>) ?? {}).filter(([, v]) => typeof v === "number").map(([k]) => k)))];
   const runOf = new Map(trials.map((t) => [Number(t.id), String(t.task_id ?? "")]));
   if (paramNames.length >= 2) main.append(el("h2", {}, "Heatmap"), heatmapPanel(sweepId, paramNames, metricNames, runOf));
   const shown = trials.slice(0, 200);
-  const metricCols = ["total_return_pct", "sharpe", "max_drawdown_pct", "trade_count"];
+  const metricCols = HEADLINE_METRICS;
   main.append(
     el("h2", {}, `Trials (${trials.length})`),
     table(
@@ -80,6 +79,19 @@ export async function sweepPage(sweepId: string): Promise<void> {
       }),
       { id: "trials" },
     ),
+  );
+}
+
+/** The best trial: its params, headline metrics and a link to its run. */
+function bestTrial(best: Record<string, unknown>): HTMLTableElement {
+  const params = (best.params as Record<string, unknown>) ?? {};
+  const metrics = (best.metrics as Record<string, unknown>) ?? {};
+  const task = String(best.task_id ?? "");
+  const names = Object.keys(params);
+  return table(
+    ["Trial", ...names, ...HEADLINE_METRICS, "Run"],
+    [[String(best.id), ...names.map((n) => formatValue(params[n])), ...HEADLINE_METRICS.map((m) => formatValue(metrics[m])), task ? el("a", { href: `#/run/${task}` }, task.slice(0, 8)) : ""]],
+    { id: "best" },
   );
 }
 
@@ -114,6 +126,7 @@ function heatmapPanel(sweepId: string, params: string[], metrics: string[], runO
       const surface = await api<Surface>(`/sweep/${sweepId}/surface?x=${x.value}&y=${y.value}&metric=${metric.value}`);
       lookup = drawHeatmap(canvas, surface);
       canvas.setAttribute("data-drawn", `${surface.x.values.length}x${surface.y.values.length}`);
+      canvas.setAttribute("data-axes", `${x.value},${y.value},${metric.value}`);
     } catch (error) {
       info.textContent = String((error as Error).message);
     }
@@ -122,6 +135,8 @@ function heatmapPanel(sweepId: string, params: string[], metrics: string[], runO
   canvas.onmousemove = (event) => {
     const cell = lookup?.(event.offsetX, event.offsetY);
     info.textContent = cell ? `${x.value}=${String(cell.x)}, ${y.value}=${String(cell.y)}: ${metric.value} ${formatValue(cell.value)} (trial ${cell.trial ?? "—"})` : "";
+    info.setAttribute("data-trial", cell ? String(cell.trial ?? "") : "");
+    info.setAttribute("data-value", cell ? JSON.stringify(cell.value) : "");
   };
   canvas.onclick = (event) => {
     const trial = lookup?.(event.offsetX, event.offsetY)?.trial;
