@@ -117,11 +117,12 @@ def run_backtest(
             on_equity(union, curve.equity)
         pnl = results.trades.pnl()
         still_open = timeline.reason[results.trades.exit_event] == _END_OF_DATA
+        exposed = _exposed_bars(curve, timeline.union_bar[results.trades.exit_event[still_open]])
         trades = _trades(config, results, pnl, timeline, union)
         result = BacktestResult(
             config=config,
             engine_version=__version__,
-            metrics=_metrics(config, curve, results, pnl, still_open, closes),
+            metrics=_metrics(config, curve, exposed, results, pnl, still_open, closes),
             per_symbol=_per_symbol(config, results, pnl, still_open, curve, data),
             equity_curve=_points(union, curve.equity, equity_points_max),
             trades=trades,
@@ -224,9 +225,22 @@ def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[Eq
     ]
 
 
+def _exposed_bars(curve: EquityCurve, marked_bars: np.ndarray) -> np.ndarray:
+    """Return which union bars' closes find a position open.
+
+    The equity's position segments end before their exit bar (a trade closed at a bar's open or close is
+    not held at that close); a position still open after the last bar is marked at its last bar's close,
+    which finds it open, so that bar counts too (vectorbt's position mask).
+    """
+    held = curve.held_any.copy()
+    held[marked_bars] = True
+    return held
+
+
 def _metrics(
     config: BacktestConfig,
     curve: EquityCurve,
+    exposed: np.ndarray,
     results: ReplayResults,
     pnl: np.ndarray,
     still_open: np.ndarray,
@@ -261,7 +275,7 @@ def _metrics(
         avg_win=stats.avg_win,
         avg_loss=stats.avg_loss,
         trade_count=stats.trade_count,
-        exposure_pct=100.0 * float(curve.held_any.mean()) if len(eq) else 0.0,
+        exposure_pct=100.0 * float(exposed.mean()) if len(eq) else 0.0,
         fees_paid=results.fees_paid,
         bars=len(eq),
         periods_per_year=ppy,
@@ -289,6 +303,7 @@ def _per_symbol(
     cuts = np.searchsorted(tr.symbol[order], np.arange(len(config.symbols) + 1)).tolist()
     pnls_all = pnl[order]
     open_all = still_open[order]
+    marked = np.bincount(tr.symbol[still_open], minlength=len(config.symbols))  # +1 bar each: _exposed_bars
     fees_all = (tr.entry_fee + tr.exit_fee)[order]
     out: list[SymbolMetrics] = []
     for code, symbol in enumerate(config.symbols):
@@ -303,7 +318,7 @@ def _per_symbol(
                 net_pnl=sequential_sum(pnls),
                 profit_factor=profit_factor(closed),
                 fees_paid=sequential_sum(fees_all[lo:hi]),
-                exposure_pct=100.0 * curve.held_bars.get(code, 0) / len(data[symbol]),
+                exposure_pct=100.0 * (curve.held_bars.get(code, 0) + int(marked[code])) / len(data[symbol]),
             )
         )
     return out

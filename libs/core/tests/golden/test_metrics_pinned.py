@@ -50,7 +50,7 @@ PINNED: dict[str, dict[str, Any]] = {
         "avg_win": 3090754.9323899057,
         "avg_loss": -1454485.0352205788,
         "trade_count": 33,
-        "exposure_pct": 55.87131367292225,
+        "exposure_pct": 55.924932975871315,
         "fees_paid": 754097.100050296,
         "bars": 1865,
         "periods_per_year": 365.0,
@@ -78,7 +78,7 @@ PINNED: dict[str, dict[str, Any]] = {
         "avg_win": 201594.69806899314,
         "avg_loss": -112294.12791288222,
         "trade_count": 13,
-        "exposure_pct": 31.091370558375637,
+        "exposure_pct": 31.218274111675125,
         "fees_paid": 25721.390868556588,
         "bars": 788,
         "periods_per_year": 365.0,
@@ -161,6 +161,31 @@ def test_every_metric_of_sma_cross_on_shipped_daily_data_is_pinned(symbol: str) 
     assert metrics == pytest.approx(PINNED[symbol], rel=REL)
 
 
+PER_SYMBOL = {
+    "BTCUSD": {"symbol": "BTCUSD", "trade_count": 33, "win_rate_pct": 48.484848484848484,
+               "net_pnl": 29476637.281981632, "profit_factor": 1.999983326249044,
+               "fees_paid": 754097.1000502964, "exposure_pct": 55.924932975871315},
+    "ETHUSD": {"symbol": "ETHUSD", "trade_count": 13, "win_rate_pct": 30.76923076923077,
+               "net_pnl": -85433.66013569244, "profit_factor": 0.7978836048820738,
+               "fees_paid": 25721.390868556588, "exposure_pct": 31.218274111675125},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_the_per_symbol_row_of_a_one_symbol_run_is_pinned_and_agrees_with_the_metrics(symbol: str) -> None:
+    result = RESULTS[symbol]
+    [row] = [item.model_dump() for item in result.per_symbol]
+    assert row == pytest.approx(PER_SYMBOL[symbol], rel=REL)
+    m = result.metrics
+    assert (row["trade_count"], row["win_rate_pct"], row["exposure_pct"]) == (
+        m.trade_count,
+        m.win_rate_pct,
+        pytest.approx(m.exposure_pct, rel=1e-15),
+    )
+    # net pnl holds the open position's mark too: it is the equity's change
+    assert row["net_pnl"] == pytest.approx(m.final_equity - m.start_equity, rel=1e-12)
+
+
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_first_and_last_trades_of_sma_cross_on_shipped_daily_data_are_pinned(symbol: str) -> None:
     trades = RESULTS[symbol].trades
@@ -178,6 +203,8 @@ def test_return_and_drawdown_metrics_match_vectorbt(symbol: str) -> None:
     assert m.fees_paid == pytest.approx(pf.orders.fees.sum(), rel=1e-9)
     assert m.max_drawdown_pct == pytest.approx(-100 * pf.max_drawdown(), rel=1e-9)
     assert m.max_drawdown_duration_bars == pf.drawdowns.max_duration() / pd.Timedelta("1D")
+    # Exposure: the share of bars whose close finds a position open, the open one's last bar included.
+    assert m.exposure_pct == pytest.approx(100 * pf.position_mask().mean(), rel=1e-12)
     # CAGR and Calmar: vectorbt's annualised return over the number of bars.
     assert m.cagr_pct == pytest.approx(100 * pf.annualized_return(year_freq=year), rel=1e-9)
     assert m.calmar == pytest.approx(pf.calmar_ratio(year_freq=year), rel=1e-9)

@@ -140,3 +140,7 @@ def test_a_position_open_at_the_end_is_open_trades_in_the_equity_and_not_won_or_
     assert (r.metrics.win_rate_pct, r.metrics.expectancy, r.metrics.avg_win) == (100.0, 100.0, 100.0)
     assert (r.metrics.avg_loss, r.metrics.profit_factor, r.metrics.sqn) == (None, None, None)
     assert (r.per_symbol[0].trade_count, r.per_symbol[0].net_pnl) == (1, pytest.approx(265.0))
+    # Exposure: the closes of bars 0 and 2, 3, 4 find a position open, and so does bar 5's, where the
+    # open one is marked; bar 1 closed the first trade: 5 / 6 = 83.333 %.
+    assert r.metrics.exposure_pct == pytest.approx(500 / 6)
+    assert r.per_symbol[0].exposure_pct == pytest.approx(500 / 6)
