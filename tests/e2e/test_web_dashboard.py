@@ -11,6 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,6 +201,11 @@ def test_a_run_submitted_from_the_form_streams_to_success_and_draws_its_equity(
         )
     )
     assert {name: json.loads(value) for name, value in shown.items()} == body["result"]["metrics"]
+    assert "mean over standard deviation of per-bar returns" in wanda.inner_text("#metrics")  # conventions
+    per_symbol = wanda.locator("#per-symbol tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])"
+    )
+    assert per_symbol == [[s["symbol"], str(s["trade_count"])] for s in body["result"]["per_symbol"]]
 
 
 def test_the_apis_422_is_shown_at_the_field_it_names(wanda: Page) -> None:
@@ -328,6 +337,35 @@ def test_graphiql_from_the_gateway_returns_the_users_backtests_with_the_network_
     assert found["total"] == listed["total"] >= len(two_runs)
     assert [item["taskId"] for item in found["items"]] == [item["task_id"] for item in listed["items"]]
     assert {item["state"] for item in found["items"] if item["taskId"] in two_runs} == {"SUCCESS"}
+
+
+def test_the_report_from_the_result_page_the_api_and_the_cli_is_one_self_contained_file(
+    wanda: Page, platform: Platform, two_runs: list[str], tmp_path: Path
+) -> None:
+    task_id = two_runs[0]
+    token = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=3600)
+    env = {**os.environ, "BACKTEST_GATEWAY": platform.gateway_url, "BACKTEST_TOKEN": token}
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "backtest"), "results", task_id, "--report", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with _api(platform, "wanda") as http:
+        served = http.get(f"/backtest/{task_id}/report.html")
+    assert served.status_code == 200 and out.read_text() == served.text
+    assert "<svg" in served.text and not re.search(r"(src|href)=[\"']?(https?:)?//", served.text)
+
+    wanda.goto(f"/#/run/{task_id}")
+    wanda.wait_for_selector("#result[data-ready]")
+    with wanda.expect_popup() as popup_info:
+        wanda.click("#report")
+    report = popup_info.value
+    report.wait_for_load_state()
+    assert report.title() == f"Backtest {task_id}"
+    assert report.locator("svg").count() >= 2  # equity and drawdown
+    screenshot(report, "report")
+    report.close()
 
 
 def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page, platform: Platform) -> None:

@@ -92,7 +92,7 @@ async function renderResult(body: HTMLElement, taskId: string): Promise<void> {
   body.append(el("h2", {}, "Metrics"), metricsList(result.metrics));
   body.append(el("h2", {}, "Monthly returns, %"), monthlyTable(result.equity_curve));
   const symbolKeys = Object.keys(result.per_symbol[0] ?? {});
-  body.append(el("h2", {}, "Per symbol"), table(symbolKeys, result.per_symbol.map((r) => symbolKeys.map((k) => formatValue(r[k])))));
+  body.append(el("h2", {}, "Per symbol"), table(symbolKeys, result.per_symbol.map((r) => symbolKeys.map((k) => formatValue(r[k]))), { id: "per-symbol" }));
   const download = el("a", { id: "trades-csv", download: `trades-${taskId}.csv` }, "Download trades CSV");
   download.setAttribute("href", URL.createObjectURL(new Blob([tradesCsv(result.trades)], { type: "text/csv" })));
   const report = el("button", { type: "button", id: "report" }, "HTML report");
