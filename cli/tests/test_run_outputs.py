@@ -76,3 +76,21 @@ def test_strategy_row_names_file_class_and_code_fingerprint_never_the_source(
         table = capsys.readouterr().out
         assert f"Strategy                      idle.py:Idle v{version} -\n" in table
         assert "NO_SIGNAL" not in table
+
+
+def test_json_and_table_hold_the_returns_of_each_month_and_year(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *SMA_3_7, "--json", "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    months = got["monthly_returns"]
+    assert [m["period"] for m in months] == ["2017-01", "2017-02", "2017-03"]
+    # The months compound to the year, and the one year is the whole run (start cash to last close).
+    assert np.prod([1 + m["return_pct"] / 100 for m in months]) == pytest.approx(
+        1 + got["total_return_pct"] / 100
+    )
+    assert got["yearly_returns"] == [{"period": "2017", "return_pct": pytest.approx(got["total_return_pct"])}]
+    # January: the equity at its last close over the start cash, from the JSON's own curve.
+    jan_31 = next(p["equity"] for p in got["equity_curve"] if p["time"] == "2017-01-31T00:00:00Z")
+    assert months[0]["return_pct"] == pytest.approx(100 * (jan_31 / 1_000_000 - 1), rel=1e-12)
+    assert main(["run", *SMA_3_7, "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert f"Return 2017 %                 {got['total_return_pct']:.2f}\n" in table

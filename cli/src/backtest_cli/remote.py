@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES, TaskState
-from backtest_core.results import BacktestResult, SymbolMetrics
+from backtest_core.results import BacktestResult, PeriodReturn, SymbolMetrics
 
 from backtest_cli.config_options import add_config_options, config_values
 from backtest_cli.report_file import add_report_option, write_report
@@ -171,7 +171,8 @@ def results_text(body: dict[str, Any]) -> str:
         ("Symbols / interval", f"{','.join(config.symbols)} / {config.interval}"),
     ]
     per_symbol = [SymbolMetrics.model_validate(item) for item in result.get("per_symbol", [])]
-    return report_text(rows, result["metrics"], result.get("rejected_proposals", 0), per_symbol)
+    yearly = [PeriodReturn.model_validate(item) for item in result.get("yearly_returns", [])]
+    return report_text(rows, result["metrics"], result.get("rejected_proposals", 0), per_symbol, yearly)
 
 
 def list_text(page: dict[str, Any]) -> str:

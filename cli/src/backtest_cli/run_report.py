@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from backtest_core.config import BacktestConfig, BuiltinStrategy, ModuleStrategy, StrategySpec
-from backtest_core.results import BacktestResult, SymbolMetrics
+from backtest_core.results import BacktestResult, PeriodReturn, SymbolMetrics
 
 from backtest_cli.local_data import LoadedSymbol
 
@@ -86,6 +87,7 @@ def summary_text(
         result.metrics.model_dump(),
         result.rejected_proposals,
         result.per_symbol,
+        result.yearly_returns,
     )
 
 
@@ -118,12 +120,18 @@ def report_text(
     metrics: dict[str, Any],
     rejected_proposals: int,
     per_symbol: list[SymbolMetrics],
+    yearly_returns: Sequence[PeriodReturn] = (),
 ) -> str:
-    """Return the `rows`, the metrics table and, for several symbols, the per-symbol breakdown."""
+    """Return the `rows`, the metrics table, each calendar year's return and, for several symbols, the
+    per-symbol breakdown."""
     rows = list(rows)
     for field, label, fmt in SUMMARY_ROWS:
         value = metrics.get(field)
         rows.append((label, "n/a" if value is None else fmt.format(value)))
+    for year in yearly_returns:
+        rows.append(
+            (f"Return {year.period} %", "n/a" if year.return_pct is None else f"{year.return_pct:.2f}")
+        )
     if rejected_proposals:
         rows.append(("Rejected proposals", str(rejected_proposals)))
     width = max(len(label) for label, _ in rows)
