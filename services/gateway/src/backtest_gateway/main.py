@@ -45,6 +45,7 @@ from backtest_gateway.routers import (
     symbols,
 )
 from backtest_gateway.routers import sweeps as sweeps_router
+from backtest_gateway.routers import walkforward as walkforward_router
 from backtest_gateway.routers.web import install_dashboard
 from backtest_gateway.settings import GatewaySettings
 from backtest_gateway.stream_slots import LEASE_S, StreamSlots
@@ -185,6 +186,7 @@ def create_app(
     app.include_router(analysis.router)
     app.include_router(sweep_stream.router)
     app.include_router(sweeps_router.router)
+    app.include_router(walkforward_router.router)
     app.include_router(graphql_router())
     install_dashboard(app, settings.web_dist)
     return app

@@ -1,0 +1,140 @@
+"""POST /walkforward/submit plans the folds over the stored bars as `backtest walkforward` does, stores the
+walk-forward and queues it; bad folds are 422 naming the option; a foreign walk-forward is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from backtest_core.contracts import CancelWalkForward, SubmitWalkForward
+from backtest_research.walkforward import plan_folds
+from backtest_research.walkforward_records import WalkForwardRecord
+from backtest_testinfra import shipped_candles
+
+pytestmark = pytest.mark.service
+
+BODY: dict[str, Any] = {
+    "strategy": "sma_cross",
+    "symbols": ["BTCUSD"],
+    "interval": "1d",
+    "search": {"space": ["fast=5,10", "slow=20,50"]},
+    "train": "365d",
+    "test": 180,
+}
+
+
+class MemoryWalkForwards:
+    """WalkForwardStore over a dict."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, WalkForwardRecord] = {}
+
+    async def insert(self, record: WalkForwardRecord) -> None:
+        self.records[record.walkforward_id] = record
+
+    async def delete_pending(self, walkforward_id: str) -> None:
+        self.records.pop(walkforward_id, None)
+
+    async def get(self, walkforward_id: str) -> WalkForwardRecord | None:
+        return self.records.get(walkforward_id)
+
+    async def page(self, user_id: str | None, limit: int, offset: int) -> tuple[list[WalkForwardRecord], int]:
+        mine = [r for r in self.records.values() if user_id is None or r.user_id == user_id]
+        return mine[offset : offset + limit], len(mine)
+
+    async def open_count(self, user_id: str) -> int:
+        return sum(r.user_id == user_id and r.finished_at is None for r in self.records.values())
+
+
+class RecordingBus:
+    """WalkForwardBus that keeps what was published."""
+
+    def __init__(self) -> None:
+        self.sent: list[SubmitWalkForward | CancelWalkForward] = []
+
+    async def submit(self, command: SubmitWalkForward) -> None:
+        self.sent.append(command)
+
+    async def cancel(self, command: CancelWalkForward) -> None:
+        self.sent.append(command)
+
+
+@pytest.fixture
+def walkforwards(gateway) -> MemoryWalkForwards:
+    store = MemoryWalkForwards()
+    gateway.app.state.walkforwards = store
+    gateway.app.state.walkforward_bus = RecordingBus()
+    gateway.market.series[("BTCUSD", "1d")] = shipped_candles("BTCUSD")
+    return store
+
+
+def _post(gateway, make_token, user: str = "alice", **changes: Any):
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    return gateway.client.post("/walkforward/submit", json={**BODY, **changes}, headers=headers)
+
+
+def test_a_submission_plans_the_folds_of_backtest_walkforward_and_queues_them(
+    gateway, make_token, walkforwards
+):
+    answer = _post(gateway, make_token)
+
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    bars = len(shipped_candles("BTCUSD"))
+    expected = plan_folds(bars, 365, 180)
+    assert body == {
+        "walkforward_id": body["walkforward_id"],
+        "state": "PENDING",
+        "folds": len(expected),
+        "status_url": f"/walkforward/{body['walkforward_id']}",
+        "result_url": f"/walkforward/{body['walkforward_id']}/result",
+    }
+    record = walkforwards.records[body["walkforward_id"]]
+    times = shipped_candles("BTCUSD").open_time
+    assert [(f.train_start, f.test_start, f.test_bars) for f in record.folds] == [
+        (int(times[f.train_start]), int(times[f.test_start]), 180) for f in expected
+    ]
+    assert record.options.bars == {"train": 365, "test": 180, "gap": 0, "step": 180}
+    sent = gateway.app.state.walkforward_bus.sent
+    assert [(c.walkforward_id, c.user_id) for c in sent] == [(body["walkforward_id"], "alice")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"train": 100_000}, "no fold fits: train 100000 + gap 0 + test 180 bars > the data's"),
+        ({"train": "3 months"}, "option train: a count of bars or a duration like 90d, was '3 months'"),
+        ({"test": 0}, "option test: at least one bar, was '0'"),
+        (
+            {"search": {"space": ["fast=5,10"], "method": "tpe", "trials": 4}},
+            "walk-forward takes grid or random",
+        ),
+    ],
+)
+def test_folds_that_do_not_read_or_fit_are_422_naming_why(
+    gateway, make_token, walkforwards, changes, message
+):
+    answer = _post(gateway, make_token, **changes)
+
+    assert answer.status_code == 422, answer.text
+    assert message in answer.json()["error"]["message"]
+    assert walkforwards.records == {}
+
+
+def test_another_users_walk_forward_is_404_everywhere_and_unlisted(gateway, make_token, walkforwards):
+    walkforward_id = _post(gateway, make_token).json()["walkforward_id"]
+    bob = {"Authorization": f"Bearer {make_token('bob')}"}
+    alice = {"Authorization": f"Bearer {make_token('alice')}"}
+
+    answers = [
+        gateway.client.get(f"/walkforward/{walkforward_id}{tail}", headers=bob) for tail in ("", "/result")
+    ]
+    cancel = gateway.client.post(f"/walkforward/{walkforward_id}/cancel", headers=bob)
+
+    assert [a.status_code for a in answers] == [404, 404] and cancel.status_code == 404
+    assert answers[0].json()["error"]["code"] == "walkforward_not_found"
+    assert gateway.client.get("/walkforward/list", headers=bob).json()["total"] == 0
+    own = gateway.client.get(f"/walkforward/{walkforward_id}", headers=alice).json()
+    folds = len(plan_folds(len(shipped_candles("BTCUSD")), 365, 180))
+    assert (own["state"], own["counts"]) == ("PENDING", {"total": folds, "done": 0})
+    assert gateway.client.get(f"/walkforward/{walkforward_id}/result", headers=alice).status_code == 409
