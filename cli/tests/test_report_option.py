@@ -31,4 +31,5 @@ def test_run_writes_the_report_of_the_printed_result(
     assert f"Trades ({listed})" in page
     assert page.count("<tr><td>BTCUSD</td><td>long</td>") == listed
     assert "2018-01-01T00:00:00Z" in page and "BTCUSD-1d-2018-12.csv" in page
+    assert "<h2>Returns by month and year %</h2>" in page and page.count("<tr><td>2018</td>") == 1
     assert not re.search(r"""(src|href)\s*=|<script|https?://""", page)

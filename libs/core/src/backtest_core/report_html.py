@@ -22,6 +22,7 @@ CHART_WIDTH, CHART_HEIGHT = 900, 220
 CHART_POINTS_MAX = 2_000
 TRADES_SHOWN_MAX = 10_000
 SYMBOL_HEADERS = ("Symbol", "Trades", "Win %", "Net PnL", "Profit factor", "Fees", "Exposure %")
+RETURN_HEADERS = ("Year", *(f"{m:02d}" for m in range(1, 13)), "Year %")
 TRADE_HEADERS = (
     *("Symbol", "Side", "Entry", "Entry price", "Exit", "Exit price"),
     *("Units", "Fees", "PnL", "Return %", "Bars", "Exit reason"),
@@ -104,6 +105,25 @@ def _signed(value: float) -> str:
     return f'<td class="{"pos" if value > 0 else "neg" if value < 0 else ""}">{_fmt(value)}</td>'
 
 
+def _return_cell(value: float | None) -> str:
+    return f"<td>{_fmt(None)}</td>" if value is None else _signed(value)
+
+
+def _returns_rows(result: BacktestResult) -> list[str]:
+    """Return one row per calendar year: each month's return % (blank: no bar that month) and the year's."""
+    months = {m.period: m.return_pct for m in result.monthly_returns}
+    rows = []
+    for year in result.yearly_returns:
+        cells = []
+        for month in range(1, 13):
+            key = f"{year.period}-{month:02d}"
+            value = months.get(key)
+            cells.append("<td></td>" if key not in months else _return_cell(value))
+        total = _return_cell(year.return_pct)
+        rows.append(f"<tr><td>{year.period}</td>{''.join(cells)}{total}</tr>")
+    return rows
+
+
 def _table(headers: Sequence[str], rows: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -157,6 +177,7 @@ def render_report(
         f"<td>{_fmt(s.exposure_pct)}</td></tr>"
         for s in result.per_symbol
     ]
+    returns = _returns_rows(result)
     data_rows = [
         f"<tr><td>{_fmt(name)}</td><td>{_fmt(json.dumps(dict(info), default=str, sort_keys=True))}</td></tr>"
         for name, info in (data or {}).items()
@@ -173,7 +194,8 @@ def render_report(
         f"<h2>Metrics</h2>{_metrics_block(result.metrics, explanations or {})}"
         f"<h2>Per symbol</h2>"
         f"{_table(SYMBOL_HEADERS, symbol_rows)}"
-        f"<h2>Trades ({len(trades):,})</h2>{more}"
+        + (f"<h2>Returns by month and year %</h2>{_table(RETURN_HEADERS, returns)}" if returns else "")
+        + f"<h2>Trades ({len(trades):,})</h2>{more}"
         + _table(TRADE_HEADERS, trade_rows)
         + f"<h2>Data</h2>{_table(['Symbol', 'Input'], data_rows) if data_rows else '<p>Not given.</p>'}"
         f"<h2>Configuration</h2><pre>{config_json}</pre>"

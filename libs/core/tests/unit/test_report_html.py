@@ -9,7 +9,7 @@ import numpy as np
 from backtest_core.config import BacktestConfig
 from backtest_core.metrics import max_drawdown
 from backtest_core.report_html import config_fingerprint, drawdown_pct, render_report
-from backtest_core.results import EquityPoint
+from backtest_core.results import EquityPoint, PeriodReturn
 from backtest_testinfra import make_large_result
 
 
@@ -55,3 +55,23 @@ def test_large_trade_logs_are_cut_at_ten_thousand_rows_and_say_so() -> None:
     page = render_report(result(trades=10_005), title="big")
     assert "First 10,000 of 10,005 trades." in page
     assert page.count("</tr>") == 1 + 10_000 + 1 + 0  # trades header + rows + per-symbol header
+
+
+def test_report_tables_each_months_return_under_its_year() -> None:
+    # Two months of 2019 (Nov +10 %, Dec -5 %) and one of 2020 whose return is undefined.
+    months = [
+        PeriodReturn(period="2019-11", return_pct=10.0),
+        PeriodReturn(period="2019-12", return_pct=-5.0),
+        PeriodReturn(period="2020-01", return_pct=None),
+    ]
+    years = [PeriodReturn(period="2019", return_pct=4.5), PeriodReturn(period="2020", return_pct=None)]
+    res = result().model_copy(update={"monthly_returns": months, "yearly_returns": years})
+    page = render_report(res, title="x")
+    assert "<h2>Returns by month and year %</h2>" in page
+    blank = "<td></td>"
+    assert (
+        f'<tr><td>2019</td>{blank * 10}<td class="pos">10.00</td><td class="neg">-5.0000</td>'
+        '<td class="pos">4.5000</td></tr>'
+    ) in page
+    assert f"<tr><td>2020</td><td>—</td>{blank * 11}<td>—</td></tr>" in page
+    assert "Returns by month" not in render_report(result(), title="x")  # none given: no table
