@@ -133,55 +133,46 @@ def advance(
     record: WalkForwardRecord, sweeps: Mapping[str, SweepRecord | None], now: datetime
 ) -> WalkForwardPlan:
     """Fold the ended sweeps in, start the next test run in fold order, and end the walk-forward when
-    no fold is open: SUCCESS with the stitched result, FAILURE when a fold failed, or CANCELLED."""
+    no fold is open: SUCCESS with the stitched result, FAILURE when a fold failed or was cancelled
+    on its own, or CANCELLED. After a failure or a cancel no test run starts (the chain of equity is
+    broken): the folds waiting for one end CANCELLED."""
     folds = [trained_fold(fold, sweeps.get(fold.sweep_id)) for fold in record.folds]
-    running = record.state is SweepState.RUNNING
-    submit: list[SubmitBacktest] = []
-    for number, fold in enumerate(folds):
-        if fold.state in (FoldState.DONE, FoldState.NO_TRIAL):
-            continue
-        if (
-            fold.state is FoldState.TRAINED
-            and running
-            and not any(f.state is FoldState.FAILED for f in folds)
-        ):
-            cash = next_cash(record.config, [f.outcome() for f in folds[:number]])
-            folds[number] = fold.model_copy(update={"state": FoldState.TESTING, "cash": cash})
-        break  # the next test run waits for this fold
-    if not running:  # cancelled: a fold not yet tested will not be
+    broken = record.state is not SweepState.RUNNING or any(f.state in _BROKEN for f in folds)
+    if broken:
         folds = [
             f.model_copy(update={"state": FoldState.CANCELLED}) if f.state is FoldState.TRAINED else f
             for f in folds
         ]
+    else:
+        for number, fold in enumerate(folds):
+            if fold.state in (FoldState.DONE, FoldState.NO_TRIAL):
+                continue
+            if fold.state is FoldState.TRAINED:
+                cash = next_cash(record.config, [f.outcome() for f in folds[:number]])
+                folds[number] = fold.model_copy(update={"state": FoldState.TESTING, "cash": cash})
+            break  # the next test run waits for this fold
     updated = record.model_copy(update={"folds": folds, "updated_at": now})
     submit = [
         test_command(updated, f)
         for f, was in zip(folds, record.folds, strict=True)
         if f.state is FoldState.TESTING and was.state is not FoldState.TESTING
     ]
-    open_sweeps = any(f.state is FoldState.TRAINING for f in folds)
-    if (
-        any(f.state is FoldState.FAILED for f in folds)
-        and not open_sweeps
-        and not any(f.state is FoldState.TESTING for f in folds)
-    ):
-        folds = [
-            f.model_copy(update={"state": FoldState.CANCELLED}) if f.state is FoldState.TRAINED else f
-            for f in folds
-        ]
-        updated = updated.model_copy(update={"folds": folds})
     if not all(f.state in ENDED_FOLDS for f in folds):
         return WalkForwardPlan(updated, submit)
     return WalkForwardPlan(_ended(updated, now), submit, finished=True)
 
 
+_BROKEN = (FoldState.FAILED, FoldState.CANCELLED)
+
+
 def _ended(record: WalkForwardRecord, now: datetime) -> WalkForwardRecord:
     changes: dict[str, Any] = {"finished_at": now, "updated_at": now}
-    failed = [f for f in record.folds if f.state is FoldState.FAILED]
+    broken = [f for f in record.folds if f.state in _BROKEN]
     if record.state is SweepState.CANCELLED:
         pass
-    elif failed:
-        changes |= {"state": SweepState.FAILURE, "failure": f"fold {failed[0].number}: {failed[0].failure}"}
+    elif broken:
+        why = broken[0].failure or "its sweep or test run was cancelled"
+        changes |= {"state": SweepState.FAILURE, "failure": f"fold {broken[0].number}: {why}"}
     else:
         result = stitch(record.config, [f.outcome() for f in record.folds]).as_json()
         changes |= {"state": SweepState.SUCCESS, "result": result}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
+    BacktestCancelled,
     BacktestSucceeded,
     CancelSweep,
     CancelWalkForward,
@@ -222,3 +223,18 @@ async def test_a_downsampled_test_curve_fails_the_fold_and_the_walk_forward_nami
     assert record.state is SweepState.FAILURE and record.finished_at == T0
     assert [f.state for f in record.folds] == [FoldState.FAILED, FoldState.CANCELLED, FoldState.CANCELLED]
     assert record.failure is not None and "RUNNER_EQUITY_POINTS_MAX" in record.failure
+
+
+async def test_a_test_run_cancelled_on_its_own_ends_the_walk_forward_failed_naming_the_fold(
+    service: WalkForwardService, records: FakeWalkForwardStore, sweeps: FakeSweepStoreWithFolds
+) -> None:
+    folds = (await _submitted(service, records)).folds
+    for fold in folds:
+        await _sweep_ends(service, sweeps, fold.sweep_id, _best(2, 10.0))
+    task = folds[0].test_task_id
+    await service.test_ended(task, BacktestCancelled(task_id=task, user_id="alice", seq=3))
+
+    record = records.records[WF_ID]
+    assert (record.state, record.finished_at) == (SweepState.FAILURE, T0)
+    assert [f.state for f in record.folds] == [FoldState.CANCELLED] * 3
+    assert record.failure == "fold 0: its sweep or test run was cancelled"
