@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from backtest_core.config import BacktestConfig
 from backtest_core.engine import run_backtest
+from backtest_core.equity import closes_on_grid
 from backtest_core.metrics_extra import alpha_beta, buy_and_hold_value
 from backtest_core.period_returns import period_returns
+from backtest_testinfra import shipped_candles
 
 from .scripted import DAY, T0, bars, config, scripted
 
@@ -84,3 +87,18 @@ def test_a_backtest_reports_its_months_years_and_alpha_beta_against_holding_the_
     assert r.metrics.beta == pytest.approx(beta, rel=1e-12)
     assert r.metrics.alpha_pct == pytest.approx(alpha, rel=1e-9)
     assert 0.8 < beta < 1.0 and math.isfinite(alpha)
+
+
+def test_three_symbols_of_different_ranges_are_benchmarked_against_their_equal_weight_holding() -> None:
+    # BTCUSD starts 2014-11-28, ETHUSD 2017-11, LTCUSD in between: each share waits as cash until its
+    # symbol's first bar; the benchmark ends at the mean of the three first-to-last close returns.
+    candles = {s: shipped_candles(s) for s in ("BTCUSD", "ETHUSD", "LTCUSD")}
+    union = np.unique(np.concatenate([c.open_time for c in candles.values()]))
+    value = buy_and_hold_value([closes_on_grid(c, union) for c in candles.values()])
+    each = [c.close[-1] / c.close[0] - 1 for c in candles.values()]
+    assert 100 * (value[-1] - 1) == pytest.approx(100 * np.mean(each), rel=1e-12)
+    assert value[0] == 1.0
+    strategy = BacktestConfig(strategy="sma_cross", symbols=list(candles), interval="1d", size=0.3)
+    m = run_backtest(strategy, candles).metrics
+    assert m.buy_and_hold_return_pct == pytest.approx(100 * np.mean(each), rel=1e-12)
+    assert m.beta is not None and 0.0 < m.beta < 1.0 and m.alpha_pct is not None
