@@ -493,6 +493,47 @@ def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Platf
     screenshot(wanda, "sweep-heatmap-return-slow-by-fast")
 
 
+WALKFORWARD: dict[str, Any] = {
+    **RUN,
+    "start": "2017-01-01T00:00:00Z",
+    "train": "365d",
+    "test": 180,
+    "search": {"space": ["fast=5,10", "slow=30,50"], "objective": "sharpe:max"},
+}
+
+
+def test_a_walkforwards_page_draws_its_folds_stitched_curve_and_efficiency(
+    wanda: Page, platform: Platform
+) -> None:
+    with _api(platform, "wanda") as http:
+        submitted = http.post("/walkforward/submit", json=WALKFORWARD)
+        assert submitted.status_code == 202, submitted.text
+        walkforward_id = submitted.json()["walkforward_id"]
+        deadline = time.monotonic() + WAIT_S
+        while (status := http.get(f"/walkforward/{walkforward_id}").json())["finished_at"] is None:
+            assert time.monotonic() < deadline, platform.log_tails()
+            time.sleep(0.5)
+        assert status["state"] == "SUCCESS", status
+        result = http.get(f"/walkforward/{walkforward_id}/result").json()
+    wanda.goto("/#/walkforwards")
+    wanda.click(f"#walkforwards a[href='#/walkforward/{walkforward_id}']")
+    wanda.wait_for_selector("main[data-ready]")
+    wanda.wait_for_timeout(300)  # the chart paints on the next animation frame
+    assert coloured_pixels(wanda, "#wf-equity") > 500
+    assert json.loads(wanda.get_attribute("#efficiency", "data-value") or "") == result["efficiency"]
+    assert wanda.locator("#folds tbody tr").count() == len(result["folds"]) >= 2
+    for index, fold in enumerate(result["folds"]):
+        row = wanda.locator("#folds tbody tr").nth(index)
+        assert row.locator("td").nth(3).inner_text() == json.dumps(fold["params"], separators=(",", ":"))
+        for side, metrics in (("in", fold["in_sample"]), ("out", fold["out_of_sample"])):
+            cell = row.locator(f"[data-side={side}][data-metric=sharpe]")
+            assert json.loads(cell.get_attribute("data-value") or "") == metrics["sharpe"]
+    pairs = "dds => dds.map(dd => [dd.dataset.metric, dd.dataset.value])"
+    shown = dict(wanda.locator("#metrics dd").evaluate_all(pairs))
+    assert {name: json.loads(value) for name, value in shown.items()} == result["oos"]["metrics"]
+    screenshot(wanda, "walkforward")
+
+
 def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
     page = sign_in(browser, platform.gateway_url, "vera", PASSWORD)
     page.goto("/#/new")

@@ -43,6 +43,7 @@ const NAV: [string, string][] = [
   ["#/compare", "Compare"],
   ["#/strategies", "Strategies"],
   ["#/sweeps", "Sweeps"],
+  ["#/walkforwards", "Walk-forward"],
   ["#/data", "Data"],
   ["/graphql", "GraphQL"], // GraphiQL, a page of its own (graphiql.html) served at the endpoint's URL
 ];

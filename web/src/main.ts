@@ -8,6 +8,7 @@ import { runPage } from "./pages/run";
 import { runsPage } from "./pages/runs";
 import { strategiesPage } from "./pages/strategies";
 import { sweepPage, sweepsPage } from "./pages/sweeps";
+import { walkForwardPage, walkForwardsPage } from "./pages/walkforward";
 
 /** Route #/page/arg/... to its page; everything but the sign-in page needs a session. */
 function route(): void {
@@ -24,6 +25,8 @@ function route(): void {
   else if (page === "strategies") void strategiesPage(arg);
   else if (page === "sweeps") void sweepsPage();
   else if (page === "sweep" && arg) void sweepPage(arg);
+  else if (page === "walkforwards") void walkForwardsPage();
+  else if (page === "walkforward" && arg) void walkForwardPage(arg);
   else if (page === "data") void dataPage();
   else void runsPage(Number(arg) || 0, more, sort || undefined);
 }
