@@ -381,7 +381,7 @@ def graphql_router() -> GraphQLRouter[Context, None]:
     return GraphQLRouter(
         schema,
         path="/graphql",
-        graphql_ide=None,
+        graphql_ide=None,  # a browser's GET /graphql gets the dashboard build's GraphiQL (routers/web.py)
         context_getter=get_context,
         tags=["graphql"],
         include_in_schema=False,
