@@ -69,6 +69,7 @@ class SweepRecord(Frozen):
     config: BacktestConfig
     search: SweepSearch
     strategy: StrategyName | None = None
+    walkforward_id: str | None = None  # a walk-forward's fold sweep: not counted as the user's open sweep
     counts: SweepCounts
     best: dict[str, Any] | None = None  # {"id", "params", "metrics"} of the best trial so far
     overfitting: dict[str, Any] | None = None  # set when the sweep ends: {"pbo", "deflated_sharpe", ...}

@@ -3,10 +3,14 @@ walk-forward and queues it; bad folds are 422 naming the option; a foreign walk-
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from backtest_core.contracts import CancelWalkForward, SubmitWalkForward
+from backtest_core.config import BacktestConfig
+from backtest_core.contracts import CancelWalkForward, SubmitWalkForward, SweepCounts, SweepState
+from backtest_research.search import SweepSearch
+from backtest_research.sweep_records import SweepRecord
 from backtest_research.walkforward import plan_folds
 from backtest_research.walkforward_records import WalkForwardRecord
 from backtest_testinfra import shipped_candles
@@ -138,3 +142,20 @@ def test_another_users_walk_forward_is_404_everywhere_and_unlisted(gateway, make
     folds = len(plan_folds(len(shipped_candles("BTCUSD")), 365, 180))
     assert (own["state"], own["counts"]) == ("PENDING", {"total": folds, "done": 0})
     assert gateway.client.get(f"/walkforward/{walkforward_id}/result", headers=alice).status_code == 409
+
+
+def test_a_walk_forwards_fold_sweeps_do_not_count_as_the_users_open_sweeps(gateway, make_token, walkforwards):
+    config = BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSD"]})
+    search = SweepSearch.model_validate(BODY["search"])
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for fold in range(gateway.app.state.settings.sweeps_open_per_user):
+        gateway.sweeps.records[f"{fold:032x}"] = SweepRecord(
+            sweep_id=f"{fold:032x}", user_id="alice", state=SweepState.RUNNING, config=config, search=search,
+            walkforward_id="a" * 32, counts=SweepCounts(total=4), created_at=now, updated_at=now,
+        )  # fmt: skip
+    headers = {"Authorization": f"Bearer {make_token('alice')}"}
+    sweep = {k: BODY[k] for k in ("strategy", "symbols", "interval", "search")}
+
+    answer = gateway.client.post("/sweep/submit", json=sweep, headers=headers)
+
+    assert answer.status_code == 202, answer.text

@@ -46,6 +46,7 @@ def fold_sweeps(record: WalkForwardRecord, now: datetime) -> list[SweepRecord]:
             state=SweepState.PENDING,
             config=train_config(record.config, fold.window()),
             search=record.search,
+            walkforward_id=record.walkforward_id,
             counts=SweepCounts(total=size),
             created_at=now,
             updated_at=now,

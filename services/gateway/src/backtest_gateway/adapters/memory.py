@@ -286,7 +286,10 @@ class InMemorySweepStore:
 
     async def open_count(self, user_id: str) -> int:
         open_states = (SweepState.PENDING, SweepState.RUNNING)
-        return sum(r.user_id == user_id and r.state in open_states for r in self.records.values())
+        return sum(
+            r.user_id == user_id and r.state in open_states and r.walkforward_id is None
+            for r in self.records.values()
+        )
 
     async def trials(
         self, sweep_id: str, order: SweepOrder, limit: int, offset: int, state: TrialStatus | None

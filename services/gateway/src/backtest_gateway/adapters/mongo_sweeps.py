@@ -52,7 +52,9 @@ class MongoSweepStore:
         return [read_sweep(d) for d in documents], await self._sweeps.count_documents(query)
 
     async def open_count(self, user_id: str) -> int:
-        return await self._sweeps.count_documents({"user_id": user_id, "state": {"$in": _OPEN}})
+        # a walk-forward's fold sweeps are counted as its walk-forward (routers/walkforward.py)
+        query = {"user_id": user_id, "state": {"$in": _OPEN}, "walkforward_id": None}
+        return await self._sweeps.count_documents(query)
 
     async def trials(
         self, sweep_id: str, order: SweepOrder, limit: int, offset: int, state: TrialStatus | None
