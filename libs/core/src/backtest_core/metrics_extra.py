@@ -40,13 +40,25 @@ def buy_and_hold_value(closes_on_grid: Sequence[np.ndarray]) -> np.ndarray:
     `closes_on_grid[k]` is symbol k's last known close at each bar, 0 before its first bar (its share
     is held as cash until then). The last value - 1 is `buy_and_hold_return_pct` / 100.
     """
-    shares = []
-    for c in closes_on_grid:
-        c = np.asarray(c, np.float64)
-        started = np.flatnonzero(c > 0)
-        if len(started):
-            shares.append(np.where(c > 0, c / c[started[0]], 1.0))
-    return np.mean(shares, axis=0) if shares else np.zeros(0)
+    total: np.ndarray | None = None
+    count = 0
+    for closes in closes_on_grid:
+        c = np.asarray(closes, np.float64)
+        first = int(np.argmax(c > 0)) if len(c) else 0
+        if not len(c) or not c[first] > 0:
+            continue
+        share = c / c[first]
+        share[:first] = 1.0  # before its first bar (close 0) the share is cash
+        if total is None:
+            total = share
+        else:
+            total += share
+        count += 1
+    if total is None:
+        return np.zeros(0)
+    if count > 1:
+        total /= count
+    return total
 
 
 def alpha_beta(returns: np.ndarray, benchmark: np.ndarray, ppy: float) -> tuple[float | None, float | None]:
@@ -58,14 +70,17 @@ def alpha_beta(returns: np.ndarray, benchmark: np.ndarray, ppy: float) -> tuple[
     r, b = np.asarray(returns, np.float64), np.asarray(benchmark, np.float64)
     if len(r) != len(b):
         raise ValueError(f"expected one benchmark return per return ({len(r)}), got {len(b)}")
-    if len(r) < 2 or not (np.isfinite(r).all() and np.isfinite(b).all()):
+    if len(r) < 2:
         return None, None
-    centred = b - b.mean()
-    variance = float(np.mean(centred * centred))
-    if not variance > (DEGENERATE_REL * abs(float(b.mean()))) ** 2:
+    mean_r, mean_b = float(r.mean()), float(b.mean())
+    if not (math.isfinite(mean_r) and math.isfinite(mean_b)):  # a NaN or infinite return
         return None, None
-    beta = float(np.mean(centred * r)) / variance
-    excess = float(np.mean(r - beta * b))
+    centred = b - mean_b
+    variance = float(np.dot(centred, centred)) / len(b)
+    if not variance > (DEGENERATE_REL * abs(mean_b)) ** 2:
+        return None, None
+    beta = float(np.dot(centred, r)) / len(b) / variance
+    excess = mean_r - beta * mean_b  # mean(r - beta * b)
     growth = ppy * math.log1p(excess) if excess > -1.0 else math.inf
     alpha = math.expm1(growth) * 100.0 if growth < 700.0 else None  # beyond e^700: no finite alpha
     return alpha, beta

@@ -28,18 +28,25 @@ class PeriodReturn(Frozen):
 def period_returns(
     times_ns: np.ndarray, equity: np.ndarray, start_equity: float, unit: PeriodUnit
 ) -> list[PeriodReturn]:
-    """Return one `PeriodReturn` per calendar month or year holding a bar, in time order."""
+    """Return one `PeriodReturn` per calendar month or year holding a bar, in time order.
+
+    `times_ns`: the bars' open times, ascending (epoch nanoseconds, UTC).
+    """
     if len(times_ns) != len(equity):
         raise ValueError(f"expected one equity value per bar time ({len(times_ns)}), got {len(equity)}")
     if len(equity) == 0:
         return []
-    keys = np.asarray(times_ns, np.int64).astype("datetime64[ns]").astype(f"datetime64[{_NUMPY_UNIT[unit]}]")
-    last = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])
-    ends = np.asarray(equity, np.float64)[last]
+    times = np.asarray(times_ns, np.int64)
+    span = times[[0, -1]].astype("datetime64[ns]").astype(f"datetime64[{_NUMPY_UNIT[unit]}]")
+    periods = np.arange(span[0], span[1] + 1)  # every calendar period from the first bar's to the last's
+    first_bar = np.searchsorted(times, periods.astype("datetime64[ns]").astype(np.int64), side="left")
+    stop_bar = np.r_[first_bar[1:], len(times)]
+    held = stop_bar > first_bar  # periods holding at least one bar (sorted times)
+    ends = np.asarray(equity, np.float64)[stop_bar[held] - 1]
     starts = np.r_[start_equity, ends[:-1]]
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(starts > 0, (ends / starts - 1.0) * 100.0, np.nan)
-    names = np.datetime_as_string(keys[last]).tolist()
+    names = np.datetime_as_string(periods[held]).tolist()
     return [
         PeriodReturn(period=name, return_pct=value if np.isfinite(value) else None)
         for name, value in zip(names, pct.tolist(), strict=True)
