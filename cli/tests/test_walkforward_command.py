@@ -48,3 +48,28 @@ def test_walkforward_json_follows_the_contract_and_its_in_sample_is_the_sweep_of
 def test_a_window_longer_than_the_data_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*ARGS, "--train", "1800", "--test", "100", "--no-progress"]) == 2
     assert "no fold fits: train 1800 + gap 0 + test 100 bars > the data's 1865" in capsys.readouterr().err
+
+
+def test_the_folds_are_planned_over_the_bars_of_start_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    # at most 365 daily bars in 2018: train 200 + test 100 fits once (a second fold needs 300 + 100)
+    options = ["--start", "2018-01-01", "--end", "2019-01-01", "--json", "--no-progress", "--workers", "1"]
+    assert main([*ARGS, "--train", "200", "--test", "100", *options]) == 0
+    folds = json.loads(capsys.readouterr().out)["folds"]
+    assert len(folds) == 1 and folds[0]["train"]["start"] == "2018-01-01T00:00:00Z"
+    assert folds[0]["test"]["end"] < "2019-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--remote"], "option --symbols: --remote needs the symbols"),
+        (["--remote", "--symbols", "BTCUSD", "--data", str(BTC_DIR)], "option --data: not with --remote"),
+        (["--symbols", "BTCUSD", "--data", str(BTC_DIR)], "option --symbols: only with --remote"),
+    ],
+)
+def test_options_that_do_not_fit_where_it_runs_exit_2_naming_them(
+    capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    grid = ["--grid", "fast=5,10", "--grid", "slow=30,60", "--train", "500", "--test", "90"]
+    assert main(["walkforward", *grid, *options]) == 2
+    assert message in capsys.readouterr().err
