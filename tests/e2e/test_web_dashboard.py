@@ -550,6 +550,20 @@ def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
     page.context.close()
 
 
+def test_signing_out_ends_the_session_and_every_page_asks_to_sign_in(
+    browser: Browser, platform: Platform
+) -> None:
+    page = sign_in(browser, platform.gateway_url, "vera", PASSWORD)
+    page.click("#sign-out")
+    page.wait_for_selector("form.login")
+    assert page.evaluate("() => sessionStorage.getItem('backtest.token')") is None
+    assert page.locator("#signed-out").count() == 0  # a sign-out of one's own needs no reason
+    page.goto("/#/compare")
+    page.wait_for_selector("form.login")
+    assert page.url.endswith("/#/login")
+    page.context.close()
+
+
 def test_docs_renders_swagger_ui_with_every_request_kept_on_the_gateway(
     browser: Browser, platform: Platform
 ) -> None:
