@@ -117,9 +117,10 @@ def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> 
     if not sd > DEGENERATE_REL * abs(mean):
         return None
     centred = r - mean
-    m2 = float(np.mean(centred**2))
-    skew = float(np.mean(centred**3)) / m2**1.5
-    kurt = float(np.mean(centred**4)) / m2**2
+    squared = centred * centred  # products, not ** (numpy's power of 3 and 4 is 20x slower)
+    m2 = float(np.mean(squared))
+    skew = float(np.dot(squared, centred)) / len(r) / m2**1.5
+    kurt = float(np.dot(squared, squared)) / len(r) / m2**2
     sr = mean / sd
     variance = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
     if not variance > 0:
