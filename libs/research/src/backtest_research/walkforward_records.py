@@ -29,6 +29,9 @@ WALKFORWARDS_COLLECTION = "walkforwards"
 # The runner's default RUNNER_EQUITY_POINTS_MAX: a fold's test run (train + gap + test bars) must come
 # back with every bar's equity, so its metrics are the local run's.
 TEST_RUN_BARS_MAX = 5000
+# Every test window's equity is kept in the walk-forward's one document (at most 16 MiB in MongoDB), per
+# fold and in the stitched result: about 75 bytes a bar, so 100,000 test bars are about 7.5 MB.
+STITCHED_BARS_MAX = 100_000
 
 
 def fold_sweep_id(walkforward_id: str, fold: int) -> str:

@@ -159,3 +159,14 @@ def test_a_walk_forwards_fold_sweeps_do_not_count_as_the_users_open_sweeps(gatew
     answer = gateway.client.post("/sweep/submit", json=sweep, headers=headers)
 
     assert answer.status_code == 202, answer.text
+
+
+def test_test_windows_beyond_what_the_walk_forward_can_store_are_422(gateway, make_token, walkforwards):
+    # 1-bar folds over the shipped daily bars: about 1,800 test bars in all, over a cap of 1,000
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("backtest_gateway.routers.walkforward.STITCHED_BARS_MAX", 1000)
+        answer = _post(gateway, make_token, train=1, test=1)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["message"].startswith("the folds' test windows hold ")
+    assert walkforwards.records == {}

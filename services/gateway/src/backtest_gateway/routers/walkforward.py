@@ -25,6 +25,7 @@ from backtest_core.contracts import (
 )
 from backtest_research.space import SpaceError
 from backtest_research.walkforward_records import (
+    STITCHED_BARS_MAX,
     TEST_RUN_BARS_MAX,
     WalkForwardRecord,
     test_run_bars,
@@ -171,7 +172,8 @@ async def submit_walkforward(
     bars of the symbols in [start, end) as `backtest walkforward` plans them (422 `invalid_folds` when
     none fits). Caps as a sweep: folds x trials at most `sweep_trials_max` (422 `sweep_too_large`),
     `sweeps_open_per_user` walk-forwards open (429 `too_many_sweeps`); a fold's test run covers at most
-    5,000 bars (train + gap + test: its every bar's equity comes back).
+    5,000 bars (train + gap + test: its every bar's equity comes back), the test windows at most
+    100,000 bars in all (their equity is stored).
     """
     principal.require(Role.RESEARCHER)
     config, _ref = await resolve_config(body, principal.user_id, strategies)
@@ -195,6 +197,13 @@ async def submit_walkforward(
         raise InvalidFolds(
             f"a fold's test run covers train + gap + test = {longest} bars; at most {TEST_RUN_BARS_MAX}",
             field="train",
+        )
+    stitched = sum(fold.test_bars for fold in folds)
+    if stitched > STITCHED_BARS_MAX:
+        raise InvalidFolds(
+            f"the folds' test windows hold {stitched} bars in all; at most {STITCHED_BARS_MAX} "
+            "(fewer folds or a longer interval)",
+            field="test",
         )
     size = body.search.size() * len(folds)
     if size > settings.sweep_trials_max:
