@@ -122,7 +122,16 @@ def run_backtest(
         result = BacktestResult(
             config=config,
             engine_version=__version__,
-            metrics=_metrics(config, curve, exposed, results, pnl, still_open, closes),
+            metrics=_metrics(
+                config,
+                curve,
+                exposed,
+                results,
+                pnl,
+                still_open,
+                [data[s].close for s in symbols],
+                bar_returns(buy_and_hold_value(closes)),
+            ),
             per_symbol=_per_symbol(config, results, pnl, still_open, curve, data),
             equity_curve=_points(union, curve.equity, equity_points_max),
             trades=trades,
@@ -245,10 +254,11 @@ def _metrics(
     pnl: np.ndarray,
     still_open: np.ndarray,
     closes: list[np.ndarray],
+    benchmark_returns: np.ndarray,
 ) -> Metrics:
     """Return the metrics: returns of the whole equity curve, trade statistics of the closed trades.
 
-    `closes[k]`: symbol k's last known close at each union bar (0 before its first), the benchmark's.
+    `closes[k]`: symbol k's closes; `benchmark_returns`: per-bar returns of holding them (union bars).
     """
     eq = curve.equity
     stats = trade_statistics(pnl, still_open)
@@ -258,7 +268,7 @@ def _metrics(
     dd, dd_bars = max_drawdown(eq)
     final = float(eq[-1])
     cagr = cagr_pct(config.cash, final, len(eq), ppy)
-    alpha, beta = alpha_beta(r, bar_returns(buy_and_hold_value(closes)), ppy)
+    alpha, beta = alpha_beta(r, benchmark_returns, ppy)
     return Metrics(
         start_equity=config.cash,
         final_equity=final,
@@ -280,7 +290,7 @@ def _metrics(
         bars=len(eq),
         periods_per_year=ppy,
         open_trades=stats.open_trades,
-        buy_and_hold_return_pct=buy_and_hold_return_pct([c[c > 0] for c in closes]),
+        buy_and_hold_return_pct=buy_and_hold_return_pct(closes),
         sqn=system_quality_number(closed),
         kelly_criterion=kelly_fraction(closed),
         probabilistic_sharpe=probabilistic_sharpe(r),
