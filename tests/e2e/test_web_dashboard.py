@@ -419,6 +419,13 @@ def test_the_data_page_shows_the_apis_coverage_and_gaps_of_each_symbol_and_inter
     ]
     assert [[row[0], *row[2:]] for row in shown] == want
     assert any(row[0] == "BTCUSD" and row[1] == "1d" for row in want)
+    wanda.wait_for_selector("#gaps tbody tr")
+    holes = wanda.locator("#gaps tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    # the shipped BTCUSD daily bars lack 2019-03-20 .. 2019-03-31 (12 days)
+    assert ["BTCUSD", "1d", "2019-03-20T00:00:00Z", "2019-04-01T00:00:00Z", "12"] in holes
+    assert len(holes) == sum(int(row[6]) for row in shown)  # one row per gap the coverage counts
     screenshot(wanda, "data-page")
 
 

@@ -42,6 +42,7 @@ from backtest_gateway.routers import (
     strategies,
     strategy_params,
     sweep_stream,
+    symbol_gaps,
     symbols,
 )
 from backtest_gateway.routers import sweeps as sweeps_router
@@ -181,6 +182,7 @@ def create_app(
     app.include_router(login.router)
     app.include_router(report.router)
     app.include_router(symbols.router)
+    app.include_router(symbol_gaps.router)
     app.include_router(strategy_params.router)
     app.include_router(strategies.router)
     app.include_router(analysis.router)

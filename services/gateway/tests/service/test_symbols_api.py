@@ -113,3 +113,28 @@ def test_candles_outside_int64_nanoseconds_are_422_not_500(market, make_token):
 
     assert (response.status_code, response.json()["error"]["field"]) == (422, "end")
     assert "must be between 1970-01-01T00:00:00+00:00 and 2262-01-01T00:00:00+00:00" in response.text
+
+
+def test_gaps_lists_each_run_of_missing_bars_of_one_interval(market, make_token):
+    headers = auth(make_token("val", "viewer"))
+
+    body = market.client.get("/symbol/BTCUSD/gaps?interval=1d", headers=headers).json()
+
+    # the shipped BTCUSD daily bars lack 2019-03-20 .. 2019-03-31: 12 days, the next stored bar 2019-04-01
+    assert body == {
+        "symbol": "BTCUSD",
+        "interval": "1d",
+        "gaps": [{"start": "2019-03-20T00:00:00Z", "end": "2019-04-01T00:00:00Z", "missing": 12}],
+        "missing": 12,
+    }
+    assert market.client.get("/symbol/ETHUSD/gaps?interval=1h", headers=headers).json()["gaps"] == []
+
+
+def test_gaps_of_an_unknown_symbol_or_interval_is_404_or_422(market, make_token):
+    headers = auth(make_token())
+
+    missing = market.client.get("/symbol/XRPUSD/gaps", headers=headers)
+    wrong = market.client.get("/symbol/BTCUSD/gaps?interval=7m", headers=headers)
+
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "symbol_not_found"
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "interval"
