@@ -12,16 +12,14 @@ from typing import TypeVar
 import nats
 import pytest
 from backtest_core.contracts import Stream, Subject
-from backtest_messaging import declare_streams
+from backtest_messaging import ELECTION_ERRORS, declare_streams
 from backtest_messaging.streams import server_urls
-from nats.errors import NoRespondersError, TimeoutError
-from nats.js.errors import NoStreamResponseError
 
 pytestmark = pytest.mark.integration
 
 MESSAGES = 300
 KILL_AT = 100
-RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError, nats.errors.ConnectionClosedError)
+RETRYABLE = (*ELECTION_ERRORS, nats.errors.ConnectionClosedError)
 T = TypeVar("T")
 
 

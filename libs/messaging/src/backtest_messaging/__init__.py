@@ -10,9 +10,16 @@ from backtest_messaging.event_headers import (
     event_headers,
     publish_headers,
 )
-from backtest_messaging.streams import MSG_ID_HEADER, STREAM_NAME_IN_USE, declare_streams, stream_config
+from backtest_messaging.streams import (
+    ELECTION_ERRORS,
+    MSG_ID_HEADER,
+    STREAM_NAME_IN_USE,
+    declare_streams,
+    stream_config,
+)
 
 __all__ = [
+    "ELECTION_ERRORS",
     "EVENT_ENVELOPE_HEADER",
     "MSG_ID_HEADER",
     "MSG_SIZE_HEADER",

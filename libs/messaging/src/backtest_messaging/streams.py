@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from backtest_core.contracts import STREAMS, Stream, StreamSpec
+from nats.errors import NoRespondersError, TimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 # JetStream drops a second message with the same id inside the stream's duplicate window.
 MSG_ID_HEADER = "Nats-Msg-Id"
 STREAM_NAME_IN_USE = 10058  # JetStream error code: a stream of that name exists with another config
+
+# What a JetStream request answers while a clustered stream has no leader (a node died, an election is
+# under way): no response, no responders, a timeout, or 503 "JetStream temporarily unavailable" (2.10).
+# Retrying is safe for a publish with a Nats-Msg-Id and for a read; each caller bounds its retries.
+ELECTION_ERRORS = (NoStreamResponseError, NoRespondersError, TimeoutError, ServiceUnavailableError)
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:

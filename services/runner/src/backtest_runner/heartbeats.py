@@ -13,10 +13,10 @@ import asyncio
 import logging
 import time
 
-import nats.errors
+from backtest_messaging import ELECTION_ERRORS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from backtest_runner.sandbox.docker_sandbox import SandboxContainers
@@ -62,7 +62,7 @@ class RunnerHeartbeats:
             try:
                 await self.beat()
                 return
-            except (NoStreamResponseError, nats.errors.TimeoutError):
+            except ELECTION_ERRORS:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)

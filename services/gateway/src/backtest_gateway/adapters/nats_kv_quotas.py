@@ -14,14 +14,10 @@ import hashlib
 from typing import Any
 
 import nats.errors
+from backtest_messaging import ELECTION_ERRORS
 from faststream.nats import NatsBroker
 from nats.js.api import KeyValueConfig
-from nats.js.errors import (
-    BucketNotFoundError,
-    KeyNotFoundError,
-    KeyWrongLastSequenceError,
-    NoStreamResponseError,
-)
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from backtest_gateway.errors import QuotasUnavailable
@@ -31,13 +27,7 @@ QUOTAS_BUCKET = "GATEWAY_QUOTAS"
 CAS_ATTEMPTS = 50  # concurrent writers of one user's entry; each lost race costs one round trip
 OP_TIMEOUT_S = 1.0  # a quota check must not hold a request long when NATS is away
 
-_UNREACHABLE = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.ConnectionClosedError,
-    NoStreamResponseError,
-    asyncio.TimeoutError,
-)
+_UNREACHABLE = (*ELECTION_ERRORS, nats.errors.ConnectionClosedError, asyncio.TimeoutError)
 
 
 def kv_key(scope: str, key: str) -> str:

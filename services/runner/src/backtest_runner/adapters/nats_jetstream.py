@@ -18,14 +18,13 @@ from backtest_core.contracts import (
     Subject,
 )
 from backtest_core.trade_log import PACKED
-from backtest_messaging import MSG_ID_HEADER
+from backtest_messaging import ELECTION_ERRORS, MSG_ID_HEADER
 from backtest_observability import inject_headers
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import NoStreamResponseError
 from pydantic import ValidationError
 
 from backtest_runner.batching import fair_share
@@ -33,9 +32,8 @@ from backtest_runner.ports import JobMessage, ReportTooLarge, RunReport
 
 log = logging.getLogger(__name__)
 
-# What a JetStream publish answers while a clustered stream elects a new leader (a node died): the
-# publish is retried, and the report's Nats-Msg-Id makes a retry of a stored report a no-op.
-ELECTION_ERRORS = (NoStreamResponseError, nats.errors.NoRespondersError, nats.errors.TimeoutError)
+# A publish answered with one of backtest_messaging.ELECTION_ERRORS is retried; the report's Nats-Msg-Id
+# makes a retry of a stored report a no-op.
 ELECTION_RETRY_PAUSE_S = 0.5
 
 
