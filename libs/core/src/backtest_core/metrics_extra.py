@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backtest_core.metrics import DEGENERATE_REL, Values
+from backtest_core.metrics import DEGENERATE_REL, Values, return_moments
 
 
 def buy_and_hold_return_pct(closes: Sequence[np.ndarray]) -> float | None:
@@ -110,11 +110,11 @@ def kelly_fraction(pnls: Values) -> float | None:
 
 def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> float | None:
     """Return P(true per-bar Sharpe > `benchmark_sharpe`), None below 3 returns or without dispersion."""
-    r = np.asarray(returns, np.float64)
-    if len(r) < 3 or not np.isfinite(r).all():
+    r = np.ascontiguousarray(returns, np.float64)
+    if len(r) < 3:
         return None
-    mean, sd = float(r.mean()), float(r.std(ddof=1))
-    if not sd > DEGENERATE_REL * abs(mean):
+    mean, sd, _ = return_moments(r)  # the moments sharpe_ratio uses
+    if not math.isfinite(mean) or not sd > DEGENERATE_REL * abs(mean):  # a NaN or infinite return
         return None
     centred = r - mean
     squared = centred * centred  # products, not ** (numpy's power of 3 and 4 is 20x slower)
