@@ -103,7 +103,8 @@ class BacktestResult(Frozen):
     per_symbol: list[SymbolMetrics]
     equity_curve: list[EquityPoint]
     trades: TradeLog = Field(
-        description="every closed trade in closing order; serialised as a list of Trade objects"
+        description="every trade in closing order, a position still open after the last bar included"
+        " (exit_reason end_of_data, marked at the last close); serialised as a list of Trade objects"
     )
     rejected_proposals: int = Field(description="proposals skipped for lack of cash or an open position")
     monthly_returns: list[PeriodReturn] = Field(
