@@ -171,3 +171,49 @@ def test_backtest_walkforward_remote_prints_the_same_json_as_the_local_run(platf
     assert run.returncode == 0, f"{run.stderr}\n{platform.log_tails()}"
     assert "submitted walk-forward" in run.stderr and "(3 folds)" in run.stderr
     _assert_same(json.loads(run.stdout), local)
+
+
+UPLOADED = '''from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal
+
+
+class AboveMean(BaseStrategy):
+    """BUY when the close crosses above the mean of the last `window` closes, SELL when it crosses below."""
+
+    params = {"window": Param(20, "closes averaged", minimum=2)}
+
+    def get_required_lookback(self):
+        return int(self.values["window"])
+
+    def decide(self, df, interval, **params):
+        close = df.close
+        mean = close.mean()
+        if close[-2] <= mean < close[-1]:
+            return Signal(Side.BUY)
+        if close[-2] >= mean > close[-1]:
+            return Signal(Side.SELL)
+        return NO_SIGNAL
+'''
+UPLOADED_OPTIONS = ["--interval", "1d", "--start", "2017-01-01", "--end", "2020-01-01",
+                    "--grid", "window=10,20", "--objective", "sharpe:max",
+                    "--train", "365d", "--test", "180"]  # fmt: skip
+
+
+def test_an_uploaded_strategys_walk_forward_equals_the_local_run_of_its_file(platform):
+    path = platform.logs / "above_mean.py"
+    path.write_text(UPLOADED)
+    shipped = ["--data", str(SHIPPED / "BTCUSD" / "1d"), "--symbol", "BTCUSD"]
+    run = _backtest(*shipped, "--strategy", str(path), *UPLOADED_OPTIONS, "--json")
+    assert run.returncode == 0, run.stderr
+    local = json.loads(run.stdout)
+    search = {"space": ["window=10,20"], "objective": "sharpe:max"}
+    with _client(platform, "wf-fay") as http:
+        created = http.post("/strategy/create", json={"name": "above_mean", "source": UPLOADED})
+        assert created.status_code == 201, created.text
+        body = {**BASE, **FOLDS, "strategy": {"user": "above_mean"}, "search": search}
+        submitted = http.post("/walkforward/submit", json=body)
+        assert submitted.status_code == 202, submitted.text
+        status = _until_finished(platform, http, submitted.json()["walkforward_id"])
+        assert status["state"] == "SUCCESS", f"{status}\n{platform.log_tails()}"
+        result = http.get(submitted.json()["result_url"]).json()
+
+    _assert_same(result, local)

@@ -3,15 +3,17 @@ test window's first bar on, as `backtest_research.walkforward.trading_from` does
 
 The wrapper is a strategy source (run in the sandbox like any uploaded one): it loads the base strategy,
 computes its signals on every bar (the indicators warm up on the bars before the test window) and drops
-every signal before TRADE_FROM_NS. The base must be loadable where the sandbox runs it: a built-in or an
-installed module (an uploaded source is refused at submit: it would need a second module of its own).
+every signal before TRADE_FROM_NS. The base is any strategy the sandbox loads: a built-in, an installed
+module, or an uploaded source (its source and helper files travel inside the wrapper's spec; its helper
+files are the wrapper's too).
 """
 
 from __future__ import annotations
 
 import json
 
-from backtest_core.config import BacktestConfig, BuiltinStrategy, ModuleStrategy, SourceStrategy
+from backtest_core.config import BacktestConfig, BuiltinStrategy, SourceStrategy
+from pydantic import ValidationError
 
 WRAPPER_CLASS = "TradingFrom"
 _WRAPPER = '''"""Walk-forward out of sample: {base} trading from {start_ns} ns (earlier signals dropped)."""
@@ -38,9 +40,13 @@ class TradingFrom(BASE):
 '''
 
 
-def wraps(config: BacktestConfig) -> bool:
-    """Whether the config's strategy can be wrapped (a built-in or a module strategy)."""
-    return isinstance(config.strategy, str | BuiltinStrategy | ModuleStrategy)
+def wraps(config: BacktestConfig) -> str | None:
+    """Why the config's strategy cannot be wrapped (e.g. a source too large to carry twice), else None."""
+    try:
+        trading_from_config(config, 0)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def trading_from_config(config: BacktestConfig, start_ns: int) -> BacktestConfig:
@@ -48,11 +54,20 @@ def trading_from_config(config: BacktestConfig, start_ns: int) -> BacktestConfig
     spec = config.strategy
     if isinstance(spec, str):
         spec = BuiltinStrategy(builtin=spec)
-    if not isinstance(spec, BuiltinStrategy | ModuleStrategy):
-        raise ValueError(
-            "walk-forward on the platform runs a built-in or module strategy, was an uploaded one"
+    uploaded = spec if isinstance(spec, SourceStrategy) else None
+    dumped = spec.model_dump(mode="json", by_alias=True, exclude={"name", "version"} if uploaded else None)
+    shown = uploaded.name if uploaded and uploaded.name else dumped.get("builtin") or dumped.get("module")
+    source = _WRAPPER.format(base=json.dumps(shown or "uploaded"), spec=repr(dumped), start_ns=int(start_ns))
+    try:
+        wrapped = SourceStrategy(
+            source=source,
+            class_name=WRAPPER_CLASS,
+            files=uploaded.files if uploaded else {},
+            name=uploaded.name if uploaded else None,
+            version=uploaded.version if uploaded else None,
         )
-    literal = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True)
-    source = _WRAPPER.format(base=literal, spec=repr(json.loads(literal)), start_ns=int(start_ns))
-    wrapped = SourceStrategy(source=source, class_name=WRAPPER_CLASS)
+    except ValidationError as error:
+        raise ValueError(
+            f"the strategy cannot be wrapped for its test runs: {error.errors()[0]['msg']}"
+        ) from None
     return config.model_copy(update={"strategy": wrapped})

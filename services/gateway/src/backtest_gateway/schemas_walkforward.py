@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+from backtest_core.config import BuiltinStrategy, SourceStrategy
 from backtest_core.contracts import SweepState
 from backtest_research.search import SweepSearch
 from backtest_research.walkforward_records import WalkForwardOptions, WalkForwardRecord
@@ -51,7 +52,7 @@ class WalkForwardStatus(BaseModel):
     folds: list[dict[str, Any]]
     search: SweepSearch
     options: WalkForwardOptions
-    strategy: str
+    strategy: str = Field(description="a built-in's name, an uploaded strategy's name, or module:class")
     symbols: list[str]
     interval: str
     failure: str | None
@@ -62,7 +63,14 @@ class WalkForwardStatus(BaseModel):
     @classmethod
     def from_record(cls, record: WalkForwardRecord) -> WalkForwardStatus:
         spec = record.config.strategy
-        strategy = spec if isinstance(spec, str) else getattr(spec, "builtin", None) or "module"
+        if isinstance(spec, str):
+            strategy = spec
+        elif isinstance(spec, BuiltinStrategy):
+            strategy = spec.builtin
+        elif isinstance(spec, SourceStrategy):
+            strategy = spec.name or "uploaded"
+        else:
+            strategy = f"{spec.module}:{spec.class_name}"
         return cls(
             walkforward_id=record.walkforward_id,
             user_id=record.user_id,
@@ -71,7 +79,7 @@ class WalkForwardStatus(BaseModel):
             folds=[fold.status() for fold in record.folds],
             search=record.search,
             options=record.options,
-            strategy=str(strategy),
+            strategy=strategy,
             symbols=list(record.config.symbols),
             interval=record.config.interval,
             failure=record.failure,

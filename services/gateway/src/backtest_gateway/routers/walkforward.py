@@ -141,12 +141,9 @@ async def bar_grid(config: BacktestConfig, market: MarketData) -> np.ndarray:
 def _refuse_unsupported(body: WalkForwardRequest, config: BacktestConfig) -> None:
     if body.search.method == "tpe":
         raise InvalidFolds("search.method: walk-forward takes grid or random (tpe: a sweep)", field="search")
-    if not wraps(config):
-        raise InvalidFolds(
-            "strategy: walk-forward on the platform runs a built-in strategy (an uploaded one: "
-            "`backtest walkforward` locally)",
-            field="strategy",
-        )
+    refused = wraps(config)
+    if refused is not None:
+        raise InvalidFolds(f"strategy: {refused}", field="strategy")
 
 
 @router.post(
