@@ -122,6 +122,7 @@ def test_folds_that_do_not_read_or_fit_are_422_naming_why(
 
     assert answer.status_code == 422, answer.text
     assert message in answer.json()["error"]["message"]
+    assert answer.json()["error"]["field"] == ("search" if "search" in changes else next(iter(changes)))
     assert walkforwards.records == {}
 
 

@@ -10,6 +10,7 @@ only (a foreign one is a 404, as a missing one).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import numpy as np
@@ -186,8 +187,10 @@ async def submit_walkforward(
             walkforward_id, times, config.interval, body.train, body.test, body.step, body.gap, body.anchored
         )
     except SpaceError as error:
+        named = re.match(r"option -*(\w+):", str(error))  # a length that does not read names its option
+        field = named[1] if named else "train"
         raise InvalidFolds(
-            f"{error} (the data has {len(times)} {config.interval} bars)", field="train"
+            f"{error} (the data has {len(times)} {config.interval} bars)", field=field
         ) from error
     longest = max(test_run_bars(times, fold) for fold in folds)
     if longest > TEST_RUN_BARS_MAX:
