@@ -151,6 +151,7 @@ class Stack:
     gateway: bool = False
     gateways: int = 1  # with gateway: how many (gateway, gateway-1, ...), each on its own port
     sweeper: bool = False  # the sweeper service (sweeps are submitted through the gateway: needs gateway)
+    sweepers: int = 1  # with sweeper: how many (sweeper, sweeper-1, ...): they share consumers and locks
     overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     database: str = field(default_factory=lambda: f"rel_{new_id()[:12]}")
     services: dict[str, Service] = field(default_factory=dict)
@@ -225,8 +226,12 @@ class Stack:
             }
             self._add("gateway" if index == 0 else f"gateway-{index}", "gateway", env)
         self.gateway_url = self.gateway_urls[0] if self.gateway_urls else ""
-        if self.sweeper:
-            self._add("sweeper", "sweeper", self._env("SWEEPER", self.mongo_uri))
+        for index in range(self.sweepers if self.sweeper else 0):
+            self._add(
+                "sweeper" if index == 0 else f"sweeper-{index}",
+                "sweeper",
+                self._env("SWEEPER", self.mongo_uri),
+            )
 
     def start(self) -> None:
         """Build, start every service and wait until each one listens (JetStream consumers, /health)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ from pymongo import AsyncMongoClient
 from backtest_sweeper.adapters.mongo_sweeps import MongoSweepStore
 from backtest_sweeper.adapters.mongo_walkforwards import MongoWalkForwardStore
 from backtest_sweeper.adapters.nats_bus import NatsSweepBus
+from backtest_sweeper.adapters.nats_kv_locks import NatsKvLocks
 from backtest_sweeper.handlers import build_router
 from backtest_sweeper.service import SweeperService
 from backtest_sweeper.settings import Settings
@@ -43,8 +45,9 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     store = MongoSweepStore(mongo[settings.mongodb_database])
     walkforward_store = MongoWalkForwardStore(mongo[settings.mongodb_database])
     bus = NatsSweepBus(broker)
-    service = SweeperService(store, bus, utc_now, settings.trials_in_flight)
-    walkforwards = WalkForwardService(walkforward_store, store, bus, utc_now)
+    locks = NatsKvLocks(broker, replicas=settings.stream_replicas)  # sweepers in any number
+    service = SweeperService(store, bus, utc_now, settings.trials_in_flight, locks)
+    walkforwards = WalkForwardService(walkforward_store, store, bus, utc_now, locks)
     broker.include_router(build_router(service, walkforwards, redelivery_delay_s=settings.redelivery_delay_s))
     app = FastStream(broker, logger=logging.getLogger("backtest_sweeper.app"))
 
@@ -52,16 +55,35 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     async def prepare() -> None:
         await broker.connect()
         await declare_streams(broker.connection.jetstream(), STREAMS_USED, settings.stream_replicas)
+        await locks.open()
         await store.ensure_indexes()
         await walkforward_store.ensure_indexes()
 
-    @app.after_startup
-    async def resume() -> None:
+    resuming: list[asyncio.Task[None]] = []
+
+    async def resume_all() -> None:
         log.info("resumed %d open sweeps", await service.resume())
         log.info("resumed %d open walk-forwards", await walkforwards.resume())
 
+    async def resume_periodically() -> None:
+        """Sweepers run in any number: one killed between marking a trial SUBMITTED and sending it is
+        not restarted, so every sweeper resumes every open sweep now and then (a resend is a no-op)."""
+        while True:
+            await asyncio.sleep(settings.resume_every_s)
+            try:
+                await resume_all()
+            except Exception:  # NATS or MongoDB away: the next round tries again
+                log.exception("resuming the open sweeps failed; again in %.0f s", settings.resume_every_s)
+
+    @app.after_startup
+    async def resume() -> None:
+        await resume_all()
+        resuming.append(asyncio.create_task(resume_periodically()))
+
     @app.on_shutdown
     async def close() -> None:
+        for task in resuming:
+            task.cancel()
         await mongo.close()
         if owns_provider:
             provider.shutdown()

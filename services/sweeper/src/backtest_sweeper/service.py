@@ -14,9 +14,7 @@ restart loses nothing: the study is the stored trials).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -31,6 +29,7 @@ from backtest_research.sweep import history_deflated_sharpe
 from backtest_research.sweep_records import ENDED_TRIALS, OPEN_TRIALS, SweepRecord, TrialStatus
 from backtest_research.tpe import ask_tpe
 
+from backtest_sweeper.locks import LocalLocks, OwnerLocks
 from backtest_sweeper.plan import (
     TrialEnd,
     best_summary,
@@ -52,17 +51,22 @@ class SweeperService:
     """Plans sweeps, sends their trials, records their ends and ranks them."""
 
     def __init__(
-        self, store: SweepStore, bus: SweepBus, clock: Callable[[], datetime], trials_in_flight: int
+        self,
+        store: SweepStore,
+        bus: SweepBus,
+        clock: Callable[[], datetime],
+        trials_in_flight: int,
+        locks: OwnerLocks | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
         self._in_flight = trials_in_flight
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: OwnerLocks = locks or LocalLocks()
 
     async def submit(self, command: SubmitSweep) -> None:
         """Plan a PENDING sweep's trials and send the first ones."""
-        async with self._locks[command.sweep_id]:
+        async with self._locks.hold(f"sweep.{command.sweep_id}"):
             record = await self._store.get(command.sweep_id)
             if record is None or record.user_id != command.user_id:
                 log.warning("sweep %s of user %s is not stored; ignored", command.sweep_id, command.user_id)
@@ -77,7 +81,7 @@ class SweeperService:
 
     async def cancel(self, command: CancelSweep) -> None:
         """Stop sending trials and cancel those out; the sweep ends CANCELLED when they have ended."""
-        async with self._locks[command.sweep_id]:
+        async with self._locks.hold(f"sweep.{command.sweep_id}"):
             record = await self._store.get(command.sweep_id)
             if record is None or record.user_id != command.user_id:
                 return
@@ -94,7 +98,7 @@ class SweeperService:
         trial = await self._store.trial_of_task(task_id)
         if trial is None or trial.state not in OPEN_TRIALS:
             return
-        async with self._locks[trial.sweep_id]:
+        async with self._locks.hold(f"sweep.{trial.sweep_id}"):
             record = await self._store.get(trial.sweep_id)
             if record is None:
                 return
@@ -111,7 +115,7 @@ class SweeperService:
         """At start: send again every SUBMITTED trial of every open sweep and advance each; the count."""
         sweep_ids = await self._store.open_sweeps()
         for sweep_id in sweep_ids:
-            async with self._locks[sweep_id]:
+            async with self._locks.hold(f"sweep.{sweep_id}"):
                 record = await self._store.get(sweep_id)
                 if record is None or record.state is SweepState.PENDING:
                     continue  # its SubmitSweep is still in the stream

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         "admission then shares the runners among users",
     )
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
+    resume_every_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often every open sweep and walk-forward is resumed (what a sweeper killed between "
+        "marking and sending left is sent again by the others; at start too)",
+    )
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector URL, e.g. http://otel-collector:4318; None: no export"
     )

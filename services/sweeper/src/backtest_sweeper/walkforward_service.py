@@ -10,9 +10,7 @@ publishes, then the message is acked, and every step is idempotent:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -27,6 +25,7 @@ from backtest_core.contracts import (
 )
 from backtest_research.walkforward_records import FoldState, WalkForwardRecord
 
+from backtest_sweeper.locks import LocalLocks, OwnerLocks
 from backtest_sweeper.ports import SweepBus, SweepStore, WalkForwardStore
 from backtest_sweeper.walkforward_plan import TestEnd, advance, fold_sweeps, test_command, tested_fold
 
@@ -42,16 +41,17 @@ class WalkForwardService:
         sweeps: SweepStore,
         bus: SweepBus,
         clock: Callable[[], datetime],
+        locks: OwnerLocks | None = None,
     ) -> None:
         self._store = store
         self._sweeps = sweeps
         self._bus = bus
         self._clock = clock
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: OwnerLocks = locks or LocalLocks()
 
     async def submit(self, command: SubmitWalkForward) -> None:
         """Store the folds' sweeps of a PENDING walk-forward, mark it RUNNING, send the sweeps' commands."""
-        async with self._locks[command.walkforward_id]:
+        async with self._locks.hold(f"walkforward.{command.walkforward_id}"):
             record = await self._store.get(command.walkforward_id)
             if record is None or record.user_id != command.user_id:
                 log.warning(
@@ -67,7 +67,7 @@ class WalkForwardService:
 
     async def cancel(self, command: CancelWalkForward) -> None:
         """Cancel the folds' open sweeps and the test run out; the walk-forward ends CANCELLED."""
-        async with self._locks[command.walkforward_id]:
+        async with self._locks.hold(f"walkforward.{command.walkforward_id}"):
             record = await self._store.get(command.walkforward_id)
             if record is None or record.user_id != command.user_id or record.finished_at is not None:
                 return
@@ -98,7 +98,7 @@ class WalkForwardService:
         walkforward_id = await self._store.of_sweep(sweep_id)
         if walkforward_id is None:
             return
-        async with self._locks[walkforward_id]:
+        async with self._locks.hold(f"walkforward.{walkforward_id}"):
             record = await self._store.get(walkforward_id)
             if record is not None and record.finished_at is None:
                 await self._advance(record)
@@ -112,7 +112,7 @@ class WalkForwardService:
         walkforward_id = await self._store.of_test_task(task_id)
         if walkforward_id is None:
             return
-        async with self._locks[walkforward_id]:
+        async with self._locks.hold(f"walkforward.{walkforward_id}"):
             record = await self._store.get(walkforward_id)
             if record is None or record.finished_at is not None:
                 return
@@ -128,7 +128,7 @@ class WalkForwardService:
         """At start: send again the commands a crash may have left unsent, and advance each; the count."""
         ids = await self._store.open_walkforwards()
         for walkforward_id in ids:
-            async with self._locks[walkforward_id]:
+            async with self._locks.hold(f"walkforward.{walkforward_id}"):
                 record = await self._store.get(walkforward_id)
                 if record is None or record.state is SweepState.PENDING:
                     continue  # its SubmitWalkForward is still in the stream
