@@ -13,7 +13,7 @@ import nats
 import pytest
 from backtest_core.contracts import Stream, Subject
 from backtest_messaging import ELECTION_ERRORS, declare_streams
-from backtest_messaging.streams import server_urls
+from backtest_messaging.streams import NO_SUITABLE_PEERS, server_urls
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -24,7 +24,6 @@ MESSAGES = 300
 KILL_AT = 100
 RETRYABLE = (*ELECTION_ERRORS, nats.errors.ConnectionClosedError)
 T = TypeVar("T")
-NO_SUITABLE_PEERS = 10005  # JetStream error code: not enough servers known for the replicas asked
 
 
 async def _retry(call: Callable[[], Awaitable[T]], what: str) -> T:

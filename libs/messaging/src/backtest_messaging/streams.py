@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 
 from backtest_core.contracts import STREAMS, Stream, StreamSpec
@@ -13,6 +15,8 @@ from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 # JetStream drops a second message with the same id inside the stream's duplicate window.
 MSG_ID_HEADER = "Nats-Msg-Id"
 STREAM_NAME_IN_USE = 10058  # JetStream error code: a stream of that name exists with another config
+NO_SUITABLE_PEERS = 10005  # JetStream error code: the cluster knows fewer servers than the replicas asked
+DECLARE_WAIT_S = 60.0
 
 # What a JetStream request answers while a clustered stream has no leader (a node died, an election is
 # under way): no response, no responders, a timeout, or 503 "JetStream temporarily unavailable" (2.10).
@@ -46,25 +50,42 @@ def server_urls(nats_url: str) -> list[str]:
     return urls
 
 
-async def declare_streams(js: JetStreamContext, names: Iterable[Stream], replicas: int = 1) -> None:
+async def declare_streams(
+    js: JetStreamContext, names: Iterable[Stream], replicas: int = 1, wait_s: float = DECLARE_WAIT_S
+) -> None:
     """Create each named stream of `contracts.STREAMS` unless it exists; an existing one is left as it is.
 
     Race-safe: when another service creates the stream between the lookup and the creation, the
-    creation's error is swallowed once the stream is seen to exist; otherwise that error is raised.
+    creation's error is swallowed once the stream is seen to exist; otherwise that error is raised. A
+    cluster still forming (no leader yet, or too few peers known for `replicas`) is waited for, up to
+    `wait_s` seconds: services and their NATS servers start together.
     """
     wanted = set(names)
+    deadline = time.monotonic() + wait_s
     for spec in STREAMS:
         if spec.name not in wanted:
             continue
-        try:
-            await js.stream_info(spec.name.value)
-            continue
-        except NotFoundError:
-            pass
-        try:
-            await js.add_stream(stream_config(spec, replicas))
-        except BadRequestError as error:
+        while True:
             try:
-                await js.stream_info(spec.name.value)  # created concurrently by another service: fine
-            except NotFoundError:
-                raise error from None
+                await _declare(js, spec, replicas)
+                break
+            except (*ELECTION_ERRORS, BadRequestError) as error:
+                forming = not isinstance(error, BadRequestError) or error.err_code == NO_SUITABLE_PEERS
+                if not forming or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
+
+
+async def _declare(js: JetStreamContext, spec: StreamSpec, replicas: int) -> None:
+    try:
+        await js.stream_info(spec.name.value)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_stream(stream_config(spec, replicas))
+    except BadRequestError as error:
+        try:
+            await js.stream_info(spec.name.value)  # created concurrently by another service: fine
+        except NotFoundError:
+            raise error from None
