@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.contracts import new_id
+from backtest_core.contracts import TaskState, new_id
 from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
-from backtest_gateway.ports import MetricQuery, StrategyRecord
+from backtest_gateway.ports import MetricQuery, StrategyRecord, TaskFilter
 from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
@@ -120,3 +120,46 @@ async def test_ranking_by_metric_filters_owner_state_nulls_and_bounds(db):
     assert [(i.task_id, i.metrics["sharpe"]) for i in mine.items] == [("a1", 1.5), ("a2", 0.2)]
     assert mine.total == 2
     assert [i.task_id for i in bounded.items] == ["a1", "b1"]
+
+
+async def test_the_list_filters_by_state_strategy_name_and_symbol_as_stored(db):
+    def doc(task: str, strategy: object, symbols: list[str], state: str = "SUCCESS") -> dict:
+        config = {"strategy": strategy, "symbols": symbols, "interval": "1d"}
+        return {
+            "_id": task,
+            "user_id": "alice",
+            "state": state,
+            "seq": 3,
+            "created_at": NOW,
+            "config": config,
+        }
+
+    uploaded = {"source": "class S: ...", "name": "breakout", "version": 2}
+    await db["backtests"].insert_many(
+        [
+            doc("t1", "sma_cross", ["BTCUSD"]),
+            doc("t2", {"builtin": "sma_cross"}, ["ETHUSD", "BTCUSD"], state="FAILURE"),
+            doc("t3", uploaded, ["ETHUSD"])
+            | {"strategy_ref": {"owner": "alice", "name": "breakout", "version": 2}},
+            doc("t4", "rsi_reversion", ["LTCUSD"]),
+        ]
+    )
+    store = MongoTaskStore(db)
+
+    async def ids(**where: object) -> list[str]:
+        page = await store.page("alice", TaskFilter(**where), 10, 0)
+        return sorted(r.task_id for r in page.items)
+
+    assert await ids(strategy="sma_cross") == ["t1", "t2"]  # by name, as a string or a built-in object
+    assert await ids(strategy="breakout") == ["t3"]  # an uploaded strategy by its name
+    assert await ids(symbol="BTCUSD") == ["t1", "t2"]
+    assert await ids(symbol="ETHUSD", strategy="sma_cross") == ["t2"]
+    assert await ids(state=TaskState.SUCCESS, symbol="ETHUSD") == ["t3"]
+    assert await ids(strategy="none_such") == []
+    records = (await store.page("alice", TaskFilter(), 10, 0)).items
+    assert {r.task_id: TaskFilter(strategy="sma_cross").matches(r) for r in records} == {
+        "t1": True,
+        "t2": True,
+        "t3": False,
+        "t4": False,
+    }  # the in-memory store's test agrees with the query

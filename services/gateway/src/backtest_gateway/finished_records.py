@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from backtest_core.contracts import TERMINAL_STATES, TaskState
+from backtest_core.contracts import TERMINAL_STATES
 
-from backtest_gateway.ports import IdempotencyClaim, MetricQuery, RankedPage, TaskPage, TaskRecord, TaskStore
+from backtest_gateway.ports import (
+    IdempotencyClaim,
+    MetricQuery,
+    RankedPage,
+    TaskFilter,
+    TaskPage,
+    TaskRecord,
+    TaskStore,
+)
 
 FINISHED_RECORDS_MAX = 10_000  # records without their results: a few KB each
 
@@ -74,9 +82,9 @@ class FinishedRecords:
         """As the wrapped store."""
         await self._store.delete_pending(task_id)
 
-    async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
+    async def page(self, user_id: str | None, where: TaskFilter, limit: int, offset: int) -> TaskPage:
         """As the wrapped store."""
-        return await self._store.page(user_id, state, limit, offset)
+        return await self._store.page(user_id, where, limit, offset)
 
     async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:
         """As the wrapped store."""

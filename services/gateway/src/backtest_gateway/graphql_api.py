@@ -42,6 +42,7 @@ from backtest_gateway.ports import (
     StrategyRecord,
     StrategyStore,
     SweepStore,
+    TaskFilter,
     TaskRecord,
     TaskStore,
 )
@@ -311,16 +312,25 @@ class Query:
             raise _graphql_error(StrategyNotFound(name))
         return StrategyType.of_record(record)
 
-    @strawberry.field(description="your backtests, newest first (admins: everyone's)")
+    @strawberry.field(
+        description="your backtests, newest first (admins: everyone's); by state, strategy name, symbol"
+    )
     async def backtests(
-        self, info: Info[Context, None], limit: int = 50, offset: int = 0, state: str | None = None
+        self,
+        info: Info[Context, None],
+        limit: int = 50,
+        offset: int = 0,
+        state: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
     ) -> BacktestPageType:
         principal = info.context.principal
         owner = None if principal.is_admin else principal.user_id
         wanted = TaskState(state) if state in {s.value for s in TaskState} else None
         if state is not None and wanted is None:
             return BacktestPageType(items=[], total=0)
-        page = await info.context.tasks.page(owner, wanted, _limit(info, limit), max(0, offset))
+        where = TaskFilter(state=wanted, strategy=strategy, symbol=symbol)
+        page = await info.context.tasks.page(owner, where, _limit(info, limit), max(0, offset))
         return BacktestPageType(items=[BacktestType.of(r) for r in page.items], total=page.total)
 
     @strawberry.field(

@@ -59,6 +59,34 @@ class TaskRecord(BaseModel):
     updated_at: datetime | None = None
 
 
+class TaskFilter(BaseModel):
+    """Which of a user's tasks a list shows: by state, by strategy name (a built-in's, or an uploaded
+    strategy's), by a symbol among its symbols; None: any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: TaskState | None = None
+    strategy: str | None = None
+    symbol: str | None = None
+
+    def matches(self, record: TaskRecord) -> bool:
+        """Whether `record` passes (the in-memory store's test; MongoTaskStore asks the same in a query)."""
+        return (
+            (self.state is None or record.state is self.state)
+            and (self.strategy is None or self.strategy in strategy_names(record))
+            and (self.symbol is None or (record.config is not None and self.symbol in record.config.symbols))
+        )
+
+
+def strategy_names(record: TaskRecord) -> set[str]:
+    """The names a task's strategy goes by: the built-in's, the uploaded source's and its reference's."""
+    spec = record.config.strategy if record.config is not None else None
+    names = {spec} if isinstance(spec, str) else {getattr(spec, "builtin", None), getattr(spec, "name", None)}
+    if record.strategy_ref is not None:
+        names.add(record.strategy_ref.name)
+    return {name for name in names if name}
+
+
 class TaskPage(BaseModel):
     """One page of a user's tasks, newest first; `total` counts every match."""
 
@@ -135,8 +163,8 @@ class TaskStore(Protocol):
         """Return the task's stored seq as `get` would read it (None if missing), without its result."""
         ...
 
-    async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
-        """Return tasks of `user_id` (all users when None), newest first."""
+    async def page(self, user_id: str | None, where: TaskFilter, limit: int, offset: int) -> TaskPage:
+        """Return tasks of `user_id` (all users when None) that pass `where`, newest first."""
         ...
 
     async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from backtest_core.config import BacktestConfig
 from backtest_core.contracts import Failure, FailureReason, TaskState
-from backtest_gateway.ports import TaskRecord
+from backtest_gateway.ports import StrategyRef, TaskRecord
 
 pytestmark = pytest.mark.service
 
@@ -221,6 +222,49 @@ def test_list_shows_only_own_tasks_newest_first_with_pages(gateway, make_token):
     assert (first["total"], first["next_offset"]) == (5, 2)
     assert [i["task_id"] for i in last["items"]] == [mine[0]]
     assert last["next_offset"] is None
+
+
+def test_list_filters_by_strategy_name_and_symbol_in_rest_and_graphql_alike(gateway, make_token):
+    def run(strategy: object, symbols: list[str], **extra: object) -> str:
+        config = BacktestConfig.model_validate({"strategy": strategy, "symbols": symbols})
+        return _stored(
+            gateway.store,
+            "alice",
+            TaskState.SUCCESS,
+            minutes=len(gateway.store.records),
+            config=config,
+            **extra,
+        )
+
+    sma = run("sma_cross", ["BTCUSD"])
+    both = run({"builtin": "sma_cross"}, ["ETHUSD", "BTCUSD"])
+    uploaded = run(
+        {"source": "class S: ...", "name": "breakout", "version": 1},
+        ["ETHUSD"],
+        strategy_ref=StrategyRef(owner="alice", name="breakout", version=1),
+    )
+    _stored(
+        gateway.store,
+        "bob",
+        TaskState.SUCCESS,
+        config=BacktestConfig(strategy="sma_cross", symbols=["BTCUSD"]),
+    )
+    headers = auth(make_token("alice"))
+
+    def listed(query: str) -> list[str]:
+        page = gateway.client.get(f"/backtest/list?{query}", headers=headers).json()
+        return [item["task_id"] for item in page["items"]]
+
+    def queried(args: str) -> list[str]:
+        body = {"query": f"{{ backtests({args}) {{ items {{ taskId }} total }} }}"}
+        data = gateway.client.post("/graphql", json=body, headers=headers).json()["data"]
+        return [item["taskId"] for item in data["backtests"]["items"]]
+
+    assert listed("strategy=sma_cross") == [both, sma] == queried('strategy: "sma_cross"')
+    assert listed("strategy=breakout") == [uploaded] == queried('strategy: "breakout"')
+    assert listed("symbol=ETHUSD") == [uploaded, both] == queried('symbol: "ETHUSD"')
+    assert listed("symbol=ETHUSD&strategy=sma_cross&state=SUCCESS") == [both]
+    assert listed("symbol=LTCUSD") == []
 
 
 def test_user_id_filter_is_ignored_for_non_admins(gateway, make_token):

@@ -31,6 +31,7 @@ from backtest_gateway.ports import (
     StrategyPage,
     StrategyRecord,
     SweepOrder,
+    TaskFilter,
     TaskPage,
     TaskRecord,
 )
@@ -73,12 +74,10 @@ class InMemoryTaskStore:
         record = self.records.get(task_id)
         return None if record is None else record.seq
 
-    async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
+    async def page(self, user_id: str | None, where: TaskFilter, limit: int, offset: int) -> TaskPage:
         """Return matching records, newest first (by created_at, then task id)."""
         matches = [
-            r
-            for r in self.records.values()
-            if (user_id is None or r.user_id == user_id) and (state is None or r.state is state)
+            r for r in self.records.values() if (user_id is None or r.user_id == user_id) and where.matches(r)
         ]
         matches.sort(
             key=lambda r: (r.created_at.timestamp() if r.created_at else 0.0, r.task_id), reverse=True

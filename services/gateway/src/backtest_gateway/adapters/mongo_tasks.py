@@ -15,7 +15,15 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.read_preferences import Primary, SecondaryPreferred
 from pymongo.write_concern import WriteConcern
 
-from backtest_gateway.ports import IdempotencyClaim, MetricQuery, RankedPage, RankedTask, TaskPage, TaskRecord
+from backtest_gateway.ports import (
+    IdempotencyClaim,
+    MetricQuery,
+    RankedPage,
+    RankedTask,
+    TaskFilter,
+    TaskPage,
+    TaskRecord,
+)
 
 BACKTESTS = "backtests"
 IDEMPOTENCY_KEYS = "idempotency_keys"
@@ -112,13 +120,25 @@ class MongoTaskStore:
             doc = await self._primary.find_one({"_id": task_id}, _SEQ_PROJECTION)
         return None if doc is None else int(doc.get("seq", 0))
 
-    async def page(self, user_id: str | None, state: TaskState | None, limit: int, offset: int) -> TaskPage:
+    async def page(self, user_id: str | None, where: TaskFilter, limit: int, offset: int) -> TaskPage:
         """Return one page of tasks, newest first, without their (large) results."""
         query: dict[str, Any] = {}
         if user_id is not None:
             query["user_id"] = user_id
-        if state is not None:
-            query["state"] = state.value
+        if where.state is not None:
+            query["state"] = where.state.value
+        if where.symbol is not None:
+            query["config.symbols"] = where.symbol
+        if where.strategy is not None:  # the names ports.strategy_names gives
+            query["$or"] = [
+                {field: where.strategy}
+                for field in (
+                    "config.strategy",
+                    "config.strategy.builtin",
+                    "config.strategy.name",
+                    "strategy_ref.name",
+                )
+            ]
         cursor = (
             self._secondary.find(query, _LIST_PROJECTION)
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])

@@ -40,7 +40,7 @@ from backtest_gateway.errors import (
     NotFinished,
     TaskNotFound,
 )
-from backtest_gateway.ports import TaskRecord, TaskStore
+from backtest_gateway.ports import TaskFilter, TaskRecord, TaskStore
 from backtest_gateway.result_pages import (
     EQUITY_PAGE_DEFAULT,
     EQUITY_PAGE_MAX,
@@ -275,14 +275,20 @@ async def list_backtests(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     state: TaskState | None = None,
+    strategy: Annotated[
+        str | None,
+        Query(max_length=100, description="only runs of this strategy (built-in or uploaded name)"),
+    ] = None,
+    symbol: Annotated[str | None, Query(max_length=50, description="only runs trading this symbol")] = None,
     user_id: Annotated[
         str | None, Query(max_length=200, description="admins only: another user's tasks")
     ] = None,
 ) -> BacktestPage:
-    """List the caller's backtests, newest first (admins: everyone's, or one user's with `user_id`)."""
+    """List the caller's backtests, newest first (admins: everyone's, or one user's with `user_id`),
+    filtered by state, strategy and symbol when given."""
     limit = min(limit, settings.page_size_max)
     owner = user_id if principal.is_admin else principal.user_id
-    page = await store.page(owner, state, limit, offset)
+    page = await store.page(owner, TaskFilter(state=state, strategy=strategy, symbol=symbol), limit, offset)
     following = offset + len(page.items)
     return BacktestPage(
         items=[BacktestStatus.from_record(r) for r in page.items],
