@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from backtest_cli.remote import EXIT_FAILED, EXIT_OK, GatewayClient, RemoteError, _run, build_submission
@@ -63,19 +64,36 @@ def sweep_submission(args: argparse.Namespace) -> dict[str, Any]:
     return {**build_submission(args), "interval": args.interval or DEFAULT_INTERVAL, "search": search}
 
 
-def wait_until_finished(sweeps: SweepClient, sweep_id: str, total: int, *, progress: bool) -> dict[str, Any]:
-    """Poll the sweep's status until `finished_at` is set; return that status. Ended trials move the bar."""
+def follow(
+    fetch_status: Callable[[], dict[str, Any]],
+    ended_of: Callable[[dict[str, Any]], int],
+    total: int,
+    *,
+    progress: bool,
+) -> dict[str, Any]:
+    """Poll `fetch_status` until its `finished_at` is set; return that status. The bar moves by what
+    `ended_of` counts as ended (a sweep's trials, a walk-forward's folds) out of `total`."""
     with trial_progress(total, enabled=progress) as advance:
         shown = 0
         while True:
-            status = sweeps.status(sweep_id)
-            ended = sum(status["counts"][name] for name in ENDED_COUNTS)
+            status = fetch_status()
+            ended = ended_of(status)
             if advance is not None and ended > shown:
                 advance(ended - shown)
                 shown = ended
             if status["finished_at"] is not None:
                 return status
             time.sleep(POLL_INTERVAL_S)
+
+
+def wait_until_finished(sweeps: SweepClient, sweep_id: str, total: int, *, progress: bool) -> dict[str, Any]:
+    """Poll the sweep until it has finished; return that status. Ended trials move the bar."""
+    return follow(
+        lambda: sweeps.status(sweep_id),
+        lambda status: sum(status["counts"][name] for name in ENDED_COUNTS),
+        total,
+        progress=progress,
+    )
 
 
 def cancel_interrupted(sweeps: SweepClient, sweep_id: str) -> int:

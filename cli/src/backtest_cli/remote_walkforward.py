@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from backtest_cli.remote import EXIT_FAILED, EXIT_OK, GatewayClient, RemoteError, _run, build_submission
-from backtest_cli.remote_sweep import DEFAULT_INTERVAL, EXIT_INTERRUPTED, POLL_INTERVAL_S
-from backtest_cli.sweep_output import trial_progress
+from backtest_cli.remote_sweep import DEFAULT_INTERVAL, EXIT_INTERRUPTED, follow
 
 FOLD_OPTIONS = ("train", "test", "step", "gap")
 
@@ -49,17 +47,12 @@ def wait_until_finished(
     client: GatewayClient, walkforward_id: str, folds: int, *, progress: bool
 ) -> dict[str, Any]:
     """Poll the status until `finished_at` is set; return that status. Ended folds move the bar."""
-    with trial_progress(folds, enabled=progress) as advance:
-        shown = 0
-        while True:
-            status = client._call("GET", f"/walkforward/{walkforward_id}")
-            ended = status["counts"]["done"]
-            if advance is not None and ended > shown:
-                advance(ended - shown)
-                shown = ended
-            if status["finished_at"] is not None:
-                return status
-            time.sleep(POLL_INTERVAL_S)
+    return follow(
+        lambda: client._call("GET", f"/walkforward/{walkforward_id}"),
+        lambda status: int(status["counts"]["done"]),
+        folds,
+        progress=progress,
+    )
 
 
 def _cancel_interrupted(client: GatewayClient, walkforward_id: str) -> int:
