@@ -1,4 +1,5 @@
-"""Real candles shipped in the repo and real engine results on them, for the gateway's tests."""
+"""Real candles shipped in the repo, real engine results on them, and stored sweeps and walk-forwards
+(with a walk-forward store over a dict), for the gateway's tests."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from backtest_gateway.ports import TaskRecord
 from backtest_marketdata.models import IntervalCoverage, Symbol
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
+from backtest_research.walkforward_records import (
+    FoldRecord,
+    FoldState,
+    WalkForwardRecord,
+    walkforward_folds,
+)
+from backtest_research.walkforward_stitch import cut_to_test, stitch
 
 REPO = Path(__file__).resolve().parents[3]
 KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"
@@ -135,3 +143,95 @@ def finished_sweep(
         finished_at=moment + timedelta(seconds=len(trials)),
     )
     return record, trials
+
+
+class MemoryWalkForwards:
+    """WalkForwardStore over a dict."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, WalkForwardRecord] = {}
+
+    async def insert(self, record: WalkForwardRecord) -> None:
+        self.records[record.walkforward_id] = record
+
+    async def delete_pending(self, walkforward_id: str) -> None:
+        self.records.pop(walkforward_id, None)
+
+    async def get(self, walkforward_id: str) -> WalkForwardRecord | None:
+        return self.records.get(walkforward_id)
+
+    async def page(self, user_id: str | None, limit: int, offset: int) -> tuple[list[WalkForwardRecord], int]:
+        mine = [r for r in self.records.values() if user_id is None or r.user_id == user_id]
+        return mine[offset : offset + limit], len(mine)
+
+    async def open_count(self, user_id: str) -> int:
+        return sum(r.user_id == user_id and r.finished_at is None for r in self.records.values())
+
+
+WALKFORWARD_FROM = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def running_walkforward(walkforward_id: str, user: str, folds: int = 3) -> WalkForwardRecord:
+    """A RUNNING walk-forward of sma_cross, fast=5,10 x slow=20,50 (4 trials a fold), on the shipped
+    BTCUSD daily bars from 2017: 365-bar train and 180-bar test windows, its first `folds` folds TRAINING."""
+    times = candles("BTCUSD").open_time
+    times = times[times >= int(WALKFORWARD_FROM.timestamp()) * 1_000_000_000]
+    options, planned = walkforward_folds(walkforward_id, times, "1d", 365, 180)
+    config = {"strategy": "sma_cross", "symbols": ["BTCUSD"], "interval": "1d", "start": WALKFORWARD_FROM}
+    return WalkForwardRecord(
+        walkforward_id=walkforward_id,
+        user_id=user,
+        state=SweepState.RUNNING,
+        config=BacktestConfig.model_validate(config),
+        search=SweepSearch(space=["fast=5,10", "slow=20,50"]),
+        options=options,
+        folds=planned[:folds],
+        created_at=WALKFORWARD_FROM,
+        updated_at=WALKFORWARD_FROM,
+    )
+
+
+def trained_fold(fold: FoldRecord, fast: int, cash: float) -> FoldRecord:
+    """The fold once its sweep chose fast=`fast`, slow=50 (in-sample Sharpe fast / 10, CAGR 2 x fast %),
+    TESTING from `cash`."""
+    return fold.model_copy(
+        update={
+            "state": FoldState.TESTING,
+            "params": {"fast": fast, "slow": 50},
+            "in_sample": {"sharpe": fast / 10, "cagr_pct": 2.0 * fast, "trade_count": 3},
+            "cash": cash,
+        }
+    )
+
+
+def tested_fold(fold: FoldRecord) -> FoldRecord:
+    """The TESTING fold once its test run ended DONE: one trade, its equity 0.1 % up every test bar."""
+    assert fold.cash is not None
+    times = candles("BTCUSD").open_time
+    inside = times[(times >= fold.test_start) & (times < fold.test_end)]
+    equity = fold.cash * 1.001 ** np.arange(1, len(inside) + 1)
+    test = cut_to_test(fold.cash, inside, equity, fold.window(), "1d", trades=1)
+    return fold.model_copy(
+        update={
+            "state": FoldState.DONE,
+            "test_times": [int(t) for t in test.times],
+            "test_equity": [float(v) for v in test.equity],
+            "out_of_sample": test.metrics,
+            "trades": test.trades,
+        }
+    )
+
+
+def finished_walkforward(walkforward_id: str, user: str) -> WalkForwardRecord:
+    """`running_walkforward` with its folds trained (fast 5, 10, 5) and tested in order, each starting with
+    the equity the fold before ended with: SUCCESS with the stitched result."""
+    record = running_walkforward(walkforward_id, user)
+    folds: list[FoldRecord] = []
+    cash = record.config.cash
+    for fold, fast in zip(record.folds, (5, 10, 5), strict=True):
+        folds.append(tested_fold(trained_fold(fold, fast, cash)))
+        cash = folds[-1].test_equity[-1] if folds[-1].test_equity else cash
+    result = stitch(record.config, [f.outcome() for f in folds]).as_json()
+    moment = WALKFORWARD_FROM + timedelta(hours=1)
+    changes = {"folds": folds, "state": SweepState.SUCCESS, "result": result}
+    return record.model_copy(update={**changes, "updated_at": moment, "finished_at": moment})

@@ -1,9 +1,11 @@
-"""GraphQL at /graphql over symbols, strategies, backtests and sweeps, with the same authorization as REST.
+"""GraphQL at /graphql over symbols, strategies, backtests, sweeps and walk-forwards, with the same
+authorization as REST.
 
 Every query needs a bearer token (401 otherwise) and spends one read token; a user sees only their own
 backtests and strategies (admins: everyone's). A missing, foreign or malformed id resolves to null with an
 error whose `extensions.code` is REST's (`task_not_found`, `invalid_task_id`, `symbol_not_found`,
-`strategy_not_found`, `sweep_not_found`); foreign ones look exactly like missing ones.
+`strategy_not_found`, `sweep_not_found`, `walkforward_not_found`); foreign ones look exactly like missing
+ones.
 """
 
 # mypy: disable-error-code="untyped-decorator"
@@ -37,6 +39,12 @@ from backtest_gateway.graphql_sweeps import (
     sweep_page,
     trial_page,
 )
+from backtest_gateway.graphql_walkforwards import (
+    WalkForwardPageType,
+    WalkForwardType,
+    one_walkforward,
+    walkforward_page,
+)
 from backtest_gateway.ports import (
     MarketData,
     StrategyRecord,
@@ -50,7 +58,9 @@ from backtest_gateway.result_pages import HEAVY_WORK, TRADES_PAGE_MAX
 from backtest_gateway.routers.backtests import TASK_ID_PATTERN
 from backtest_gateway.routers.strategies import StrategyNotFound
 from backtest_gateway.routers.symbols import SymbolNotFound
+from backtest_gateway.routers.walkforward import WalkForwardsDep
 from backtest_gateway.schemas_strategy import BuiltinInfo
+from backtest_gateway.walkforward_ports import WalkForwardStore
 
 MAX_PAGE = 200
 
@@ -65,6 +75,7 @@ class Context(BaseContext):
         strategies: StrategyStore,
         market: MarketData,
         sweeps: SweepStore,
+        walkforwards: WalkForwardStore,
         page_max: int,
     ) -> None:
         super().__init__()
@@ -73,6 +84,7 @@ class Context(BaseContext):
         self.strategies = strategies
         self.market = market
         self.sweeps = sweeps
+        self.walkforwards = walkforwards
         self.page_max = min(page_max, MAX_PAGE)
 
 
@@ -82,10 +94,11 @@ async def get_context(
     strategies: StrategiesDep,
     market: MarketDep,
     sweeps: SweepsDep,
+    walkforwards: WalkForwardsDep,
     settings: SettingsDep,
 ) -> Context:
     """Authenticate (401 without a valid token) and rate-limit the caller, then build the context."""
-    return Context(principal, tasks, strategies, market, sweeps, settings.page_size_max)
+    return Context(principal, tasks, strategies, market, sweeps, walkforwards, settings.page_size_max)
 
 
 class InvalidTaskId(ApiError):
@@ -372,6 +385,23 @@ class Query:
             return await trial_page(info.context.sweeps, principal, sweep_id, sort, state, size, offset)
         except ApiError as error:
             raise _graphql_error(error, argument=error.field or "sweepId") from None
+
+    @strawberry.field(description="your walk-forwards, newest first (admins: everyone's)")
+    async def walkforwards(
+        self, info: Info[Context, None], limit: int = 50, offset: int = 0
+    ) -> WalkForwardPageType:
+        context = info.context
+        return await walkforward_page(context.walkforwards, context.principal, _limit(info, limit), offset)
+
+    @strawberry.field(
+        description="one walk-forward of yours with its folds (an error coded walkforward_not_found if "
+        "missing or not yours)"
+    )
+    async def walkforward(self, info: Info[Context, None], walkforward_id: str) -> WalkForwardType | None:
+        try:
+            return await one_walkforward(info.context.walkforwards, info.context.principal, walkforward_id)
+        except ApiError as error:
+            raise _graphql_error(error, argument="walkforwardId") from None
 
 
 # Cost bounds, checked before anything resolves: one request cannot fan out into many result decodes.

@@ -44,6 +44,7 @@ from backtest_gateway.routers import (
     sweep_stream,
     symbol_gaps,
     symbols,
+    walkforward_stream,
 )
 from backtest_gateway.routers import sweeps as sweeps_router
 from backtest_gateway.routers import walkforward as walkforward_router
@@ -188,6 +189,7 @@ def create_app(
     app.include_router(analysis.router)
     app.include_router(sweep_stream.router)
     app.include_router(sweeps_router.router)
+    app.include_router(walkforward_stream.router)
     app.include_router(walkforward_router.router)
     app.include_router(graphql_router())
     install_dashboard(app, settings.web_dist)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from backtest_core.config import BuiltinStrategy, SourceStrategy
 from backtest_core.contracts import SweepState
 from backtest_research.search import SweepSearch
-from backtest_research.walkforward_records import WalkForwardOptions, WalkForwardRecord
+from backtest_research.walkforward_records import FoldRecord, WalkForwardOptions, WalkForwardRecord
 from pydantic import BaseModel, Field
 
 from backtest_gateway.schemas_sweep import SweepRequest
@@ -96,3 +96,17 @@ class WalkForwardPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+def fold_outcome(fold: FoldRecord) -> dict[str, Any]:
+    """A fold as far as it has come, in the shape of a fold of GET /walkforward/{id}/result: its number,
+    windows (ISO-8601 UTC, ends exclusive), chosen params, in-sample metrics (the best trial's) and
+    out-of-sample metrics and trade count (those of its test window; None and 0 until it is DONE)."""
+    return {
+        "fold": fold.number,
+        **fold.window().as_json(),
+        "params": fold.params,
+        "in_sample": fold.in_sample,
+        "out_of_sample": fold.out_of_sample,
+        "trades": fold.trades,
+    }

@@ -10,12 +10,20 @@ import pytest
 from backtest_core.results import BacktestResult
 from backtest_core.trade_log import PACKED
 from backtest_gateway.graphql_api import schema
-from gateway_testdata import finished, finished_sweep, result, symbol_record
+from gateway_testdata import (
+    MemoryWalkForwards,
+    finished,
+    finished_sweep,
+    finished_walkforward,
+    result,
+    symbol_record,
+)
 
 pytestmark = pytest.mark.service
 
 A = f"{1:032x}"
 S = f"{2:032x}"
+W = f"{4:032x}"
 SOURCE = "from backtest_core.strategy import BaseStrategy\nclass Mine(BaseStrategy):\n    pass\n"
 REQUIRED_ARGS = {
     ("backtest", "taskId"): f'"{A}"',
@@ -23,6 +31,7 @@ REQUIRED_ARGS = {
     ("strategy", "name"): '"mine"',
     ("sweep", "sweepId"): f'"{S}"',
     ("sweepTrials", "sweepId"): f'"{S}"',
+    ("walkforward", "walkforwardId"): f'"{W}"',
 }
 
 
@@ -84,6 +93,9 @@ def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, mak
     gateway.sweeps.records[S] = sweep
     for trial in trials:
         gateway.sweeps.put_trial(trial)
+    walkforward = finished_walkforward(W, "alice")
+    gateway.app.state.walkforwards = MemoryWalkForwards()
+    gateway.app.state.walkforwards.records[W] = walkforward
     headers = {"Authorization": f"Bearer {make_token('alice')}"}
     created = gateway.client.post(
         "/strategy/create", json={"name": "mine", "source": SOURCE}, headers=headers
@@ -123,6 +135,12 @@ def test_every_field_of_every_type_resolves_against_a_stored_result(gateway, mak
     assert [(t["id"], t["state"], t["taskId"]) for t in data["sweepTrials"]["items"]] == [
         (t.id, t.state.value, t.task_id) for t in trials
     ]
+    assert data["walkforwards"]["items"] == [data["walkforward"]]
+    folds = data["walkforward"]["folds"]
+    assert [(f["fold"], f["state"], f["train"]["start"], f["params"]) for f in folds] == [
+        (k, "DONE", f["train"]["start"], f["params"]) for k, f in enumerate(walkforward.result["folds"])
+    ]
+    assert data["walkforward"]["oosMetrics"] == walkforward.result["oos"]["metrics"]
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from backtest_core.contracts import CancelWalkForward, SubmitWalkForward, SweepC
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import SweepRecord
 from backtest_research.walkforward import plan_folds
-from backtest_research.walkforward_records import WalkForwardRecord
 from backtest_testinfra import shipped_candles
+from gateway_testdata import MemoryWalkForwards
 
 pytestmark = pytest.mark.service
 
@@ -25,29 +25,6 @@ BODY: dict[str, Any] = {
     "train": "365d",
     "test": 180,
 }
-
-
-class MemoryWalkForwards:
-    """WalkForwardStore over a dict."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, WalkForwardRecord] = {}
-
-    async def insert(self, record: WalkForwardRecord) -> None:
-        self.records[record.walkforward_id] = record
-
-    async def delete_pending(self, walkforward_id: str) -> None:
-        self.records.pop(walkforward_id, None)
-
-    async def get(self, walkforward_id: str) -> WalkForwardRecord | None:
-        return self.records.get(walkforward_id)
-
-    async def page(self, user_id: str | None, limit: int, offset: int) -> tuple[list[WalkForwardRecord], int]:
-        mine = [r for r in self.records.values() if user_id is None or r.user_id == user_id]
-        return mine[offset : offset + limit], len(mine)
-
-    async def open_count(self, user_id: str) -> int:
-        return sum(r.user_id == user_id and r.finished_at is None for r in self.records.values())
 
 
 class RecordingBus:

@@ -9,23 +9,19 @@ ended. The first frames are the status and every trial ended so far; the last is
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
-import anyio
 from backtest_research.sweep_records import SweepRecord
 from fastapi import APIRouter, WebSocket
 
-from backtest_gateway.errors import ApiError, SweepNotFound
+from backtest_gateway.auth import Principal
+from backtest_gateway.errors import SweepNotFound
 from backtest_gateway.ports import SweepStore
-from backtest_gateway.routers.backtest_stream import accept, close_code, serve, stream_principal
+from backtest_gateway.routers.store_stream import Frame, is_stored_id, poll_store, stream_owned
 from backtest_gateway.routers.sweeps import PREFIX, visible_sweep
 from backtest_gateway.schemas_sweep import SweepStatus
-from backtest_gateway.settings import GatewaySettings
-from backtest_gateway.stream_slots import StreamSlots
 
 router = APIRouter(prefix=PREFIX, tags=["sweeps"])
-SWEEP_ID_LENGTH = 32
 
 
 @router.websocket("/stream/{sweep_id}")
@@ -36,42 +32,46 @@ async def stream_sweep(websocket: WebSocket, sweep_id: str, token: str | None = 
     spends one read token and holds one of the user's `streams_per_user_max` slots. A missing or foreign
     sweep: one `{"error": {...}}` frame, then close 4404.
     """
-    await accept(websocket)
-    slots: StreamSlots = websocket.app.state.stream_slots
     sweeps: SweepStore = websocket.app.state.sweeps
-    try:
-        principal = await stream_principal(websocket, token)
-        if len(sweep_id) != SWEEP_ID_LENGTH or not all(c in "0123456789abcdef" for c in sweep_id):
+
+    async def find(principal: Principal) -> SweepRecord:
+        if not is_stored_id(sweep_id):
             raise SweepNotFound(sweep_id)
-        record = await visible_sweep(sweeps, principal, sweep_id)
-        async with slots.hold(principal.user_id):
-            await _follow(websocket, sweeps, record)
-    except ApiError as error:
-        await websocket.send_json(error.body())
-        await websocket.close(code=close_code(error), reason=error.code)
+        return await visible_sweep(sweeps, principal, sweep_id)
+
+    async def reread(record: SweepRecord) -> SweepRecord | None:
+        return await sweeps.get(record.sweep_id)
+
+    async def follow(websocket: WebSocket, record: SweepRecord) -> None:
+        await poll_store(websocket, record, reread, SweepFrames(sweeps).new, _finished)
+
+    await stream_owned(websocket, token, find, follow)
 
 
-async def _follow(websocket: WebSocket, sweeps: SweepStore, record: SweepRecord) -> None:
-    settings: GatewaySettings = websocket.app.state.settings
+def _finished(record: SweepRecord) -> bool:
+    return record.finished_at is not None
 
-    async def relay() -> None:
-        shown: datetime | None = None  # the sweep's updated_at last sent
-        since: datetime | None = None  # trials changed at or after this are read again
-        sent: set[int] = set()
-        current: SweepRecord | None = record
-        while current is not None:
-            for trial in await sweeps.ended_since(current.sweep_id, since):  # read after the sweep
-                since = trial.updated_at
-                if trial.id not in sent:
-                    sent.add(trial.id)
-                    await websocket.send_text(json.dumps({"type": "trial", "trial": trial.as_json()}))
-            if current.updated_at != shown or current.finished_at is not None:
-                status = SweepStatus.from_record(current).model_dump(mode="json")
-                await websocket.send_text(json.dumps({"type": "status", "sweep": status}))
-                shown = current.updated_at
-            if current.finished_at is not None:
-                return
-            await anyio.sleep(settings.sweep_stream_poll_s)
-            current = await sweeps.get(current.sweep_id)
 
-    await serve(websocket, relay)
+class SweepFrames:
+    """The frames of a sweep not sent yet: each trial ended since the last read, then the status if the
+    sweep changed (always with the final one)."""
+
+    def __init__(self, sweeps: SweepStore) -> None:
+        self._sweeps = sweeps
+        self._shown: datetime | None = None  # the sweep's updated_at last sent
+        self._since: datetime | None = None  # trials changed at or after this are read again
+        self._sent: set[int] = set()
+
+    async def new(self, current: SweepRecord) -> list[Frame]:
+        """The frames that `current` (and its trials, read after it) add to those already sent."""
+        frames: list[Frame] = []
+        for trial in await self._sweeps.ended_since(current.sweep_id, self._since):
+            self._since = trial.updated_at
+            if trial.id not in self._sent:
+                self._sent.add(trial.id)
+                frames.append({"type": "trial", "trial": trial.as_json()})
+        if current.updated_at != self._shown or current.finished_at is not None:
+            status = SweepStatus.from_record(current).model_dump(mode="json")
+            frames.append({"type": "status", "sweep": status})
+            self._shown = current.updated_at
+        return frames

@@ -34,6 +34,7 @@ from backtest_research.walkforward_records import (
 )
 from backtest_research.walkforward_sandbox import wraps
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.requests import HTTPConnection
 
 from backtest_gateway.adapters.mongo_walkforwards import MongoWalkForwardStore
 from backtest_gateway.adapters.nats_walkforward_bus import NatsWalkForwardBus
@@ -82,9 +83,10 @@ class InvalidFolds(ApiError):
     code = "invalid_folds"
 
 
-def get_walkforwards(request: Request) -> WalkForwardStore:
-    """The walk-forward store: the app's if set (tests), else a MongoDB store made on first use."""
-    state = request.app.state
+def get_walkforwards(connection: HTTPConnection) -> WalkForwardStore:
+    """The walk-forward store: the app's if set (tests), else a MongoDB store made on first use (one
+    for HTTP and WebSocket routes alike)."""
+    state = connection.app.state
     store: WalkForwardStore | None = getattr(state, "walkforwards", None)
     if store is None:
         settings = state.settings
