@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from backtest_cli.token import create_token
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from .conftest import JWT_SECRET, Platform
 
@@ -171,6 +173,54 @@ def test_backtest_walkforward_remote_prints_the_same_json_as_the_local_run(platf
     assert run.returncode == 0, f"{run.stderr}\n{platform.log_tails()}"
     assert "submitted walk-forward" in run.stderr and "(3 folds)" in run.stderr
     _assert_same(json.loads(run.stdout), local)
+
+
+FOLD_KEYS = ("train", "test", "params", "in_sample", "out_of_sample", "trades")
+GRAPHQL = """query($id: String!) { walkforward(walkforwardId: $id) { state oosMetrics efficiency
+  folds { train { start end } test { start end } params inSample outOfSample trades } } }"""
+
+
+def _follow(platform: Platform, user: str, walkforward_id: str) -> tuple[list[dict[str, Any]], int | None]:
+    """Every frame of WS /walkforward/stream until the server closes, and the close code."""
+    url = platform.gateway_url.replace("http://", "ws://") + f"/walkforward/stream/{walkforward_id}"
+    frames: list[dict[str, Any]] = []
+    headers = {"Authorization": f"Bearer {_token(user)}"}
+    with connect(url, additional_headers=headers, open_timeout=10, max_size=2**24) as ws:
+        try:
+            while True:
+                frames.append(json.loads(ws.recv(timeout=TIMEOUT_S)))
+        except ConnectionClosed as closed:
+            return frames, closed.rcvd.code if closed.rcvd else None
+
+
+def test_the_stream_sends_each_fold_once_and_graphql_reads_the_rest_result(platform):
+    with _client(platform, "wf-gus") as http:
+        submitted = http.post("/walkforward/submit", json={**BASE, **FOLDS, "search": SEARCH})
+        assert submitted.status_code == 202, submitted.text
+        walkforward_id = submitted.json()["walkforward_id"]
+        frames, code = _follow(platform, "wf-gus", walkforward_id)
+        result = http.get(submitted.json()["result_url"]).json()
+        graphql = http.post("/graphql", json={"query": GRAPHQL, "variables": {"id": walkforward_id}}).json()
+    refused, refused_code = _follow(platform, "wf-hal", walkforward_id)
+
+    statuses = [f for f in frames if f["type"] == "status"]
+    trained = sorted((f["fold"] for f in frames if f["type"] == "fold_trained"), key=lambda f: f["fold"])
+    tested = [f["fold"] for f in frames if f["type"] == "fold_tested"]
+    assert code == 1000 and frames[0]["type"] == "status" and frames[-1]["type"] == "status"
+    assert frames[-1]["walkforward"]["state"] == "SUCCESS", f"{frames[-1]}\n{platform.log_tails()}"
+    assert all(s["walkforward"]["finished_at"] is None for s in statuses[:-1])
+    assert frames[-1]["walkforward"]["counts"] == {"total": 3, "done": 3}
+    trials = frames[-1]["trials"]
+    assert trials["total"] == 18 and trials["done"] + trials["skipped"] == 18  # 3 folds x 6 trials
+    assert [f["fold"] for f in trained] == [f["fold"] for f in tested] == [0, 1, 2]  # each fold once
+    assert [f["params"] for f in trained] == [f["params"] for f in result["folds"]]
+    assert [{k: f[k] for k in FOLD_KEYS} for f in tested] == result["folds"]
+    shown = graphql["data"]["walkforward"]
+    assert "errors" not in graphql and shown["state"] == "SUCCESS"
+    names = {"inSample": "in_sample", "outOfSample": "out_of_sample"}
+    assert [{names.get(k, k): v for k, v in f.items()} for f in shown["folds"]] == result["folds"]
+    assert (shown["oosMetrics"], shown["efficiency"]) == (result["oos"]["metrics"], result["efficiency"])
+    assert [f["error"]["code"] for f in refused] == ["walkforward_not_found"] and refused_code == 4404
 
 
 UPLOADED = '''from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal
