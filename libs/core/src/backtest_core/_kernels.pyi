@@ -1,4 +1,4 @@
-"""Types of the C array kernels (_kernels.c); see indicators.window_sums, metrics.max_drawdown, equity."""
+"""Types of the C array kernels (_kernels_src/); see indicators.window_sums, metrics.max_drawdown, equity."""
 
 from typing import Any
 
@@ -21,6 +21,5 @@ def equity(
     held_count_out: Any,
     order_out: Any,
     /,
-) -> tuple[int, int]: ...
+) -> int: ...
 def moments(returns: Any, /) -> tuple[float, float, float]: ...
-def folds(values: Any, /) -> tuple[float, float, float, int, int]: ...

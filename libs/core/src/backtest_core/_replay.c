@@ -1,18 +1,12 @@
-/* The portfolio replay loop in C: backtest_core.replay_loop.replay_events_python, operation for operation.
+/* The portfolio replay loop (backtest_core.replay_loop.replay_events states its rules).
  *
- * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off (no FMA contraction, no
- * fast-math), so every double is computed by the same IEEE-754 sequence as the Python loop. The mark of
- * open positions is the same BLAS ddot numpy's `coef.dot(row)` calls (its function pointer comes from
- * Python), so shared-cash runs agree bit for bit too. Whenever Python would raise (division by zero,
- * floor of a non-finite value, an index out of range, marks missing), the loop stops and returns
- * BAIL: the caller then runs the Python loop, which raises the same error.
- *
- * replay(symbol, seq, is_entry, direction, fills, rates, mark_bar, marks, cash, size, step, n_symbols,
- *        ddot, units_at, exit_of) -> (status, rejected, cash)
+ * replay(symbol, seq, is_entry, direction, fills, rates, mark_bar, closes, cash, size, step, units_at,
+ *        exit_of) -> (rejected, cash)
  *   int64[events]: symbol, seq, direction, mark_bar; bool[events]: is_entry; float64[events]: fills, rates;
- *   marks: float64[bars, n_symbols] C-contiguous or None; step: float or None; ddot: address of
- *   cblas_ddot with 64-bit ints (0: none); outputs (preset by the caller): float64 units_at[events] = 0,
- *   int64 exit_of[events] = -1. status 0: done; 1: BAIL (outputs are partial: discard them).
+ *   closes: a tuple of one float64[bars] per symbol (each symbol's close on the union grid, 0 before its
+ *   first bar); step: float or None; outputs (preset by the caller): float64 units_at[events] = 0,
+ *   int64 exit_of[events] = -1. Raises ValueError on inputs the replay cannot value (a symbol or mark bar
+ *   out of range, a zero fill cost, a non-finite quantity to round to the step).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,44 +15,53 @@
 #include <stdlib.h>
 
 #define CASH_TOLERANCE 1e-12
-#define BAIL 1
-
-typedef double (*ddot_fn)(int64_t n, const double *x, int64_t incx, const double *y, int64_t incy);
 
 typedef struct {
     const int64_t *symbol, *seq, *direction, *mark_bar;
     const unsigned char *is_entry;
-    const double *fill, *rate, *marks;
+    const double *fill, *rate;
+    const double **closes;
     int64_t events, bars, n_symbols;
     double cash, size, step;
     int has_step;
-    ddot_fn ddot;
     double *units_at;
     int64_t *exit_of;
 } Replay;
 
-/* Run the loop; return 0 or BAIL; *rejected and *cash_out get the counts and the final cash. */
-static int run(const Replay *r, int64_t *rejected_out, double *cash_out) {
-    int64_t n = r->n_symbols;
-    int64_t *open_seq = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    int64_t *open_event = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    double *coef = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-    int status = 0;
-    if (open_seq == NULL || open_event == NULL || coef == NULL) {
-        status = BAIL;
-        goto done;
+/* Why the loop stopped at event `at` (NULL: it did not). */
+typedef struct {
+    const char *why;
+    int64_t at;
+} Stop;
+
+/* Cash + cnst + the open positions marked at the closes of union bar `bar`, summed in symbol order. */
+static double equity_at(const Replay *r, const double *coef, double cash, double cnst, int64_t bar) {
+    double marked = 0.0;
+    for (int64_t s = 0; s < r->n_symbols; s++) {
+        if (coef[s] != 0.0) {
+            marked += coef[s] * r->closes[s][bar];
+        }
     }
+    return cash + cnst + marked;
+}
+
+/* Run the loop; fill *rejected_out and *cash_out, or set stop->why. */
+static void run(const Replay *r, int64_t *open_seq, int64_t *open_event, double *coef, int64_t *rejected_out,
+                double *cash_out, Stop *stop) {
+    int64_t n = r->n_symbols;
     for (int64_t s = 0; s < n; s++) {
         open_seq[s] = -1;
         open_event[s] = -1;
+        coef[s] = 0.0;
     }
     double cash = r->cash, cnst = 0.0;
     int64_t n_open = 0, rejected = 0;
     for (int64_t i = 0; i < r->events; i++) {
         int64_t sym = r->symbol[i];
+        stop->at = i;
         if (sym < 0 || sym >= n) {
-            status = BAIL;
-            goto done;
+            stop->why = "its symbol index is outside [0, symbols)";
+            return;
         }
         double fill = r->fill[i], rate = r->rate[i];
         if (r->is_entry[i]) {
@@ -66,34 +69,26 @@ static int run(const Replay *r, int64_t *rejected_out, double *cash_out) {
                 rejected += 1;
                 continue;
             }
-            double equity;
-            if (n_open == 0) {
-                equity = cash;
-            } else {
+            double equity = cash;
+            if (n_open > 0) {
                 int64_t bar = r->mark_bar[i];
-                if (r->marks == NULL || r->ddot == NULL || bar < 0 || bar >= r->bars) {
-                    status = BAIL;
-                    goto done;
+                if (bar < 0 || bar >= r->bars) {
+                    stop->why = "its mark bar is outside the closes";
+                    return;
                 }
-                double dot = 0.0; /* numpy's DOUBLE_dot: sum = 0.0; sum += cblas_ddot(...) */
-                dot += r->ddot(n, coef, 1, r->marks + bar * n, 1);
-                equity = cash + cnst + dot;
+                equity = equity_at(r, coef, cash, cnst, bar);
             }
             double den = fill * (1.0 + rate);
             if (den == 0.0) {
-                status = BAIL; /* Python: ZeroDivisionError */
-                goto done;
+                stop->why = "its fill price times (1 + fee rate) is 0";
+                return;
             }
             double units = r->size * equity / den;
             if (r->has_step) {
-                if (r->step == 0.0) {
-                    status = BAIL;
-                    goto done;
-                }
                 double q = units / r->step + 1e-9;
                 if (!isfinite(q)) {
-                    status = BAIL; /* Python: math.floor raises on inf and nan */
-                    goto done;
+                    stop->why = "its quantity divided by step_size is not a finite number";
+                    return;
                 }
                 units = floor(q) * r->step;
             }
@@ -136,23 +131,18 @@ static int run(const Replay *r, int64_t *rejected_out, double *cash_out) {
     }
     *rejected_out = rejected;
     *cash_out = cash;
-done:
-    free(open_seq);
-    free(open_event);
-    free(coef);
-    return status;
 }
 
-/* Get a C-contiguous buffer of `events` items of `itemsize` bytes; return 0 or -1 with an exception. */
-static int vector(PyObject *obj, Py_buffer *view, Py_ssize_t events, Py_ssize_t itemsize, int writable,
+/* Get a C-contiguous buffer of `count` items of `itemsize` bytes; return 0 or -1 with an exception. */
+static int vector(PyObject *obj, Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, int writable,
                   const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) != 0) {
         return -1;
     }
-    if (view->itemsize != itemsize || view->len != events * itemsize) {
+    if (view->itemsize != itemsize || view->len != count * itemsize) {
         PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes, got %zd bytes of items of %zd",
-                     name, events, itemsize, view->len, view->itemsize);
+                     name, count, itemsize, view->len, view->itemsize);
         PyBuffer_Release(view);
         return -1;
     }
@@ -160,26 +150,25 @@ static int vector(PyObject *obj, Py_buffer *view, Py_ssize_t events, Py_ssize_t 
 }
 
 static PyObject *replay(PyObject *self, PyObject *args) {
-    PyObject *o_symbol, *o_seq, *o_entry, *o_direction, *o_fill, *o_rate, *o_mark_bar, *o_marks, *o_step;
+    PyObject *o_symbol, *o_seq, *o_entry, *o_direction, *o_fill, *o_rate, *o_mark_bar, *o_closes, *o_step;
     PyObject *o_units, *o_exit;
     double cash, size;
-    long long n_symbols;
-    unsigned long long ddot;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOddOLKOO", &o_symbol, &o_seq, &o_entry, &o_direction, &o_fill,
-                          &o_rate, &o_mark_bar, &o_marks, &cash, &size, &o_step, &n_symbols, &ddot, &o_units,
-                          &o_exit)) {
+    if (!PyArg_ParseTuple(args, "OOOOOOOO!ddOOO", &o_symbol, &o_seq, &o_entry, &o_direction, &o_fill, &o_rate,
+                          &o_mark_bar, &PyTuple_Type, &o_closes, &cash, &size, &o_step, &o_units, &o_exit)) {
         return NULL;
     }
     Replay r = {0};
     r.cash = cash;
     r.size = size;
-    r.n_symbols = n_symbols;
-    r.ddot = (ddot_fn)(uintptr_t)ddot;
+    r.n_symbols = PyTuple_GET_SIZE(o_closes);
     if (o_step != Py_None) {
         r.step = PyFloat_AsDouble(o_step);
         if (r.step == -1.0 && PyErr_Occurred()) {
             return NULL;
+        }
+        if (!(r.step > 0.0)) {
+            return PyErr_Format(PyExc_ValueError, "step: expected a positive quantity step, got %R", o_step);
         }
         r.has_step = 1;
     }
@@ -193,9 +182,20 @@ static PyObject *replay(PyObject *self, PyObject *args) {
                                    "fills", "rates", "units_at", "exit_of"};
     static const Py_ssize_t sizes[9] = {8, 8, 8, 8, 1, 8, 8, 8, 8};
     static const int writable[9] = {0, 0, 0, 0, 0, 0, 0, 1, 1};
-    Py_buffer views[10];
+    Py_ssize_t n = r.n_symbols;
+    Py_buffer views[9];
+    Py_buffer *close_views = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(Py_buffer));
+    const double **closes = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(double *));
+    int64_t *open_seq = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(int64_t));
+    int64_t *open_event = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(int64_t));
+    double *coef = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(double));
     int got = 0;
+    Py_ssize_t got_closes = 0;
     PyObject *out = NULL;
+    if (close_views == NULL || closes == NULL || open_seq == NULL || open_event == NULL || coef == NULL) {
+        PyErr_NoMemory();
+        goto release;
+    }
     for (; got < 9; got++) {
         if (vector(objs[got], &views[got], events, sizes[got], writable[got], names[got]) != 0) {
             goto release;
@@ -210,181 +210,51 @@ static PyObject *replay(PyObject *self, PyObject *args) {
     r.rate = views[6].buf;
     r.units_at = views[7].buf;
     r.exit_of = views[8].buf;
-    if (o_marks != Py_None) {
-        Py_buffer *m = &views[9];
-        if (PyObject_GetBuffer(o_marks, m, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) != 0) {
-            goto release;
-        }
-        got++;
-        if (m->ndim != 2 || m->itemsize != 8 || m->shape[1] != n_symbols) {
-            PyErr_Format(PyExc_ValueError, "marks: expected float64 of shape (bars, %lld)", n_symbols);
-            goto release;
-        }
-        r.marks = m->buf;
-        r.bars = m->shape[0];
+    Py_ssize_t bars = n > 0 ? PyObject_Length(PyTuple_GET_ITEM(o_closes, 0)) : 0;
+    if (bars < 0) {
+        goto release;
     }
+    for (; got_closes < n; got_closes++) {
+        if (vector(PyTuple_GET_ITEM(o_closes, got_closes), &close_views[got_closes], bars, 8, 0, "closes[i]") != 0) {
+            goto release;
+        }
+        closes[got_closes] = close_views[got_closes].buf;
+    }
+    r.closes = closes;
+    r.bars = bars;
     int64_t rejected = 0;
     double final_cash = 0.0;
-    int status;
+    Stop stop = {NULL, 0};
     Py_BEGIN_ALLOW_THREADS;
-    status = run(&r, &rejected, &final_cash);
+    run(&r, open_seq, open_event, coef, &rejected, &final_cash, &stop);
     Py_END_ALLOW_THREADS;
-    out = Py_BuildValue("iLd", status, (long long)rejected, final_cash);
+    if (stop.why != NULL) {
+        PyErr_Format(PyExc_ValueError, "the replay cannot execute event %lld: %s", (long long)stop.at, stop.why);
+        goto release;
+    }
+    out = Py_BuildValue("Ld", (long long)rejected, final_cash);
 release:
     for (int k = 0; k < got; k++) {
         PyBuffer_Release(&views[k]);
     }
+    for (Py_ssize_t s = 0; s < got_closes; s++) {
+        PyBuffer_Release(&close_views[s]);
+    }
+    PyMem_Free(close_views);
+    PyMem_Free(closes);
+    PyMem_Free(open_seq);
+    PyMem_Free(open_event);
+    PyMem_Free(coef);
     return out;
 }
 
-/* stack_columns(out, columns): out[b, j] = columns[j][b] for float64 out[bars, k] C-contiguous and k
- * float64[bars] columns; a copy in cache-sized tiles (a plain column-by-column copy writes with a stride
- * of k doubles and misses the cache on every element). */
-#define TILE 256
-static PyObject *stack_columns(PyObject *self, PyObject *args) {
-    PyObject *o_out, *columns;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO!", &o_out, &PyTuple_Type, &columns)) {
-        return NULL;
-    }
-    Py_ssize_t k = PyTuple_GET_SIZE(columns);
-    Py_buffer out;
-    if (PyObject_GetBuffer(o_out, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0) {
-        return NULL;
-    }
-    if (out.itemsize != 8 || k == 0 || out.len % (8 * k) != 0) {
-        PyErr_Format(PyExc_ValueError, "out: expected float64 of shape (bars, %zd)", k);
-        PyBuffer_Release(&out);
-        return NULL;
-    }
-    Py_ssize_t bars = out.len / (8 * k);
-    Py_buffer *views = PyMem_Calloc((size_t)k, sizeof(Py_buffer));
-    Py_ssize_t got = 0;
-    PyObject *result = NULL;
-    if (views == NULL) {
-        PyErr_NoMemory();
-        goto release;
-    }
-    for (; got < k; got++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(columns, got), &views[got], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
-            goto release;
-        }
-        if (views[got].itemsize != 8 || views[got].len != bars * 8) {
-            PyErr_Format(PyExc_ValueError, "column %zd: expected %zd float64 values", got, bars);
-            PyBuffer_Release(&views[got]);
-            goto release;
-        }
-    }
-    double *dst = out.buf;
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t b0 = 0; b0 < bars; b0 += TILE) {
-        Py_ssize_t b1 = b0 + TILE < bars ? b0 + TILE : bars;
-        for (Py_ssize_t j0 = 0; j0 < k; j0 += TILE) {
-            Py_ssize_t j1 = j0 + TILE < k ? j0 + TILE : k;
-            for (Py_ssize_t j = j0; j < j1; j++) {
-                const double *src = views[j].buf;
-                for (Py_ssize_t b = b0; b < b1; b++) {
-                    dst[b * k + j] = src[b];
-                }
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS;
-    result = Py_NewRef(Py_None);
-release:
-    for (Py_ssize_t j = 0; j < got; j++) {
-        PyBuffer_Release(&views[j]);
-    }
-    PyMem_Free(views);
-    PyBuffer_Release(&out);
-    return result;
-}
-
-/* event_order(bucket, key, buckets, out): out = the permutation sorting events by (bucket, key), for
- * int64 bucket in [0, buckets) and int64 keys unique within a bucket: what an argsort of the packed
- * (bucket, key) gives. A stable counting sort by bucket, then an insertion sort of each bucket by key,
- * which is linear when the events come in key order within each bucket (the timeline's do). */
-static PyObject *event_order(PyObject *self, PyObject *args) {
-    PyObject *o_bar, *o_key, *o_out;
-    Py_ssize_t bars; /* buckets */
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OOnO", &o_bar, &o_key, &bars, &o_out)) {
-        return NULL;
-    }
-    Py_buffer views[3];
-    PyObject *objs[3] = {o_bar, o_key, o_out};
-    int got = 0;
-    PyObject *result = NULL;
-    Py_ssize_t n = PyObject_Length(o_bar);
-    int64_t *start = NULL;
-    if (n < 0) {
-        return NULL;
-    }
-    for (; got < 3; got++) {
-        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (got == 2 ? PyBUF_WRITABLE : 0);
-        if (PyObject_GetBuffer(objs[got], &views[got], flags) != 0) {
-            goto release;
-        }
-        if (views[got].itemsize != 8 || views[got].len != n * 8) {
-            PyErr_Format(PyExc_ValueError, "expected %zd int64 values in argument %d", n, got + 1);
-            PyBuffer_Release(&views[got]);
-            goto release;
-        }
-    }
-    const int64_t *bar = views[0].buf, *key = views[1].buf;
-    int64_t *out = views[2].buf;
-    start = PyMem_Calloc((size_t)bars + 1, sizeof(int64_t));
-    if (start == NULL) {
-        PyErr_NoMemory();
-        goto release;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (bar[i] < 0 || bar[i] >= bars) {
-            PyErr_Format(PyExc_ValueError, "bucket %lld of event %zd is outside [0, %zd)", (long long)bar[i], i,
-                         bars);
-            goto release;
-        }
-        start[bar[i] + 1]++;
-    }
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t b = 0; b < bars; b++) {
-        start[b + 1] += start[b];
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        out[start[bar[i]]++] = i; /* start[b] ends as the first slot of bucket b + 1 */
-    }
-    for (Py_ssize_t b = 0, lo = 0; b < bars; b++) {
-        Py_ssize_t hi = start[b];
-        for (Py_ssize_t j = lo + 1; j < hi; j++) {
-            int64_t e = out[j];
-            Py_ssize_t k = j;
-            for (; k > lo && key[out[k - 1]] > key[e]; k--) {
-                out[k] = out[k - 1];
-            }
-            out[k] = e;
-        }
-        lo = hi;
-    }
-    Py_END_ALLOW_THREADS;
-    result = Py_NewRef(Py_None);
-release:
-    PyMem_Free(start);
-    for (int j = 0; j < got; j++) {
-        PyBuffer_Release(&views[j]);
-    }
-    return result;
-}
-
 static PyMethodDef methods[] = {
-    {"event_order", event_order, METH_VARARGS, "The permutation sorting events by (bucket, key)."},
     {"replay", replay, METH_VARARGS, "Replay the timeline's events (see backtest_core.replay_loop)."},
-    {"stack_columns", stack_columns, METH_VARARGS, "out[b, j] = columns[j][b], copied in tiles."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_replay", "The portfolio replay loop in C (backtest_core.replay_loop).", -1,
-    methods,
+    PyModuleDef_HEAD_INIT, "_replay", "The portfolio replay loop (backtest_core.replay_loop).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__replay(void) { return PyModule_Create(&module); }

@@ -10,13 +10,11 @@ def replay(
     fills: Any,
     rates: Any,
     mark_bar: Any,
-    marks: Any,
+    closes: tuple[Any, ...],
     cash: float,
     size: float,
     step: float | None,
-    n_symbols: int,
-    ddot: int,
     units_at: Any,
     exit_of: Any,
     /,
-) -> tuple[int, int, float]: ...
+) -> tuple[int, float]: ...

@@ -5,11 +5,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 from backtest_core import __version__
 from backtest_core.candles import Candles, interval_ns
@@ -23,7 +22,6 @@ from backtest_core.metrics import (
     max_drawdown,
     periods_per_year,
     profit_factor,
-    sequential_sum,
     sharpe_ratio,
     sortino_ratio,
     trade_statistics,
@@ -41,14 +39,12 @@ from backtest_core.orchestrator import SignalPath, SignalSource, Timeline, in_pr
 from backtest_core.period_returns import period_returns
 from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
-from backtest_core.replay_loop import marks_matrix
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_core.run_progress import ProgressCallback, RunProgress
 from backtest_core.time_range import describe_range
 from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
 
-M = TypeVar("M", bound=BaseModel)
 _END_OF_DATA = EXIT_REASONS.index("end_of_data")  # a position still open after the last bar
 
 
@@ -94,10 +90,7 @@ def run_backtest(
     else:
         union = np.unique(np.concatenate([c.open_time for c in ordered]))
     timeline = merge_timeline(tables, data, symbols, union)
-    marks = None
     closes = [closes_on_grid(c, union) for c in ordered]
-    if len(ordered) > 1:
-        marks = marks_matrix(closes)
     progress.portfolio()
     with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(
@@ -109,10 +102,10 @@ def run_backtest(
             slippage_bps=config.slippage_bps,
             tick_size=config.tick_size,
             step_size=config.step_size,
-            marks=marks,
+            closes=closes,
         )
         progress.metrics()
-        curve = build_equity(union, ordered, timeline, results, config.cash)
+        curve = build_equity(union, closes, timeline, results, config.cash)
         if on_equity is not None:
             on_equity(union, curve.equity)
         pnl = results.trades.pnl()
@@ -175,20 +168,6 @@ def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str,
     return out
 
 
-def _construct(cls: type[M], fields: set[str], values: dict[str, object]) -> M:
-    """Build a model from values the engine computed itself (already valid): skips validation."""
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-_set = object.__setattr__
-_POINT_FIELDS = set(EquityPoint.model_fields)  # a set, as pydantic's (model_copy adds to a copy)
-
-
 def _trades(
     config: BacktestConfig,
     results: ReplayResults,
@@ -228,10 +207,10 @@ def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[Eq
         idx = np.unique(np.round(np.linspace(0, len(union) - 1, max(2, limit))).astype(np.int64))
     times = utc_datetimes(union[idx])
     values = equity[idx].tolist()
-    return [
-        _construct(EquityPoint, _POINT_FIELDS, {"time": t, "equity": v})
-        for t, v in zip(times, values, strict=True)
-    ]
+    return _POINTS.validate_python([{"time": t, "equity": v} for t, v in zip(times, values, strict=True)])
+
+
+_POINTS = TypeAdapter(list[EquityPoint])
 
 
 def _exposed_bars(curve: EquityCurve, marked_bars: np.ndarray) -> np.ndarray:
@@ -325,9 +304,9 @@ def _per_symbol(
                 symbol=symbol,
                 trade_count=len(closed),
                 win_rate_pct=win_rate_pct(closed),
-                net_pnl=sequential_sum(pnls),
+                net_pnl=float(pnls.sum()),
                 profit_factor=profit_factor(closed),
-                fees_paid=sequential_sum(fees_all[lo:hi]),
+                fees_paid=float(fees_all[lo:hi].sum()),
                 exposure_pct=100.0 * (curve.held_bars.get(code, 0) + int(marked[code])) / len(data[symbol]),
             )
         )

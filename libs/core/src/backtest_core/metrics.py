@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backtest_core.candles import interval_ns
-from backtest_core.native import KERNELS
+from backtest_core.native import _kernels
 
 YEAR_NS = 365 * 86_400 * 1_000_000_000
 DEGENERATE_REL = 1e-12  # a dispersion below this fraction of |mean| is rounding noise: no ratio
@@ -64,69 +64,24 @@ def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
 def return_moments(returns: np.ndarray) -> tuple[float, float, float]:
     """Return (mean, sample standard deviation, downside deviation) of per-bar returns (>= 2 values).
 
-    Exactly numpy's `np.mean`, `np.std(ddof=1)` and `sqrt(np.mean(np.minimum(r, 0) ** 2))`: the C
-    kernel `backtest_core._kernels.moments` sums in numpy's pairwise order for a contiguous float64
-    vector; anything else goes to `return_moments_python`, the reference.
+    Sample standard deviation: sqrt(sum((r - mean)^2) / (n - 1)); downside deviation:
+    sqrt(sum(min(r, 0)^2) / n); every sum pairwise (C kernel `_kernels.moments`).
     """
-    if (
-        KERNELS is None
-        or not isinstance(returns, np.ndarray)
-        or returns.ndim != 1
-        or returns.dtype != np.float64
-        or not returns.flags.c_contiguous
-        or len(returns) < 2
-    ):
-        return return_moments_python(returns)
-    mean, sd, downside = KERNELS.moments(returns)
+    mean, sd, downside = _kernels.moments(np.ascontiguousarray(returns, np.float64))
     return mean, sd, downside
-
-
-def return_moments_python(returns: np.ndarray) -> tuple[float, float, float]:
-    """Return `return_moments` computed with numpy."""
-    sd = float(np.std(returns, ddof=1))
-    down = np.minimum(returns, 0.0)
-    down *= down
-    return float(np.mean(returns)), sd, math.sqrt(float(np.mean(down)))
 
 
 def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
     """Return (largest fall below the running peak in percent, longest underwater stretch in bars).
 
-    One pass in C (`backtest_core._kernels.drawdown`) for a float64 vector, with the same operations
-    as `max_drawdown_python`, the reference and the fallback.
+    The fall at a bar is 1 - equity / running peak (0 while the peak is <= 0); underwater means below
+    the running peak. (0.0, 0) for an empty curve; NaN for a curve holding a NaN. C kernel
+    `_kernels.drawdown`, one pass.
     """
-    if (
-        KERNELS is None
-        or not isinstance(equity, np.ndarray)
-        or equity.ndim != 1
-        or equity.dtype != np.float64
-        or len(equity) == 0
-    ):
-        return max_drawdown_python(equity)
-    fall, longest = KERNELS.drawdown(np.ascontiguousarray(equity))
-    worst = fall * 100.0
-    return max(worst, 0.0), longest
-
-
-def max_drawdown_python(equity: np.ndarray) -> tuple[float, int]:
-    """Return `max_drawdown` computed with numpy."""
     if len(equity) == 0:
         return 0.0, 0
-    peak = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if (peak > 0).all():
-            dd = equity / peak
-            np.subtract(1.0, dd, out=dd)
-        else:
-            dd = np.where(peak > 0, 1.0 - equity / peak, 0.0)
-    worst = float(dd.max()) * 100.0
-    under = equity < peak
-    if not under.any():
-        return max(worst, 0.0), 0
-    # The longest run of consecutive underwater bars: the widest gap between bars at a peak.
-    above = np.flatnonzero(~under)
-    gaps = np.diff(np.concatenate(([-1], above, [len(equity)])))
-    return max(worst, 0.0), int(gaps.max()) - 1
+    fall, longest = _kernels.drawdown(np.ascontiguousarray(equity, np.float64))
+    return fall * 100.0, longest
 
 
 def cagr_pct(start: float, final: float, periods: int, ppy: float) -> float | None:
@@ -147,31 +102,9 @@ def calmar_ratio(cagr: float | None, max_dd_pct: float) -> float | None:
 Values = Sequence[float] | np.ndarray
 
 
-def sequential_sum(values: Values) -> float:
-    """Return ((0.0 + v0) + v1) + ... summed left to right (0.0 when empty).
-
-    The float arithmetic of CPython 3.11's sum(), pinned (Python 3.12's sum() compensates rounding,
-    which would change results with the interpreter version). In C (`_kernels.folds`) when built,
-    else `sequential_sum_python`.
-    """
-    a = np.asarray(values, np.float64)
-    if KERNELS is None or a.ndim != 1:
-        return sequential_sum_python(a)
-    total: float = KERNELS.folds(np.ascontiguousarray(a))[0]
-    return total
-
-
-def sequential_sum_python(values: Values) -> float:
-    """Return `sequential_sum` computed with numpy (a left fold is `np.add.accumulate`)."""
-    a = np.asarray(values, np.float64)
-    if len(a) == 0:
-        return 0.0
-    return float(np.add.accumulate(np.concatenate(([0.0], a)))[-1])
-
-
 @dataclass(frozen=True, slots=True)
-class PnlFolds:
-    """Left-to-right sums (from 0.0) of all trade pnls, of those > 0 and of those < 0, and the counts."""
+class PnlSums:
+    """Sums (numpy's pairwise `sum`) of all trade pnls, of those > 0 and of those < 0, and the counts."""
 
     total: float
     wins: float
@@ -180,53 +113,47 @@ class PnlFolds:
     win_count: int
     loss_count: int
 
+    @classmethod
+    def of(cls, pnls: Values) -> PnlSums:
+        """Return the sums and counts every trade statistic needs."""
+        a = np.asarray(pnls, np.float64)
+        wins, losses = a[a > 0], a[a < 0]
+        return cls(float(a.sum()), float(wins.sum()), float(losses.sum()), len(a), len(wins), len(losses))
 
-def pnl_folds(pnls: Values) -> PnlFolds:
-    """Return the sums and counts every trade statistic needs, in one C pass when built."""
-    a = np.asarray(pnls, np.float64)
-    if KERNELS is None or a.ndim != 1:
-        return pnl_folds_python(a)
-    total, wins, losses, win_count, loss_count = KERNELS.folds(np.ascontiguousarray(a))
-    return PnlFolds(total, wins, losses, len(a), win_count, loss_count)
+    @property
+    def win_rate_pct(self) -> float | None:
+        """The share of trades with pnl > 0 in percent, None without trades."""
+        return None if self.count == 0 else 100.0 * self.win_count / self.count
 
+    @property
+    def profit_factor(self) -> float | None:
+        """Gross profit / gross loss, None without losing trades."""
+        return None if self.loss_count == 0 else self.wins / -self.losses
 
-def pnl_folds_python(pnls: Values) -> PnlFolds:
-    """Return `pnl_folds` computed with numpy."""
-    a = np.asarray(pnls, np.float64)
-    wins, losses = a[a > 0], a[a < 0]
-    total, win_sum, loss_sum = (sequential_sum_python(v) for v in (a, wins, losses))
-    return PnlFolds(total, win_sum, loss_sum, len(a), len(wins), len(losses))
+    @property
+    def expectancy(self) -> float | None:
+        """The mean net pnl per trade (quote currency), None without trades."""
+        return None if self.count == 0 else self.total / self.count
+
+    @property
+    def average_win(self) -> float | None:
+        """The mean pnl of winning trades, None without any."""
+        return self.wins / self.win_count if self.win_count else None
+
+    @property
+    def average_loss(self) -> float | None:
+        """The mean pnl of losing trades (a negative number), None without any."""
+        return self.losses / self.loss_count if self.loss_count else None
 
 
 def win_rate_pct(pnls: Values) -> float | None:
     """Return the share of trades with pnl > 0 in percent, None without trades."""
-    f = pnl_folds(pnls)
-    return None if f.count == 0 else 100.0 * f.win_count / f.count
+    return PnlSums.of(pnls).win_rate_pct
 
 
 def profit_factor(pnls: Values) -> float | None:
     """Return gross profit / gross loss, None without losing trades."""
-    f = pnl_folds(pnls)
-    loss = -f.losses
-    return None if loss <= 0 else f.wins / loss
-
-
-def expectancy(pnls: Values) -> float | None:
-    """Return the mean net pnl per trade (quote currency), None without trades."""
-    f = pnl_folds(pnls)
-    return None if f.count == 0 else f.total / f.count
-
-
-def average_win(pnls: Values) -> float | None:
-    """Return the mean pnl of winning trades, None without any."""
-    f = pnl_folds(pnls)
-    return f.wins / f.win_count if f.win_count else None
-
-
-def average_loss(pnls: Values) -> float | None:
-    """Return the mean pnl of losing trades (a negative number), None without any."""
-    f = pnl_folds(pnls)
-    return f.losses / f.loss_count if f.loss_count else None
+    return PnlSums.of(pnls).profit_factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,13 +175,13 @@ def trade_statistics(pnls: Values, still_open: np.ndarray) -> TradeStatistics:
     is_open = np.asarray(still_open, bool)
     if is_open.shape != a.shape:
         raise ValueError(f"expected one still-open flag per trade ({len(a)}), got {len(is_open)}")
-    closed = a[~is_open]
+    sums = PnlSums.of(a[~is_open])
     return TradeStatistics(
-        trade_count=len(closed),
+        trade_count=sums.count,
         open_trades=int(is_open.sum()),
-        win_rate_pct=win_rate_pct(closed),
-        profit_factor=profit_factor(closed),
-        expectancy=expectancy(closed),
-        avg_win=average_win(closed),
-        avg_loss=average_loss(closed),
+        win_rate_pct=sums.win_rate_pct,
+        profit_factor=sums.profit_factor,
+        expectancy=sums.expectancy,
+        avg_win=sums.average_win,
+        avg_loss=sums.average_loss,
     )

@@ -1,21 +1,18 @@
-"""The engine's optional C extensions, loaded once; each has a numpy/Python twin that runs without it.
+"""The engine's compiled kernels: imported here once, with a message that says how to build them.
 
-`pip install libs/core` compiles them when a C compiler is present (pyproject: optional extensions).
-`KERNELS` is `backtest_core._kernels` (signals, drawdown, moments, folds, equity), or None.
+`backtest_core._kernels` (window sums, sma_cross's signals, drawdown, return moments, the equity curve;
+`_kernels_src/`) and `backtest_core._replay` (the replay loop; `_replay.c`) are the only implementation
+of what they compute. `pip install -e libs/core` compiles them (it needs a C compiler: gcc or clang).
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+try:
+    from backtest_core import _kernels, _replay
+except ImportError as exc:
+    raise ImportError(
+        f"the engine's C extensions are not built ({exc}); install the package with a C compiler "
+        "present: `pip install -e libs/core` (Debian/Ubuntu: `apt-get install gcc python3-dev` first)"
+    ) from exc
 
-
-def load(name: str) -> ModuleType | None:
-    """Return the extension `backtest_core.<name>`, or None when it was not built."""
-    try:
-        return importlib.import_module(f"backtest_core.{name}")
-    except ImportError:
-        return None
-
-
-KERNELS = load("_kernels")
+__all__ = ["_kernels", "_replay"]

@@ -19,7 +19,6 @@ from backtest_core.config import BacktestConfig
 from backtest_core.errors import ConfigError, StrategyRuntimeError
 from backtest_core.loader import load_strategy
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_KIND, ProposalSettings, ProposalTable, build_proposals
-from backtest_core.replay_loop import NATIVE
 from backtest_core.strategy import (
     NO_SIGNAL,
     SIDE_CODE,
@@ -296,19 +295,11 @@ def event_order(
 ) -> np.ndarray:
     """Return the permutation sorting events by (bar, moment, symbol, seq): the keys are unique.
 
-    Packs (bar, moment) and (symbol, seq) into int64s when they cannot overflow. With at least one event
-    per 4 (bar, moment) buckets, a counting sort in C (when built) over the buckets; else (sparse
-    signals: a counting sort would walk mostly empty buckets) one argsort of the packed four; a lexsort
-    when packing would overflow.
+    One argsort of the four packed into an int64 key, or a lexsort when packing would overflow.
     """
     seqs = int(seq.max()) + 1 if len(seq) else 1
     if bars * _MOMENTS * symbols * seqs >= 2**62:
         return np.lexsort((seq, sym, moment, bar))
-    bucket = bar * _MOMENTS + moment
-    key = sym * seqs + seq
-    buckets = bars * _MOMENTS
-    if NATIVE.module is None or 4 * len(bar) < buckets:
-        return np.argsort(bucket * (symbols * seqs) + key, kind="stable")
-    order = np.empty(len(bar), np.int64)
-    NATIVE.module.event_order(bucket.astype(np.int64), key.astype(np.int64), buckets, order)
+    packed = (bar * _MOMENTS + moment) * (symbols * seqs) + sym * seqs + seq
+    order: np.ndarray = np.argsort(packed, kind="stable")
     return order

@@ -1,10 +1,9 @@
-"""The portfolio manager: shared cash, one position per symbol, fills with fees and slippage.
+"""The portfolio replay: shared cash, one position per symbol, fills with fees and slippage.
 
-It replays the merged timeline sequentially (like a write-ahead log), so the result never depends on
-how the proposals were produced. `PortfolioManager` is the readable reference (try_execute, on_bar,
-get_results); `replay_timeline` is the engine's hot path: the same arithmetic in one loop with no
-object per event (`replay_loop`: in C when built, else Python, bit-identical), returning the trades as
-columns (property tests check that all of them agree exactly).
+`replay_timeline` replays the merged timeline sequentially (like a write-ahead log), so the result never
+depends on how the proposals were produced. The sequential part (which entries execute, and their units)
+is the C loop of `replay_loop`; fill prices and fee rates before it, and fees, the cash after every
+event and the trade columns after it, are numpy.
 Accounting (quote currency):
 - Long entry: pay units*fill + fee. Exit: receive units*fill - fee.
 - Short entry: the notional is set aside as collateral (cash -= units*fill + fee); exit returns
@@ -12,13 +11,14 @@ Accounting (quote currency):
 - Sizing: units = size * equity / (fill * (1 + fee rate)), equity = cash + positions marked at the
   last known closes; rounded down to step_size when set. Fill prices move against the trader by
   slippage_bps on market and stop fills, then round to tick_size when set.
+- Fees: the taker rate on market and stop fills, the maker rate on limit fills, none on the mark of a
+  position still open after the last bar.
 - A proposal for a symbol that already holds a position, or whose cost exceeds the cash, or whose
   size rounds to zero, is rejected and counted.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,49 +26,14 @@ import numpy as np
 
 from backtest_core.config import FeeModel
 from backtest_core.orchestrator import Timeline
-from backtest_core.proposals import LIMIT, MARK, TradeEvent
-from backtest_core.replay_loop import CASH_TOLERANCE, ReplayInputs, replay_events
-
-_CASH_TOLERANCE = CASH_TOLERANCE
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutedTrade:
-    """A closed position: symbol index, proposal seq, direction, units, fills, fees, event positions."""
-
-    symbol: int
-    seq: int
-    direction: int
-    units: float
-    entry_fill: float
-    exit_fill: float
-    entry_fee: float
-    exit_fee: float
-    entry_event: int
-    exit_event: int
-
-    @property
-    def pnl(self) -> float:
-        """Net profit in quote currency, after both fees."""
-        return (
-            self.direction * self.units * (self.exit_fill - self.entry_fill) - self.entry_fee - self.exit_fee
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioResults:
-    """What the replay produced: closed trades, cash after each event, rejections, fees."""
-
-    trades: list[ExecutedTrade]
-    cash_after_event: np.ndarray
-    rejected: int
-    fees_paid: float
-    final_cash: float
+from backtest_core.proposals import LIMIT, MARK
+from backtest_core.replay_loop import ReplayInputs, replay_events
 
 
 @dataclass(frozen=True, slots=True)
 class TradeColumns:
-    """Closed trades as parallel arrays, in closing order (row k = the k-th ExecutedTrade)."""
+    """Closed trades as parallel arrays, in closing order: symbol index, proposal seq, direction (+1/-1),
+    units, fills, fees, and the timeline positions of the entry and exit events."""
 
     symbol: np.ndarray
     seq: np.ndarray
@@ -84,19 +49,6 @@ class TradeColumns:
     def __len__(self) -> int:
         return len(self.symbol)
 
-    @classmethod
-    def from_lists(cls, rows: Sequence[Sequence[float]]) -> TradeColumns:
-        """Build the columns from per-field lists in field order (symbol, seq, ..., exit_event)."""
-        ints, floats = np.int64, np.float64
-        kinds = (ints, ints, ints, floats, floats, floats, floats, floats, ints, ints)
-        return cls(*(np.array(col, kind) for col, kind in zip(rows, kinds, strict=True)))
-
-    @classmethod
-    def from_trades(cls, trades: Sequence[ExecutedTrade]) -> TradeColumns:
-        """Build the columns from ExecutedTrade objects."""
-        names = cls.__dataclass_fields__
-        return cls.from_lists([[getattr(t, name) for t in trades] for name in names])
-
     def by_symbol(self) -> np.ndarray:
         """Return the rows ordered by symbol code, each symbol's trades kept in closing order."""
         codes = self.symbol
@@ -106,7 +58,7 @@ class TradeColumns:
         return order
 
     def pnl(self) -> np.ndarray:
-        """Net profit per trade after both fees (same arithmetic as ExecutedTrade.pnl)."""
+        """Net profit per trade after both fees: direction * units * (exit - entry) - fees."""
         pnl: np.ndarray = self.direction * self.units * (self.exit_fill - self.entry_fill)
         pnl -= self.entry_fee
         pnl -= self.exit_fee
@@ -115,175 +67,13 @@ class TradeColumns:
 
 @dataclass(frozen=True, slots=True)
 class ReplayResults:
-    """PortfolioResults with the trades as columns: what the engine's hot path works on."""
+    """What the replay produced: closed trades as columns, cash after each event, rejections, fees."""
 
     trades: TradeColumns
     cash_after_event: np.ndarray
     rejected: int
     fees_paid: float
     final_cash: float
-
-    @classmethod
-    def from_results(cls, results: PortfolioResults) -> ReplayResults:
-        """Convert the PortfolioManager's results."""
-        return cls(
-            TradeColumns.from_trades(results.trades),
-            results.cash_after_event,
-            results.rejected,
-            results.fees_paid,
-            results.final_cash,
-        )
-
-
-class PortfolioManager:
-    """Shared cash and one position per symbol, updated event by event."""
-
-    def __init__(
-        self,
-        cash: float,
-        n_symbols: int,
-        fees: FeeModel,
-        size: float = 1.0,
-        slippage_bps: float = 0.0,
-        tick_size: float | None = None,
-        step_size: float | None = None,
-        marks: np.ndarray | None = None,
-    ) -> None:
-        """`marks`: closes on the union time grid, shape (bars, symbols), 0 before a symbol trades."""
-        self.cash = float(cash)
-        self.fees = fees
-        self.size = size
-        self.slip = slippage_bps / 10_000.0
-        self.tick = tick_size
-        self.step = step_size
-        self.marks = marks
-        self.open_seq = [-1] * n_symbols
-        self._pos: list[tuple[int, float, float, float, int] | None] = [None] * n_symbols
-        self._coef = np.zeros(n_symbols)
-        self._const = 0.0
-        self._n_open = 0
-        self.trades: list[ExecutedTrade] = []
-        self.rejected = 0
-        self.fees_paid = 0.0
-        self._cash_log: list[float] = []
-
-    def _fill(self, raw: float, kind: int, buying: bool) -> float:
-        price = raw
-        if kind != LIMIT and kind != MARK and self.slip:
-            price = raw * (1.0 + self.slip) if buying else raw * (1.0 - self.slip)
-        if self.tick is not None:
-            price = round(price / self.tick) * self.tick
-        return price
-
-    def equity_at(self, mark_bar: int) -> float:
-        """Return cash + open positions marked at the closes of union bar `mark_bar`."""
-        if self._n_open == 0:
-            return self.cash
-        if self.marks is None:
-            raise ValueError("marks are required to value positions of several symbols")
-        return self.cash + self._const + float(self._coef @ self.marks[mark_bar])
-
-    def enter(
-        self, symbol: int, seq: int, direction: int, raw: float, kind: int, mark_bar: int, event: int
-    ) -> bool:
-        """Open a position if the symbol is flat and the cash suffices; return whether it executed."""
-        if self.open_seq[symbol] >= 0:
-            self.rejected += 1
-            return False
-        fill = self._fill(raw, kind, direction > 0)
-        rate = self.fees.maker if kind == LIMIT else self.fees.taker
-        equity = self.cash if self._n_open == 0 else self.equity_at(mark_bar)
-        units = self.size * equity / (fill * (1.0 + rate))
-        if self.step is not None:
-            units = math.floor(units / self.step + 1e-9) * self.step
-        cost = units * fill
-        fee = cost * rate
-        if not units > 0 or cost + fee > self.cash + _CASH_TOLERANCE * abs(equity):
-            self.rejected += 1
-            return False
-        self.cash -= cost + fee
-        self.fees_paid += fee
-        self.open_seq[symbol] = seq
-        self._pos[symbol] = (direction, units, fill, fee, event)
-        self._n_open += 1
-        if direction > 0:
-            self._coef[symbol] = units
-        else:
-            self._coef[symbol] = -units
-            self._const += 2.0 * units * fill
-        return True
-
-    def exit(self, symbol: int, seq: int, raw: float, kind: int, event: int) -> bool:
-        """Close the symbol's position if it belongs to proposal `seq`; return whether it executed."""
-        if self.open_seq[symbol] != seq:
-            return False
-        pos = self._pos[symbol]
-        assert pos is not None  # invariant: open_seq >= 0 implies a position
-        direction, units, entry, entry_fee, entry_event = pos
-        fill = self._fill(raw, kind, direction < 0)
-        rate = 0.0 if kind == MARK else (self.fees.maker if kind == LIMIT else self.fees.taker)
-        fee = units * fill * rate
-        if direction > 0:
-            self.cash += units * fill - fee
-        else:
-            self.cash += units * (2.0 * entry - fill) - fee
-            self._const -= 2.0 * units * entry
-        self.fees_paid += fee
-        self.open_seq[symbol] = -1
-        self._pos[symbol] = None
-        self._coef[symbol] = 0.0
-        self._n_open -= 1
-        if self._n_open == 0:
-            self._const = 0.0
-        self.trades.append(
-            ExecutedTrade(symbol, seq, direction, units, entry, fill, entry_fee, fee, entry_event, event)
-        )
-        return True
-
-    def try_execute(self, event: TradeEvent, symbol: int, mark_bar: int = 0, direction: int = 1) -> bool:
-        """Execute one TradeEvent (symbol: its index); return whether it changed the portfolio."""
-        index = len(self._cash_log)
-        if event.kind == "entry":
-            done = self.enter(symbol, event.seq, direction, event.price, event.price_kind, mark_bar, index)
-        else:
-            done = self.exit(symbol, event.seq, event.price, event.price_kind, index)
-        self._cash_log.append(self.cash)
-        return done
-
-    def replay(self, timeline: Timeline) -> None:
-        """Execute every event of the timeline in order."""
-        log = self._cash_log
-        enter, exit_ = self.enter, self.exit
-        rows = zip(
-            timeline.symbol.tolist(),
-            timeline.seq.tolist(),
-            timeline.is_entry.tolist(),
-            timeline.direction.tolist(),
-            timeline.price.tolist(),
-            timeline.price_kind.tolist(),
-            timeline.mark_bar.tolist(),
-            strict=True,
-        )
-        for i, (sym, seq, is_entry, direction, price, kind, mark_bar) in enumerate(rows):
-            if is_entry:
-                enter(sym, seq, direction, price, kind, mark_bar, i)
-            else:
-                exit_(sym, seq, price, kind, i)
-            log.append(self.cash)
-
-    def on_bar(self, mark_bar: int) -> float:
-        """Return the equity at the close of union bar `mark_bar` given the current positions."""
-        return self.equity_at(mark_bar)
-
-    def get_results(self) -> PortfolioResults:
-        """Return the closed trades, the cash after each event, rejections and fees."""
-        return PortfolioResults(
-            trades=list(self.trades),
-            cash_after_event=np.array(self._cash_log, np.float64),
-            rejected=self.rejected,
-            fees_paid=self.fees_paid,
-            final_cash=self.cash,
-        )
 
 
 def replay_timeline(
@@ -295,15 +85,15 @@ def replay_timeline(
     slippage_bps: float = 0.0,
     tick_size: float | None = None,
     step_size: float | None = None,
-    marks: np.ndarray | None = None,
+    closes: Sequence[np.ndarray] = (),
 ) -> ReplayResults:
-    """Replay the timeline like `PortfolioManager(...).replay(timeline)`, in one tight loop.
+    """Replay the timeline's events in order and return the closed trades and the cash they left.
 
-    Same arguments and the same arithmetic, operation for operation, so the results are identical
-    (a property test checks it). The loop only decides which entries execute and their units (it
-    needs the running cash for that); fills and fee rates are computed before it, and the fees,
-    the cash after every event and the trade columns after it, with the same float operations in
-    the same order (a running sum is a left fold: `np.add.accumulate`).
+    `closes[k]`: symbol k's close at every union bar (0 before its first bar; `equity.closes_on_grid`),
+    which values open positions when an entry is sized (needed with more than one symbol). The loop
+    only decides which entries execute and their units (it needs the running cash for that); fills
+    and fee rates are computed before it, and the fees, the cash after every event (a running sum of
+    each event's cash change, `np.add.accumulate`) and the trade columns after it.
     """
     fills = _event_fills(timeline, slippage_bps / 10_000.0, tick_size)
     rates = _event_rates(timeline, fees)
@@ -316,11 +106,10 @@ def replay_timeline(
             fills,
             rates,
             timeline.mark_bar,
-            marks,
+            _closes_for(closes, n_symbols),
             float(cash),
             size,
             step_size,
-            n_symbols,
         )
     )
     exits_of = done.exit_of
@@ -329,6 +118,15 @@ def replay_timeline(
     trades = _trade_columns(timeline, entry, exits_of[entry], fills, rates, done.units_at)
     cash_after_event, fees_paid = _cash_and_fees(len(timeline), float(cash), trades, rates)
     return ReplayResults(trades, cash_after_event, done.rejected, fees_paid, done.cash)
+
+
+def _closes_for(closes: Sequence[np.ndarray], n_symbols: int) -> tuple[np.ndarray, ...]:
+    """Return the closes the loop marks positions with; one symbol needs none (never two positions)."""
+    if len(closes) == n_symbols:
+        return tuple(closes)
+    if n_symbols == 1 and not closes:
+        return (np.zeros(0),)
+    raise ValueError(f"expected the closes of all {n_symbols} symbols to value positions, got {len(closes)}")
 
 
 def _cash_and_fees(
@@ -358,7 +156,7 @@ def _cash_and_fees(
 
 def _event_fills(timeline: Timeline, slip: float, tick: float | None) -> np.ndarray:
     """Return every event's fill price: slippage against the trader on market and stop fills, then
-    rounding to the tick (PortfolioManager._fill for all events at once, same operations)."""
+    rounding to the tick (half to even)."""
     fill = timeline.price
     if slip:
         kind = timeline.price_kind
@@ -366,7 +164,7 @@ def _event_fills(timeline: Timeline, slip: float, tick: float | None) -> np.ndar
         moved = np.where(buying, fill * (1.0 + slip), fill * (1.0 - slip))
         fill = np.where((kind != LIMIT) & (kind != MARK), moved, fill)
     if tick is not None:
-        fill = np.round(fill / tick) * tick  # round half to even, as Python's round()
+        fill = np.round(fill / tick) * tick
     return np.asarray(fill, np.float64)
 
 

@@ -62,70 +62,6 @@ class ProposalSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class TradeEvent:
-    """One fill of a proposal: bar index and open time (ns), moment within the bar, raw price."""
-
-    symbol: str
-    seq: int
-    kind: Literal["entry", "exit"]
-    bar: int
-    time_ns: int
-    moment: int
-    price: float
-    price_kind: int
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TradeProposal:
-    """A position the strategy proposes: direction +1 long / -1 short, raw entry and exit prices."""
-
-    symbol: str
-    seq: int
-    direction: int
-    signal_bar: int
-    entry_bar: int
-    entry_time_ns: int
-    entry_moment: int
-    entry_price: float
-    entry_kind: int
-    take_profit: float | None
-    stop_loss: float | None
-    confidence: float
-    exit_bar: int
-    exit_time_ns: int
-    exit_moment: int
-    exit_price: float
-    exit_reason: str
-
-    def build_events(self) -> tuple[TradeEvent, TradeEvent]:
-        """Return the entry and exit events of this proposal."""
-        entry = TradeEvent(
-            self.symbol,
-            self.seq,
-            "entry",
-            self.entry_bar,
-            self.entry_time_ns,
-            self.entry_moment,
-            self.entry_price,
-            self.entry_kind,
-            None,
-        )
-        exit_ = TradeEvent(
-            self.symbol,
-            self.seq,
-            "exit",
-            self.exit_bar,
-            self.exit_time_ns,
-            self.exit_moment,
-            self.exit_price,
-            EXIT_KIND[EXIT_REASONS.index(self.exit_reason)],
-            self.exit_reason,
-        )
-        return entry, exit_
-
-
-@dataclass(frozen=True, slots=True)
 class ProposalTable:
     """One symbol's proposals as parallel arrays (row i = proposal seq i); the engine's hot format."""
 
@@ -146,34 +82,6 @@ class ProposalTable:
 
     def __len__(self) -> int:
         return len(self.direction)
-
-    def to_list(self, open_time: np.ndarray) -> list[TradeProposal]:
-        """Return the proposals as objects (open_time: the symbol's bar open times, ns)."""
-        out = []
-        for i in range(len(self)):
-            tp, sl = float(self.take_profit[i]), float(self.stop_loss[i])
-            out.append(
-                TradeProposal(
-                    self.symbol,
-                    i,
-                    int(self.direction[i]),
-                    int(self.signal_bar[i]),
-                    int(self.entry_bar[i]),
-                    int(open_time[self.entry_bar[i]]),
-                    int(self.entry_moment[i]),
-                    float(self.entry_price[i]),
-                    int(self.entry_kind[i]),
-                    None if tp != tp else tp,
-                    None if sl != sl else sl,
-                    float(self.confidence[i]),
-                    int(self.exit_bar[i]),
-                    int(open_time[self.exit_bar[i]]),
-                    int(self.exit_moment[i]),
-                    float(self.exit_price[i]),
-                    EXIT_REASONS[int(self.exit_reason[i])],
-                )
-            )
-        return out
 
 
 def _round_tick(x: np.ndarray, tick: float | None) -> np.ndarray:
@@ -271,7 +179,7 @@ def signal_exit_proposals(
     change = np.ones(len(nz), bool)
     change[1:] = sv[1:] != sv[:-1]
     run_bar, run_side = nz[change], sv[change]
-    next_run = np.append(run_bar[1:], n)
+    next_run = np.append(run_bar[1:], n)[: len(run_bar)]  # no signal: no run, no next run
     if not settings.allow_short:
         keep = run_side > 0
         run_bar, run_side, next_run = run_bar[keep], run_side[keep], next_run[keep]

@@ -1,19 +1,23 @@
-"""Properties: equity = cash + marked positions at every bar; parallelism never changes the result."""
+"""Properties against the event-by-event oracle (portfolio_oracle.PortfolioManager): the engine's replay
+gives its trades, cash and rejections; equity = cash + marked positions at every bar; parallelism never
+changes the result."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
+from backtest_core.config import BacktestConfig, FeeModel
 from backtest_core.engine import run_backtest
 from backtest_core.equity import closes_on_grid
 from backtest_core.loader import load_strategy
 from backtest_core.orchestrator import generate_proposals, merge_timeline
-from backtest_core.portfolio import PortfolioManager
-from backtest_core.proposals import ProposalSettings, TradeEvent
+from backtest_core.portfolio import replay_timeline
+from backtest_core.proposals import ProposalSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from .portfolio_oracle import PortfolioManager
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
 
@@ -68,31 +72,82 @@ def test_equity_is_cash_plus_marked_positions_and_parallelism_changes_nothing(
     tables = generate_proposals(strategy, data, "1d", settings_)
     union = np.unique(np.concatenate([data[s].open_time for s in symbols]))
     timeline = merge_timeline(tables, data, symbols, union)
-    marks = np.column_stack([closes_on_grid(data[s], union) for s in symbols])
-    pm = PortfolioManager(10_000.0, len(symbols), config.fees, config.size, config.slippage_bps, marks=marks)
+    closes = [closes_on_grid(data[s], union) for s in symbols]
+    pm = PortfolioManager(10_000.0, count, config.fees, config.size, config.slippage_bps, closes=closes)
     reference = []
     k = 0
     for g in range(len(union)):
         while k < len(timeline) and timeline.union_bar[k] <= g:
-            event = TradeEvent(
-                "",
-                int(timeline.seq[k]),
-                "entry" if timeline.is_entry[k] else "exit",
-                0,
-                0,
-                0,
-                float(timeline.price[k]),
-                int(timeline.price_kind[k]),
-                None,
-            )
-            pm.try_execute(
-                event, int(timeline.symbol[k]), int(timeline.mark_bar[k]), int(timeline.direction[k])
-            )
+            pm.execute(timeline, k)
             k += 1
-        reference.append(pm.on_bar(g))
+        reference.append(pm.equity_at(g))
     equity = np.array([p.equity for p in result.equity_curve])
     np.testing.assert_allclose(equity, reference, rtol=1e-12)
     assert result.metrics.final_equity == equity[-1]
     assert result.metrics.final_equity == pytest.approx(
         10_000.0 + sum(t.pnl for t in result.trades), rel=1e-9
     )
+
+
+def _minute_candles(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[close[0], close[:-1]] * (1 + rng.normal(0, 0.001, n))
+    high = np.maximum(open_, close) * 1.004
+    low = np.minimum(open_, close) * 0.996
+    times = (offset + np.arange(n, dtype=np.int64)) * 60_000_000_000
+    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(n))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    strategy=st.sampled_from(["sma_cross", "momentum", "peak_ema_reversal", "rsi_reversion"]),
+    count=st.integers(1, 3),
+    fill=st.sampled_from(["next_open", "close"]),
+    size=st.sampled_from([1.0, 0.5, 0.2]),
+    allow_short=st.booleans(),
+    fees=st.sampled_from([(0.0, 0.0), (0.0002, 0.0004)]),
+    slippage_bps=st.sampled_from([0.0, 4.0]),
+    tick=st.sampled_from([None, 0.01]),
+    step=st.sampled_from([None, 0.001]),
+)
+def test_the_replay_executes_what_the_event_by_event_portfolio_executes(
+    seed: int,
+    strategy: str,
+    count: int,
+    fill: str,
+    size: float,
+    allow_short: bool,
+    fees: tuple[float, float],
+    slippage_bps: float,
+    tick: float | None,
+    step: float | None,
+) -> None:
+    symbols = SYMBOLS[:count]
+    data = {s: _minute_candles(s, seed + i, 400, offset=7 * i * (seed % 2)) for i, s in enumerate(symbols)}
+    tables = generate_proposals(
+        load_strategy(strategy, {}),
+        data,
+        "1m",
+        ProposalSettings(fill=fill, allow_short=allow_short),  # type: ignore[arg-type]
+    )
+    union = np.unique(np.concatenate([data[s].open_time for s in symbols]))
+    timeline = merge_timeline(tables, data, symbols, union)
+    closes = [closes_on_grid(data[s], union) for s in symbols]
+    model = FeeModel(maker=fees[0], taker=fees[1])
+    args = (10_000.0, count, model, size, slippage_bps, tick, step, closes)
+    pm = PortfolioManager(*args)
+    pm.replay(timeline)
+    reference = pm.results()
+    fast = replay_timeline(timeline, *args)
+    assert len(reference.trades) > 0
+    assert fast.rejected == reference.rejected
+    cash_tol = 1e-12 * 10_000.0  # cash is a difference of amounts up to the start cash
+    assert fast.final_cash == pytest.approx(reference.final_cash, rel=1e-12, abs=cash_tol)
+    assert fast.fees_paid == pytest.approx(reference.fees_paid, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(fast.cash_after_event, reference.cash_after_event, rtol=1e-12, atol=cash_tol)
+    for name in ("symbol", "seq", "direction", "entry_event", "exit_event"):
+        np.testing.assert_array_equal(getattr(fast.trades, name), getattr(reference.trades, name))
+    for name in ("units", "entry_fill", "exit_fill", "entry_fee", "exit_fee"):
+        np.testing.assert_allclose(getattr(fast.trades, name), getattr(reference.trades, name), rtol=1e-12)

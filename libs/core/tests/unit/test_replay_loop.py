@@ -1,150 +1,117 @@
-"""The C replay loop gives bit-identical results to the Python loop, and it is the one that runs here."""
+"""The C replay loop sizes, accepts and rejects entries as replay_loop.replay_events states, by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core import replay_loop
-from backtest_core.replay_loop import (
-    LoopResult,
-    ReplayInputs,
-    marks_matrix,
-    replay_events,
-    replay_events_native,
-    replay_events_python,
-)
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from backtest_core.replay_loop import LoopResult, ReplayInputs, replay_events
 
 
-def _timeline(seed: int, events: int, symbols: int, shorts: bool, bars: int) -> dict[str, np.ndarray]:
-    """Random events: entries and exits of proposals per symbol (some never open: rejected or stray)."""
-    rng = np.random.default_rng(seed)
-    symbol = rng.integers(0, symbols, events)
-    seq = np.zeros(events, np.int64)
-    is_entry = np.zeros(events, bool)
-    direction = np.ones(events, np.int64)
-    pending: dict[int, list[tuple[int, int]]] = {s: [] for s in range(symbols)}
-    counter = [0] * symbols
-    for i, s in enumerate(symbol.tolist()):
-        if pending[s] and rng.random() < 0.55:  # exit one of the symbol's proposals (maybe not the open one)
-            seq[i], direction[i] = pending[s].pop(int(rng.integers(0, len(pending[s]))))
-        else:
-            seq[i], is_entry[i] = counter[s], True
-            direction[i] = -1 if shorts and rng.random() < 0.5 else 1
-            pending[s].append((counter[s], int(direction[i])))
-            counter[s] += 1
-    mark_bar = np.sort(rng.integers(0, bars, events))
-    return {
-        "symbol": symbol.astype(np.int64),
-        "seq": seq,
-        "is_entry": is_entry,
-        "direction": direction,
-        "fills": 100.0 * np.exp(rng.normal(0.0, 0.05, events)),
-        "mark_bar": mark_bar,
-    }
-
-
-def _same(a: LoopResult, b: LoopResult) -> None:
-    assert (a.rejected, a.cash) == (b.rejected, b.cash)
-    assert np.array_equal(a.units_at, b.units_at)  # exact: same doubles, not close ones
-    assert np.array_equal(a.exit_of, b.exit_of)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    seed=st.integers(0, 100_000),
-    events=st.integers(0, 400),
-    symbols=st.integers(1, 40),
-    shorts=st.booleans(),
-    fee=st.sampled_from([0.0, 0.0004, 0.001]),
-    size=st.sampled_from([1.0, 0.5, 0.3, 0.05, 0.01, 2.0]),
-    step=st.sampled_from([None, 0.001, 0.1]),
-    cash=st.sampled_from([1_000.0, 1_000_000.0, 12_345.678]),
-)
-def test_c_loop_equals_python_loop_bit_for_bit_on_random_timelines(
-    seed: int,
-    events: int,
-    symbols: int,
-    shorts: bool,
-    fee: float,
-    size: float,
-    step: float | None,
-    cash: float,
-) -> None:
-    t = _timeline(seed, events, symbols, shorts, bars=50)
-    rng = np.random.default_rng(seed + 1)
-    rates = np.where(rng.random(events) < 0.3, fee / 2.0, fee)
-    marks = 100.0 * np.exp(rng.normal(0.0, 0.05, (50, symbols))) if symbols > 1 else None
-    call = (
-        t["symbol"],
-        t["seq"],
-        t["is_entry"],
-        t["direction"],
-        t["fills"],
-        rates,
-        t["mark_bar"],
-        marks,
-        cash,
-        size,
-        step,
-        symbols,
+def _replay(
+    events: list[tuple[int, int, bool, int, float]],
+    *,
+    rate: float = 0.0,
+    closes: list[list[float]] | None = None,
+    mark_bar: list[int] | None = None,
+    cash: float = 1_000.0,
+    size: float = 1.0,
+    step: float | None = None,
+) -> LoopResult:
+    """Replay (symbol, seq, is_entry, direction, fill) events."""
+    symbol, seq, is_entry, direction, fills = (np.array(c) for c in zip(*events, strict=True))
+    n = len(events)
+    symbols = len(closes) if closes is not None else 1
+    return replay_events(
+        ReplayInputs(
+            symbol.astype(np.int64),
+            seq.astype(np.int64),
+            is_entry.astype(bool),
+            direction.astype(np.int64),
+            fills.astype(np.float64),
+            np.full(n, rate),
+            np.array(mark_bar if mark_bar is not None else [0] * n, np.int64),
+            [np.array(c) for c in closes] if closes is not None else [np.zeros(1)] * symbols,
+            cash,
+            size,
+            step,
+        )
     )
-    python = replay_events_python(ReplayInputs(*call))
-    native = replay_events_native(ReplayInputs(*call))
-    assert native is not None
-    _same(native, python)
 
 
-def test_shared_cash_c_loop_marks_open_positions_and_rejects_what_the_cash_cannot_pay() -> None:
-    t = _timeline(3, 2_000, 30, True, bars=200)
-    rng = np.random.default_rng(4)
-    rates = np.full(2_000, 0.0004)
-    marks = 100.0 * np.exp(rng.normal(0.0, 0.05, (200, 30)))
-    call = (*list(t.values())[:5], rates, t["mark_bar"], marks, 10_000.0, 0.3, None, 30)
-    python, native = replay_events_python(ReplayInputs(*call)), replay_events_native(ReplayInputs(*call))
-    assert native is not None
-    _same(native, python)
-    assert python.rejected > 100  # 30% of equity per position: most overlapping entries cannot be paid
-    assert int((python.exit_of >= 0).sum()) == 38  # closed trades (exits of other proposals are ignored)
+def test_an_all_in_long_buys_cash_over_fill_plus_fee_and_sells_at_the_exit() -> None:
+    # units = 1000 / (10 * 1.001) = 99.9000999...; cost 999.000999, fee 0.999000999 -> cash 0;
+    # exit at 12: 99.9000999 * 12 * (1 - 0.001) = 1197.6023976...
+    done = _replay([(0, 0, True, 1, 10.0), (0, 0, False, 1, 12.0)], rate=0.001)
+    units = 1_000.0 / (10.0 * 1.001)
+    assert done.units_at.tolist() == pytest.approx([units, 0.0], rel=1e-15)
+    assert done.exit_of.tolist() == [1, -1]
+    assert done.rejected == 0
+    assert done.cash == pytest.approx(units * 12.0 * 0.999, rel=1e-14)
 
 
-def test_c_loop_hands_over_to_python_where_python_raises() -> None:
-    t = _timeline(5, 20, 1, False, bars=5)
-    t["fills"][:] = 0.0  # units = size * equity / 0.0: ZeroDivisionError in Python
-    call = (*list(t.values())[:5], np.zeros(20), t["mark_bar"], None, 1_000.0, 1.0, None, 1)
-    assert replay_events_native(ReplayInputs(*call)) is None
-    with pytest.raises(ZeroDivisionError):
-        replay_events(ReplayInputs(*call))
+def test_a_short_returns_its_collateral_plus_the_fall() -> None:
+    # units = 1000 / 10 = 100 sold at 10 (1000 set aside), bought back at 8: 100 * (2 * 10 - 8) = 1200
+    done = _replay([(0, 0, True, -1, 10.0), (0, 0, False, -1, 8.0)])
+    assert done.units_at[0] == 100.0
+    assert done.cash == 1_200.0
 
 
-def test_two_symbols_without_marks_raise_the_same_error_on_both_paths() -> None:
-    symbol, seq = np.array([0, 1], np.int64), np.array([0, 0], np.int64)
-    call = (symbol, seq, np.array([True, True]), np.ones(2, np.int64), np.full(2, 10.0), np.zeros(2))
-    rest = (np.zeros(2, np.int64), None, 1_000.0, 0.5, None, 2)
-    assert replay_events_native(ReplayInputs(*call, *rest)) is None
-    with pytest.raises(ValueError, match="marks are required"):
-        replay_events(ReplayInputs(*call, *rest))
+def test_a_second_entry_of_an_open_symbol_and_the_exit_of_another_proposal_are_ignored() -> None:
+    # seq 0 opens; seq 1's entry is rejected (the symbol holds a position); seq 1's exit does nothing;
+    # seq 0's exit at 11 closes: 100 units * 11 = 1100.
+    events = [(0, 0, True, 1, 10.0), (0, 1, True, 1, 10.5), (0, 1, False, 1, 10.8), (0, 0, False, 1, 11.0)]
+    done = _replay(events)
+    assert done.rejected == 1
+    assert done.exit_of.tolist() == [3, -1, -1, -1]
+    assert done.cash == 1_100.0
 
 
-def test_the_c_loop_and_numpys_ddot_are_available_in_this_environment() -> None:
-    # CI installs libs/core with pip, which compiles backtest_core._replay: prove it was built and found.
-    assert replay_loop.NATIVE.reason == ""
-    assert replay_loop.NATIVE.available
-    assert replay_loop.NATIVE.ddot != 0
+def test_quantities_round_down_to_the_step() -> None:
+    # 1000 / 30 = 33.33...: floor(33.33 / 0.5 + 1e-9) * 0.5 = 33.0 units, 990 paid, 10 left
+    done = _replay([(0, 0, True, 1, 30.0), (0, 0, False, 1, 30.0)], step=0.5)
+    assert done.units_at[0] == 33.0
+    assert done.cash == 1_000.0
 
 
-@settings(max_examples=40, deadline=None)
-@given(bars=st.integers(1, 700), symbols=st.integers(1, 300), seed=st.integers(0, 1_000))
-def test_marks_matrix_puts_each_symbols_closes_in_its_column(bars: int, symbols: int, seed: int) -> None:
-    # Sizes straddle the C copy's 256 x 256 tiles; a strided column is copied too.
-    rng = np.random.default_rng(seed)
-    columns = [rng.normal(size=2 * bars)[::2] for _ in range(symbols)]
-    marks = marks_matrix(columns)
-    assert marks.shape == (bars, symbols) and marks.flags.c_contiguous
-    np.testing.assert_array_equal(marks, np.column_stack(columns))
+def test_shared_cash_sizes_from_equity_marked_at_the_entrys_bar_and_rejects_what_cash_cannot_pay() -> None:
+    # Two symbols, 50% of equity per entry. A buys 500 / 10 = 50 units (cash 500). At bar 1 A closes
+    # at 12: equity = 500 + 50 * 12 = 1100, B buys 550 / 5 = 110 units for 550 > 500 cash: rejected.
+    # At bar 2 A closes at 8: equity = 500 + 400 = 900, B buys 450 / 5 = 90 units (cash 50).
+    closes = [[10.0, 12.0, 8.0], [5.0, 5.0, 5.0]]
+    events = [(0, 0, True, 1, 10.0), (1, 0, True, 1, 5.0), (1, 1, True, 1, 5.0)]
+    done = _replay(events, closes=closes, mark_bar=[0, 1, 2], size=0.5)
+    assert done.units_at.tolist() == [50.0, 0.0, 90.0]
+    assert done.rejected == 1
+    assert done.cash == 50.0
 
 
-def test_marks_matrix_refuses_columns_of_different_lengths() -> None:
-    with pytest.raises(ValueError, match="column 1: expected 3 float64 values"):
-        marks_matrix([np.zeros(3), np.zeros(4)])
+def test_an_open_short_adds_its_collateral_less_the_buy_back_to_the_equity() -> None:
+    # A shorts 50 units at 10 (cash 500). At bar 1 A closes at 8: the short is worth 2 * 50 * 10 - 50 * 8
+    # = 600, equity 1100; B buys 0.5 * 1100 / 5 = 110 units for 550 > 500: rejected. With size 0.4:
+    # A 40 units (cash 600), equity 600 + 800 - 320 = 1080, B 0.4 * 1080 / 5 = 86.4 units for 432.
+    closes = [[10.0, 8.0], [5.0, 5.0]]
+    events = [(0, 0, True, -1, 10.0), (1, 0, True, 1, 5.0)]
+    assert _replay(events, closes=closes, mark_bar=[0, 1], size=0.5).rejected == 1
+    done = _replay(events, closes=closes, mark_bar=[0, 1], size=0.4)
+    assert done.units_at.tolist() == pytest.approx([40.0, 86.4], rel=1e-15)
+    assert done.cash == pytest.approx(600.0 - 432.0, rel=1e-15)
+
+
+def test_an_entry_whose_fill_costs_nothing_is_an_error_naming_the_event() -> None:
+    with pytest.raises(ValueError, match="cannot execute event 1: its fill price times"):
+        _replay([(0, 0, True, 1, 10.0), (0, 1, True, 1, 0.0)], cash=0.0)
+    with pytest.raises(ValueError, match="cannot execute event 0: its fill price times"):
+        _replay([(0, 0, True, 1, 0.0)])
+
+
+def test_a_symbol_without_closes_or_a_mark_bar_outside_them_is_an_error() -> None:
+    events = [(0, 0, True, 1, 10.0), (1, 0, True, 1, 5.0)]
+    with pytest.raises(ValueError, match="event 1: its symbol index is outside"):
+        _replay(events)  # one symbol's closes for two symbols
+    with pytest.raises(ValueError, match="event 1: its mark bar is outside the closes"):
+        _replay(events, closes=[[10.0], [5.0]], mark_bar=[0, 3], size=0.5)
+
+
+def test_a_step_that_is_not_positive_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"step: expected a positive quantity step, got 0\.0"):
+        _replay([(0, 0, True, 1, 10.0)], step=0.0)

@@ -15,7 +15,7 @@ from backtest_core.engine import run_backtest
 from backtest_core.results import BacktestResult, Trade, TradeLog
 from backtest_core.trade_log import PACKED
 from backtest_core.trade_pack import PackError, pack, unpack
-from backtest_core.trade_rows import TradeTable, build_trades, trades_python
+from backtest_core.trade_rows import TradeTable, build_trades
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT"]
 DAY_NS = 86_400_000_000_000
@@ -54,7 +54,7 @@ def test_the_engine_returns_a_trade_log_whose_rows_are_the_built_models() -> Non
     assert len(LOG) == RESULT.metrics.trade_count + RESULT.metrics.open_trades
     assert {t.side for t in MODELS} == {"long", "short"}
     assert {t.symbol for t in MODELS} == set(SYMBOLS)
-    assert list(LOG) == MODELS == trades_python(LOG.table)
+    assert list(LOG) == MODELS
     assert LOG == MODELS and MODELS == LOG and MODELS[1:] != LOG
 
 

@@ -1,5 +1,5 @@
-/* The equity curve: cash after the last event at each bar plus each symbol's marked positions
- * (equity.build_equity_python, the same additions in the same order per bar). */
+/* The equity curve: at each union bar's close, the cash after the last event at or before that bar
+ * plus each symbol's open position marked at the bar's close (equity.build_equity). */
 #include "kernels.h"
 
 typedef struct {
@@ -14,58 +14,32 @@ typedef struct {
     unsigned char *held_any;
     int64_t *held_count, *order; /* per symbol; order[g] = the symbol of group g */
     int64_t groups;
-    int dirty; /* the cash holds a -0.0 or a signalling NaN, which `+ 0.0` changes */
 } Equity;
 
-/* Whether x + 0.0 differs from x bit for bit: x is -0.0 (becomes +0.0) or a signalling NaN (quieted). */
-static int changed_by_adding_zero(double x) {
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    return bits == 0x8000000000000000ULL || (isnan(x) && !(bits & 0x0008000000000000ULL));
-}
-
-/* Set the equity to the cash after the last event at or before each bar; BAIL unless the event bars
- * are sorted and in [0, bars). */
-static int cash_at_bars(Equity *q) {
+/* Set the equity to the cash after the last event at or before each bar; an error unless the event
+ * bars are sorted and in [0, bars). */
+static const char *cash_at_bars(Equity *q) {
     if (q->log_len < q->events) {
-        return BAIL;
+        return "the cash log is shorter than the events";
     }
     int64_t j = 0;
     for (int64_t i = 0; i < q->events; i++) {
         int64_t b = q->event_bar[i];
         if (b < 0 || b >= q->bars || (i > 0 && b < q->event_bar[i - 1])) {
-            return BAIL;
+            return "the event bars are not sorted within [0, bars)";
         }
     }
     for (int64_t g = 0; g < q->bars; g++) {
         while (j < q->events && q->event_bar[j] <= g) {
             j++;
         }
-        double c = j == 0 ? q->start_cash : q->log[j - 1];
-        q->equity[g] = c;
-        q->dirty |= changed_by_adding_zero(c);
+        q->equity[g] = j == 0 ? q->start_cash : q->log[j - 1];
     }
-    return 0;
-}
-
-/* e[i] += 0.0 over [lo, hi): what numpy's `equity += marked` does outside a symbol's positions.
- * Only needed while the curve may hold a -0.0 or a signalling NaN: x + 0.0 is x for every other x, and
- * adding a marked value to such an x never makes one (a sum is -0.0 only if both terms are, and
- * arithmetic returns quiet NaNs). So `build` calls it only when the cash has such a value. */
-SIMD_CLONES
-static void add_zero(double *e, int64_t lo, int64_t hi) {
-    const v8d zero = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    int64_t i = lo;
-    for (; i + LANES <= hi; i += LANES) {
-        store8(e + i, load8(e + i) + zero);
-    }
-    for (; i < hi; i++) {
-        e[i] = e[i] + 0.0;
-    }
+    return NULL;
 }
 
 /* e[i] += coef * close[i] (longs only) or e[i] += cnst + coef * close[i] (a symbol with a short), i in
- * [lo, hi): numpy's marked value of the bar, then its add to the equity. */
+ * [lo, hi): the position's value at the bar's close added to the equity. */
 SIMD_CLONES
 static void add_marked(double *e, const double *close, int64_t lo, int64_t hi, double coef, double cnst,
                        int with_cnst) {
@@ -95,7 +69,7 @@ typedef struct {
 } Segment;
 
 /* Add one symbol's marked positions to the equity, its segments in closing order. */
-static int add_symbol(Equity *q, const Segment *seg, int64_t count, int64_t sym) {
+static const char *add_symbol(Equity *q, const Segment *seg, int64_t count, int64_t sym) {
     const double *close = q->closes[sym];
     double *e = q->equity;
     unsigned char *held_any = q->held_any;
@@ -107,45 +81,36 @@ static int add_symbol(Equity *q, const Segment *seg, int64_t count, int64_t sym)
     for (int64_t j = 0; j < count; j++) {
         int64_t start = seg[j].start, stop = seg[j].stop > start ? seg[j].stop : start;
         if (start < done || stop > bars) {
-            return BAIL; /* overlapping or unordered positions: numpy raises, let it */
-        }
-        if (q->dirty) {
-            add_zero(e, done, start);
+            return "a symbol's positions overlap or end after the last bar";
         }
         add_marked(e, close, start, stop, seg[j].coef, seg[j].cnst, has_short);
         memset(held_any + start, 1, (size_t)(stop - start));
         held += stop - start;
         done = stop;
     }
-    if (q->dirty) {
-        add_zero(e, done, bars);
-    }
     q->held_count[sym] = held;
-    return 0;
+    return NULL;
 }
 
-static int build(Equity *q) {
-    q->dirty = 0;
-    if (cash_at_bars(q) != 0) {
-        return BAIL;
-    }
+/* Fill the curve; return NULL or what is wrong with the inputs. */
+static const char *build(Equity *q) {
     memset(q->held_any, 0, (size_t)q->bars);
     q->groups = 0;
-    if (q->trades == 0) {
-        return 0;
+    const char *error = cash_at_bars(q);
+    if (error != NULL || q->trades == 0) {
+        return error;
     }
     int64_t ns = q->n_symbols;
     int64_t *start = calloc((size_t)ns + 1, sizeof(int64_t));
     Segment *seg = malloc(sizeof(Segment) * (size_t)q->trades);
-    int status = 0;
     if (start == NULL || seg == NULL) {
-        status = BAIL;
+        error = "out of memory";
         goto done;
     }
     for (int64_t k = 0; k < q->trades; k++) {
         int64_t s = q->symbol[k], a = q->entry_event[k], b = q->exit_event[k];
         if (s < 0 || s >= ns || q->closes[s] == NULL || a < 0 || a >= q->events || b < 0 || b >= q->events) {
-            status = BAIL;
+            error = "a trade's symbol has no closes or its events are out of range";
             goto done;
         }
         if (start[s + 1]++ == 0) {
@@ -170,21 +135,23 @@ static int build(Equity *q) {
     for (int64_t g = 0; g < q->groups; g++) {
         int64_t s = q->order[g];
         int64_t hi = start[s], lo = s == 0 ? 0 : start[s - 1];
-        if (add_symbol(q, seg + lo, hi - lo, s) != 0) {
-            status = BAIL;
+        error = add_symbol(q, seg + lo, hi - lo, s);
+        if (error != NULL) {
             goto done;
         }
     }
 done:
     free(start);
     free(seg);
-    return status;
+    return error;
 }
 
 /* equity(event_bar, log, start_cash, symbol, direction, units, entry_fill, entry_event, exit_event, closes,
- *        equity_out, held_any_out, held_count_out, order_out) -> (status, groups)
+ *        equity_out, held_any_out, held_count_out, order_out) -> groups
  * int64[events] event_bar; float64[>= events] log; trade columns int64/float64[trades]; closes: a tuple of
- * n_symbols float64[bars] arrays or None; outputs: float64[bars], bool[bars], int64[n_symbols] x2. */
+ * n_symbols float64[bars] arrays or None (a symbol without trades); outputs: float64[bars], bool[bars],
+ * int64[n_symbols] x2 (held bars per symbol; the symbols with trades in the order of their first closed
+ * trade). Raises ValueError on inputs the replay never produces (unsorted bars, overlapping positions). */
 PyObject *equity(PyObject *self, PyObject *args) {
     PyObject *o[13];
     double start_cash;
@@ -260,11 +227,15 @@ PyObject *equity(PyObject *self, PyObject *args) {
         .held_count = v[10].buf,
         .order = v[11].buf,
     };
-    int status;
+    const char *error;
     Py_BEGIN_ALLOW_THREADS;
-    status = build(&q);
+    error = build(&q);
     Py_END_ALLOW_THREADS;
-    result = Py_BuildValue("iL", status, (long long)q.groups);
+    if (error != NULL) {
+        PyErr_Format(PyExc_ValueError, "equity: %s", error);
+        goto release;
+    }
+    result = PyLong_FromLongLong((long long)q.groups);
 release:
     for (int k = 0; k < got; k++) {
         PyBuffer_Release(&v[k]);

@@ -1,25 +1,24 @@
 /* kernels.h: what the files of the extension backtest_core._kernels share.
  *
- * Array kernels of the engine's hot path in C, each the twin of a numpy function that stays the reference.
+ * The array kernels of the engine's hot path, each the only implementation of what it computes:
  *
- *   window_sums(x, n, weights, out)          strategies.indicators.window_sums_python
- *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross.sma_cross_sides_python
- *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown_python (before its final * 100)
- *   moments(returns) -> (mean, sd, downside) np.mean, np.std(ddof=1) of metrics.sharpe_ratio / sortino_ratio
- *   folds(pnls) -> (total, wins, losses, ...) metrics.pnl_folds_python (sequential sums of trade pnls)
- *   equity(...) -> status                    equity.build_equity_python
+ *   window_sums(x, n, weights, out)          strategies.indicators.window_sums
+ *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross (the vectorized signals)
+ *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown (before its final * 100)
+ *   moments(returns) -> (mean, sd, downside) metrics.return_moments
+ *   equity(...) -> groups                    equity.build_equity
  *
  * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused
- * multiply-add and no reassociation, so every double is the result of the same IEEE-754 operations, in
- * the same order, as the numpy twin. Window sums are vectorised across outputs only (several consecutive
- * window sums in SIMD registers at once); each output's own chain of adds stays oldest to newest. The
- * SIMD loops (SIMD_CLONES) are compiled, on x86-64 with GCC, for AVX-512F, AVX2 and baseline SSE2, and
- * the loader picks the best one the CPU has (target_clones); all give the same bits, only the width
- * differs (-DKERNELS_NO_CLONES builds one version, to test the others on an AVX-512 machine).
+ * multiply-add and no reassociation, so each double is the IEEE-754 result of the operations written,
+ * in the order written. That matters for the window sums: the per-bar decide() path sums the last
+ * window with numpy (indicators.last_window_sums) in the same oldest-to-newest order, and both paths
+ * must give the same signals bit for bit. Window sums are vectorised across outputs only (several
+ * consecutive window sums in SIMD registers at once); each output's own chain of adds stays oldest to
+ * newest. The SIMD loops (SIMD_CLONES) are compiled, on x86-64 with GCC, for AVX-512F, AVX2 and
+ * baseline SSE2, and the loader picks the best one the CPU has (target_clones); all give the same bits,
+ * only the width differs (-DKERNELS_NO_CLONES builds one version).
  *
  * Every function checks its buffers (type code, item size, length) and raises ValueError on a mismatch.
- * Where the numpy twin would raise or do something odd on malformed input (unsorted bars, an index out
- * of range), `equity` returns BAIL instead and the caller runs the twin, which behaves as it always did.
  */
 #ifndef BACKTEST_KERNELS_H
 #define BACKTEST_KERNELS_H
@@ -30,8 +29,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define BAIL 1
 
 /* -DKERNELS_NO_CLONES builds one version for the compiler's target (to test the baseline or AVX2 code
  * on an AVX-512 machine: gcc -march=x86-64 or -march=haswell). */
@@ -63,7 +60,6 @@ PyObject *window_sums(PyObject *self, PyObject *args);
 PyObject *sma_cross_sides(PyObject *self, PyObject *args);
 PyObject *drawdown(PyObject *self, PyObject *args);
 PyObject *moments(PyObject *self, PyObject *args);
-PyObject *folds(PyObject *self, PyObject *args);
 PyObject *equity(PyObject *self, PyObject *args);
 
 #endif

@@ -1,7 +1,7 @@
-/* Window sums (indicators.window_sums_python) and sma_cross's signals (sma_cross.sma_cross_sides_python).
+/* Window sums (indicators.window_sums) and sma_cross's vectorized signals (sma_cross.decide_vectorized).
  *
  * Vectorised across outputs only: several consecutive window sums in SIMD registers at once, each
- * output's own chain of adds oldest to newest, exactly as the numpy twin adds them. */
+ * output's own chain of adds oldest to newest (the order indicators.last_window_sums also uses). */
 #include "kernels.h"
 
 /* out[t] = x[t] + x[t+1] + ... + x[t+n-1], left to right, for t < m (the window ending at t+n-1). */
@@ -169,7 +169,7 @@ typedef signed char v8c __attribute__((vector_size(8)));
 typedef signed char v16c __attribute__((vector_size(16)));
 #define CHUNK 2048
 
-/* c[i] = +1 if f[i]/fast > s[i]/slow, -1 if <, 0 if equal or NaN: numpy's `f /= fast; s /= slow; f > s`. */
+/* c[i] = +1 if f[i]/fast > s[i]/slow, -1 if <, 0 if equal or NaN (the SMAs compared). */
 SIMD_CLONES
 static void compare_chunk(const double *f, double fast, const double *s, double slow, int64_t m, int8_t *c) {
     int64_t i = 0;
@@ -201,8 +201,9 @@ static void crosses(const int8_t *prev, const int8_t *cur, int64_t m, int8_t *si
     }
 }
 
-/* The signals of sma_cross.decide_vectorized without its two full-length SMA arrays: window sums, the
- * divisions and the compares chunk by chunk (each value computed exactly as window_sums and numpy do). */
+/* sma_cross's signals without two full-length SMA arrays: the window sums, the divisions by the lengths
+ * and the compares chunk by chunk; side[t] = +1 on a strict up-cross of SMA(fast) over SMA(slow) between
+ * bars t-1 and t, -1 on a strict down-cross, else 0 (0 while either SMA is not defined yet). */
 static void sma_sides(const double *x, int64_t len, int64_t fast, int64_t slow, int8_t *side) {
     double fsum[CHUNK], ssum[CHUNK];
     int8_t c[CHUNK + 1];

@@ -5,9 +5,8 @@ Every window sum adds the window's values strictly oldest to newest, starting fr
 does it for the last window only (`np.cumsum` is a sequential left fold). Floating-point addition is
 not associative, so mixing formulas (e.g. a cumsum difference) would flip crossovers on ties.
 
-`window_sums` runs the C kernel `backtest_core._kernels.window_sums` (several consecutive window sums
-in SIMD registers at once, each one's adds still oldest first) on float64 input when the extension is
-built; `window_sums_python` is its bit-identical numpy twin, the reference and the fallback.
+`window_sums` is the C kernel `backtest_core._kernels.window_sums` (several consecutive window sums in
+SIMD registers at once, each one's adds still oldest first); its input is read as float64.
 """
 
 from __future__ import annotations
@@ -17,69 +16,17 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from backtest_core.native import KERNELS as KERNELS
+from backtest_core.native import _kernels
 
 
 def window_sums(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1.
-
-    Float64 input goes to the C kernel (same bits as `window_sums_python`); anything else to numpy.
-    """
-    if KERNELS is None or not _is_f64_vector(x) or not isinstance(n, int | np.integer) or n < 1:
-        return window_sums_python(x, n, weights)
-    if weights is not None and (not _is_f64_vector(weights) or len(weights) < n):
-        return window_sums_python(x, n, weights)
+    """Return s[t] = sum_{k<n} w[k]*x[t-n+1+k] (oldest first, sequential); NaN for t < n-1."""
+    if int(n) < 1:
+        raise ValueError(f"window length must be >= 1, was {n}")
     out = np.empty(len(x))
-    w = None if weights is None else np.ascontiguousarray(weights)
-    KERNELS.window_sums(np.ascontiguousarray(x), int(n), w, out)
+    w = None if weights is None else np.ascontiguousarray(weights, np.float64)
+    _kernels.window_sums(np.ascontiguousarray(x, np.float64), int(n), w, out)
     return out
-
-
-def _is_f64_vector(a: object) -> bool:
-    return isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == np.float64
-
-
-def window_sums_python(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Return `window_sums` with numpy: the reference of the C kernel and the fallback.
-
-    Computed block by block (one block's accumulator stays in cache for its n adds); every
-    element still gets the same additions in the same order.
-    """
-    out = np.full(len(x), np.nan)
-    m = len(x) - n + 1
-    if m <= 0:
-        return out
-    if x.dtype != np.float64 or (weights is not None and weights.dtype != np.float64):
-        return _window_sums_any_dtype(x, n, weights, out)
-    acc = out[n - 1 :]
-    for lo in range(0, m, _BLOCK):
-        hi = min(m, lo + _BLOCK)
-        a = acc[lo:hi]
-        if weights is None:
-            np.copyto(a, x[lo:hi])
-            for k in range(1, n):
-                a += x[lo + k : hi + k]
-        else:
-            np.multiply(weights[0], x[lo:hi], out=a)
-            for k in range(1, n):
-                a += weights[k] * x[lo + k : hi + k]
-    return out
-
-
-def _window_sums_any_dtype(x: np.ndarray, n: int, weights: np.ndarray | None, out: np.ndarray) -> np.ndarray:
-    """window_sums for arrays other than float64: accumulate in the inputs' own dtype."""
-    m = len(x) - n + 1
-    acc = x[0:m].copy() if weights is None else weights[0] * x[0:m]
-    for k in range(1, n):
-        if weights is None:
-            acc += x[k : k + m]
-        else:
-            acc += weights[k] * x[k : k + m]
-    out[n - 1 :] = acc
-    return out
-
-
-_BLOCK = 32_768  # elements per block of window_sums: 256 KiB of float64
 
 
 def last_window_sum(x: np.ndarray, n: int, weights: np.ndarray | None = None) -> float:

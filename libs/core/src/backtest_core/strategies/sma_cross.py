@@ -9,8 +9,8 @@ import numpy as np
 
 from backtest_core.candles import Candles
 from backtest_core.errors import ConfigError
-from backtest_core.strategies import indicators
-from backtest_core.strategies.indicators import last_window_sums, window_sums_python
+from backtest_core.native import _kernels
+from backtest_core.strategies.indicators import last_window_sums
 from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal, SignalArrays, Window
 
 _BUY = Signal(Side.BUY)
@@ -54,28 +54,8 @@ class SmaCrossStrategy(BaseStrategy):
         return NO_SIGNAL
 
     def decide_vectorized(self, candles: Candles, interval: str, **p: Any) -> SignalArrays:
-        """Return the crossover signals of the whole series."""
-        fast, slow = p["fast"], p["slow"]
-        close = candles.close
-        kernels = indicators.KERNELS
-        if kernels is None or close.dtype != np.float64 or close.ndim != 1:
-            return SignalArrays.market(sma_cross_sides_python(close, fast, slow))
+        """Return the crossover signals of the whole series (C kernel `_kernels.sma_cross_sides`)."""
+        close = np.ascontiguousarray(candles.close, np.float64)
         side = np.empty(len(close), np.int8)
-        kernels.sma_cross_sides(np.ascontiguousarray(close), int(fast), int(slow), side)
+        _kernels.sma_cross_sides(close, int(p["fast"]), int(p["slow"]), side)
         return SignalArrays.market(side)
-
-
-def sma_cross_sides_python(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
-    """Return int8 sides: +1 where SMA(fast) crosses strictly above SMA(slow), -1 strictly below, else 0.
-
-    The numpy twin of `backtest_core._kernels.sma_cross_sides`, which computes the same window sums,
-    divisions and compares chunk by chunk, without the two full-length SMA arrays.
-    """
-    f = window_sums_python(close, fast)
-    f /= fast
-    s = window_sums_python(close, slow)
-    s /= slow
-    below, above = f < s, f > s  # NaN (warm-up) compares False both ways
-    side = np.zeros(len(f), np.int8)
-    side[1:] = (below[:-1] & above[1:]).view(np.int8) - (above[:-1] & below[1:]).view(np.int8)
-    return side
