@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cpu_account import per_job_ms, spent, stack_account
 from platform_bench import REPO, infra, servers, stacks
 
 SLOTS = 2
@@ -50,9 +51,15 @@ def drain(stack: Any, users: int, per_user: int) -> float:
 
 
 def platform(
-    work: Path, servers_: tuple[str, str, str], runners: int, batched: bool, n: tuple[int, int]
-) -> float:
-    """Start a fresh stack with `runners` runners, batched or not; return its drain rate."""
+    work: Path,
+    servers_: tuple[str, str, str],
+    runners: int,
+    batched: bool,
+    n: tuple[int, int],
+    started: list[Any],
+) -> tuple[float, dict[str, float]]:
+    """Start a fresh stack with `runners` runners, batched or not; return its drain rate and the CPU ms
+    per backtest of each part of the platform (bench/cpu_account.py)."""
     nats_url, uri, readonly_uri = servers_
     max_in_flight = runners * SLOTS * (64 if batched else 1)
     scheduler = {"SCHEDULER_MAX_IN_FLIGHT": str(max_in_flight)}
@@ -75,7 +82,10 @@ def platform(
         stack.start()
         stack.submit_http([stacks.small_config(599)], user="warmup")  # first container start, imports
         time.sleep(3)
-        return drain(stack, *n)
+        account = stack_account(stack, started)
+        before = account.snapshot()
+        rate = drain(stack, *n)
+        return rate, per_job_ms(spent(before, account.snapshot()), n[0] * n[1])
     finally:
         stack.close()
 
@@ -108,6 +118,7 @@ def main() -> None:
     runner_counts = [int(r) for r in args.runners.split(",")]
     subprocess.run(["bash", str(REPO / "deploy/sandbox/build_image.sh"), "--if-stale"], check=True)
     rows: list[tuple[str, int, float]] = []
+    cpu: list[tuple[str, int, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         work = Path(tmp)
         started, uri, readonly_uri, nats_server = servers(work)
@@ -115,8 +126,9 @@ def main() -> None:
             urls = (nats_server.url, uri, readonly_uri)  # type: ignore[attr-defined]
             for runners in runner_counts:
                 for batched in (False, True):
-                    rate = platform(work / f"r{runners}-{batched}", urls, runners, batched, n)
+                    rate, ms = platform(work / f"r{runners}-{batched}", urls, runners, batched, n, started)
                     rows.append(("batches" if batched else "one container per job", runners, rate))
+                    cpu.append((rows[-1][0], runners, ms))
                     print(f"{rows[-1][0]}, {runners} runner(s): {rate:.2f} backtests/s", flush=True)
         finally:
             for server in reversed(started):
@@ -129,6 +141,11 @@ def main() -> None:
     for name, runners, rate in rows:
         print(f"| {name} | {runners} | {rate:.2f} |")
     print(f"| in-process loop (`run_backtest`, no isolation) | - | {loop:.1f} |")
+    parts = list(cpu[0][2]) if cpu else []
+    print(f"\nCPU ms per backtest | runners | {' | '.join(parts)} |")
+    print("| --- | ---: |" + " ---: |" * len(parts))
+    for name, runners, ms in cpu:
+        print(f"| {name} | {runners} | {' | '.join(f'{ms[p]:.1f}' for p in parts)} |")
     for runners in runner_counts:
         before = next(r for name, k, r in rows if k == runners and name != "batches")
         after = next(r for name, k, r in rows if k == runners and name == "batches")

@@ -1,8 +1,17 @@
-"""Time ranges in words for messages: an open bound is said as open, never printed as None."""
+"""Time ranges: in words for messages (an open bound is said as open, never printed as None) and as
+the engine's epoch nanoseconds."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """Return a datetime as int nanoseconds since the epoch, exact to the microsecond (naive = UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // timedelta(microseconds=1) * 1_000
 
 
 def describe_time(moment: datetime) -> str:

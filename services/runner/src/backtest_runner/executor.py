@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +25,7 @@ from backtest_core.contracts import (
     SandboxProgress,
 )
 from backtest_core.results import BacktestResult
-from backtest_core.time_range import describe_range
+from backtest_core.time_range import describe_range, epoch_ns
 
 from backtest_runner.job_dir import remove_job_dir, write_job_dir
 from backtest_runner.ports import CandleSource, ReportPublisher, ReportTooLarge, Sandbox
@@ -70,14 +70,8 @@ class Switches(Protocol):
         ...
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _ns(moment: datetime | None) -> int | None:
-    """Return a timezone-aware datetime as int64 nanoseconds since the epoch (exact to the microsecond)."""
-    if moment is None:
-        return None
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1_000
+    return None if moment is None else epoch_ns(moment)
 
 
 class JobExecutor:

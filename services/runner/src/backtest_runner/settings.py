@@ -84,7 +84,11 @@ class RunnerSettings(BaseSettings):
     wall_clock_s: float = Field(default=300.0, gt=0)
     output_limit_bytes: int = Field(default=64 * MIB, ge=4096)
     equity_points_max: int = Field(default=5000, ge=2)
-    progress_interval_s: float = Field(default=0.25, ge=0, description="min time between progress reports")
+    progress_interval_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="min time between progress reports and before the first (a shorter job sends none)",
+    )
     progress_step: float = Field(
         default=0.1, gt=0, le=1, description="fraction advance that is always reported"
     )
