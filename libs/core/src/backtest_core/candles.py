@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from backtest_core.errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported only where a frame is made: the sandbox entry never needs it
+    import pandas as pd
 
 NS_PER_MS = 1_000_000
 
@@ -91,6 +94,8 @@ class Candles:
 
     def to_frame(self) -> pd.DataFrame:
         """Return a DataFrame indexed by UTC open time with columns open, high, low, close, volume."""
+        import pandas as pd
+
         index = pd.DatetimeIndex(pd.to_datetime(self.open_time, unit="ns", utc=True), name="open_time")
         return pd.DataFrame({name: getattr(self, name) for name in COLUMNS}, index=index)
 
@@ -100,6 +105,8 @@ class Candles:
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise DataError(f"{symbol}: missing columns {missing}")
+        import pandas as pd
+
         index = pd.DatetimeIndex(frame.index)
         if index.tz is None:
             index = index.tz_localize("UTC")

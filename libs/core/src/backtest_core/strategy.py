@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from backtest_core.candles import Candles
 from backtest_core.config import ParamValue
 from backtest_core.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas only for to_pandas(): the sandbox entry never imports it otherwise
+    import pandas as pd
 
 
 class Side(StrEnum):
@@ -164,6 +166,8 @@ class Window:
 
     def to_pandas(self) -> pd.DataFrame:
         """Return the window as a DataFrame indexed by UTC open time."""
+        import pandas as pd
+
         index = pd.DatetimeIndex(pd.to_datetime(self.open_time, unit="ns", utc=True), name="open_time")
         return pd.DataFrame({c: self[c].copy() for c in self.columns}, index=index)
 
