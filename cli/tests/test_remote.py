@@ -34,19 +34,19 @@ from backtest_core.contracts import (
 )
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_core.trade_log import PACKED
-from backtest_gateway.adapters.memory import (
-    InMemoryEventFeed,
-    InMemoryMarketData,
-    InMemoryQuotaStore,
-    InMemoryStrategyStore,
-    InMemoryTaskStore,
-)
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata.models import IntervalCoverage, Symbol
 from backtest_testinfra import make_backtest_result, make_large_result
 from faststream.nats import NatsBroker, TestNatsBroker
+from gateway_fakes import (
+    InMemoryEventFeed,
+    InMemoryMarketData,
+    InMemoryQuotaStore,
+    InMemoryStrategyStore,
+    InMemoryTaskStore,
+)
 
 SECRET = "remote-secret-0123456789abcdef-0123456"
 DAILY = IntervalCoverage(

@@ -17,16 +17,16 @@ from backtest_cli.main import build_parser, main
 from backtest_cli.remote import build_submission
 from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.engine import run_backtest
-from backtest_gateway.adapters.memory import (
+from backtest_gateway.main import create_app
+from backtest_gateway.settings import GatewaySettings
+from faststream.nats import NatsBroker, TestNatsBroker
+from gateway_fakes import (
     InMemoryEventFeed,
     InMemoryMarketData,
     InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
-from backtest_gateway.main import create_app
-from backtest_gateway.settings import GatewaySettings
-from faststream.nats import NatsBroker, TestNatsBroker
 
 REPO = Path(__file__).resolve().parents[2]
 BTC_2018 = (

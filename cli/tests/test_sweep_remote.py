@@ -28,13 +28,6 @@ import uvicorn
 from backtest_cli.main import main
 from backtest_cli.token import create_token
 from backtest_core.contracts import CancelSweep, Stream, Subject, SubmitSweep, SweepCounts, SweepState
-from backtest_gateway.adapters.memory import (
-    InMemoryEventFeed,
-    InMemoryMarketData,
-    InMemoryQuotaStore,
-    InMemoryStrategyStore,
-    InMemoryTaskStore,
-)
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import SweepOrder
 from backtest_gateway.settings import GatewaySettings
@@ -43,6 +36,13 @@ from backtest_research.sweep import run_sweep
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus, trial_task_id
 from backtest_testinfra import free_port, shipped_candles
 from faststream.nats import NatsBroker, TestNatsBroker
+from gateway_fakes import (
+    InMemoryEventFeed,
+    InMemoryMarketData,
+    InMemoryQuotaStore,
+    InMemoryStrategyStore,
+    InMemoryTaskStore,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BTC_DIR = REPO / "data" / "binance" / "spot" / "monthly" / "klines" / "BTCUSD" / "1d"

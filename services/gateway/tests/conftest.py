@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,35 +11,17 @@ from typing import Any
 import jwt
 import pytest
 from backtest_core.contracts import CancelBacktest, Stream, Subject, SubmitBacktest
-from backtest_gateway.adapters.memory import (
-    InMemoryEventFeed,
-    InMemoryMarketData,
-    InMemoryQuotaStore,
-    InMemoryStrategyStore,
-    InMemorySweepStore,
-    InMemoryTaskStore,
-)
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
+from backtest_testinfra import load_by_path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
 
-
-def _load_testdata() -> None:
-    """Import tests/gateway_testdata.py under its unique name, so tests can `from gateway_testdata import`."""
-    if "gateway_testdata" in sys.modules:
-        return
-    path = Path(__file__).resolve().parent / "gateway_testdata.py"
-    spec = importlib.util.spec_from_file_location("gateway_testdata", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gateway_testdata"] = module
-    spec.loader.exec_module(module)
-
-
-_load_testdata()
+HERE = Path(__file__).resolve().parent
+# Test-support modules of this folder, under names unique in the repo: `from gateway_fakes import ...`.
+load_by_path("gateway_testdata", HERE / "gateway_testdata.py")
+fakes = load_by_path("gateway_fakes", HERE / "fakes")
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 TokenFactory = Callable[..., str]
@@ -87,13 +67,13 @@ class Gateway:
 
     app: FastAPI
     client: TestClient
-    store: InMemoryTaskStore
-    feed: InMemoryEventFeed
+    store: fakes.InMemoryTaskStore
+    feed: fakes.InMemoryEventFeed
     published: Published
-    strategies: InMemoryStrategyStore
-    market: InMemoryMarketData
+    strategies: fakes.InMemoryStrategyStore
+    market: fakes.InMemoryMarketData
     clock: FakeClock
-    sweeps: InMemorySweepStore
+    sweeps: fakes.InMemorySweepStore
 
 
 class FakeClock:
@@ -123,12 +103,12 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
     async def on_cancel(command: CancelBacktest) -> None:
         published.cancels.append(command)
 
-    store, feed = InMemoryTaskStore(), InMemoryEventFeed()
+    store, feed = fakes.InMemoryTaskStore(), fakes.InMemoryEventFeed()
     from gateway_testdata import SHIPPED_SYMBOLS, symbol_record
 
     # the catalog holds the shipped daily candles' coverage, as after `backtest ingest data/binance`
-    market = InMemoryMarketData([symbol_record(symbol) for symbol in SHIPPED_SYMBOLS])
-    strategies, clock, sweeps = InMemoryStrategyStore(), FakeClock(), InMemorySweepStore()
+    market = fakes.InMemoryMarketData([symbol_record(symbol) for symbol in SHIPPED_SYMBOLS])
+    strategies, clock, sweeps = fakes.InMemoryStrategyStore(), FakeClock(), fakes.InMemorySweepStore()
     app = create_app(
         settings,
         broker=broker,
@@ -137,7 +117,7 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[Gateway]:
         strategy_store=strategies,
         market=market,
         sweeps=sweeps,
-        quotas=InMemoryQuotaStore(),
+        quotas=fakes.InMemoryQuotaStore(),
         clock=clock,
     )
     async with TestNatsBroker(broker):

@@ -281,7 +281,7 @@ def test_user_id_filter_is_ignored_for_non_admins(gateway, make_token):
 
 
 def test_unacknowledged_publish_is_503_and_leaves_no_record_or_key(gateway, make_token):
-    from backtest_gateway.adapters.memory import RecordingCommandBus
+    from gateway_fakes import RecordingCommandBus
 
     bus = RecordingCommandBus()
     bus.fail = TimeoutError("no PubAck within 5 s")

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from backtest_gateway.adapters.memory import (
+from backtest_gateway.main import create_app
+from backtest_gateway.settings import GatewaySettings
+from fastapi.testclient import TestClient
+from faststream.nats import NatsBroker, TestNatsBroker
+from gateway_fakes import (
     InMemoryEventFeed,
     InMemoryMarketData,
     InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
-from backtest_gateway.main import create_app
-from backtest_gateway.settings import GatewaySettings
-from fastapi.testclient import TestClient
-from faststream.nats import NatsBroker, TestNatsBroker
 
 pytestmark = pytest.mark.service
 

@@ -9,18 +9,18 @@ import jwt
 import pytest
 from backtest_core.accounts import user_document
 from backtest_core.contracts import new_id
-from backtest_gateway.adapters.memory import (
+from backtest_gateway.auth import decode_token
+from backtest_gateway.main import create_app
+from backtest_gateway.settings import GatewaySettings
+from fastapi.testclient import TestClient
+from faststream.nats import NatsBroker, TestNatsBroker
+from gateway_fakes import (
     InMemoryEventFeed,
     InMemoryMarketData,
     InMemoryQuotaStore,
     InMemoryStrategyStore,
     InMemoryTaskStore,
 )
-from backtest_gateway.auth import decode_token
-from backtest_gateway.main import create_app
-from backtest_gateway.settings import GatewaySettings
-from fastapi.testclient import TestClient
-from faststream.nats import NatsBroker, TestNatsBroker
 from pymongo import MongoClient
 
 pytestmark = pytest.mark.service

@@ -6,9 +6,9 @@ import asyncio
 
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import TaskState
-from backtest_gateway.adapters.memory import InMemoryTaskStore
 from backtest_gateway.finished_records import FinishedRecords
 from backtest_gateway.ports import TaskRecord
+from gateway_fakes import InMemoryTaskStore
 
 CONFIG = BacktestConfig(strategy="sma_cross", symbols=["BTCUSD"])
 

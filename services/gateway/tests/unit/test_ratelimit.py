@@ -4,10 +4,10 @@ bucket for every limiter that shares a quota store (every gateway)."""
 from __future__ import annotations
 
 import pytest
-from backtest_gateway.adapters.memory import InMemoryQuotaStore
 from backtest_gateway.errors import QuotasUnavailable, RateLimited
 from backtest_gateway.ports import QuotaChange
 from backtest_gateway.ratelimit import Bucket, Rate, RateLimiter, spend
+from gateway_fakes import InMemoryQuotaStore
 
 pytestmark = pytest.mark.unit
 

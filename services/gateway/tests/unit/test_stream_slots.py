@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from backtest_gateway.adapters.memory import InMemoryQuotaStore
 from backtest_gateway.errors import TooManyStreams
 from backtest_gateway.stream_slots import StreamSlots
+from gateway_fakes import InMemoryQuotaStore
 
 pytestmark = pytest.mark.unit
 
