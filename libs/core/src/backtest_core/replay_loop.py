@@ -59,10 +59,11 @@ def replay_events(inputs: ReplayInputs) -> LoopResult:
     to `step`: floor(units / step + 1e-9) * step), equity = cash + the open positions marked at the
     closes of its `mark_bar` (a long's units * close, a short's 2 * units * entry - units * close;
     summed in four partial sums, symbol s into sum s % 4), if it has units and its cost plus fee fits
-    the cash (within CASH_TOLERANCE of the equity); else it is rejected. An entry of a symbol that holds a position is
-    rejected. An exit executes if its symbol's open position belongs to its `seq`. Cash: a long entry
-    pays units * fill + fee, its exit receives units * fill - fee; a short entry sets its notional
-    aside (cash -= units * fill + fee) and its exit returns units * (2 * entry - fill) - fee.
+    the cash (within CASH_TOLERANCE of the equity); else it is rejected. An entry of a symbol that
+    holds a position is rejected. An exit executes if its symbol's open position belongs to its `seq`.
+    Cash: a long entry pays units * fill + fee, its exit receives units * fill - fee; a short entry
+    sets its notional aside (cash -= units * fill + fee) and its exit returns units * (2 * entry -
+    fill) - fee.
     Raise ValueError for an event the loop cannot value (symbol or mark bar out of range, zero cost).
     """
     i = inputs
