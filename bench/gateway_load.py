@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import multiprocessing
 import os
 import subprocess
@@ -72,11 +71,14 @@ def store_heavy_task(mongo_uri: str, database: str, nats_url: str, trades: int) 
         BacktestSucceeded,
         Stream,
         Subject,
-        TaskState,
+    )
+    from backtest_core.contracts.records import (
+        BACKTESTS_COLLECTION,
+        USER_CREATED_INDEX,
+        state_fields,
+        submitted_document,
     )
     from backtest_core.trade_log import PACKED
-    from backtest_gateway.adapters.mongo_tasks import document_from_record
-    from backtest_gateway.ports import TaskRecord
     from backtest_messaging import declare_streams, event_headers
     from pymongo import MongoClient
 
@@ -87,21 +89,14 @@ def store_heavy_task(mongo_uri: str, database: str, nats_url: str, trades: int) 
     if len(payload) > MAX_RESULT_BYTES:
         raise SystemExit(f"--trades {trades}: {len(payload)} bytes, over MAX_RESULT_BYTES {MAX_RESULT_BYTES}")
     now = datetime.now(UTC)
-    record = TaskRecord(
-        task_id=TASK, user_id="heavy", state=TaskState.SUCCESS, seq=2, config=config, created_at=now,
-        result=json.loads(result.model_dump_json(context=PACKED)),
-    )  # fmt: skip
+    heavy = submitted_document(TASK, "heavy", config, created_at=now)
+    heavy.update(state_fields(success))  # as the results writer stores it
+    others = [submitted_document(f"{i:032x}", "other", config, created_at=now) for i in range(1, 6)]
     with MongoClient(mongo_uri) as client:
-        db = client[database]
-        db["backtests"].insert_one(document_from_record(record))
-        others = [
-            TaskRecord(
-                task_id=f"{i:032x}", user_id="other", state=TaskState.PENDING, config=config, created_at=now
-            )
-            for i in range(1, 6)
-        ]
-        db["backtests"].insert_many([document_from_record(r) for r in others])
-        db["backtests"].create_index([("user_id", 1), ("created_at", -1)], name="user_created")
+        backtests = client[database][BACKTESTS_COLLECTION]
+        backtests.insert_one(heavy)
+        backtests.insert_many(others)
+        backtests.create_index(list(USER_CREATED_INDEX.keys), name=USER_CREATED_INDEX.name)
 
     async def publish() -> None:
         connection = await nats.connect(nats_url)

@@ -37,6 +37,27 @@ def test_token_is_accepted_by_the_gateway():
     )
 
 
+def test_a_ttl_beyond_the_gateways_default_maximum_is_signed_with_a_warning_naming_the_setting(
+    monkeypatch, capsys
+):
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", SECRET)
+
+    code = main(["token", "create", "--user", "alice", "--role", "viewer", "--ttl", "8d"])
+
+    out, err = capsys.readouterr()
+    claims = jwt.decode(out.strip(), SECRET, algorithms=["HS256"], audience="backtest-gateway")
+    assert (code, claims["exp"] - claims["iat"]) == (0, 8 * 86400)
+    assert "default maximum of 604800 s: only a gateway with GATEWAY_JWT_MAX_LIFETIME_S >= 691200" in err
+
+
+def test_a_ttl_within_the_default_maximum_has_no_warning(monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", SECRET)
+
+    main(["token", "create", "--user", "alice", "--role", "viewer", "--ttl", "7d"])
+
+    assert "maximum" not in capsys.readouterr().err
+
+
 def test_expired_token_is_rejected_by_pyjwt():
     token = create_token("alice", "viewer", SECRET.encode(), ttl_s=60, now_s=1_000_000)
 

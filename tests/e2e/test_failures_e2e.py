@@ -18,6 +18,7 @@ import httpx
 import pytest
 from backtest_cli.token import create_token
 from backtest_core.config import BacktestConfig
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.engine import run_backtest
 from backtest_core.errors import StrategyLoadError, StrategyRuntimeError
 from backtest_core.loader import load_strategy_class
@@ -169,7 +170,7 @@ def _document(platform: Platform, task_id: str) -> dict[str, Any]:
     """The task's stored document once the results writer has stored its terminal state."""
     deadline = time.monotonic() + 30
     while True:
-        doc = platform.db["backtests"].find_one({"_id": task_id})
+        doc = platform.db[BACKTESTS_COLLECTION].find_one({"_id": task_id})
         if doc is not None and doc["state"] in {"SUCCESS", "FAILURE", "CANCELLED"}:
             return dict(doc)
         if time.monotonic() > deadline:

@@ -7,7 +7,6 @@ packed trade log is decoded while 4 clients fetch every page and 4 clients strea
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,11 +20,10 @@ from backtest_cli.remote import GatewayClient
 from backtest_cli.token import create_token
 from backtest_core import trade_log
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import BacktestAccepted, BacktestSucceeded, Stream, Subject, TaskState, new_id
+from backtest_core.contracts import BacktestAccepted, BacktestSucceeded, Stream, Subject, new_id
+from backtest_core.contracts.records import BACKTESTS_COLLECTION, state_fields, submitted_document
 from backtest_core.trade_log import PACKED
-from backtest_gateway.adapters.mongo_tasks import document_from_record
 from backtest_gateway.main import create_app
-from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
 from backtest_messaging import declare_streams
 from backtest_testinfra import free_port, make_large_result
@@ -42,25 +40,18 @@ def _store_heavy_task(settings: GatewaySettings, nats_url: str) -> None:
     """Store `heavy`'s SUCCESS task (packed, as the results writer does), 3 tasks of `other`, and 2 events."""
     result = make_large_result(CONFIG, trades=TRADES)
     now = datetime.now(UTC)
-    heavy = TaskRecord(
-        task_id=TASK, user_id="heavy", state=TaskState.SUCCESS, seq=2, config=CONFIG, created_at=now,
-        result=json.loads(result.model_dump_json(context=PACKED)),
-    )  # fmt: skip
-    others = [
-        TaskRecord(task_id=new_id(), user_id="other", state=TaskState.PENDING, config=CONFIG, created_at=now)
-        for _ in range(3)
-    ]
+    success = BacktestSucceeded(task_id=TASK, user_id="heavy", seq=2, result=result)
+    heavy = submitted_document(TASK, "heavy", CONFIG, created_at=now)
+    heavy.update(state_fields(success))
+    others = [submitted_document(new_id(), "other", CONFIG, created_at=now) for _ in range(3)]
     with MongoClient(settings.mongodb_uri) as client:
-        client[settings.mongodb_database]["backtests"].insert_many(
-            [document_from_record(record) for record in (heavy, *others)]
-        )
+        client[settings.mongodb_database][BACKTESTS_COLLECTION].insert_many([heavy, *others])
 
     async def publish() -> None:
         connection = await nats.connect(nats_url)
         js = connection.jetstream()
         await declare_streams(js, (Stream.EVENTS,))
         accepted = BacktestAccepted(task_id=TASK, user_id="heavy", seq=1, config=CONFIG, cache_key="k")
-        success = BacktestSucceeded(task_id=TASK, user_id="heavy", seq=2, result=result)
         for event in (accepted, success):
             data = event.model_dump_json(context=PACKED).encode()
             await js.publish(Subject.event(TASK), data, stream=Stream.EVENTS.value, timeout=30)

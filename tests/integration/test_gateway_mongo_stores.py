@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from backtest_core.contracts import TaskState, new_id
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_gateway.adapters.mongo_strategies import MongoStrategyStore
 from backtest_gateway.adapters.mongo_tasks import MongoTaskStore
 from backtest_gateway.ports import MetricQuery, StrategyRecord, TaskFilter
@@ -99,7 +100,7 @@ async def test_ranking_by_metric_filters_owner_state_nulls_and_bounds(db):
         ("a4", "alice", "FAILURE", 9.0),
         ("b1", "bob", "SUCCESS", 3.0),
     ]
-    await db["backtests"].insert_many(
+    await db[BACKTESTS_COLLECTION].insert_many(
         [
             {
                 "_id": t,
@@ -135,7 +136,7 @@ async def test_the_list_filters_by_state_strategy_name_and_symbol_as_stored(db):
         }
 
     uploaded = {"source": "class S: ...", "name": "breakout", "version": 2}
-    await db["backtests"].insert_many(
+    await db[BACKTESTS_COLLECTION].insert_many(
         [
             doc("t1", "sma_cross", ["BTCUSD"]),
             doc("t2", {"builtin": "sma_cross"}, ["ETHUSD", "BTCUSD"], state="FAILURE"),

@@ -30,6 +30,7 @@ from backtest_core.contracts import (
     SubmitBacktest,
     new_id,
 )
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.data_files import read_candle_file
 from backtest_core.engine import run_backtest
 from backtest_marketdata import MongoCandleStore
@@ -132,7 +133,7 @@ async def report(js: JetStreamContext, message: Any) -> None:
 async def document_in_state(db: Database[Any], task_id: str, state: str) -> dict[str, Any]:
     async with asyncio.timeout(30):
         while True:
-            doc = await asyncio.to_thread(db["backtests"].find_one, {"_id": task_id})
+            doc = await asyncio.to_thread(db[BACKTESTS_COLLECTION].find_one, {"_id": task_id})
             if doc is not None and doc["state"] == state:
                 return doc
             await asyncio.sleep(0.05)

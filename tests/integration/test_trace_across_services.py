@@ -17,6 +17,7 @@ import httpx
 import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts import new_id
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.data_files import read_candle_file
 from backtest_gateway.main import create_app as create_gateway
 from backtest_gateway.settings import GatewaySettings
@@ -76,7 +77,7 @@ async def wait_for_success(db: Database[Any], exporter: InMemorySpanExporter, ta
     """Wait until MongoDB holds SUCCESS and its "persistence" span has ended."""
     deadline = asyncio.get_running_loop().time() + FINISH_TIMEOUT_S
     while asyncio.get_running_loop().time() < deadline:
-        doc = await asyncio.to_thread(db["backtests"].find_one, {"_id": task_id}, {"state": 1})
+        doc = await asyncio.to_thread(db[BACKTESTS_COLLECTION].find_one, {"_id": task_id}, {"state": 1})
         stored = [
             s
             for s in exporter.get_finished_spans()

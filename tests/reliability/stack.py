@@ -38,6 +38,7 @@ from backtest_core.contracts import (
     SubmitBacktest,
     new_id,
 )
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_marketdata.ingest import Ingestor, discover
 from backtest_messaging.streams import server_urls
 from nats.js import JetStreamContext
@@ -480,7 +481,7 @@ class Stack:
         """Return the `backtests` documents (all of this database's, or those of `task_ids`)."""
         query = {} if task_ids is None else {"_id": {"$in": list(task_ids)}}
         with MongoClient(self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
-            return list(client[self.database]["backtests"].find(query))
+            return list(client[self.database][BACKTESTS_COLLECTION].find(query))
 
     def wait_terminal(
         self, task_ids: Sequence[str], timeout_s: float, poll_s: float = 0.1
@@ -490,7 +491,7 @@ class Stack:
         wanted = set(task_ids)
         deadline = time.monotonic() + timeout_s
         with MongoClient(self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=2000) as client:
-            backtests = client[self.database]["backtests"]
+            backtests = client[self.database][BACKTESTS_COLLECTION]
             while True:
                 missing = list(wanted - seen.keys())
                 try:

@@ -18,7 +18,16 @@ import sys
 import time
 from typing import Any
 
-from backtest_core.accounts import token_claims
+from backtest_core.contracts.auth import (
+    ALGORITHM,
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    DEFAULT_MAX_LIFETIME_S,
+    MIN_SECRET_BYTES,
+    ROLES,
+    Role,
+    TokenClaims,
+)
 
 from backtest_cli.platform_env import (
     JWT_SECRET_FILE,
@@ -29,11 +38,7 @@ from backtest_cli.platform_env import (
     run_file,
 )
 
-ROLES = ("viewer", "researcher", "admin")
 DEFAULT_SECRET_ENV = "GATEWAY_JWT_SECRET"
-DEFAULT_ISSUER = "backtest-platform"  # = GatewaySettings.jwt_issuer's default
-DEFAULT_AUDIENCE = "backtest-gateway"  # = GatewaySettings.jwt_audience's default
-MIN_SECRET_BYTES = 32
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
@@ -46,8 +51,8 @@ def _b64url(data: bytes) -> str:
 
 
 def sign_hs256(claims: dict[str, Any], secret: bytes) -> str:
-    """Return the compact JWT (RFC 7519) of `claims` signed with HMAC-SHA256."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    """Return the compact JWT (RFC 7519) of `claims` signed with HMAC-SHA256 (contracts.auth.ALGORITHM)."""
+    header = _b64url(json.dumps({"alg": ALGORITHM, "typ": "JWT"}, separators=(",", ":")).encode())
     payload = _b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
     signing_input = f"{header}.{payload}".encode("ascii")
     signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
@@ -72,10 +77,14 @@ def create_token(
     if ttl_s <= 0:
         raise TokenError(f"option --ttl: expected a positive duration, was {ttl_s} s")
     if len(secret) < MIN_SECRET_BYTES:
-        raise TokenError(f"the secret must be at least {MIN_SECRET_BYTES} bytes for HS256, was {len(secret)}")
+        raise TokenError(
+            f"the secret must be at least {MIN_SECRET_BYTES} bytes for {ALGORITHM}, was {len(secret)}"
+        )
     issued = int(time.time()) if now_s is None else now_s
-    claims = token_claims(user, role, issuer=issuer, audience=audience, issued_s=issued, ttl_s=ttl_s)
-    return sign_hs256(claims, secret)
+    claims = TokenClaims.issue(
+        user, Role(role), issuer=issuer, audience=audience, issued_s=issued, ttl_s=ttl_s
+    )
+    return sign_hs256(claims.payload(), secret)
 
 
 def parse_duration(text: str) -> int:
@@ -106,7 +115,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"environment variable holding the gateway's JWT secret (default {DEFAULT_SECRET_ENV}, "
         "else the platform's .run/secrets/jwt written by scripts/up)",
     )
-    create.add_argument("--ttl", default="24h", help="validity: seconds or 30m, 12h, 7d (default 24h)")
+    create.add_argument(
+        "--ttl",
+        default="24h",
+        help="validity: seconds or 30m, 12h, 7d (default 24h; a gateway refuses tokens living longer "
+        f"than GATEWAY_JWT_MAX_LIFETIME_S, default {DEFAULT_MAX_LIFETIME_S // 86_400}d)",
+    )
     create.add_argument("--issuer", default=DEFAULT_ISSUER, help=f"`iss` claim (default {DEFAULT_ISSUER})")
     create.add_argument(
         "--audience", default=DEFAULT_AUDIENCE, help=f"`aud` claim (default {DEFAULT_AUDIENCE})"
@@ -118,11 +132,12 @@ def handle_create(args: argparse.Namespace) -> int:
     """Print the token on stdout; on bad input print one message on stderr and return 2."""
     try:
         secret = find_secret(args.secret_env)
+        ttl_s = parse_duration(args.ttl)
         token = create_token(
             args.user,
             args.role,
             secret.value.encode(),
-            ttl_s=parse_duration(args.ttl),
+            ttl_s=ttl_s,
             issuer=args.issuer,
             audience=args.audience,
         )
@@ -130,6 +145,13 @@ def handle_create(args: argparse.Namespace) -> int:
         print(f"backtest token create: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"backtest token create: secret from {secret.source}", file=sys.stderr)
+    if ttl_s > DEFAULT_MAX_LIFETIME_S:
+        print(
+            f"backtest token create: --ttl {args.ttl} is longer than a gateway's default maximum of "
+            f"{DEFAULT_MAX_LIFETIME_S} s: only a gateway with GATEWAY_JWT_MAX_LIFETIME_S >= {ttl_s} "
+            "accepts it",
+            file=sys.stderr,
+        )
     print(token)
     return EXIT_OK
 

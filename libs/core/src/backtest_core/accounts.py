@@ -1,10 +1,9 @@
-"""Users and their access tokens: one place for the token's claims and the stored user document.
+"""Users: the stored user document, its name and password rules (a token's claims: `contracts.auth`).
 
-`token_claims` is what both `backtest token create` (machine tokens) and the gateway's
-`POST /auth/login` sign; the gateway's `decode_token` checks exactly these claims. A user document
-in the `users` collection holds the name (its `_id`), the role and an argon2id hash of the password
-(argon2-cffi: the memory-hard hash the Password Hashing Competition chose; its encoded form carries
-its own salt and cost parameters, so costs can rise later without a schema change). argon2 is imported
+A user document in the `users` collection holds the name (its `_id`), the role (one of
+`contracts.auth.ROLES`) and an argon2id hash of the password (argon2-cffi: the memory-hard hash the
+Password Hashing Competition chose; its encoded form carries its own salt and cost parameters, so costs
+can rise later without a schema change). argon2 is imported
 only where a password is hashed or checked, and required by the packages that do (gateway, CLI), so the
 sandbox image, which installs backtest_core, does not need it.
 """
@@ -14,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from backtest_core.contracts.auth import ROLES
+
 USERS = "users"
-ROLES = ("viewer", "researcher", "admin")
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
@@ -23,20 +23,6 @@ MAX_PASSWORD_CHARS = 1024
 
 class AccountError(ValueError):
     """A user name, role or password is not acceptable; the message says which and why."""
-
-
-def token_claims(
-    user: str, role: str, *, issuer: str, audience: str, issued_s: int, ttl_s: int
-) -> dict[str, Any]:
-    """Return the claims of an access token for `user` with `role`, valid `ttl_s` seconds from `issued_s`."""
-    return {
-        "sub": user,
-        "role": role,
-        "iss": issuer,
-        "aud": audience,
-        "iat": issued_s,
-        "exp": issued_s + ttl_s,
-    }
 
 
 def check_user(name: str, role: str) -> None:

@@ -1,24 +1,17 @@
-"""JWT bearer authentication (HS256) and role-based authorization."""
+"""JWT bearer authentication (HS256) and role-based authorization of the claims in contracts.auth."""
 
 from __future__ import annotations
 
 import time
-from enum import StrEnum
-from typing import Any
 
 import jwt
+from backtest_core.contracts.auth import ALGORITHM, REQUIRED_CLAIMS, ClaimsError, Role, TokenClaims
 from pydantic import BaseModel, ConfigDict
 
 from backtest_gateway.errors import Forbidden, Unauthorized
 from backtest_gateway.settings import GatewaySettings
 
-
-class Role(StrEnum):
-    """What a user may do: viewer reads own, researcher also submits/cancels own, admin everything."""
-
-    VIEWER = "viewer"
-    RESEARCHER = "researcher"
-    ADMIN = "admin"
+__all__ = ["Principal", "Role", "bearer_token", "decode_token"]
 
 
 class Principal(BaseModel):
@@ -48,14 +41,14 @@ class Principal(BaseModel):
 def decode_token(token: str, settings: GatewaySettings) -> Principal:
     """Verify signature, issuer, audience and expiry of `token` and return its principal."""
     try:
-        claims = jwt.decode(
+        payload = jwt.decode(
             token,
             settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
+            algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             leeway=settings.jwt_leeway_s,
-            options={"require": ["exp", "iss", "aud", "sub"]},
+            options={"require": list(REQUIRED_CLAIMS)},
         )
     except jwt.ExpiredSignatureError as error:
         raise Unauthorized("token expired") from error
@@ -67,25 +60,15 @@ def decode_token(token: str, settings: GatewaySettings) -> Principal:
         raise Unauthorized("token signature is invalid") from error
     except jwt.PyJWTError as error:
         raise Unauthorized(f"token is invalid: {error}") from error
-    sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not sub:
-        raise Unauthorized(f"token `sub` must be a non-empty user id, was {sub!r}")
-    if not isinstance(role, str) or role not in {r.value for r in Role}:
-        raise Unauthorized(f"token `role` must be one of viewer, researcher, admin, was {role!r}")
-    _check_lifetime(claims, settings)
-    return Principal(user_id=sub, role=Role(role))
-
-
-def _check_lifetime(claims: dict[str, Any], settings: GatewaySettings) -> None:
-    """Raise Unauthorized if the token lives longer than `jwt_max_lifetime_s` (from `iat`, else from now)."""
-    exp, iat = claims["exp"], claims.get("iat")
-    start = iat if isinstance(iat, int | float) and not isinstance(iat, bool) else time.time()
-    lifetime = float(exp) - float(start)
-    longest = settings.jwt_max_lifetime_s + (0.0 if iat is not None else settings.jwt_leeway_s)
-    if lifetime > longest:
-        raise Unauthorized(
-            f"token lifetime must be at most {settings.jwt_max_lifetime_s} s, was {lifetime:.0f} s"
+    now_s = time.time()
+    try:
+        claims = TokenClaims.read(payload, now_s=now_s)
+        claims.check_lifetime(
+            max_lifetime_s=settings.jwt_max_lifetime_s, leeway_s=settings.jwt_leeway_s, now_s=now_s
         )
+    except ClaimsError as error:
+        raise Unauthorized(str(error)) from error
+    return Principal(user_id=claims.sub, role=claims.role)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import pydantic_core
 from anyio import CapacityLimiter, to_thread
 from backtest_core.contracts import BacktestSucceeded
+from backtest_core.contracts.records import read_result
 from backtest_core.results import BacktestResult, EquityPoint
 from backtest_core.trade_log import TradeLog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -108,7 +109,7 @@ async def result_json_off_loop(result: BacktestResult, window: PageWindow) -> by
 
 async def decode_result(raw: Mapping[str, Any]) -> BacktestResult:
     """Validate a stored result document (trades packed or as objects) in a worker thread."""
-    return await to_thread.run_sync(BacktestResult.model_validate, raw, limiter=HEAVY_WORK)
+    return await to_thread.run_sync(read_result, raw, limiter=HEAVY_WORK)
 
 
 async def decode_event_result(raw: bytes) -> BacktestResult:

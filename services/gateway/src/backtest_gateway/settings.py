@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backtest_core.contracts.auth import (
+    ALGORITHM,
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    DEFAULT_MAX_LIFETIME_S,
+    MIN_SECRET_BYTES,
+)
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEFAULT_ISSUER = "backtest-platform"
-DEFAULT_AUDIENCE = "backtest-gateway"
-MIN_SECRET_BYTES = 32
 
 
 class GatewaySettings(BaseSettings):
@@ -39,7 +42,9 @@ class GatewaySettings(BaseSettings):
     jwt_audience: str = DEFAULT_AUDIENCE
     jwt_leeway_s: float = Field(default=10.0, ge=0, le=300, description="clock skew tolerated, seconds")
     jwt_max_lifetime_s: int = Field(
-        default=7 * 86_400, ge=60, description="longest token accepted: exp - iat (no iat: exp - now), s"
+        default=DEFAULT_MAX_LIFETIME_S,
+        ge=60,
+        description="longest token accepted: exp - iat (no iat: exp - now), s",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -97,5 +102,5 @@ class GatewaySettings(BaseSettings):
     def _long_enough(cls, secret: SecretStr) -> SecretStr:
         length = len(secret.get_secret_value().encode())
         if length < MIN_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes for HS256, was {length} bytes")
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes for {ALGORITHM}, was {length} bytes")
         return secret

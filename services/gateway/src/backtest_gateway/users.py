@@ -7,7 +7,8 @@ import time
 from typing import Protocol
 
 import jwt
-from backtest_core.accounts import hash_password, token_claims, verify_password
+from backtest_core.accounts import hash_password, verify_password
+from backtest_core.contracts.auth import ALGORITHM, Role, TokenClaims
 from pydantic import BaseModel, ConfigDict
 
 from backtest_gateway.errors import Unauthorized
@@ -34,17 +35,6 @@ class UserStore(Protocol):
         ...
 
 
-class InMemoryUserStore:
-    """Users in a dict (fast unit tests)."""
-
-    def __init__(self, users: dict[str, StoredUser] | None = None) -> None:
-        self.users = dict(users or {})
-
-    async def get(self, name: str) -> StoredUser | None:
-        """Return the user called `name`, or None."""
-        return self.users.get(name)
-
-
 @functools.cache
 def _unknown_user_hash() -> str:
     """A hash no password matches quickly, verified for unknown names so both answers take as long."""
@@ -65,12 +55,12 @@ async def authenticate(users: UserStore, name: str, password: str) -> StoredUser
 def mint_token(user: StoredUser, settings: GatewaySettings, *, now_s: int | None = None) -> tuple[str, int]:
     """Return a signed access token for `user` (the claims `backtest token create` signs) and its lifetime."""
     ttl_s = settings.login_token_ttl_s
-    claims = token_claims(
+    claims = TokenClaims.issue(
         user.name,
-        user.role,
+        Role(user.role),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         issued_s=int(time.time()) if now_s is None else now_s,
         ttl_s=ttl_s,
     )
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256"), ttl_s
+    return jwt.encode(claims.payload(), settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM), ttl_s

@@ -21,6 +21,7 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.data_files import read_candle_file
 from backtest_core.results import BacktestResult, EquityPoint, Metrics
 from backtest_gateway.main import create_app
@@ -114,7 +115,7 @@ async def test_submit_is_recorded_in_mongo_and_stored_in_the_commands_stream(cli
     assert command["config"]["params"] == {"fast": 5, "slow": 20}
     assert msg_id == command["message_id"]
     with MongoClient(mongo_uri) as mongo:
-        doc = mongo[settings.mongodb_database]["backtests"].find_one({"_id": task_id})
+        doc = mongo[settings.mongodb_database][BACKTESTS_COLLECTION].find_one({"_id": task_id})
     assert (doc["user_id"], doc["state"], doc["seq"]) == ("alice", "PENDING", 0)
 
 
@@ -179,7 +180,7 @@ async def test_results_are_read_from_the_stored_document(client, settings, mongo
     task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
     result = _result(BacktestConfig.model_validate(CONFIG))
     with MongoClient(mongo_uri) as mongo:  # play the results writer
-        mongo[settings.mongodb_database]["backtests"].update_one(
+        mongo[settings.mongodb_database][BACKTESTS_COLLECTION].update_one(
             {"_id": task_id},
             {"$set": {"state": "SUCCESS", "seq": 5, "result": result.model_dump(mode="json", by_alias=True)}},
         )
@@ -197,7 +198,7 @@ async def test_websocket_for_finished_task_without_stored_events_sends_its_statu
     headers = {"Authorization": f"Bearer {token(settings, 'alice')}"}
     task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
     with MongoClient(mongo_uri) as mongo:  # finished long ago: its events have left the stream
-        mongo[settings.mongodb_database]["backtests"].update_one(
+        mongo[settings.mongodb_database][BACKTESTS_COLLECTION].update_one(
             {"_id": task_id}, {"$set": {"state": "CANCELLED", "seq": 3}}
         )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from backtest_core.config import BacktestConfig
 from backtest_core.contracts import FailureReason, TaskState
-from backtest_gateway.adapters.mongo_tasks import document_from_record, record_from_document
-from backtest_gateway.ports import TaskRecord
+from backtest_gateway.adapters.mongo_tasks import record_from_document, submission_document
+from backtest_gateway.ports import StrategyRef, TaskRecord
 
 pytestmark = pytest.mark.unit
 
@@ -55,13 +56,31 @@ def test_failure_document_reads_reason_and_traceback():
 
 
 def test_pending_submission_document_keeps_id_seq_0_and_bson_dates():
+    config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSD"])
+    ref = StrategyRef(owner="carol", name="mine", version=2)
     record = TaskRecord(
-        task_id="ef" * 16, user_id="carol", state=TaskState.PENDING, created_at=WHEN, updated_at=WHEN
+        task_id="ef" * 16,
+        user_id="carol",
+        state=TaskState.PENDING,
+        config=config,
+        idempotency_key="k-1",
+        strategy_ref=ref,
+        created_at=WHEN,
+        updated_at=WHEN,
     )
 
-    doc = document_from_record(record)
+    doc = submission_document(record)
 
     assert doc["_id"] == "ef" * 16
     assert (doc["state"], doc["seq"]) == ("PENDING", 0)
     assert doc["created_at"] is WHEN
+    assert doc["strategy_ref"] == {"owner": "carol", "name": "mine", "version": 2}
+    assert "progress" not in doc and "result" not in doc
     assert record_from_document(doc) == record
+
+
+def test_submission_without_config_is_refused_naming_it():
+    record = TaskRecord(task_id="ef" * 16, user_id="carol", state=TaskState.PENDING, created_at=WHEN)
+
+    with pytest.raises(ValueError, match="needs its config and created_at, was config=None"):
+        submission_document(record)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from backtest_core.contracts import Stream
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_messaging import declare_streams
 from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
@@ -17,7 +18,6 @@ from pymongo import AsyncMongoClient
 
 from backtest_results.adapters.mongo_backtest_writer import MongoBacktestWriter
 from backtest_results.adapters.tracing import TracedBacktestWriter
-from backtest_results.documents import BACKTESTS_COLLECTION
 from backtest_results.handlers import build_router
 from backtest_results.settings import Settings
 

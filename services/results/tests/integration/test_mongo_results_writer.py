@@ -14,8 +14,9 @@ from typing import Any
 import nats
 import pytest
 from backtest_core.contracts import RESULTS_EVENTS_CONSUMER, BacktestEvent, Stream, Subject, new_id
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_results.adapters.mongo_backtest_writer import MongoBacktestWriter
-from backtest_results.documents import BACKTESTS_COLLECTION, WriteOutcome
+from backtest_results.documents import WriteOutcome
 from backtest_results.main import create_app
 from backtest_results.settings import Settings
 from nats.js import JetStreamContext

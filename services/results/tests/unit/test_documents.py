@@ -2,7 +2,8 @@
 
 import pytest
 from backtest_core.contracts import BacktestFailed, Failure, FailureReason
-from backtest_results.documents import WriteOutcome, fact_fields, merge, state_fields
+from backtest_core.contracts.records import fact_fields, state_fields
+from backtest_results.documents import WriteOutcome, merge
 
 from ..conftest import T0, lifecycle
 

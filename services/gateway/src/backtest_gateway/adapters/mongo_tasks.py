@@ -8,6 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from backtest_core.contracts import TaskState
+from backtest_core.contracts.records import (
+    BACKTEST_INDEXES,
+    BACKTESTS_COLLECTION,
+    WITHOUT_RESULT,
+    BacktestDocument,
+    metric_field,
+    submitted_document,
+    task_id_of,
+)
 from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -25,9 +34,7 @@ from backtest_gateway.ports import (
     TaskRecord,
 )
 
-BACKTESTS = "backtests"
 IDEMPOTENCY_KEYS = "idempotency_keys"
-_LIST_PROJECTION = {"result": False}
 _SEQ_PROJECTION = {"seq": True}
 _RANKED_PROJECTION = {
     "user_id": True,
@@ -41,9 +48,9 @@ Document = Mapping[str, Any]
 
 
 def record_from_document(doc: Document) -> TaskRecord:
-    """Build a TaskRecord from a stored document (`_id` is the task id; progress may be nested)."""
+    """Build a TaskRecord from a stored document (`_id` is the task id; progress is nested)."""
     data = dict(doc)
-    data.setdefault("task_id", str(data.get("_id")))
+    data.setdefault("task_id", task_id_of(doc))
     progress = data.get("progress")
     if isinstance(progress, Mapping):
         data["progress"] = progress.get("fraction")
@@ -51,15 +58,22 @@ def record_from_document(doc: Document) -> TaskRecord:
     return TaskRecord.model_validate(data)
 
 
-def document_from_record(record: TaskRecord) -> dict[str, Any]:
-    """Build the document of a new submission (`_id` = task id)."""
-    doc = record.model_dump(mode="json", by_alias=True, exclude_none=True)
-    doc["_id"] = record.task_id
-    for stamp in ("created_at", "updated_at"):  # keep datetimes as BSON dates
-        value = getattr(record, stamp)
-        if value is not None:
-            doc[stamp] = value
-    return doc
+def submission_document(record: TaskRecord) -> BacktestDocument:
+    """Build the document of a new submission (PENDING, seq 0) from its record."""
+    if record.config is None or record.created_at is None:
+        raise ValueError(
+            f"a submission needs its config and created_at, was config={record.config!r}, "
+            f"created_at={record.created_at!r}"
+        )
+    strategy_ref = record.strategy_ref.model_dump(mode="json") if record.strategy_ref is not None else None
+    return submitted_document(
+        record.task_id,
+        record.user_id,
+        record.config,
+        created_at=record.created_at,
+        idempotency_key=record.idempotency_key,
+        strategy_ref=strategy_ref,
+    )
 
 
 def _key_id(user_id: str, key: str) -> str:
@@ -72,10 +86,10 @@ class MongoTaskStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         majority = WriteConcern("majority")
         self._primary: AsyncCollection[Document] = db.get_collection(
-            BACKTESTS, read_preference=Primary(), write_concern=majority
+            BACKTESTS_COLLECTION, read_preference=Primary(), write_concern=majority
         )
         self._secondary: AsyncCollection[Document] = db.get_collection(
-            BACKTESTS, read_preference=SecondaryPreferred()
+            BACKTESTS_COLLECTION, read_preference=SecondaryPreferred()
         )
         self._keys: AsyncCollection[Document] = db.get_collection(
             IDEMPOTENCY_KEYS, read_preference=Primary(), write_concern=majority
@@ -88,12 +102,13 @@ class MongoTaskStore:
         return cls(client[db_name]), client
 
     async def create_indexes(self) -> None:
-        """Create the index used by listings (idempotent)."""
-        await self._primary.create_index([("user_id", 1), ("created_at", DESCENDING)], name="user_created")
+        """Create the collection's indexes (idempotent; the results writer creates the same ones)."""
+        for index in BACKTEST_INDEXES:
+            await self._primary.create_index(list(index.keys), name=index.name)
 
     async def insert_pending(self, record: TaskRecord) -> None:
         """Insert the PENDING submission on the primary with majority write concern."""
-        await self._primary.insert_one(document_from_record(record))
+        await self._primary.insert_one(submission_document(record))
 
     async def delete_pending(self, task_id: str) -> None:
         """Delete the submission if it is still PENDING at seq 0."""
@@ -108,9 +123,9 @@ class MongoTaskStore:
 
     async def get_without_result(self, task_id: str) -> TaskRecord | None:
         """Read like `get`, leaving the result out."""
-        doc = await self._secondary.find_one({"_id": task_id}, _LIST_PROJECTION)
+        doc = await self._secondary.find_one({"_id": task_id}, WITHOUT_RESULT)
         if doc is None:
-            doc = await self._primary.find_one({"_id": task_id}, _LIST_PROJECTION)
+            doc = await self._primary.find_one({"_id": task_id}, WITHOUT_RESULT)
         return None if doc is None else record_from_document(doc)
 
     async def stored_seq(self, task_id: str) -> int | None:
@@ -140,7 +155,7 @@ class MongoTaskStore:
                 )
             ]
         cursor = (
-            self._secondary.find(query, _LIST_PROJECTION)
+            self._secondary.find(query, WITHOUT_RESULT)
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(offset)
             .limit(limit)
@@ -151,7 +166,7 @@ class MongoTaskStore:
 
     async def ranked(self, user_id: str | None, query: MetricQuery) -> RankedPage:
         """Rank SUCCESS tasks by `result.metrics.<metric>` (nulls excluded), ties by task id."""
-        field = f"result.metrics.{query.metric}"
+        field = metric_field(query.metric)
         bounds: dict[str, Any] = {"$ne": None}
         if query.min_value is not None:
             bounds["$gte"] = query.min_value

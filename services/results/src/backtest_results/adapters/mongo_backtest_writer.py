@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from backtest_core.contracts import BacktestEvent
-from pymongo import ASCENDING, DESCENDING, WriteConcern
+from backtest_core.contracts.records import BACKTEST_INDEXES, fact_fields, state_fields
+from pymongo import WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from backtest_results.documents import WriteOutcome, fact_fields, state_fields
+from backtest_results.documents import WriteOutcome
 
 
 class MongoBacktestWriter:
@@ -30,10 +31,8 @@ class MongoBacktestWriter:
 
     async def ensure_indexes(self) -> None:
         """Create the indexes readers rely on (cache lookups, a user's backtests newest first)."""
-        await self._backtests.create_index([("cache_key", ASCENDING)], name="cache_key")
-        await self._backtests.create_index(
-            [("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"
-        )
+        for index in BACKTEST_INDEXES:
+            await self._backtests.create_index(list(index.keys), name=index.name)
 
     async def apply(self, event: BacktestEvent) -> WriteOutcome:
         try:

@@ -1,16 +1,18 @@
-"""ResultCache on MongoDB collection `backtests` (written by the results service)."""
+"""ResultCache on MongoDB collection `backtests` (backtest_core.contracts.records; the results writer's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backtest_core.contracts import TaskState
-from backtest_core.results import BacktestResult
+from backtest_core.contracts.records import (
+    CACHED_SUCCESS_FIELDS,
+    cached_success_filter,
+    read_result,
+    task_id_of,
+)
 from pymongo.asynchronous.collection import AsyncCollection
 
 from backtest_scheduler.decisions import CachedResult
-
-BACKTESTS_COLLECTION = "backtests"
 
 
 class MongoResultCache:
@@ -21,13 +23,12 @@ class MongoResultCache:
 
     async def find_success(self, cache_key: str) -> CachedResult | None:
         doc = await self._backtests.find_one(
-            {"cache_key": cache_key, "state": TaskState.SUCCESS.value, "result": {"$ne": None}},
-            projection={"_id": 1, "user_id": 1, "result": 1},
+            cached_success_filter(cache_key), projection=CACHED_SUCCESS_FIELDS
         )
         if doc is None:
             return None
         return CachedResult(
-            task_id=str(doc["_id"]),
+            task_id=task_id_of(doc),
             user_id=str(doc.get("user_id", "")),
-            result=BacktestResult.model_validate(doc["result"]),
+            result=read_result(doc["result"]),
         )

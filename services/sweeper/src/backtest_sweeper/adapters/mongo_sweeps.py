@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState, TaskState
+from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState
+from backtest_core.contracts.records import BACKTESTS_COLLECTION, metric_field, same_setup_filter
 from backtest_research.overfitting import metrics_per_bar_sharpe
 from backtest_research.sweep_records import (
     OPEN_TRIALS,
@@ -26,7 +27,6 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
-BACKTESTS_COLLECTION = "backtests"  # the results writer's (read here for the user's other backtests)
 _ENDED = [state.value for state in TERMINAL_SWEEP_STATES]
 _OPEN = [state.value for state in OPEN_TRIALS]
 
@@ -129,17 +129,9 @@ class MongoSweepStore:
         return read_trial(best[0]) if best else None
 
     async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
-        stored = config.model_dump(mode="json", by_alias=True)
-        query: Document = {
-            "user_id": user_id,
-            "state": TaskState.SUCCESS.value,
-            "config.strategy": stored["strategy"],
-            "config.symbols": stored["symbols"],
-            "config.interval": stored["interval"],
-        }
-        fields = {"_id": 1, "result.metrics.sharpe": 1, "result.metrics.periods_per_year": 1}
+        fields = {"_id": 1, metric_field("sharpe"): 1, metric_field("periods_per_year"): 1}
         sharpes = []
-        async for document in self._backtests.find(query, fields):
+        async for document in self._backtests.find(same_setup_filter(user_id, config), fields):
             if document["_id"] not in excluded:
                 sharpe = metrics_per_bar_sharpe(document.get("result", {}).get("metrics"))
                 if sharpe is not None:

@@ -1,18 +1,4 @@
-"""Every NATS subject, stream and message of the platform. No subject literal lives anywhere else.
-
-Flow (commands are imperative, events past tense):
-
-    gateway --SubmitBacktest/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
-    scheduler --RunBacktestJob--> [BACKTEST_JOBS work queue] --> runner (one per free slot)
-    runner --RunStarted/RunProgressed/RunSucceeded/RunFailed--> [BACKTEST_RUNS] --> scheduler
-    scheduler --BacktestEvent (state machine)--> [BACKTEST_EVENTS] --> results (MongoDB), gateway (WebSocket)
-    scheduler --CancelRun--> core NATS broadcast --> every runner (kills the container if it has it)
-    scheduler --DeadLetteredJob--> [BACKTEST_DEAD]
-    gateway --SubmitSweep/CancelSweep--> [SWEEP_COMMANDS] --> sweeper
-    sweeper --SubmitBacktest (one per trial)/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
-    [BACKTEST_EVENTS] (the trials' ends) --> sweeper --SweepEvent--> [SWEEP_EVENTS] --> anyone
-    gateway --SubmitWalkForward/CancelWalkForward--> [SWEEP_COMMANDS] --> sweeper (one sweep per fold)
-    [SWEEP_EVENTS] (the folds' sweeps' ends) --> sweeper --SubmitBacktest (a fold's test run)--> ...
+"""Every message on the bus: commands (imperative), jobs, run reports and events (past tense), sweeps.
 
 Every message is frozen, rejects unknown fields, carries `schema_version`, a unique `message_id`
 (used as the JetStream `Nats-Msg-Id` for de-duplication) and a timezone-aware UTC timestamp.
@@ -21,7 +7,6 @@ Every message is frozen, rejects unknown fields, carries `schema_version`, a uni
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -32,109 +17,6 @@ from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
 from backtest_core.results import BacktestResult
 
 SCHEMA_VERSION: Literal[1] = 1
-
-
-# --- Streams and subjects -------------------------------------------------------------------------
-
-
-class Stream(StrEnum):
-    """JetStream stream names."""
-
-    COMMANDS = "BACKTEST_COMMANDS"
-    JOBS = "BACKTEST_JOBS"
-    RUNS = "BACKTEST_RUNS"
-    EVENTS = "BACKTEST_EVENTS"
-    DEAD = "BACKTEST_DEAD"
-    ADVISORIES = "BACKTEST_ADVISORIES"
-    SWEEP_COMMANDS = "SWEEP_COMMANDS"
-    SWEEP_EVENTS = "SWEEP_EVENTS"
-
-
-class Subject:
-    """Subjects. Per-task subjects end in the task id so a consumer can filter one backtest."""
-
-    SUBMIT = "backtest.command.submit"
-    CANCEL = "backtest.command.cancel"
-    COMMANDS_ALL = "backtest.command.>"
-    JOB_RUN = "backtest.job.run"
-    RUNS_ALL = "backtest.run.>"
-    EVENTS_ALL = "backtest.event.>"
-    DEAD_JOB = "backtest.dead.job"
-    CANCEL_RUN = "backtest.control.cancel"  # core NATS broadcast, not stored
-    # JetStream's advisory (published by the server) when a runner job ran out of deliveries; captured
-    # in Stream.ADVISORIES so that one emitted while the scheduler reconnects is not lost.
-    JOBS_MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BACKTEST_JOBS.runner"
-
-    SWEEP_SUBMIT = "sweep.command.submit"
-    SWEEP_CANCEL = "sweep.command.cancel"
-    SWEEP_COMMANDS_ALL = "sweep.command.>"
-    WALKFORWARD_SUBMIT = "sweep.command.walkforward.submit"
-    WALKFORWARD_CANCEL = "sweep.command.walkforward.cancel"
-    SWEEP_EVENTS_ALL = "sweep.event.>"
-
-    @staticmethod
-    def sweep_event(sweep_id: str) -> str:
-        """Subject of one sweep's events."""
-        return f"sweep.event.{sweep_id}"
-
-    @staticmethod
-    def run(task_id: str) -> str:
-        """Subject of the runner's reports about one task."""
-        return f"backtest.run.{task_id}"
-
-    @staticmethod
-    def event(task_id: str) -> str:
-        """Subject of one task's state events."""
-        return f"backtest.event.{task_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSpec:
-    """How a stream is declared: a work queue deletes a message once acked; the others keep history."""
-
-    name: Stream
-    subjects: tuple[str, ...]
-    work_queue: bool = False
-    max_age_s: float = 7 * 24 * 3600.0
-    duplicate_window_s: float = 120.0
-
-
-STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec(Stream.COMMANDS, (Subject.COMMANDS_ALL,)),
-    StreamSpec(Stream.JOBS, (Subject.JOB_RUN,), work_queue=True),
-    StreamSpec(Stream.RUNS, (Subject.RUNS_ALL,)),
-    StreamSpec(Stream.EVENTS, (Subject.EVENTS_ALL,)),
-    StreamSpec(Stream.DEAD, (Subject.DEAD_JOB,), max_age_s=30 * 24 * 3600.0),
-    StreamSpec(Stream.ADVISORIES, (Subject.JOBS_MAX_DELIVERIES_ADVISORY,)),
-    StreamSpec(Stream.SWEEP_COMMANDS, (Subject.SWEEP_COMMANDS_ALL,)),
-    StreamSpec(Stream.SWEEP_EVENTS, (Subject.SWEEP_EVENTS_ALL,)),
-)
-
-# Durable consumer names.
-SCHEDULER_COMMANDS_CONSUMER = "scheduler-commands"
-SCHEDULER_RUNS_CONSUMER = "scheduler-runs"
-SCHEDULER_ADVISORIES_CONSUMER = "scheduler-advisories"
-RUNNER_JOBS_CONSUMER = "runner"
-RESULTS_EVENTS_CONSUMER = "results-writer"
-SWEEPER_COMMANDS_CONSUMER = "sweeper-commands"
-SWEEPER_EVENTS_CONSUMER = "sweeper-trials"
-SWEEPER_SWEEP_EVENTS_CONSUMER = "sweeper-walkforward"  # the folds' sweeps' ends
-
-# The runner consumer's redelivery settings: a job unacked for RUNNER_JOBS_ACK_WAIT_S (the runner calls
-# in_progress() well within it) is redelivered; after RUNNER_JOBS_MAX_DELIVER deliveries JetStream
-# publishes Subject.JOBS_MAX_DELIVERIES_ADVISORY and the scheduler dead-letters the job.
-RUNNER_JOBS_ACK_WAIT_S = 30.0
-RUNNER_JOBS_MAX_DELIVER = 3
-
-# The largest message body carrying a result (RunSucceeded, BacktestSucceeded), JSON bytes with the trades
-# packed (trade_log.PACKED; about 200,000 trades): the result is stored as one MongoDB document (at most
-# 16 MiB). deploy/nats/nats.conf raises the broker's payload limit above it. A larger result ends as
-# FailureReason.OUTPUT_LIMIT, never as a message that cannot go.
-MAX_RESULT_BYTES = 15 * 1024 * 1024
-
-# JetStream key-value buckets.
-TASKS_BUCKET = "backtest_tasks"  # scheduler-owned task state
-ADMISSION_BUCKET = "backtest_admission"  # scheduler-owned: who holds and waits for runner slots
 
 
 def new_id() -> str:
@@ -452,59 +334,3 @@ class SweepEvent(Message):
     counts: SweepCounts
     trial: int | None = None
     best_trial: int | None = None
-
-
-# --- The sandbox protocol (runner <-> container) --------------------------------------------------
-# The runner mounts a read-only directory at SANDBOX_JOB_DIR holding `job.json` (a SandboxJob) and
-# `candles/<SYMBOL>.npz` (backtest_core.candles.write_candles), runs `python -m backtest_core`, and
-# reads stdout: one JSON SandboxLine per line, the last one a SandboxResult or SandboxError.
-# A batch (several jobs of one user with the same strategy, interval and range) is `batch.json` (a
-# SandboxBatch) instead of `job.json`, with the candles of every symbol any of its jobs names; the jobs
-# run in order, each ending in its own SandboxResult or SandboxError line, all tagged with task_id.
-
-SANDBOX_JOB_DIR = "/job"
-BATCH_FILE = "batch.json"  # in the job directory instead of job.json: a SandboxBatch
-
-
-class SandboxJob(Frozen):
-    """The input of one sandbox run."""
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    task_id: str
-    config: BacktestConfig
-    equity_points_max: int = Field(default=5000, ge=2)
-
-
-class SandboxBatch(Frozen):
-    """The input of one sandbox run that evaluates several jobs in order, candles read once."""
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    jobs: tuple[SandboxJob, ...] = Field(min_length=1)
-
-
-class SandboxProgress(Frozen):
-    """A progress line; `fraction` in [0, 1]."""
-
-    type: Literal["progress"] = "progress"
-    task_id: str | None = None  # the job the line belongs to (None: an image before batches)
-    fraction: float = Field(ge=0, le=1)
-    stage: Stage
-
-
-class SandboxResult(Frozen):
-    """The final line of a successful run."""
-
-    type: Literal["result"] = "result"
-    task_id: str | None = None  # the job the line belongs to (None: an image before batches)
-    result: BacktestResult
-
-
-class SandboxError(Frozen):
-    """The final line of a failed run (the engine caught the error)."""
-
-    type: Literal["error"] = "error"
-    task_id: str | None = None  # the job the line belongs to (None: an image before batches)
-    failure: Failure
-
-
-SandboxLine = Annotated[SandboxProgress | SandboxResult | SandboxError, Field(discriminator="type")]
