@@ -44,3 +44,17 @@ def config(strategy: Any, symbols: list[str], **kw: Any) -> BacktestConfig:
     base: dict[str, Any] = {"cash": 1000.0, "fees": {"maker": 0.0, "taker": 0.0}}
     base.update(kw)
     return BacktestConfig(strategy=strategy, symbols=symbols, interval="1d", **base)
+
+
+MINUTE = 60_000_000_000
+
+
+def minute_walk(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
+    """Return a seeded random walk of n one-minute bars starting `offset` minutes after the epoch."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[close[0], close[:-1]] * (1 + rng.normal(0, 0.001, n))
+    high = np.maximum(open_, close) * 1.004
+    low = np.minimum(open_, close) * 0.996
+    times = (offset + np.arange(n, dtype=np.int64)) * MINUTE
+    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(n))

@@ -4,7 +4,6 @@ per-bar window sums with the vectorized ones, the packed event order with a lexs
 from __future__ import annotations
 
 import numpy as np
-from backtest_core.candles import Candles
 from backtest_core.orchestrator import event_order
 from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
 from backtest_core.strategies.indicators import last_window_sums, window_sums
@@ -13,18 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from .portfolio_oracle import proposal_rows
-
-MINUTE = 60_000_000_000
-
-
-def _candles(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[close[0], close[:-1]] * (1 + rng.normal(0, 0.001, n))
-    high = np.maximum(open_, close) * 1.004
-    low = np.minimum(open_, close) * 0.996
-    times = (offset + np.arange(n, dtype=np.int64)) * MINUTE
-    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(n))
+from .scripted import minute_walk
 
 
 @settings(max_examples=300, deadline=None)
@@ -37,7 +25,7 @@ def _candles(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
 def test_vectorized_signal_exits_equal_the_event_walk(
     sides: list[int], fill: str, allow_short: bool, seed: int
 ) -> None:
-    candles = _candles("AAAUSDT", seed, len(sides))
+    candles = minute_walk("AAAUSDT", seed, len(sides))
     signals = SignalArrays.from_sides(np.array(sides, np.int8))
     signals.confidence[:] = np.random.default_rng(seed).random(len(sides))
     config = ProposalSettings(fill=fill, allow_short=allow_short)  # type: ignore[arg-type]

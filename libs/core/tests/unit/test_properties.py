@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .portfolio_oracle import PortfolioManager
+from .scripted import minute_walk
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
 
@@ -89,16 +90,6 @@ def test_equity_is_cash_plus_marked_positions_and_parallelism_changes_nothing(
     )
 
 
-def _minute_candles(symbol: str, seed: int, n: int, offset: int = 0) -> Candles:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[close[0], close[:-1]] * (1 + rng.normal(0, 0.001, n))
-    high = np.maximum(open_, close) * 1.004
-    low = np.minimum(open_, close) * 0.996
-    times = (offset + np.arange(n, dtype=np.int64)) * 60_000_000_000
-    return Candles(symbol, "1m", times, open_, high, low, close, np.ones(n))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
@@ -125,7 +116,7 @@ def test_the_replay_executes_what_the_event_by_event_portfolio_executes(
     step: float | None,
 ) -> None:
     symbols = SYMBOLS[:count]
-    data = {s: _minute_candles(s, seed + i, 400, offset=7 * i * (seed % 2)) for i, s in enumerate(symbols)}
+    data = {s: minute_walk(s, seed + i, 400, offset=7 * i * (seed % 2)) for i, s in enumerate(symbols)}
     tables = generate_proposals(
         load_strategy(strategy, {}),
         data,
