@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ from backtest_core.candles import Candles, interval_ns
 from backtest_core.config import BacktestConfig
 from backtest_core.equity import EquityCurve, build_equity, closes_on_grid
 from backtest_core.errors import DataError
+from backtest_core.gc_pause import gc_paused
 from backtest_core.metrics import (
     bar_returns,
     cagr_pct,
@@ -92,7 +91,7 @@ def run_backtest(
     timeline = merge_timeline(tables, data, symbols, union)
     closes = [closes_on_grid(c, union) for c in ordered]
     progress.portfolio()
-    with _gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
+    with gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(
             timeline,
             config.cash,
@@ -134,18 +133,6 @@ def run_backtest(
         )
     progress.done()
     return result
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (it would rescan the growing trade list again and again)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str, Candles]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter
 
+from backtest_core.gc_pause import gc_paused
 from backtest_core.trade import Trade
 
 _TRADES = TypeAdapter(list[Trade])
@@ -72,38 +73,40 @@ def build_trades(cols: TradeTable) -> list[Trade]:
     reasons = np.array(cols.reasons, dtype=object)[cols.reason].tolist()
     stamps = _Stamps.of(cols)
     at = stamps.stamps
-    rows = [
-        {
-            "symbol": sym,
-            "side": side,
-            "units": units,
-            "entry_time": at[et],
-            "entry_price": ep,
-            "exit_time": at[xt],
-            "exit_price": xp,
-            "exit_reason": why,
-            "pnl": p,
-            "return_pct": r,
-            "fees": f,
-            "bars_held": h,
-        }
-        for sym, side, units, et, ep, xt, xp, why, p, r, f, h in zip(
-            names,
-            sides,
-            cols.units.tolist(),
-            stamps.entry.tolist(),
-            cols.entry_price.tolist(),
-            stamps.exit.tolist(),
-            cols.exit_price.tolist(),
-            reasons,
-            cols.pnl.tolist(),
-            cols.return_pct.tolist(),
-            cols.fees.tolist(),
-            cols.bars_held.tolist(),
-            strict=True,
-        )
-    ]
-    trades: list[Trade] = _TRADES.validate_python(rows)
+    columns = zip(
+        names,
+        sides,
+        cols.units.tolist(),
+        stamps.entry.tolist(),
+        cols.entry_price.tolist(),
+        stamps.exit.tolist(),
+        cols.exit_price.tolist(),
+        reasons,
+        cols.pnl.tolist(),
+        cols.return_pct.tolist(),
+        cols.fees.tolist(),
+        cols.bars_held.tolist(),
+        strict=True,
+    )
+    with gc_paused():  # only acyclic dicts and models are made
+        rows = [
+            {
+                "symbol": sym,
+                "side": side,
+                "units": units,
+                "entry_time": at[et],
+                "entry_price": ep,
+                "exit_time": at[xt],
+                "exit_price": xp,
+                "exit_reason": why,
+                "pnl": p,
+                "return_pct": r,
+                "fees": f,
+                "bars_held": h,
+            }
+            for sym, side, units, et, ep, xt, xp, why, p, r, f, h in columns
+        ]
+        trades: list[Trade] = _TRADES.validate_python(rows)
     return trades
 
 
