@@ -18,6 +18,7 @@ from backtest_core.contracts import (
     SweepCounts,
     SweepEvent,
     SweepState,
+    WalkForwardEvent,
 )
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecord, TrialStatus
@@ -162,11 +163,15 @@ class FakeSweepStoreWithFolds(FakeSweepStore):
 
 
 class FakeWalkForwardBus(FakeSweepBus):
-    """FakeSweepBus that also records the fold sweeps' commands."""
+    """FakeSweepBus that also records the fold sweeps' commands and the walk-forward's events."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sweep_commands: list[SubmitSweep | CancelSweep] = []
+        self.walkforward_events: list[WalkForwardEvent] = []
+
+    async def publish_walkforward(self, event: WalkForwardEvent) -> None:
+        self.walkforward_events.append(event)
 
     async def submit_sweep(self, command: SubmitSweep) -> None:
         self.sweep_commands.append(command)

@@ -28,7 +28,9 @@ from backtest_sweeper.walkforward_service import WalkForwardService
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "backtest-sweeper"
-STREAMS_USED = frozenset({Stream.SWEEP_COMMANDS, Stream.SWEEP_EVENTS, Stream.COMMANDS, Stream.EVENTS})
+STREAMS_USED = frozenset(
+    {Stream.SWEEP_COMMANDS, Stream.SWEEP_EVENTS, Stream.WALKFORWARD_EVENTS, Stream.COMMANDS, Stream.EVENTS}
+)
 
 
 def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> FastStream:

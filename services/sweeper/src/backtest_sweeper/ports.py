@@ -14,6 +14,7 @@ from backtest_core.contracts import (
     SubmitSweep,
     SweepEvent,
     SweepState,
+    WalkForwardEvent,
 )
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 from backtest_research.walkforward_records import WalkForwardRecord
@@ -86,6 +87,8 @@ class SweepBus(Protocol):
     async def cancel(self, command: CancelBacktest) -> None: ...
 
     async def publish(self, event: SweepEvent) -> None: ...
+
+    async def publish_walkforward(self, event: WalkForwardEvent) -> None: ...
 
     async def submit_sweep(self, command: SubmitSweep) -> None: ...
 

@@ -5,7 +5,10 @@ publishes, then the message is acked, and every step is idempotent:
   message ids of their own, so a resend is one sweep or one task;
 - a fold is marked TESTING (with the equity it starts from) before its test run goes, and `resume`
   sends every TESTING fold's run and every PENDING fold sweep's command again at start;
-- the decisions (`walkforward_plan.advance`) read only the stored walk-forward and its folds' sweeps.
+- the decisions (`walkforward_plan.advance`) read only the stored walk-forward and its folds' sweeps;
+- each stored change publishes its events (`walkforward_events`) after the store, on
+  `walkforward.event.<id>`, each milestone under one message id (as the sweeps' events, a crash between
+  the store and the publish loses that event; the store is always right).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from backtest_research.walkforward_records import FoldState, WalkForwardRecord
 
 from backtest_sweeper.locks import LocalLocks, OwnerLocks
 from backtest_sweeper.ports import SweepBus, SweepStore, WalkForwardStore
+from backtest_sweeper.walkforward_events import walkforward_events
 from backtest_sweeper.walkforward_plan import TestEnd, advance, fold_sweeps, test_command, tested_fold
 
 log = logging.getLogger(__name__)
@@ -60,8 +64,9 @@ class WalkForwardService:
                 return
             if record.state is SweepState.PENDING:
                 await self._sweeps.add_sweeps(fold_sweeps(record, self._clock()))
-                record = record.model_copy(update={"state": SweepState.RUNNING, "updated_at": self._clock()})
-                await self._store.save(record)
+                running = record.model_copy(update={"state": SweepState.RUNNING, "updated_at": self._clock()})
+                await self._save(record, running)
+                record = running
             await self._send_sweeps(record)
             await self._advance(record)
 
@@ -71,8 +76,9 @@ class WalkForwardService:
             record = await self._store.get(command.walkforward_id)
             if record is None or record.user_id != command.user_id or record.finished_at is not None:
                 return
+            stored = record
             record = record.model_copy(update={"state": SweepState.CANCELLED, "updated_at": self._clock()})
-            await self._store.save(record)
+            await self._save(stored, record)
             for fold in record.folds:
                 sweep = await self._sweeps.get(fold.sweep_id)
                 if sweep is not None and sweep.state not in TERMINAL_SWEEP_STATES:
@@ -122,7 +128,7 @@ class WalkForwardService:
                 else f
                 for f in record.folds
             ]
-            await self._advance(record.model_copy(update={"folds": folds}))
+            await self._advance(record.model_copy(update={"folds": folds}), stored=record)
 
     async def resume(self) -> int:
         """At start: send again the commands a crash may have left unsent, and advance each; the count."""
@@ -152,12 +158,19 @@ class WalkForwardService:
                     )
                 )
 
-    async def _advance(self, record: WalkForwardRecord) -> None:
-        """Decide from the stored folds' sweeps, store the outcome, then send the next test run."""
+    async def _advance(self, record: WalkForwardRecord, stored: WalkForwardRecord | None = None) -> None:
+        """Decide from the stored folds' sweeps, store the outcome (`record` changed from `stored`, by
+        default itself), then send the next test run."""
         sweeps = {fold.sweep_id: await self._sweeps.get(fold.sweep_id) for fold in record.folds}
         plan = advance(record, sweeps, self._clock())
-        await self._store.save(plan.record)
+        await self._save(stored or record, plan.record)
         for command in plan.submit:
             await self._bus.submit(command)
         if plan.finished:
             log.info("walk-forward %s ended %s", record.walkforward_id, plan.record.state.value)
+
+    async def _save(self, stored: WalkForwardRecord, record: WalkForwardRecord) -> None:
+        """Store `record` (the change of `stored`), then publish its events (none if it had finished)."""
+        if await self._store.save(record):
+            for event in walkforward_events(stored, record, self._clock()):
+                await self._bus.publish_walkforward(event)

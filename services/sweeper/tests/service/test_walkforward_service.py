@@ -238,3 +238,61 @@ async def test_a_test_run_cancelled_on_its_own_ends_the_walk_forward_failed_nami
     assert (record.state, record.finished_at) == (SweepState.FAILURE, T0)
     assert [f.state for f in record.folds] == [FoldState.CANCELLED] * 3
     assert record.failure == "fold 0: its sweep or test run was cancelled"
+
+
+async def test_each_stored_change_publishes_its_milestones_once_each_under_an_id_of_its_own(
+    service: WalkForwardService,
+    records: FakeWalkForwardStore,
+    sweeps: FakeSweepStoreWithFolds,
+    bus: FakeWalkForwardBus,
+) -> None:
+    folds = (await _submitted(service, records)).folds
+    await _sweep_ends(service, sweeps, folds[0].sweep_id, _best(2, 10.0))
+    await _sweep_ends(service, sweeps, folds[0].sweep_id, _best(2, 10.0))  # redelivered: nothing new
+    await _sweep_ends(service, sweeps, folds[2].sweep_id, None)  # no eligible trial
+    first = _test_run(folds[0].test_task_id, 0, [1000.0] * 4 + [1100.0, 1210.0])
+    await service.test_ended(folds[0].test_task_id, first)
+    await _sweep_ends(service, sweeps, folds[1].sweep_id, _best(3, 30.0))
+    last = _test_run(folds[1].test_task_id, 2, [1210.0] * 5 + [1331.0], trades=1)
+    await service.test_ended(folds[1].test_task_id, last)
+    await service.test_ended(folds[1].test_task_id, last)  # redelivered after the end: nothing
+
+    events = {e.message_id.removeprefix(f"{WF_ID}-"): e for e in bus.walkforward_events}
+    assert list(events) == ["RUNNING", "fold-0-trained", "fold-2-ended", "fold-0-ended", "fold-1-trained",
+                            "fold-1-ended", "SUCCESS-finished"]  # fmt: skip
+    assert len(bus.walkforward_events) == len(events)
+    trained = events["fold-0-trained"]  # the first fold's test run goes at once
+    assert (trained.fold, trained.fold_state, trained.params) == (0, "TESTING", {"fast": 2, "slow": 4})
+    ended = events["fold-0-ended"]
+    assert (ended.fold_state, ended.folds_done, ended.folds_total) == ("DONE", 2, 3)  # with fold 2
+    assert ended.out_of_sample is not None and ended.out_of_sample["final_equity"] == 1210.0
+    assert (events["fold-2-ended"].fold_state, events["fold-2-ended"].params) == ("NO_TRIAL", None)
+    final = events["SUCCESS-finished"]
+    assert (final.fold, final.state, final.finished, final.folds_done) == (None, SweepState.SUCCESS, True, 3)
+    assert {e.occurred_at for e in bus.walkforward_events} == {T0}
+
+
+async def test_a_cancel_publishes_the_cancelled_state_then_the_finish_once_the_sweeps_have_ended(
+    service: WalkForwardService,
+    records: FakeWalkForwardStore,
+    sweeps: FakeSweepStoreWithFolds,
+    bus: FakeWalkForwardBus,
+) -> None:
+    folds = (await _submitted(service, records)).folds
+    await service.cancel(CancelWalkForward(walkforward_id=WF_ID, user_id="alice"))
+    for fold in folds:
+        sweeps.sweeps[fold.sweep_id] = sweeps.sweeps[fold.sweep_id].model_copy(
+            update={"state": SweepState.CANCELLED}
+        )
+        await service.sweep_ended(fold.sweep_id)
+
+    assert [e.message_id.removeprefix(f"{WF_ID}-") for e in bus.walkforward_events] == [
+        "RUNNING",
+        "CANCELLED",
+        "fold-0-ended",
+        "fold-1-ended",
+        "fold-2-ended",
+        "CANCELLED-finished",
+    ]
+    # the last fold's end and the finish are one stored change
+    assert [e.finished for e in bus.walkforward_events] == [False] * 4 + [True, True]

@@ -13,6 +13,7 @@ Flow (commands are imperative, events past tense):
     [BACKTEST_EVENTS] (the trials' ends) --> sweeper --SweepEvent--> [SWEEP_EVENTS] --> anyone
     gateway --SubmitWalkForward/CancelWalkForward--> [SWEEP_COMMANDS] --> sweeper (one sweep per fold)
     [SWEEP_EVENTS] (the folds' sweeps' ends) --> sweeper --SubmitBacktest (a fold's test run)--> ...
+    sweeper --WalkForwardEvent (a fold trained or ended, a state)--> [WALKFORWARD_EVENTS] --> anyone
 
 Modules: `topology` (streams, subjects, consumers, KV buckets, broker limits), `messages` (every message;
 each frozen, rejecting unknown fields, with `schema_version`, a unique `message_id` used as the JetStream
@@ -62,6 +63,7 @@ from backtest_core.contracts.messages import (
     SweepState,
     TaskId,
     TaskState,
+    WalkForwardEvent,
     new_id,
     utc_now,
 )
@@ -159,6 +161,7 @@ __all__ = [
     "SweepState",
     "TaskId",
     "TaskState",
+    "WalkForwardEvent",
     "new_id",
     "utc_now",
 ]

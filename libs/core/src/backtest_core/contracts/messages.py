@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
+from backtest_core.config import BacktestConfig, Frozen, Params, UtcDatetime
 from backtest_core.results import BacktestResult
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -334,3 +334,21 @@ class SweepEvent(Message):
     counts: SweepCounts
     trial: int | None = None
     best_trial: int | None = None
+
+
+class WalkForwardEvent(Message):
+    """A walk-forward moved: a fold's sweep chose its params (`fold`, `params`, `fold_state` TRAINED or
+    TESTING), a fold ended (`fold_state` DONE with `out_of_sample`, its test window's metrics, or
+    NO_TRIAL, FAILED, CANCELLED), or the walk-forward changed state (`fold` None; `finished` once nothing
+    about it changes any more)."""
+
+    walkforward_id: TaskId
+    user_id: str
+    state: SweepState
+    finished: bool = False
+    folds_total: int = Field(ge=1)
+    folds_done: int = Field(ge=0, description="folds ended")
+    fold: int | None = Field(default=None, ge=0)
+    fold_state: str | None = None
+    params: Params | None = None
+    out_of_sample: dict[str, float | int | None] | None = None

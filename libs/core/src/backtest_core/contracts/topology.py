@@ -18,6 +18,7 @@ class Stream(StrEnum):
     ADVISORIES = "BACKTEST_ADVISORIES"
     SWEEP_COMMANDS = "SWEEP_COMMANDS"
     SWEEP_EVENTS = "SWEEP_EVENTS"
+    WALKFORWARD_EVENTS = "WALKFORWARD_EVENTS"
 
 
 class Subject:
@@ -41,11 +42,17 @@ class Subject:
     WALKFORWARD_SUBMIT = "sweep.command.walkforward.submit"
     WALKFORWARD_CANCEL = "sweep.command.walkforward.cancel"
     SWEEP_EVENTS_ALL = "sweep.event.>"
+    WALKFORWARD_EVENTS_ALL = "walkforward.event.>"
 
     @staticmethod
     def sweep_event(sweep_id: str) -> str:
         """Subject of one sweep's events."""
         return f"sweep.event.{sweep_id}"
+
+    @staticmethod
+    def walkforward_event(walkforward_id: str) -> str:
+        """Subject of one walk-forward's events."""
+        return f"walkforward.event.{walkforward_id}"
 
     @staticmethod
     def run(task_id: str) -> str:
@@ -78,6 +85,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(Stream.ADVISORIES, (Subject.JOBS_MAX_DELIVERIES_ADVISORY,)),
     StreamSpec(Stream.SWEEP_COMMANDS, (Subject.SWEEP_COMMANDS_ALL,)),
     StreamSpec(Stream.SWEEP_EVENTS, (Subject.SWEEP_EVENTS_ALL,)),
+    StreamSpec(Stream.WALKFORWARD_EVENTS, (Subject.WALKFORWARD_EVENTS_ALL,)),
 )
 
 # Durable consumer names.

@@ -11,6 +11,7 @@ from backtest_core.contracts import (
     SubmitBacktest,
     SubmitSweep,
     SweepEvent,
+    WalkForwardEvent,
 )
 from backtest_messaging import publish_headers
 from backtest_observability import inject_headers
@@ -19,7 +20,7 @@ from faststream.nats import NatsBroker
 
 class NatsSweepBus:
     """Trial and test-run commands to BACKTEST_COMMANDS, sweep events to SWEEP_EVENTS, a walk-forward's
-    fold sweeps to SWEEP_COMMANDS."""
+    fold sweeps to SWEEP_COMMANDS and its events to WALKFORWARD_EVENTS."""
 
     def __init__(self, broker: NatsBroker, timeout_s: float = 5.0) -> None:
         self._broker = broker
@@ -33,6 +34,9 @@ class NatsSweepBus:
 
     async def publish(self, event: SweepEvent) -> None:
         await self._publish(event, Subject.sweep_event(event.sweep_id), Stream.SWEEP_EVENTS)
+
+    async def publish_walkforward(self, event: WalkForwardEvent) -> None:
+        await self._publish(event, Subject.walkforward_event(event.walkforward_id), Stream.WALKFORWARD_EVENTS)
 
     async def submit_sweep(self, command: SubmitSweep) -> None:
         await self._publish(command, Subject.SWEEP_SUBMIT, Stream.SWEEP_COMMANDS)
