@@ -21,6 +21,7 @@ from backtest_cli.token import create_token
 from backtest_core.candles import Candles
 from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES
+from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.engine import run_backtest
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.symbol_store import MongoSymbolStore
@@ -164,7 +165,7 @@ def test_platform_metrics_equal_backtest_run_on_the_shipped_files(finished, caps
 
 
 def test_result_is_persisted_in_mongodb(platform, finished):
-    doc = platform.db["backtests"].find_one({"_id": finished.task_id})
+    doc = platform.db[BACKTESTS_COLLECTION].find_one({"_id": finished.task_id})
 
     assert (doc["state"], doc["user_id"]) == ("SUCCESS", "alice")
     assert doc["seq"] == len(finished.frames)
