@@ -7,6 +7,8 @@ shipped candle files: the same folds and params, metrics to 1e-9, the same stitc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -17,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from backtest_cli.token import create_token
+from backtest_core.contracts import Subject
+from nats.errors import TimeoutError as NatsTimeout
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -193,6 +198,29 @@ def _follow(platform: Platform, user: str, walkforward_id: str) -> tuple[list[di
             return frames, closed.rcvd.code if closed.rcvd else None
 
 
+def _nats_events(platform: Platform, walkforward_id: str) -> list[dict[str, Any]]:
+    """The walk-forward's events on `walkforward.event.<id>`, oldest first, up to its finish (10 s at most:
+    the sweeper publishes just after it stores)."""
+
+    async def read() -> list[dict[str, Any]]:
+        client = await nats.connect(platform.env["GATEWAY_NATS_URL"])
+        try:
+            subject = Subject.walkforward_event(walkforward_id)
+            subscription = await client.jetstream().subscribe(subject, ordered_consumer=True)
+            events: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (
+                events and events[-1]["message_id"].endswith("-finished")
+            ):
+                with contextlib.suppress(NatsTimeout):  # none yet: wait again
+                    events.append(json.loads((await subscription.next_msg(timeout=1)).data))
+            return events
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
 def test_the_stream_sends_each_fold_once_and_graphql_reads_the_rest_result(platform):
     with _client(platform, "wf-gus") as http:
         submitted = http.post("/walkforward/submit", json={**BASE, **FOLDS, "search": SEARCH})
@@ -221,6 +249,17 @@ def test_the_stream_sends_each_fold_once_and_graphql_reads_the_rest_result(platf
     assert [{names.get(k, k): v for k, v in f.items()} for f in shown["folds"]] == result["folds"]
     assert (shown["oosMetrics"], shown["efficiency"]) == (result["oos"]["metrics"], result["efficiency"])
     assert [f["error"]["code"] for f in refused] == ["walkforward_not_found"] and refused_code == 4404
+    published = _nats_events(platform, walkforward_id)
+    events = {e["message_id"].removeprefix(f"{walkforward_id}-"): e for e in published}
+    assert len(published) == len(events) == 8  # each milestone once, the finish last
+    assert published[-1]["message_id"] == f"{walkforward_id}-SUCCESS-finished"
+    assert sorted(events) == sorted(
+        ["RUNNING", "SUCCESS-finished", *[f"fold-{k}-{m}" for k in range(3) for m in ("trained", "ended")]]
+    )
+    assert [events[f"fold-{k}-trained"]["params"] for k in range(3)] == [f["params"] for f in result["folds"]]
+    assert [events[f"fold-{k}-ended"]["out_of_sample"] for k in range(3)] == [
+        f["out_of_sample"] for f in result["folds"]
+    ]
 
 
 UPLOADED = '''from backtest_core.strategy import NO_SIGNAL, BaseStrategy, Param, Side, Signal
