@@ -45,30 +45,40 @@ def sharpe_ratio(returns: np.ndarray, ppy: float) -> float | None:
     """Return the annualised Sharpe ratio (zero risk-free), None without variance beyond rounding."""
     if len(returns) < 2:
         return None
-    mean, sd, _ = return_moments(returns)
-    if not sd > DEGENERATE_REL * abs(mean) or not math.isfinite(sd):
+    m = return_moments(returns)
+    if not m.sd > DEGENERATE_REL * abs(m.mean) or not math.isfinite(m.sd):
         return None
-    return mean / sd * math.sqrt(ppy)
+    return m.mean / m.sd * math.sqrt(ppy)
 
 
 def sortino_ratio(returns: np.ndarray, ppy: float) -> float | None:
     """Return the annualised Sortino ratio (zero target), None without downside beyond rounding."""
     if len(returns) < 2:
         return None
-    mean, _, downside = return_moments(returns)
-    if not downside > DEGENERATE_REL * abs(mean) or not math.isfinite(downside):
+    m = return_moments(returns)
+    if not m.downside > DEGENERATE_REL * abs(m.mean) or not math.isfinite(m.downside):
         return None
-    return mean / downside * math.sqrt(ppy)
+    return m.mean / m.downside * math.sqrt(ppy)
 
 
-def return_moments(returns: np.ndarray) -> tuple[float, float, float]:
-    """Return (mean, sample standard deviation, downside deviation) of per-bar returns (>= 2 values).
+@dataclass(frozen=True, slots=True)
+class ReturnMoments:
+    """Moments of per-bar returns r, with d = r - mean and m_k = sum(d^k) / n (each sum pairwise).
 
-    Sample standard deviation: sqrt(sum((r - mean)^2) / (n - 1)); downside deviation:
-    sqrt(sum(min(r, 0)^2) / n); every sum pairwise (C kernel `_kernels.moments`).
+    `sd`: sample standard deviation sqrt(sum(d^2) / (n - 1)); `downside`: sqrt(sum(min(r, 0)^2) / n);
+    `skew`: m_3 / m_2^1.5 and `kurt`: m_4 / m_2^2 (non-excess), from population moments.
     """
-    mean, sd, downside = _kernels.moments(np.ascontiguousarray(returns, np.float64))
-    return mean, sd, downside
+
+    mean: float
+    sd: float
+    downside: float
+    skew: float
+    kurt: float
+
+
+def return_moments(returns: np.ndarray) -> ReturnMoments:
+    """Return the moments of per-bar returns (>= 2 values; C kernel `_kernels.moments`, one call)."""
+    return ReturnMoments(*_kernels.moments(np.ascontiguousarray(returns, np.float64)))
 
 
 def max_drawdown(equity: np.ndarray) -> tuple[float, int]:

@@ -113,16 +113,11 @@ def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> 
     r = np.ascontiguousarray(returns, np.float64)
     if len(r) < 3:
         return None
-    mean, sd, _ = return_moments(r)  # the moments sharpe_ratio uses
-    if not math.isfinite(mean) or not sd > DEGENERATE_REL * abs(mean):  # a NaN or infinite return
+    m = return_moments(r)  # the moments sharpe_ratio uses, skewness and kurtosis in the same call
+    if not math.isfinite(m.mean) or not m.sd > DEGENERATE_REL * abs(m.mean):  # a NaN or infinite return
         return None
-    centred = r - mean
-    squared = centred * centred  # products, not ** (numpy's power of 3 and 4 is 20x slower)
-    m2 = float(np.mean(squared))
-    skew = float(np.dot(squared, centred)) / len(r) / m2**1.5
-    kurt = float(np.dot(squared, squared)) / len(r) / m2**2
-    sr = mean / sd
-    variance = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    sr = m.mean / m.sd
+    variance = 1.0 - m.skew * sr + (m.kurt - 1.0) / 4.0 * sr * sr
     if not variance > 0:
         return None
     z = (sr - benchmark_sharpe) * math.sqrt(len(r) - 1) / math.sqrt(variance)

@@ -96,23 +96,31 @@ def test_max_drawdown_of_a_curve_holding_nan_is_nan() -> None:
     assert math.isnan(worst)
 
 
-def test_return_moments_are_the_mean_sample_deviation_and_downside_deviation() -> None:
-    # r = 0.1, -0.1, 0.2, 0.0: mean 0.05; squared deviations 0.0025, 0.0225, 0.0225, 0.0025 -> sum 0.05,
-    # sd = sqrt(0.05 / 3); downside: min(r, 0)^2 = 0, 0.01, 0, 0 -> sqrt(0.01 / 4) = 0.05
-    mean, sd, downside = return_moments(np.array([0.1, -0.1, 0.2, 0.0]))
-    assert mean == pytest.approx(0.05, rel=1e-15)
-    assert sd == pytest.approx(math.sqrt(0.05 / 3.0), rel=1e-15)
-    assert downside == pytest.approx(0.05, rel=1e-15)
+def test_return_moments_are_the_mean_deviations_skewness_and_kurtosis() -> None:
+    # r = 0.1, -0.1, 0.2, 0.0: mean 0.05; d = 0.05, -0.15, 0.15, -0.05; d^2 sums to 0.05 (m2 = 0.0125),
+    # sd = sqrt(0.05 / 3); d^3 sums to 0 (skew 0); d^4 sums to 2 * (6.25e-6 + 5.0625e-4) = 1.025e-3
+    # (m4 = 2.5625e-4), kurt = m4 / m2^2 = 1.64; downside: min(r, 0)^2 = 0, 0.01, 0, 0 -> sqrt(0.01 / 4)
+    m = return_moments(np.array([0.1, -0.1, 0.2, 0.0]))
+    assert m.mean == pytest.approx(0.05, rel=1e-15)
+    assert m.sd == pytest.approx(math.sqrt(0.05 / 3.0), rel=1e-15)
+    assert m.downside == pytest.approx(0.05, rel=1e-15)
+    assert m.skew == pytest.approx(0.0, abs=1e-12)
+    assert m.kurt == pytest.approx(1.64, rel=1e-14)
 
 
 @pytest.mark.parametrize("n", [2, 9, 129, 8_193, 1_000_000])
 def test_return_moments_of_long_series_agree_with_numpy_to_rounding(n: int) -> None:
     rng = np.random.default_rng(n)
     r = rng.normal(0.0002, 1e-3, n)
-    mean, sd, downside = return_moments(r)
-    assert mean == pytest.approx(float(np.mean(r)), rel=1e-12)
-    assert sd == pytest.approx(float(np.std(r, ddof=1)), rel=1e-12)
-    assert downside == pytest.approx(math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))), rel=1e-12)
+    m = return_moments(r)
+    d = r - float(np.mean(r))
+    m2 = float(np.mean(d**2))
+    assert m.mean == pytest.approx(float(np.mean(r)), rel=1e-12)
+    assert m.sd == pytest.approx(float(np.std(r, ddof=1)), rel=1e-12)
+    assert m.downside == pytest.approx(math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))), rel=1e-12)
+    assert m.kurt == pytest.approx(float(np.mean(d**4)) / m2**2, rel=1e-12)
+    # skewness is near 0 for a normal sample: compare on the scale of its terms, not relative to it
+    assert m.skew == pytest.approx(float(np.mean(d**3)) / m2**1.5, abs=1e-12)
 
 
 def _one_symbol(

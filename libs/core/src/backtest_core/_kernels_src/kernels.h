@@ -5,7 +5,7 @@
  *   window_sums(x, n, weights, out)          strategies.indicators.window_sums
  *   sma_cross_sides(close, fast, slow, side)  strategies.sma_cross (the vectorized signals)
  *   drawdown(equity) -> (worst, longest)     metrics.max_drawdown (before its final * 100)
- *   moments(returns) -> (mean, sd, downside) metrics.return_moments
+ *   moments(returns) -> (mean, sd, ...)     metrics.return_moments
  *   equity(...) -> groups                    equity.build_equity
  *
  * Built by setuptools from libs/core/pyproject.toml with -O2 -ffp-contract=off -fno-fast-math: no fused

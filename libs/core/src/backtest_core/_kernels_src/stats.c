@@ -60,11 +60,13 @@ PyObject *drawdown(PyObject *self, PyObject *args) {
 /* Pairwise summation of TERM(a[i]) (rounding error grows with log n, not n): up to 128 values are
  * summed in eight interleaved running sums (lane j adds values j, j+8, ...; SIMD), combined as
  * ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest in order; longer vectors are split in two halves
- * (the first a multiple of 8 long) summed the same way. TERM: the value, its squared deviation from
- * m, or min(v, 0)^2 (NaN kept). */
+ * (the first a multiple of 8 long) summed the same way. TERM: the value, its deviation from m squared,
+ * cubed or to the fourth power, or min(v, 0)^2 (NaN kept). */
 #define PW_BLOCK 128
 #define TERM_PLAIN(v) (v)
 #define TERM_DEV(v) (((v) - m) * ((v) - m))
+#define TERM_DEV3(v) ({ __typeof__(v) d_ = (v) - m; d_ * d_ * d_; })
+#define TERM_DEV4(v) ({ __typeof__(v) d_ = (v) - m; (d_ * d_) * (d_ * d_); })
 #define TERM_DOWN(v) (down_of(v) * down_of(v))
 #define TERM_DOWN_V(v) (down_of_v(v) * down_of_v(v))
 
@@ -104,11 +106,14 @@ static inline v8d down_of_v(v8d v) {
 
 PAIRWISE(pairwise_plain, TERM_PLAIN, TERM_PLAIN)
 PAIRWISE(pairwise_dev, TERM_DEV, TERM_DEV)
+PAIRWISE(pairwise_dev3, TERM_DEV3, TERM_DEV3)
+PAIRWISE(pairwise_dev4, TERM_DEV4, TERM_DEV4)
 PAIRWISE(pairwise_down, TERM_DOWN, TERM_DOWN_V)
 
-/* moments(r) -> (mean, sd, downside) of per-bar returns: the mean, the sample standard deviation
- * sqrt(sum((r - mean)^2) / (n - 1)) (NaN for one value) and the downside deviation
- * sqrt(sum(min(r, 0)^2) / n), each sum pairwise. Needs at least one value. */
+/* moments(r) -> (mean, sd, downside, skewness, kurtosis) of per-bar returns, with d = r - mean and
+ * m_k = sum(d^k) / n: the mean, the sample standard deviation sqrt(sum(d^2) / (n - 1)) (NaN for one
+ * value), the downside deviation sqrt(sum(min(r, 0)^2) / n), the skewness m_3 / m_2^1.5 and the
+ * (non-excess) kurtosis m_4 / m_2^2 from population moments; each sum pairwise. Needs a value. */
 PyObject *moments(PyObject *self, PyObject *args) {
     PyObject *o_r;
     (void)self;
@@ -125,13 +130,16 @@ PyObject *moments(PyObject *self, PyObject *args) {
         return PyErr_Format(PyExc_ValueError, "returns: expected at least one value, got 0");
     }
     const double *r = rb.buf;
-    double mean, sd, downside;
+    double mean, sd, downside, skew, kurt;
     Py_BEGIN_ALLOW_THREADS;
     mean = pairwise_plain(r, n, 0.0) / (double)n;
-    double dev = pairwise_dev(r, n, mean);
-    sd = n > 1 ? sqrt(dev / (double)(n - 1)) : NAN;
+    double dev2 = pairwise_dev(r, n, mean);
+    sd = n > 1 ? sqrt(dev2 / (double)(n - 1)) : NAN;
     downside = sqrt(pairwise_down(r, n, 0.0) / (double)n);
+    double m2 = dev2 / (double)n;
+    skew = pairwise_dev3(r, n, mean) / (double)n / pow(m2, 1.5);
+    kurt = pairwise_dev4(r, n, mean) / (double)n / (m2 * m2);
     Py_END_ALLOW_THREADS;
     PyBuffer_Release(&rb);
-    return Py_BuildValue("ddd", mean, sd, downside);
+    return Py_BuildValue("ddddd", mean, sd, downside, skew, kurt);
 }
