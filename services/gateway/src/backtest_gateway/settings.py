@@ -71,7 +71,10 @@ class GatewaySettings(BaseSettings):
         default=2, ge=1, le=1_000, description="a user's sweeps PENDING or RUNNING at once"
     )
     sweep_stream_poll_s: float = Field(
-        default=0.5, gt=0, le=60, description="how often WS /sweep/stream reads the sweep and its trials"
+        default=0.5,
+        gt=0,
+        le=60,
+        description="how often WS /sweep/stream and /walkforward/stream read the store",
     )
     submit_rate_per_min: float = Field(default=30.0, gt=0, description="submissions refilled per minute")
     submit_burst: int = Field(default=10, ge=1, description="submissions allowed at once")
