@@ -32,7 +32,7 @@ from cpu_account import per_job_ms, spent, stack_account
 from platform_bench import REPO, infra, servers, stacks
 
 SLOTS = 2
-BEFORE = {"RUNNER_BATCH_MAX": "1"}
+BEFORE = {"RUNNER_BATCH_MAX": "1", "RUNNER_WARM_MAX": "0"}
 BEFORE_ADMISSION = {"SCHEDULER_PER_USER_IN_FLIGHT": "1"}  # max: 2 per runner (the old default)
 
 

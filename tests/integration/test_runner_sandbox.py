@@ -33,6 +33,7 @@ from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import (
     LABEL_ROLE,
     LABEL_RUNNER,
+    LABEL_TASK,
     ROLE_SANDBOX,
     DockerSandbox,
     SandboxRun,
@@ -397,3 +398,127 @@ def test_a_batch_runs_in_one_container_and_each_fault_stays_with_its_own_job(
     }
     assert "mode 1 gives up" in (finals[ids[4]].failure.traceback or "")  # type: ignore[union-attr]
     assert list(tmp_path.iterdir()) == []
+
+
+def _warm_executor(
+    docker_client: docker.DockerClient,
+    image: str,
+    runner_id: str,
+    candles: MemoryCandles,
+    work: Path,
+    recorder: Recorder,
+    idle_s: float = 60.0,
+) -> tuple[JobExecutor, DockerSandbox]:
+    limits = LIMITS.model_copy(update={"wall_clock_s": 6.0})
+    sandbox = DockerSandbox(
+        docker_client, image, limits, runner_id, instance_id=runner_id, warm_idle_s=idle_s, warm_max=4
+    )
+    executor = JobExecutor(
+        runner_id=runner_id,
+        candles=candles,
+        sandbox=sandbox,
+        publisher=recorder,
+        work_dir=work,
+        equity_points_max=5000,
+        throttle_factory=lambda: ProgressThrottle(0.0, 0.0, time.monotonic),
+    )
+    return executor, sandbox
+
+
+def _run_batches(executor: JobExecutor, batches: Sequence[Sequence[RunBacktestJob]]) -> list[Disposition]:
+    ended: list[Disposition] = []
+
+    async def done(job: RunBacktestJob, disposition: Disposition) -> None:
+        ended.append(disposition)
+
+    async def main() -> None:
+        for batch in batches:
+            await executor.execute_batch(batch, Switchboard(), done)
+
+    asyncio.run(main())
+    return ended
+
+
+def _sandboxes(docker_client: docker.DockerClient, runner_id: str) -> list[str]:
+    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+    return sorted(c.id for c in containers)
+
+
+def _user(job: RunBacktestJob, user: str, index: int) -> RunBacktestJob:
+    return job.model_copy(update={"user_id": user, "task_id": f"{index:032x}"})
+
+
+def test_batches_of_one_key_reuse_a_warm_container_and_another_users_get_their_own(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    runner_id = no_sandbox_left_behind
+    recorder = Recorder()
+    executor, sandbox = _warm_executor(docker_client, sandbox_image, runner_id, candles, tmp_path, recorder)
+    jobs = [_user(_job("sma_cross", fast=5 + i, slow=30), "u", i) for i in range(4)]
+    try:
+        _run_batches(executor, [jobs[:2]])
+        first = _sandboxes(docker_client, runner_id)
+        _run_batches(executor, [jobs[2:3], jobs[3:]])  # two more batches of the same key, one a job alone
+        same_key = _sandboxes(docker_client, runner_id)
+        other = _user(_job("sma_cross", fast=5, slow=30), "v", 9)
+        _run_batches(executor, [[other]])
+        both = _sandboxes(docker_client, runner_id)
+        mounts = {
+            c.labels[LABEL_TASK]: [m["Source"] for m in c.attrs["Mounts"]]
+            for c in docker_client.containers.list(filters={"label": f"{LABEL_RUNNER}={runner_id}"})
+        }
+    finally:
+        closed = sandbox.close()
+
+    assert len(first) == 1 and same_key == first  # three batches, one container
+    assert len(both) == 2 and first[0] in both  # user v never gets user u's container
+    sources = sorted(s for sources in mounts.values() for s in sources)
+    assert len(sources) == 2 and len(set(sources)) == 2 and not sources[0].startswith(sources[1])
+    assert closed == 2 and _sandboxes(docker_client, runner_id) == []
+    finals = [r for r in recorder.reports if isinstance(r, RunSucceeded)]
+    assert [r.task_id for r in finals] == [job.task_id for job in [*jobs, other]]
+    data = {s: candles.load(s, "1d", None, None) for s in jobs[0].config.symbols}
+    for job, succeeded in zip([*jobs, other], finals, strict=True):
+        assert succeeded.result == run_backtest(job.config, data, equity_points_max=5000)
+    assert [p.name for p in (tmp_path / "warm").iterdir()] == []  # each container's directory went with it
+
+
+def test_a_warm_container_whose_job_failed_is_not_reused_and_idle_ones_expire(
+    docker_client: docker.DockerClient,
+    sandbox_image: str,
+    no_sandbox_left_behind: str,
+    candles: MemoryCandles,
+    tmp_path: Path,
+) -> None:
+    runner_id = no_sandbox_left_behind
+    recorder = Recorder()
+    executor, sandbox = _warm_executor(
+        docker_client, sandbox_image, runner_id, candles, tmp_path, recorder, idle_s=2.0
+    )
+    ok, oom, again = (
+        _user(_job(SourceStrategy(source=MODES), mode=mode, n=10), "u", i) for i, mode in enumerate((0, 2, 0))
+    )
+    try:
+        _run_batches(executor, [[ok]])
+        warm = _sandboxes(docker_client, runner_id)
+        _run_batches(executor, [[oom]])  # killed by the kernel in the warm container: it is not kept
+        after_oom = _sandboxes(docker_client, runner_id)
+        _run_batches(executor, [[again]])
+        fresh = _sandboxes(docker_client, runner_id)
+        deadline = time.monotonic() + 30
+        while _sandboxes(docker_client, runner_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        expired = _sandboxes(docker_client, runner_id)
+    finally:
+        sandbox.close()
+
+    assert len(warm) == 1 and after_oom == [] and len(fresh) == 1 and fresh != warm
+    assert expired == []  # idle 2 s: removed without a shutdown
+    finals = {r.task_id: r for r in recorder.reports if isinstance(r, RunSucceeded | RunFailed)}
+    assert isinstance(finals[ok.task_id], RunSucceeded) and isinstance(finals[again.task_id], RunSucceeded)
+    failed = finals[oom.task_id]
+    assert isinstance(failed, RunFailed) and failed.failure.reason is FailureReason.OUT_OF_MEMORY

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import pandas as pd
 from pydantic import TypeAdapter
 
 from backtest_core import __version__
@@ -40,7 +39,7 @@ from backtest_core.portfolio import ReplayResults, replay_timeline
 from backtest_core.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
 from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
 from backtest_core.run_progress import ProgressCallback, RunProgress
-from backtest_core.time_range import describe_range
+from backtest_core.time_range import describe_range, epoch_ns
 from backtest_core.trade_log import TradeLog
 from backtest_core.trade_rows import TradeTable, utc_datetimes
 
@@ -136,8 +135,8 @@ def run_backtest(
 
 
 def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str, Candles]:
-    start = None if config.start is None else pd.Timestamp(config.start).as_unit("ns").value
-    end = None if config.end is None else pd.Timestamp(config.end).as_unit("ns").value
+    start = None if config.start is None else epoch_ns(config.start)
+    end = None if config.end is None else epoch_ns(config.end)
     out = {}
     for symbol in config.symbols:
         c = candles.get(symbol)

@@ -4,6 +4,9 @@ Protocol (backtest_core.contracts): `<job_dir>/job.json` is a SandboxJob, `<job_
 holds each symbol's candles. stdout carries only SandboxLine JSON: SandboxProgress lines (at most
 ~100), then exactly one SandboxResult (exit code 0) or SandboxError (exit code 1). A `batch.json`
 (SandboxBatch) instead runs its jobs in order, each with its own lines, and exits 0 at the end.
+`--serve` keeps the process for more: it reads directory names from stdin, one per line, and runs
+each `<job_dir>/<name>` as above (the runner's warm sandbox: the next batch of the same user and
+strategy pays no container or interpreter start), until stdin ends.
 This process is the only writer: the user's strategy runs in a forked child
 (backtest_core.strategy_process), one per job, that sends only signals over its own pipe and whose
 stdout is stderr. A child killed by SIGKILL (the
@@ -156,8 +159,28 @@ def run_batch(job_dir: Path, out: TextIO) -> int:
     return 0
 
 
+def serve(job_dir: Path, requests: Iterable[str], out: TextIO) -> int:
+    """Run `job_dir/<name>` for each name read from `requests` until they end; return the exit code.
+
+    A name is one path component (the runner writes it; anything else ends the process with a clear
+    error, never a read outside `job_dir`); a strategy killed by SIGKILL ends the process with
+    SIGKILL_EXIT, as in a batch.
+    """
+    for request in requests:
+        name = request.strip()
+        if not name:
+            continue
+        if Path(name).name != name or name in (".", ".."):
+            raise SystemExit(f"--serve: {name!r} is not a directory name in {job_dir}")
+        code = run_job(job_dir / name, out)
+        out.flush()
+        if code == SIGKILL_EXIT:
+            return code
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse `[--job-dir DIR]` and run the job; return the exit code."""
+    """Parse `[--job-dir DIR] [--serve]` and run the job (or serve jobs); return the exit code."""
     import argparse
 
     from backtest_core.contracts import SANDBOX_JOB_DIR
@@ -168,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--job-dir", default=SANDBOX_JOB_DIR, type=Path, help="directory with job.json and candles/"
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="run the job directories under DIR named on stdin, one a line"
+    )
     args = parser.parse_args(argv)
     with protocol_stdout() as out:
-        return run_job(args.job_dir, out)
+        return serve(args.job_dir, sys.stdin, out) if args.serve else run_job(args.job_dir, out)

@@ -13,16 +13,18 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args, overload
+from typing import TYPE_CHECKING, Any, get_args, overload
 
 import numpy as np
-import pandas as pd
 from pydantic import GetCoreSchemaHandler, SerializationInfo
 from pydantic_core import CoreSchema, core_schema
 
 from backtest_core.trade import ExitReason, Trade
 from backtest_core.trade_pack import pack, unpack
 from backtest_core.trade_rows import TradeTable, build_trades
+
+if TYPE_CHECKING:  # pandas only for to_frame(): the sandbox entry never imports it
+    import pandas as pd
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -104,6 +106,8 @@ class TradeLog(Sequence[Trade]):
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per trade, columns named as `Trade`'s fields; times as UTC datetime64[ns]."""
+        import pandas as pd
+
         t = self.table
 
         def utc(ns: np.ndarray) -> pd.DatetimeIndex:

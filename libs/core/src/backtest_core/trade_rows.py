@@ -7,10 +7,9 @@ row (`TypeAdapter(list[Trade])`, in pydantic-core: faster than `model_construct`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 from pydantic import TypeAdapter
 
 from backtest_core.gc_pause import gc_paused
@@ -111,5 +110,7 @@ def build_trades(cols: TradeTable) -> list[Trade]:
 
 
 def utc_datetimes(ns: np.ndarray) -> list[datetime]:
-    """Return int64 epoch nanoseconds as UTC datetimes (floored to microseconds)."""
-    return list(pd.to_datetime(np.asarray(ns, np.int64), unit="ns", utc=True).to_pydatetime())
+    """Return int64 epoch nanoseconds as UTC datetimes (floored to microseconds), without pandas."""
+    micros = np.asarray(ns, np.int64).astype("datetime64[ns]").astype("datetime64[us]")
+    naive: list[datetime] = micros.tolist()
+    return [moment.replace(tzinfo=UTC) for moment in naive]

@@ -254,3 +254,55 @@ def test_a_strategy_killed_by_sigkill_ends_the_batch_at_once_with_137(tmp_path: 
 
 def load_job_candles(job_dir: Path) -> Candles:
     return read_candles(job_dir / "candles" / "BTCUSDT.npz")
+
+
+def test_serve_runs_each_directory_named_on_stdin_until_stdin_ends(tmp_path: Path) -> None:
+    (tmp_path / "b0").mkdir()
+    (tmp_path / "b1").mkdir()
+    first = _batch(tmp_path / "b0", [_config("sma_cross", fast=5, slow=20)])
+    second = _batch(tmp_path / "b1", [_config("sma_cross", fast=8, slow=30), _config("sma_cross", fast=9)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "backtest_core", "--job-dir", str(tmp_path), "--serve"],
+        input="b0\n\nb1\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    finals = [json.loads(line) for line in proc.stdout.splitlines() if '"progress"' not in line]
+    assert proc.returncode == 0
+    tagged = [(x["task_id"], x["type"]) for x in finals]
+    assert tagged == [("t0", "result"), ("t0", "result"), ("t1", "result")]
+    for job_dir, final, index in ((first, finals[0], 0), (second, finals[1], 0), (second, finals[2], 1)):
+        batch = SandboxBatch.model_validate_json((job_dir / BATCH_FILE).read_text())
+        candles = {"BTCUSDT": load_job_candles(job_dir)}
+        expected = run_backtest(batch.jobs[index].config, candles, equity_points_max=50)
+        assert SandboxResult.model_validate(final).result == expected
+
+
+def test_serve_refuses_a_name_that_is_not_one_directory_under_the_job_dir(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "backtest_core", "--job-dir", str(tmp_path), "--serve"],
+        input="../etc\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert f"--serve: '../etc' is not a directory name in {tmp_path}" in proc.stderr
+
+
+def test_the_sandbox_entry_runs_a_backtest_without_importing_pandas(tmp_path: Path) -> None:
+    """pandas costs ~0.25 s of CPU to import, more than a small backtest: the entry must not need it."""
+    job_dir = _batch(tmp_path, [_config("sma_cross", fast=5, slow=20)])
+    script = (
+        "import io, sys\n"
+        "from pathlib import Path\n"
+        "from backtest_core.sandbox import run_job\n"
+        f"code = run_job(Path({str(job_dir)!r}), io.StringIO())\n"
+        "print(code, 'pandas' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+    assert proc.stdout.split() == ["0", "False"], proc.stderr

@@ -27,6 +27,7 @@ from backtest_core.contracts import (
 from backtest_core.results import BacktestResult
 from backtest_core.time_range import describe_range, epoch_ns
 
+from backtest_runner.batching import batch_key
 from backtest_runner.job_dir import remove_job_dir, write_job_dir
 from backtest_runner.ports import CandleSource, ReportPublisher, ReportTooLarge, Sandbox
 from backtest_runner.progress import ProgressThrottle
@@ -145,6 +146,8 @@ class JobExecutor:
                 await on_done(job, await self._fail(job, FailureReason.NO_DATA, message))
             else:
                 runnable.append(job)
+        if runnable:  # first in one batch sandbox (a warm one of the key, if any), even a job alone
+            runnable = await self._run_batch(runnable, candles, switches, on_done)
         while len(runnable) > 1:
             runnable = await self._run_batch(runnable, candles, switches, on_done)
         for job in runnable:
@@ -208,6 +211,7 @@ class JobExecutor:
         """Run `jobs` in one sandbox, reporting each as it ends; return the jobs to run again."""
         batch = SandboxBatch(jobs=tuple(self._sandbox_job(job) for job in jobs))
         own = {symbol: candles[symbol] for job in jobs for symbol in job.config.symbols}
+        key = batch_key(jobs[0])
         try:
             job_dir = await asyncio.to_thread(write_job_dir, self._work_dir, batch, own)
         except OSError as exc:
@@ -225,7 +229,7 @@ class JobExecutor:
         consumer = asyncio.create_task(tracker.consume())
         try:
             end = await self._sandbox.run_batch(
-                SandboxRun(jobs[0].task_id, job_dir),
+                SandboxRun(jobs[0].task_id, job_dir, warm_key=key),
                 len(jobs),
                 tracker.lines.put_nowait,
                 switches.arm([job.task_id for job in jobs]),
@@ -237,6 +241,9 @@ class JobExecutor:
             await asyncio.to_thread(remove_job_dir, job_dir)
         rest = jobs[tracker.finished :]
         if end is None or not rest:
+            return []
+        if len(jobs) == 1:  # alone in its sandbox: the container's end is the job's own outcome
+            await on_done(jobs[0], await self._report(jobs[0], end, tracker.running_ms()))
             return []
         return await self._after_batch_end(end, rest, tracker.running_ms(), candles, switches, on_done)
 

@@ -79,14 +79,18 @@ class RunnerApp:
         if self.sandbox is None:
             client = docker.from_env()
             self._closers.append(client.close)
-            self.sandbox = DockerSandbox(
+            docker_sandbox = DockerSandbox(
                 client,
                 settings.sandbox_image,
                 settings.sandbox_limits(),
                 settings.runner_id,
                 seccomp_profile=load_seccomp_profile(settings.seccomp_profile),
                 instance_id=settings.instance_id,
+                warm_idle_s=settings.warm_idle_s,
+                warm_max=settings.warm_max,
             )
+            self._closers.append(docker_sandbox.close)  # before client.close: closers run in reverse
+            self.sandbox = docker_sandbox
             self._containers = SandboxContainers(client, settings.instance_id)
         if self.candles is None:
             self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)

@@ -70,6 +70,12 @@ class RunnerSettings(BaseSettings):
         le=1000,
         description="jobs of one user, strategy, interval and range one sandbox runs in turn (1: one each)",
     )
+    warm_idle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long a sandbox that ran a batch waits for the next batch of its key (0: never)",
+    )
+    warm_max: int = Field(default=4, ge=0, le=64, description="warm sandboxes kept idle at once (0: none)")
     max_ack_pending: int = Field(default=256, ge=1, description="consumer-wide in-flight jobs, all runners")
     sandbox_image: str = "backtest-sandbox:latest"
     seccomp_profile: Path = Field(

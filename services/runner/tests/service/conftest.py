@@ -123,6 +123,8 @@ class FakeSandbox:
     ) -> SandboxOutcome | None:
         batch = SandboxBatch.model_validate_json((run.job_dir / BATCH_FILE).read_text())
         assert len(batch.jobs) == jobs
+        if jobs == 1:  # a job alone in its sandbox (the executor's first try): as `run`
+            return await self._run_one_of_batch(run, batch.jobs[0], on_line, kill_switch)
         self.seen_batches.append([job.task_id for job in batch.jobs])
         self.seen_files.append(sorted(str(p.relative_to(run.job_dir)) for p in run.job_dir.rglob("*")))
         self.running += 1
@@ -148,10 +150,31 @@ class FakeSandbox:
         finally:
             self.running -= 1
 
+    async def _run_one_of_batch(
+        self, run: SandboxRun, job: SandboxJob, on_line: Callable[[ParsedLine], None], kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        def progress(line: SandboxProgress) -> None:
+            on_line(line.model_copy(update={"task_id": job.task_id}))
+
+        outcome = await self._run_job(run, job, progress, kill_switch)
+        if isinstance(outcome, SandboxSucceeded):
+            on_line(SandboxResult(task_id=job.task_id, result=outcome.result))
+            return None
+        return outcome
+
     async def run(
         self, run: SandboxRun, on_progress: Callable[[SandboxProgress], None], kill_switch: KillSwitch
     ) -> SandboxOutcome:
         job = SandboxJob.model_validate_json((run.job_dir / "job.json").read_text())
+        return await self._run_job(run, job, on_progress, kill_switch)
+
+    async def _run_job(
+        self,
+        run: SandboxRun,
+        job: SandboxJob,
+        on_progress: Callable[[SandboxProgress], None],
+        kill_switch: KillSwitch,
+    ) -> SandboxOutcome:
         self.seen_jobs.append(job)
         self.seen_files.append(sorted(str(p.relative_to(run.job_dir)) for p in run.job_dir.rglob("*")))
         self.running += 1

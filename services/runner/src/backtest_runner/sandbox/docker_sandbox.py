@@ -1,11 +1,16 @@
-"""DockerSandbox: one hardened, throw-away container per backtest. The only module using the Docker SDK."""
+"""DockerSandbox: one hardened container per backtest or batch, thrown away, or kept warm for the next
+batch of the same batch key (sandbox.warm). The only module using the Docker SDK."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,7 @@ from backtest_runner.sandbox.outcome import (
 )
 from backtest_runner.sandbox.output import OutputAccountant, ParsedLine
 from backtest_runner.sandbox.seccomp import load_seccomp_profile
+from backtest_runner.sandbox.warm import STDERR, STDOUT, WarmContainer, WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,9 @@ LABEL_INSTANCE = "io.backtest.instance_id"
 DEFAULT_INSTANCE = "default"
 ROLE_SANDBOX = "sandbox"
 SANDBOX_COMMAND = ("python3.11", "-I", "-m", "backtest_core")  # -I: nothing from the cwd (/tmp) or env
+WARM_DIR = "warm"  # under the runner's work directory: one directory per warm container, its /job
+WARM_DIR_MODE = 0o755  # the sandbox user (65534) reads it as "other" (runner.job_dir)
+SERVE_FLAG = "--serve"  # a warm container's entry: batch directory names on stdin (backtest_core.sandbox)
 SANDBOX_WORKDIR = "/tmp"
 SANDBOX_USER = "65534:65534"  # nobody:nogroup
 SANDBOX_HOSTNAME = "sandbox"  # not the container id, which Docker would also put in $HOSTNAME
@@ -58,10 +67,16 @@ _DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExce
 
 @dataclass(frozen=True, slots=True)
 class SandboxRun:
-    """One run: the task it belongs to and the host directory mounted read-only at /job."""
+    """One run: the task it belongs to and the host directory mounted read-only at /job.
+
+    With `warm_key` (a batch's runner.batching.batch_key), the batch may run in a warm container of
+    that key (sandbox.warm): `job_dir` is then moved into the container's own mounted directory while
+    it runs, and deleted after.
+    """
 
     task_id: str
     job_dir: Path
+    warm_key: str | None = None
 
 
 ProgressCallback = Callable[[SandboxProgress], None]
@@ -115,8 +130,11 @@ class DockerSandbox:
         command: Sequence[str] = SANDBOX_COMMAND,
         seccomp_profile: str | None = None,
         instance_id: str = DEFAULT_INSTANCE,
+        warm_idle_s: float = 0.0,
+        warm_max: int = 0,
     ) -> None:
         self._client = client
+        self._warm = WarmPool(warm_idle_s, warm_max, _discard)
         self._containers = SandboxContainers(client, instance_id)
         self._instance_id = instance_id
         self._seccomp = load_seccomp_profile() if seccomp_profile is None else seccomp_profile
@@ -129,6 +147,10 @@ class DockerSandbox:
     def limits(self) -> SandboxLimits:
         """Return the limits every container of this sandbox runs under."""
         return self._limits
+
+    def close(self) -> int:
+        """Remove the idle warm containers (at shutdown); return how many."""
+        return self._warm.close()
 
     def remove_orphans(self) -> int:
         """Remove every sandbox container of this instance labelled with this runner's id; return how many."""
@@ -160,7 +182,86 @@ class DockerSandbox:
         def forward(line: ParsedLine) -> None:
             loop.call_soon_threadsafe(on_line, line)
 
+        if run.warm_key is not None and self._warm.enabled:
+            return await asyncio.to_thread(self._run_warm_blocking, run, jobs, forward, kill_switch)
         return await asyncio.to_thread(self._run_blocking, run, jobs, forward, kill_switch)
+
+    def _run_warm_blocking(
+        self, run: SandboxRun, jobs: int, on_line: LineCallback, kill_switch: KillSwitch
+    ) -> SandboxOutcome | None:
+        """Run a batch in an idle warm container of its key, else in a new one; keep the container
+        for the next batch if this one ended cleanly."""
+        assert run.warm_key is not None
+        if kill_switch.reason is not None:
+            return SandboxAborted(kill_switch.reason)
+        warm = self._warm.take(run.warm_key)
+        clock = _WallClock(self._limits.wall_clock_s, kill_switch)
+        keep = False
+        try:
+            if warm is None:
+                warm = self._start_warm(run)
+            kill_switch.arm(_killer(warm.container))
+            moved = warm.home / run.job_dir.name
+            os.rename(run.job_dir, moved)  # the same file system: the runner's work directory
+            clock.restart()
+            warm.request(moved.name)
+            output = OutputAccountant(self._limits.output_bytes, self._limits.stderr_tail_bytes, jobs)
+            for stream, data in warm.frames():
+                lines = output.feed_stdout(data) if stream == STDOUT else []
+                if stream == STDERR:
+                    output.feed_stderr(data)
+                for line in lines:
+                    _forward(line, on_line, clock)
+                if output.over_limit:
+                    kill_switch.kill(KillReason.OUTPUT_LIMIT)
+                if output.finished >= jobs:
+                    keep = kill_switch.reason is None
+                    return None if keep else SandboxAborted(kill_switch.reason or KillReason.SHUTDOWN)
+            for line in output.finish():  # the container ended before the batch did
+                _forward(line, on_line, clock)
+            status = warm.container.wait(timeout=60)
+            warm.container.reload()
+            state = warm.container.attrs.get("State", {})
+            exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
+            if output.finished >= jobs:
+                return None
+            return classify(exit_, output, kill_switch.reason, self._limits)
+        except docker.errors.ImageNotFound as exc:
+            return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
+        except _DOCKER_ERRORS as exc:
+            if kill_switch.reason in (KillReason.CANCELLED, KillReason.SHUTDOWN):
+                return SandboxAborted(kill_switch.reason)
+            return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
+        finally:
+            clock.stop()
+            kill_switch.disarm()
+            if warm is not None:
+                shutil.rmtree(warm.home / run.job_dir.name, ignore_errors=True)
+            if warm is not None and keep:
+                self._warm.put(run.warm_key, warm)
+            elif warm is not None:
+                _discard(warm)
+
+    def _start_warm(self, run: SandboxRun) -> WarmContainer:
+        """Create and start a `--serve` container mounting the batch key's directory, stdin attached."""
+        home = run.job_dir.parent / WARM_DIR / f"{run.task_id}-{uuid.uuid4().hex[:12]}"
+        home.mkdir(parents=True, mode=WARM_DIR_MODE)
+        home.chmod(WARM_DIR_MODE)
+        try:
+            container = self._create(run, home, [*self._command, SERVE_FLAG])
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        try:
+            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            socket = self._client.api.attach_socket(container.id, params=params)
+            socket._sock.settimeout(None)  # a job may print nothing for its whole wall-clock limit
+            container.start()
+        except BaseException:
+            _remove(container)
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        return WarmContainer(container, socket, home)
 
     def _run_blocking(
         self, run: SandboxRun, jobs: int, on_line: LineCallback, kill_switch: KillSwitch
@@ -206,12 +307,19 @@ class DockerSandbox:
             if container is not None:
                 _remove(container)
 
-    def _create(self, run: SandboxRun) -> Container:
+    def _create(
+        self, run: SandboxRun, mount: Path | None = None, command: Sequence[str] | None = None
+    ) -> Container:
+        """Create (not start) the hardened container of a run: `mount` (default the run's job directory)
+        read-only at /job, `command` (default the operator's) as its process."""
         limits = self._limits
+        command = self._command if command is None else command
+        serve = SERVE_FLAG in command
         return self._client.containers.create(
             self._image,
-            self._command,
+            list(command),
             entrypoint=[],
+            stdin_open=serve,
             working_dir=SANDBOX_WORKDIR,
             user=SANDBOX_USER,
             environment={},
@@ -221,7 +329,7 @@ class DockerSandbox:
             ipc_mode="none",
             read_only=True,
             tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_bytes}"},
-            volumes={str(run.job_dir): {"bind": SANDBOX_JOB_DIR, "mode": "ro"}},
+            volumes={str(mount or run.job_dir): {"bind": SANDBOX_JOB_DIR, "mode": "ro"}},
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,
             nano_cpus=limits.nano_cpus,
@@ -295,6 +403,14 @@ def _killer(container: Container) -> Callable[[], None]:
         threading.Thread(target=kill_now, name=f"kill-{container.name}", daemon=True).start()
 
     return kill
+
+
+def _discard(warm: WarmContainer) -> None:
+    """Close a warm container's attach socket and remove the container."""
+    with contextlib.suppress(OSError):
+        warm.socket.close()
+    _remove(warm.container)
+    shutil.rmtree(warm.home, ignore_errors=True)
 
 
 def _remove(container: Container) -> None:
