@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DOCKER_CGROUP_USAGE = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")  # ns, removed containers included
 ENGINE_PROCESSES = ("dockerd", "containerd")
+SANDBOX_LABEL = "label=io.backtest.role=sandbox"
+SANDBOX_CREATED = ("--filter", "type=container", "--filter", "event=create", "--filter", SANDBOX_LABEL)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -63,6 +66,23 @@ class CpuAccount:
         parts["docker engine"] = sum(process_cpu_s(pid) for pid in engine)
         parts["sandboxes"] = _sandboxes_s()
         return parts
+
+
+def sandboxes_started(since: float, until: float) -> int:
+    """Return how many sandbox containers the Docker engine created between two time.time() moments."""
+    window = ["--since", f"{since:.3f}", "--until", f"{until:.3f}"]
+    found = subprocess.run(
+        ["docker", "events", *window, "--format", "{{.ID}}", *SANDBOX_CREATED],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return len(found.stdout.split())
+
+
+def now() -> float:
+    """Return the wall-clock time sandboxes_started takes."""
+    return time.time()
 
 
 def spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:

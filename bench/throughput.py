@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cpu_account import per_job_ms, spent, stack_account
+from cpu_account import now, per_job_ms, sandboxes_started, spent, stack_account
 from platform_bench import REPO, infra, servers, stacks
 
 SLOTS = 2
 BEFORE = {"RUNNER_BATCH_MAX": "1", "RUNNER_WARM_MAX": "0"}
+BATCHED: dict[str, str] = {}  # the runner's defaults
 BEFORE_ADMISSION = {"SCHEDULER_PER_USER_IN_FLIGHT": "1"}  # max: 2 per runner (the old default)
 
 
@@ -42,7 +43,7 @@ def drain(stack: Any, users: int, per_user: int) -> float:
     for user in range(users):
         configs = [stacks.small_config(user * per_user + i) for i in range(per_user)]
         submitted += stack.submit_http(configs, user=f"user{user:02d}")
-    seen = stack.wait_terminal([t for t, _ in submitted], timeout_s=1800, poll_s=0.05)
+    seen = stack.wait_terminal([t for t, _ in submitted], timeout_s=1800, poll_s=0.2)
     documents = stack.documents([t for t, _ in submitted])
     states = {d["state"] for d in documents}
     if states != {"SUCCESS"}:
@@ -64,7 +65,7 @@ def platform(
     max_in_flight = runners * SLOTS * (64 if batched else 1)
     scheduler = {"SCHEDULER_MAX_IN_FLIGHT": str(max_in_flight)}
     scheduler |= {"SCHEDULER_PER_USER_IN_FLIGHT": "64"} if batched else BEFORE_ADMISSION
-    overrides = {"scheduler": scheduler, "runner": {} if batched else BEFORE}
+    overrides = {"scheduler": scheduler, "runner": BATCHED if batched else BEFORE}
     image = os.environ.get("SANDBOX_IMAGE", "backtest-sandbox:latest")
     stack = stacks.Stack(
         work,
@@ -83,9 +84,10 @@ def platform(
         stack.submit_http([stacks.small_config(599)], user="warmup")  # first container start, imports
         time.sleep(3)
         account = stack_account(stack, started)
-        before = account.snapshot()
+        before, since = account.snapshot(), now()
         rate = drain(stack, *n)
-        return rate, per_job_ms(spent(before, account.snapshot()), n[0] * n[1])
+        ms = per_job_ms(spent(before, account.snapshot()), n[0] * n[1])
+        return rate, ms | {"containers": float(sandboxes_started(since, now()))}
     finally:
         stack.close()
 
@@ -146,6 +148,7 @@ def main() -> None:
     print("| --- | ---: |" + " ---: |" * len(parts))
     for name, runners, ms in cpu:
         print(f"| {name} | {runners} | {' | '.join(f'{ms[p]:.1f}' for p in parts)} |")
+    print("(containers: sandbox containers started in the run, a count, not ms)")
     for runners in runner_counts:
         before = next(r for name, k, r in rows if k == runners and name != "batches")
         after = next(r for name, k, r in rows if k == runners and name == "batches")
