@@ -40,6 +40,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 platform_bench = _load("bench_platform", REPO / "bench" / "platform_bench.py")
+cpu_account = _load("bench_cpu_account", REPO / "bench" / "cpu_account.py")
 stacks = platform_bench.stacks
 
 
@@ -87,7 +88,14 @@ def platform_sweep(
         try:
             _write_candles(uri, stack.database, candles)
             stack.start()
-            return _sweep(stack, body)
+            account = cpu_account.stack_account(stack, started)
+            before, since = account.snapshot(), cpu_account.now()
+            seconds, result = _sweep(stack, body)
+            ms = cpu_account.per_job_ms(cpu_account.spent(before, account.snapshot()), len(result["trials"]))
+            containers = cpu_account.sandboxes_started(since, cpu_account.now())
+            parts = ", ".join(f"{name} {value:.1f}" for name, value in ms.items())
+            print(f"  platform/{runners}: CPU ms a trial: {parts}; {containers} containers", flush=True)
+            return seconds, result
         finally:
             stack.close()
             for server in reversed(started):
