@@ -15,6 +15,7 @@ import httpx
 import pytest
 from backtest_core.contracts import new_id
 from backtest_marketdata.ingest import Ingestor, discover
+from backtest_testinfra import free_port
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -45,14 +46,6 @@ class Platform:
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
             parts.append(f"--- {name} (exit {self.processes[name].poll()}) ---\n" + "\n".join(text))
         return "\n".join(parts)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _service_env(prefix: str, nats_url: str, mongo_uri: str, database: str) -> dict[str, str]:
@@ -99,7 +92,7 @@ def platform(
     summary = ingestor.ingest(discover([str(DATA / symbol / "1d") for symbol in SYMBOLS]))
     if summary.rejected:
         pytest.fail(f"the shipped candles did not load: {summary.rejected}", pytrace=False)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **_service_env("GATEWAY", nats_url, mongo_uri, database),

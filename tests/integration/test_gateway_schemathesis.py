@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts import new_id
 from backtest_marketdata.ingest import Ingestor, discover
+from backtest_testinfra import free_port
 from pymongo import MongoClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,12 +34,6 @@ MAX_TIME_S = 75
 SEED = 20261101
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gateway_url(nats_url: str, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A gateway process over a fresh database holding BTCUSD daily candles; generous rate limits."""
@@ -48,7 +42,7 @@ def gateway_url(nats_url: str, mongo_uri: str, tmp_path_factory: pytest.TempPath
     ingestor = Ingestor(client[database])
     ingestor.ensure_indexes()
     ingestor.ingest(discover([str(BTC)]))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GATEWAY_NATS_URL": nats_url,

@@ -41,6 +41,7 @@ from backtest_core.contracts import (
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_marketdata.ingest import Ingestor, discover
 from backtest_messaging.streams import server_urls
+from backtest_testinfra import free_port
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pymongo import MongoClient
@@ -215,7 +216,7 @@ class Stack:
             }
             self._add(f"runner-{index}", "runner", env)
         for index in range(self.gateways if self.gateway else 0):
-            port = _free_port()
+            port = free_port()
             self.gateway_urls.append(f"http://127.0.0.1:{port}")
             env = self._env("GATEWAY", self.mongo_uri) | {
                 "GATEWAY_JWT_SECRET": JWT_SECRET,
@@ -558,11 +559,3 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> 
         out[f"p{q:g}"] = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
     out["max"] = ordered[-1]
     return out
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
