@@ -43,7 +43,7 @@ CONFIG: dict[str, Any] = {
 STREAM_TIMEOUT_S = 180.0
 # A job shorter than the runner's progress interval reports no progress (RUNNER_PROGRESS_INTERVAL_S,
 # 0.25 s by default); this module's backtests are that short, and the stream is to show progress frames.
-PLATFORM_ENV = {"RUNNER_PROGRESS_INTERVAL_S": "0"}
+PLATFORM_ENV = {"RUNNER_PROGRESS_INTERVAL_S": "0", "RUNNER_WARM_IDLE_S": "2"}
 RESULTS_WAIT_S = 30.0
 
 
@@ -253,8 +253,15 @@ def _sandbox_events(
 
 
 def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_client):
-    events = _sandbox_events(platform, docker_client, finished.task_id)
-    everything = _sandbox_events(platform, docker_client)
+    # The container stays warm for the user's next batch RUNNER_WARM_IDLE_S, then goes.
+    deadline = time.monotonic() + float(PLATFORM_ENV["RUNNER_WARM_IDLE_S"]) + 30
+    while True:
+        events = _sandbox_events(platform, docker_client, finished.task_id)
+        everything = _sandbox_events(platform, docker_client)
+        actions = [e["Action"] for e in everything]
+        if actions.count("create") == actions.count("destroy") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
 
     assert [e["Action"] for e in events if e["Action"] in ("create", "destroy")] == ["create", "destroy"]
     created = sum(e["Action"] == "create" for e in everything)

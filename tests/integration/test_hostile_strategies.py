@@ -445,11 +445,13 @@ def test_raw_bytes_on_every_descriptor_are_a_malformed_message_from_the_strategy
 # holds it as one protocol line in `line` (bytes).
 FORGE = (
     "from pathlib import Path\n"
-    "from backtest_core.contracts import SandboxProgress, SandboxResult\n"
+    "from backtest_core.candles import read_candles\n"
+    "from backtest_core.contracts import SandboxBatch, SandboxProgress, SandboxResult\n"
     "from backtest_core.engine import run_backtest\n"
-    "from backtest_core.sandbox import load_job\n"
     "from backtest_core.trade_log import PACKED\n"
-    "job, candles = load_job(Path('/job'))\n"
+    "batch = next(Path('/job').rglob('batch.json'))  # a job runs as a batch of one, warm or not\n"
+    "job = SandboxBatch.model_validate_json(batch.read_text()).jobs[0]\n"
+    "candles = {s: read_candles(batch.parent / 'candles' / f'{s}.npz') for s in job.config.symbols}\n"
     "real = run_backtest(job.config.model_copy(update={'strategy': 'sma_cross', 'params': {}}), candles)\n"
     "metrics = real.metrics.model_copy(update={'final_equity': 1e300})\n"
     "fake = real.model_copy(update={'config': job.config, 'metrics': metrics})\n"

@@ -28,6 +28,7 @@ from backtest_runner.sandbox.output import ParsedLine
 JOB_SPAN = "run job"
 DATA_LOAD_SPAN = "data load"
 CONTAINER_RUN_SPAN = "container run"
+BATCH_ENDED = "BatchEnded"  # the outcome of a batch whose every job ended with its final line
 REMEMBERED_MAX = 1024  # contexts of fetched jobs not executed yet (skipped or dropped ones age out)
 
 
@@ -144,5 +145,6 @@ class TracedSandbox:
             CONTAINER_RUN_SPAN, attributes={"backtest.task_id": run.task_id, "backtest.batch_jobs": jobs}
         ) as span:
             outcome = await self._inner.run_batch(run, jobs, on_line, kill_switch)
-            span.set_attribute("backtest.outcome", type(outcome).__name__)
+            ended = BATCH_ENDED if outcome is None else type(outcome).__name__
+            span.set_attribute("backtest.outcome", ended)
             return outcome
