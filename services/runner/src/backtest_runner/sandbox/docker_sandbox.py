@@ -219,19 +219,9 @@ class DockerSandbox:
                     return None if keep else SandboxAborted(kill_switch.reason or KillReason.SHUTDOWN)
             for line in output.finish():  # the container ended before the batch did
                 _forward(line, on_line, clock)
-            status = warm.container.wait(timeout=60)
-            warm.container.reload()
-            state = warm.container.attrs.get("State", {})
-            exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
-            if output.finished >= jobs:
-                return None
-            return classify(exit_, output, kill_switch.reason, self._limits)
-        except docker.errors.ImageNotFound as exc:
-            return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
+            return self._ended(warm.container, output, jobs, kill_switch, batch=True)
         except _DOCKER_ERRORS as exc:
-            if kill_switch.reason in (KillReason.CANCELLED, KillReason.SHUTDOWN):
-                return SandboxAborted(kill_switch.reason)
-            return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
+            return self._docker_failure(exc, kill_switch)
         finally:
             clock.stop()
             kill_switch.disarm()
@@ -288,24 +278,35 @@ class DockerSandbox:
                     kill_switch.kill(KillReason.OUTPUT_LIMIT)
             for line in output.finish():
                 _forward(line, on_line, batch_clock)
-            status = container.wait(timeout=60)
-            container.reload()
-            state = container.attrs.get("State", {})
-            exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
-            if jobs > 1 and output.finished >= jobs:
-                return None
-            return classify(exit_, output, kill_switch.reason, self._limits)
-        except docker.errors.ImageNotFound as exc:
-            return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
+            return self._ended(container, output, jobs, kill_switch, batch=jobs > 1)
         except _DOCKER_ERRORS as exc:
-            if kill_switch.reason in (KillReason.CANCELLED, KillReason.SHUTDOWN):
-                return SandboxAborted(kill_switch.reason)
-            return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
+            return self._docker_failure(exc, kill_switch)
         finally:
             clock.stop()
             kill_switch.disarm()
             if container is not None:
                 _remove(container)
+
+    def _ended(
+        self, container: Container, output: OutputAccountant, jobs: int, kill_switch: KillSwitch, batch: bool
+    ) -> SandboxOutcome | None:
+        """Return what an exited container means: None for a batch whose every job ended with its final
+        line, else its exit classified (the job running then, or the one job)."""
+        status = container.wait(timeout=60)
+        container.reload()
+        state = container.attrs.get("State", {})
+        exit_ = ContainerExit(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled", False)))
+        if batch and output.finished >= jobs:
+            return None
+        return classify(exit_, output, kill_switch.reason, self._limits)
+
+    def _docker_failure(self, exc: Exception, kill_switch: KillSwitch) -> SandboxOutcome:
+        """Return what a Docker error while running means: an abort if the run was being killed anyway."""
+        if isinstance(exc, docker.errors.ImageNotFound):
+            return _infrastructure(f"the sandbox image {self._image!r} is not on this Docker engine: {exc}")
+        if kill_switch.reason in (KillReason.CANCELLED, KillReason.SHUTDOWN):
+            return SandboxAborted(kill_switch.reason)
+        return _infrastructure(f"Docker failed while running the sandbox: {type(exc).__name__}: {exc}")
 
     def _create(
         self, run: SandboxRun, mount: Path | None = None, command: Sequence[str] | None = None

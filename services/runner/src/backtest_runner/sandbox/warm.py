@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,10 @@ class WarmContainer:
     container: Container
     socket: Any  # the hijacked HTTP connection's socket.SocketIO
     home: Path
-    batches: int = field(default=0)
 
     def request(self, name: str) -> None:
         """Ask the container to run the batch directory `name` (under its /job)."""
         self.socket._sock.sendall(f"{name}\n".encode())
-        self.batches += 1
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
         """Yield (stream id, whole frame) until the container's output ends."""
