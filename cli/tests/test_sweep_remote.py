@@ -33,7 +33,7 @@ from backtest_gateway.ports import SweepOrder
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata.models import IntervalCoverage, Symbol
 from backtest_research.sweep import run_sweep
-from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus, trial_task_id
+from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus, chunk_task_id
 from backtest_testinfra import free_port, shipped_candles
 from faststream.nats import NatsBroker, TestNatsBroker
 from gateway_fakes import (
@@ -109,9 +109,10 @@ def _swept(record: SweepRecord) -> tuple[list[SweepRecord], list[TrialRecord]]:
     search, sweep_id, user = record.search, record.sweep_id, record.user_id
     candles = {symbol: shipped_candles(symbol, record.config.interval) for symbol in record.config.symbols}
     result = run_sweep(record.config, candles, search.planned(), search.ranking(), workers=1)
+    chunk = chunk_task_id(sweep_id, range(6))  # the sweeper's one chunk of the 6 trials
     trials = [
         TrialRecord(
-            sweep_id=sweep_id, user_id=user, id=t.id, task_id=trial_task_id(sweep_id, t.id), params=t.params,
+            sweep_id=sweep_id, user_id=user, id=t.id, task_id=chunk, params=t.params,
             state=TrialStatus(t.state), metrics=t.metrics, score=result.objective.score(t.metrics or {}),
             reason=t.reason, updated_at=record.created_at,
         )
@@ -355,7 +356,7 @@ def test_remote_json_is_the_result_document_and_equals_the_local_sweep_of_the_sa
         None,
     )
     assert [_without_task_fields(t) for t in remote_doc["trials"]] == local["trials"]
-    assert remote_doc["trials"][0]["task_id"] == trial_task_id(command.sweep_id, 0)
+    assert remote_doc["trials"][0]["task_id"] == chunk_task_id(command.sweep_id, range(6))
     assert _without_task_fields(remote_doc["best"]) == local["best"]
     for key in ("overfitting", "objective", "counts"):
         assert remote_doc[key] == local[key], key

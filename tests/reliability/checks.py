@@ -31,3 +31,18 @@ def assert_exactly_once(
         assert missing == [], f"SUCCESS documents without a result: {missing}"
     assert all(state in TERMINAL for state in states)
     return documents
+
+
+def assert_chunks_once(stack: Stack, trial_task_ids: Sequence[str]) -> Counter[str]:
+    """Assert, for the chunk tasks that ran a sweep's trials (one task id per trial): each chunk was
+    accepted once and ended once, and none has a `backtests` document (its events are the sweeper's).
+    Return how many trials each chunk ran."""
+    chunks = Counter(trial_task_ids)
+    accepted = {
+        task: sum(e["state"] == "PENDING" for e in events) for task, events in stack.events_by_task().items()
+    }
+    assert {task: accepted.get(task, 0) for task in chunks} == dict.fromkeys(chunks, 1), accepted
+    terminal = stack.terminal_event_counts(list(chunks))
+    assert terminal == dict.fromkeys(chunks, 1), f"terminal events per chunk: {terminal}"
+    assert stack.documents(list(chunks)) == [], "a chunk's events wrote a `backtests` document"
+    return chunks

@@ -1,21 +1,26 @@
-"""kill -9 of the sweeper, three times, while a 20-trial sweep runs: the restarted sweeper resumes it,
-every trial runs as exactly one backtest, ends once, and the sweep ends with every trial counted.
+"""kill -9 of the sweeper, three times, while a 20-trial sweep runs in 10 chunks of 2: the restarted
+sweeper resumes it, every chunk runs as exactly one task, every trial ends once with the metrics of a
+backtest of its config, and the sweep ends with every trial counted.
 
-The sweeper marks a trial SUBMITTED before it sends the trial's SubmitBacktest and resends every
-SUBMITTED trial at start; the task id and message id derive from the sweep and the trial, so a resend
-is the same task (JetStream's duplicate window, then the scheduler, drop it).
+The sweeper marks a chunk's trials SUBMITTED before it sends the chunk's SubmitBacktest and resends
+every SUBMITTED chunk at start; the task id and message id derive from the sweep and the chunk's
+trials, so a resend is the same task (JetStream's duplicate window, then the scheduler, drop it).
 """
 
 from __future__ import annotations
 
 import random
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from backtest_core.config import BacktestConfig
+from backtest_core.engine import run_backtest
+from backtest_testinfra import shipped_candles
 
-from .checks import assert_exactly_once
+from .checks import assert_chunks_once
 from .stack import SYMBOL, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,6 +28,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KILLS = 3
 SEARCH = {"space": ["fast=5:25:5", "slow=30,40,50,60"], "objective": "sharpe"}  # 20 trials, all valid
 SWEEP_TIMEOUT_S = 300.0
+START, END = datetime(2019, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)  # 731 daily bars
+CHUNK = {"SWEEPER_CHUNK_BAR_TRIALS": str(2 * 731)}  # 2 trials a chunk: 10 chunks
 
 
 def _status(stack: Stack, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
@@ -54,7 +61,7 @@ def _wait(stack: Stack, http: httpx.Client, sweep_id: str, *, ended: int | None 
 
 
 def test_sweeper_killed_mid_sweep_resumes_and_every_trial_ends_once(stack_factory):
-    stack = stack_factory(runners=2, slots=2, gateway=True, sweeper=True)
+    stack = stack_factory(runners=2, slots=2, gateway=True, sweeper=True, overrides={"sweeper": CHUNK})
     sweeper = stack.services["sweeper"]
     rng = random.Random()
     pauses: list[float] = []
@@ -62,8 +69,8 @@ def test_sweeper_killed_mid_sweep_resumes_and_every_trial_ends_once(stack_factor
         "strategy": "sma_cross",
         "symbols": [SYMBOL],
         "interval": "1d",
-        "start": "2019-01-01T00:00:00Z",
-        "end": "2021-01-01T00:00:00Z",
+        "start": START.isoformat(),
+        "end": END.isoformat(),
         "search": SEARCH,
     }
     with httpx.Client(base_url=stack.gateway_url, headers=stack.headers(), timeout=30) as http:
@@ -92,13 +99,14 @@ def test_sweeper_killed_mid_sweep_resumes_and_every_trial_ends_once(stack_factor
         "running": 0,
     }
     assert sorted(t["id"] for t in trials) == list(range(20))
-    task_ids = [t["task_id"] for t in trials]
-    documents = {doc["_id"]: doc for doc in assert_exactly_once(stack, task_ids)}  # no trial ran twice
-    accepted = {
-        task: sum(e["state"] == "PENDING" for e in events) for task, events in stack.events_by_task().items()
-    }
-    assert set(accepted) == set(task_ids) and set(accepted.values()) == {1}
+    chunks = assert_chunks_once(stack, [t["task_id"] for t in trials])  # no chunk ran twice
+    assert len(chunks) == 10 and set(chunks.values()) == {2}, chunks
+    candles = {SYMBOL: shipped_candles(SYMBOL)}
     for trial in trials:
-        stored = documents[trial["task_id"]]["result"]["metrics"]
-        assert trial["metrics"]["final_equity"] == stored["final_equity"], trial["id"]
+        params = trial["params"]
+        config = BacktestConfig(
+            strategy="sma_cross", symbols=[SYMBOL], interval="1d", start=START, end=END, params=params
+        )
+        expected = run_backtest(config, candles).metrics.model_dump(mode="json")
+        assert trial["metrics"] == expected, trial["id"]
     assert status["overfitting"] is not None and status["overfitting"]["trials"] == 20

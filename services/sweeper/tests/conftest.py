@@ -23,6 +23,8 @@ from backtest_core.contracts import (
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecord, TrialStatus
 from backtest_research.walkforward_records import FoldState, WalkForwardRecord
+from backtest_sweeper.plan import Chunking
+from backtest_sweeper.ports import Reused
 from backtest_sweeper.service import SweeperService
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -50,6 +52,7 @@ class FakeSweepStore:
         self.sweeps: dict[str, SweepRecord] = {}
         self.trial_rows: dict[tuple[str, int], TrialRecord] = {}
         self.earlier_sharpes: list[float] = []  # the user's other backtests (per-bar Sharpe)
+        self.single_backtests: dict[str, Reused] = {}  # SUCCESS backtests by cache key
 
     async def get(self, sweep_id: str) -> SweepRecord | None:
         return self.sweeps.get(sweep_id)
@@ -86,15 +89,29 @@ class FakeSweepStore:
         )
         return found[:limit] if limit else found
 
-    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
-        return next((t for t in self.trial_rows.values() if t.task_id == task_id), None)
+    async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
+        return sorted((t for t in self.trial_rows.values() if t.task_id == task_id), key=lambda t: t.id)
 
-    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
-        key = (trial.sweep_id, trial.id)
-        if unless_ended and self.trial_rows[key].state not in OPEN_TRIALS:
-            return False
-        self.trial_rows[key] = trial
-        return True
+    async def save_trials(self, trials: list[TrialRecord]) -> int:
+        stored = 0
+        for trial in trials:
+            key = (trial.sweep_id, trial.id)
+            if self.trial_rows[key].state in OPEN_TRIALS:
+                self.trial_rows[key] = trial
+                stored += 1
+        return stored
+
+    async def reusable(self, keys: list[str]) -> dict[str, Reused]:
+        found = {
+            t.cache_key: Reused(t.metrics, t.returns)
+            for t in self.trial_rows.values()
+            if t.cache_key in keys and t.state is TrialStatus.SUCCESS and t.metrics is not None and t.returns
+        }
+        return {
+            key: found.get(key) or self.single_backtests[key]
+            for key in keys
+            if key in found or key in self.single_backtests
+        }
 
     async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
         for key, trial in self.trial_rows.items():
@@ -110,7 +127,7 @@ class FakeSweepStore:
         scored = [t for t in await self.trials(sweep_id) if t.score is not None]
         return min(scored, key=lambda t: (-(t.score or 0.0), t.id)) if scored else None
 
-    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, sweep_id: str) -> list[float]:
         return list(self.earlier_sharpes)
 
     @staticmethod
@@ -119,6 +136,16 @@ class FakeSweepStore:
         if isinstance(parsed.get("counts"), dict):
             parsed["counts"] = SweepCounts.model_validate(parsed["counts"])
         return parsed
+
+
+class FakeFingerprints:
+    """DataFingerprints of fixed data: one fingerprint for every symbol, None of them missing."""
+
+    def __init__(self, fingerprint: str = "fp-1") -> None:
+        self.value = fingerprint
+
+    async def fingerprint(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> str:
+        return f"{self.value}/{symbol}/{interval}"
 
 
 class FakeSweepBus:
@@ -151,7 +178,8 @@ def bus() -> FakeSweepBus:
 
 @pytest.fixture
 def service(store: FakeSweepStore, bus: FakeSweepBus) -> SweeperService:
-    return SweeperService(store, bus, lambda: T0, trials_in_flight=2)
+    """Chunks of 2 trials (a 2 x 3 grid: 3 chunks), 4 trials out at once: two chunks."""
+    return SweeperService(store, bus, lambda: T0, trials_in_flight=4, chunking=Chunking(max_trials=2))
 
 
 class FakeSweepStoreWithFolds(FakeSweepStore):

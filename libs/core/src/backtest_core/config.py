@@ -110,6 +110,10 @@ class BacktestConfig(Frozen):
     step_size: float | None = Field(default=None, gt=0, description="quantity rounding; None = fractional")
     parallel_symbols: int = Field(default=1, ge=1, le=64, description="threads generating proposals")
 
+    def with_params(self, params: Params) -> BacktestConfig:
+        """This config with `params` over its own (a sweep's trial of this base config), validated again."""
+        return BacktestConfig.model_validate({**self.model_dump(), "params": {**self.params, **params}})
+
     @field_validator("symbols")
     @classmethod
     def _symbols_are_binance_names(cls, symbols: list[str]) -> list[str]:

@@ -1,12 +1,17 @@
-"""What a backtest produces: metrics, per-symbol breakdown, equity curve and every trade."""
+"""What a backtest produces: metrics, per-symbol breakdown, equity curve and every trade; and what a
+sweep's chunk of trials produces (TrialsResult: per trial its metrics and returns, no trades)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import Field
+import numpy as np
+from pydantic import Discriminator, Field, Tag
 
 from backtest_core.config import BacktestConfig, Frozen
+from backtest_core.metrics import bar_returns
 from backtest_core.period_returns import PeriodReturn
 from backtest_core.trade import ExitReason, Trade
 from backtest_core.trade_log import TradeLog
@@ -18,8 +23,11 @@ __all__ = [
     "Metrics",
     "PeriodReturn",
     "SymbolMetrics",
+    "TaskResult",
     "Trade",
     "TradeLog",
+    "TrialOutcome",
+    "TrialsResult",
 ]
 
 
@@ -113,3 +121,69 @@ class BacktestResult(Frozen):
     yearly_returns: list[PeriodReturn] = Field(
         default_factory=list, description="the equity's return in each calendar year (UTC) holding a bar"
     )
+
+
+def pack_returns(returns: np.ndarray) -> str:
+    """Return float64 returns as base64 of their little-endian bytes (exact, ~11 bytes a value as JSON)."""
+    return base64.b64encode(np.ascontiguousarray(returns, dtype="<f8").tobytes()).decode("ascii")
+
+
+def unpack_returns(packed: str) -> np.ndarray:
+    """Return the float64 array `pack_returns` packed."""
+    returns: np.ndarray = np.frombuffer(base64.b64decode(packed), dtype="<f8").astype(np.float64)
+    return returns
+
+
+def curve_returns(result: BacktestResult) -> np.ndarray:
+    """The returns between the points of the result's equity curve (every bar up to its points' limit),
+    non-finite ones (an equity of 0) as 0: what a sweep's overfitting statistics read."""
+    return equity_returns(np.array([point.equity for point in result.equity_curve], dtype=np.float64))
+
+
+def equity_returns(equity: np.ndarray) -> np.ndarray:
+    """The returns between consecutive equity values, non-finite ones (an equity of 0) as 0."""
+    returns: np.ndarray = np.nan_to_num(bar_returns(equity), nan=0.0, posinf=0.0, neginf=0.0)
+    return returns
+
+
+class TrialOutcome(Frozen):
+    """How one trial of a sweep's chunk ended: SUCCESS with its metrics and returns, SKIPPED when the
+    strategy's validation refused its params, FAILURE with the reason."""
+
+    trial: int = Field(ge=0)
+    state: Literal["SUCCESS", "FAILURE", "SKIPPED"]
+    metrics: Metrics | None = None
+    returns: str | None = Field(default=None, description="curve_returns packed by pack_returns")
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class TrialsResult(Frozen):
+    """The result of a task that ran a chunk of a sweep's trials: one outcome per trial, in their order.
+
+    Trades and equity curves are left out (a chunk's trials are compared by their metrics and returns);
+    a single backtest of a trial's config gives its trades.
+    """
+
+    kind: Literal["trials"] = "trials"
+    engine_version: str
+    outcomes: list[TrialOutcome]
+
+
+def _result_kind(value: object) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "trials" if kind == "trials" else "backtest"
+
+
+def backtest_result(result: BacktestResult | TrialsResult) -> BacktestResult:
+    """The result as a backtest's; ValueError for a sweep chunk's (no user reads a chunk as a backtest)."""
+    if isinstance(result, TrialsResult):
+        raise ValueError("this task ran a sweep's chunk of trials: its result is the sweep's trials")
+    return result
+
+
+# What a task's success carries: a backtest's result, or a sweep chunk's trials (told apart by `kind`, so a
+# backtest's result is validated once, as a BacktestResult).
+TaskResult = Annotated[
+    Annotated[BacktestResult, Tag("backtest")] | Annotated[TrialsResult, Tag("trials")],
+    Discriminator(_result_kind),
+]

@@ -19,12 +19,13 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from pydantic import ValidationError
 
+from backtest_core import __version__
 from backtest_core.candles import Candles, read_candles
 from backtest_core.contracts import (
     BATCH_FILE,
@@ -38,6 +39,7 @@ from backtest_core.contracts import (
 )
 from backtest_core.engine import run_backtest
 from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+from backtest_core.results import TrialOutcome, TrialsResult, curve_returns, pack_returns
 from backtest_core.signal_wire import MAX_MESSAGE, MAX_TRACEBACK
 from backtest_core.strategy_process import StrategyProcessError, forked_signals
 from backtest_core.trade_log import PACKED
@@ -91,6 +93,28 @@ def load_job(job_dir: Path) -> tuple[SandboxJob, dict[str, Candles]]:
     return job, _read_candles(job_dir, job.config.symbols, {})
 
 
+def _failure(exc: Exception) -> tuple[FailureReason, str, str | None]:
+    """The reason, message and traceback one of JOB_ERRORS ends a job (or a trial) with."""
+    match exc:
+        case ConfigError():
+            return FailureReason.INVALID_CONFIG, str(exc), None
+        case StrategyLoadError():
+            return FailureReason.INVALID_STRATEGY, str(exc), None
+        case StrategyRuntimeError():
+            return FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text
+        case DataError():
+            return FailureReason.NO_DATA, str(exc), None
+    return FailureReason.STRATEGY_ERROR, str(exc), None  # StrategyProcessError: the process ended early
+
+
+def _killed(exc: Exception) -> bool:
+    """Whether the strategy's process was killed by SIGKILL (out of memory): the whole run ends."""
+    return isinstance(exc, StrategyProcessError) and exc.killed_by == signal.SIGKILL
+
+
+JOB_ERRORS = (StrategyProcessError, ConfigError, StrategyLoadError, StrategyRuntimeError, DataError)
+
+
 def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
     """Run one job on its candles, writing its progress and final line; return 0, 1 or SIGKILL_EXIT."""
 
@@ -99,7 +123,8 @@ def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
             SandboxProgress(task_id=job.task_id, fraction=fraction, stage=stage).model_dump_json() + "\n"
         )
 
-    task_id = job.task_id
+    if job.trials:
+        return _run_trials(job, candles, out, progress)
     try:
         result = run_backtest(
             job.config,
@@ -108,21 +133,63 @@ def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
             equity_points_max=job.equity_points_max,
             signal_source=forked_signals,
         )
-    except StrategyProcessError as exc:
-        if exc.killed_by == signal.SIGKILL:
+    except JOB_ERRORS as exc:
+        if _killed(exc):
             out.flush()
             return SIGKILL_EXIT
-        return _error(out, task_id, FailureReason.STRATEGY_ERROR, str(exc))
-    except ConfigError as exc:
-        return _error(out, task_id, FailureReason.INVALID_CONFIG, str(exc))
-    except StrategyLoadError as exc:
-        return _error(out, task_id, FailureReason.INVALID_STRATEGY, str(exc))
-    except StrategyRuntimeError as exc:
-        return _error(out, task_id, FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text)
-    except DataError as exc:
-        return _error(out, task_id, FailureReason.NO_DATA, str(exc))
-    line = SandboxResult(task_id=task_id, result=result)
+        reason, message, tb = _failure(exc)
+        return _error(out, job.task_id, reason, message, tb)
+    line = SandboxResult(task_id=job.task_id, result=result)
     out.write(line.model_dump_json(context=PACKED) + "\n")  # trades packed
+    return 0
+
+
+def _run_trials(
+    job: SandboxJob, candles: dict[str, Candles], out: TextIO, progress: Callable[[float, str], None]
+) -> int:
+    """Run each trial of a chunk on the same candles; one SandboxResult with every trial's outcome.
+
+    A trial whose params the strategy refuses is SKIPPED, one that fails is FAILURE with the reason
+    (the others go on); a strategy killed by SIGKILL ends the run (SIGKILL_EXIT), as in a batch.
+    """
+    outcomes: list[TrialOutcome] = []
+    for done, trial in enumerate(job.trials):
+        try:
+            result = run_backtest(
+                job.config.with_params(trial.params),
+                candles,
+                equity_points_max=job.equity_points_max,
+                signal_source=forked_signals,
+            )
+        except ValidationError as exc:  # the params do not fit the config (e.g. a name it cannot take)
+            outcomes.append(TrialOutcome(trial=trial.trial, state="SKIPPED", reason=str(exc)[:MAX_MESSAGE]))
+        except JOB_ERRORS as exc:
+            if _killed(exc):
+                out.flush()
+                return SIGKILL_EXIT
+            reason, message, _ = _failure(exc)
+            skipped = reason is FailureReason.INVALID_CONFIG
+            outcomes.append(
+                TrialOutcome(
+                    trial=trial.trial,
+                    state="SKIPPED" if skipped else "FAILURE",
+                    reason=(message if skipped else f"{reason.value}: {message}")[:MAX_MESSAGE],
+                )
+            )
+        else:
+            outcomes.append(
+                TrialOutcome(
+                    trial=trial.trial,
+                    state="SUCCESS",
+                    metrics=result.metrics,
+                    returns=pack_returns(curve_returns(result)),
+                )
+            )
+        progress((done + 1) / len(job.trials), "trials")
+    line = SandboxResult(
+        task_id=job.task_id, result=TrialsResult(engine_version=__version__, outcomes=outcomes)
+    )
+    out.write(line.model_dump_json() + "\n")
     return 0
 
 

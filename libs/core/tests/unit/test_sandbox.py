@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from backtest_core.candles import Candles, read_candles, write_candles
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult
+from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult, TrialSpec
 from backtest_core.engine import run_backtest
+from backtest_core.results import TrialsResult, curve_returns, unpack_returns
 from backtest_core.sandbox import load_job
 from backtest_core.trade_log import PACKED
 
@@ -306,3 +307,74 @@ def test_the_sandbox_entry_runs_a_backtest_without_importing_pandas(tmp_path: Pa
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
     assert proc.stdout.split() == ["0", "False"], proc.stderr
+
+
+PICKY = """
+from backtest_core.strategy import BaseStrategy, NO_SIGNAL, Side
+
+class Picky(BaseStrategy):
+    def get_required_lookback(self):
+        return 6
+
+    def decide(self, df, interval, window=3, **params):
+        if window == 4:
+            raise RuntimeError("window 4 is unlucky")
+        c = df.close
+        if c[-1] > c[-window]:
+            return Side.BUY
+        if c[-1] < c[-2] < c[-3]:
+            return Side.SELL
+        return NO_SIGNAL
+"""
+
+
+def _chunk(tmp: Path, strategy: object, trials: list[dict[str, int]]) -> Path:
+    (tmp / "candles").mkdir()
+    write_candles(tmp / "candles" / "BTCUSDT.npz", replace(walk(1500, 7), symbol="BTCUSDT"))
+    specs = tuple(TrialSpec(trial=10 + i, params=p) for i, p in enumerate(trials))
+    job = SandboxJob(task_id="c1", config=_config(strategy), equity_points_max=50, trials=specs)
+    (tmp / "job.json").write_text(job.model_dump_json())
+    return tmp
+
+
+def test_a_chunk_runs_each_trial_and_ends_in_one_result_of_their_metrics_and_returns(tmp_path: Path) -> None:
+    trials = [{"fast": 5, "slow": 20}, {"fast": 30, "slow": 10}, {"fast": 12, "slow": 40}]
+    job_dir = _chunk(tmp_path, "sma_cross", trials)
+    candles = {"BTCUSDT": load_job_candles(job_dir)}
+
+    code, lines = _run(job_dir)
+
+    assert code == 0
+    assert [x["type"] for x in lines] == ["progress"] * 3 + ["result"]
+    assert [x["fraction"] for x in lines[:3]] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    result = SandboxResult.model_validate(lines[-1]).result
+    assert isinstance(result, TrialsResult)
+    assert [(o.trial, o.state) for o in result.outcomes] == [
+        (10, "SUCCESS"),
+        (11, "SKIPPED"),
+        (12, "SUCCESS"),
+    ]
+    assert result.outcomes[1].reason is not None and "fast" in result.outcomes[1].reason
+    for outcome, params in zip(result.outcomes[::2], trials[::2], strict=True):
+        expected = run_backtest(_config("sma_cross", **params), candles, equity_points_max=50)
+        assert expected.metrics.trade_count > 5
+        assert outcome.metrics == expected.metrics
+        assert outcome.returns is not None
+        returns = unpack_returns(outcome.returns)
+        assert len(returns) == 49
+        assert returns.tolist() == curve_returns(expected).tolist()  # bit for bit: packed as float64
+
+
+def test_a_trial_that_fails_ends_as_failure_with_the_reason_and_the_chunk_goes_on(tmp_path: Path) -> None:
+    job_dir = _chunk(tmp_path, {"source": PICKY}, [{"window": 3}, {"window": 4}, {"window": 5}])
+
+    code, lines = _run(job_dir)
+
+    assert code == 0
+    result = SandboxResult.model_validate(lines[-1]).result
+    assert isinstance(result, TrialsResult)
+    assert [o.state for o in result.outcomes] == ["SUCCESS", "FAILURE", "SUCCESS"], result.outcomes
+    assert result.outcomes[1].reason is not None
+    assert result.outcomes[1].reason.startswith("strategy_error: ")
+    assert "window 4 is unlucky" in result.outcomes[1].reason
+    assert result.outcomes[0].metrics != result.outcomes[2].metrics

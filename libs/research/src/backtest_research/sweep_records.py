@@ -1,9 +1,9 @@
 """The MongoDB documents of a platform sweep: one in `sweeps` per sweep, one in `sweep_trials` per trial.
 
 The gateway inserts the sweep (PENDING, with its base config and search) and reads both; the sweeper
-owns every change after that. A trial is one backtest of the base config with its params, run as a task
-of its own (`trial_task_id`: derived from the sweep and the trial, so a resubmission is the same task
-and the scheduler's result cache answers a trial another sweep already ran).
+owns every change after that. A trial is one backtest of the base config with its params; trials run in
+chunks, one task each (`chunk_task_id`: derived from the sweep and the chunk's trials, so a resubmission
+is the same task), and a trial's `task_id` names the chunk that ran it.
 
 Nested models are stored as JSON data; the top-level timestamps are BSON dates (read with tz_aware=True).
 """
@@ -11,7 +11,7 @@ Nested models are stored as JSON data; the top-level timestamps are BSON dates (
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -43,9 +43,10 @@ OPEN_TRIALS = (TrialStatus.PLANNED, TrialStatus.SUBMITTED)
 ENDED_TRIALS = (TrialStatus.SUCCESS, TrialStatus.FAILURE, TrialStatus.SKIPPED)  # what ranking reads
 
 
-def trial_task_id(sweep_id: str, trial: int) -> str:
-    """The task id of a sweep's trial: 32 hex characters, the same every time it is asked."""
-    return hashlib.sha256(f"sweep:{sweep_id}:trial:{trial}".encode()).hexdigest()[:32]
+def chunk_task_id(sweep_id: str, trials: Sequence[int]) -> str:
+    """The task id of a chunk of a sweep's trials: 32 hex characters, the same for the same trials."""
+    text = f"sweep:{sweep_id}:chunk:{','.join(map(str, trials))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def trial_document_id(sweep_id: str, trial: int) -> str:
@@ -81,18 +82,20 @@ class SweepRecord(Frozen):
 
 class TrialRecord(Frozen):
     """A trial's document (without `_id`, which is `trial_document_id`). `returns` are the returns
-    between the points of its equity curve, kept for the sweep's overfitting statistics."""
+    between the points of its equity curve, packed (`backtest_core.results.pack_returns`), kept for the
+    sweep's overfitting statistics; `task_id` is the chunk's task that ran it (None while PLANNED)."""
 
     sweep_id: str
     user_id: str
     id: int = Field(ge=0)
-    task_id: str
+    task_id: str | None = None
     params: dict[str, Value]
     state: TrialStatus
     metrics: dict[str, Any] | None = None
     score: float | None = None  # the objective's value to maximise; None when not eligible
     reason: str | None = None
-    returns: list[float] | None = None
+    returns: str | None = None
+    cache_key: str | None = None  # a single backtest's key of the trial's config (contracts.cache_key)
     cached: bool = False
     updated_at: datetime
 

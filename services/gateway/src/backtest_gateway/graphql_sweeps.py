@@ -27,7 +27,7 @@ class TrialType:
     params: JSON
     metrics: JSON | None
     reason: str | None
-    task_id: str
+    task_id: str | None
     cached: bool
 
     @classmethod

@@ -16,7 +16,7 @@ import pydantic_core
 from anyio import CapacityLimiter, to_thread
 from backtest_core.contracts import BacktestSucceeded
 from backtest_core.contracts.records import read_result
-from backtest_core.results import BacktestResult, EquityPoint
+from backtest_core.results import BacktestResult, EquityPoint, backtest_result
 from backtest_core.trade_log import TradeLog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -115,4 +115,4 @@ async def decode_result(raw: Mapping[str, Any]) -> BacktestResult:
 async def decode_event_result(raw: bytes) -> BacktestResult:
     """Validate a whole SUCCESS event's JSON and return its result, in a worker thread."""
     event = await to_thread.run_sync(BacktestSucceeded.model_validate_json, raw, limiter=HEAVY_WORK)
-    return event.result
+    return backtest_result(event.result)

@@ -32,6 +32,8 @@ def build_router(writer: BacktestWriter, *, redelivery_delay_s: float = 2.0) -> 
         ack_policy=AckPolicy.REJECT_ON_ERROR,
     )
     async def on_event(event: BacktestEvent) -> None:
+        if event.chunk:
+            return  # a sweep chunk's events are the sweeper's: its trials are stored there, not here
         try:
             outcome = await writer.apply(event)
         except Exception as error:

@@ -50,3 +50,12 @@ async def test_events_of_different_tasks_go_to_different_documents() -> None:
 
     assert writer.documents["e" * 32]["state"] == "STARTED"
     assert writer.documents["f" * 32]["state"] == "PENDING"
+
+
+async def test_a_sweep_chunks_events_are_left_to_the_sweeper_and_write_no_document() -> None:
+    writer = InMemoryBacktestWriter()
+    events = [event.model_copy(update={"chunk": True}) for event in lifecycle("d" * 32)]
+
+    await publish_all(events, writer)
+
+    assert writer.documents == {}

@@ -24,7 +24,7 @@ from backtest_core.contracts import (
     SandboxJob,
     SandboxProgress,
 )
-from backtest_core.results import BacktestResult
+from backtest_core.results import TaskResult, TrialsResult
 from backtest_core.time_range import describe_range, epoch_ns
 
 from backtest_runner.batching import batch_key
@@ -165,7 +165,12 @@ class JobExecutor:
         return loaded
 
     def _sandbox_job(self, job: RunBacktestJob) -> SandboxJob:
-        return SandboxJob(task_id=job.task_id, config=job.config, equity_points_max=self._equity_points_max)
+        return SandboxJob(
+            task_id=job.task_id,
+            config=job.config,
+            equity_points_max=self._equity_points_max,
+            trials=job.trials,
+        )
 
     async def _run_alone(
         self, job: RunBacktestJob, candles: Mapping[str, Candles], kill_switch: KillSwitch
@@ -296,11 +301,11 @@ class JobExecutor:
         if isinstance(outcome, SandboxAborted):
             log.info("task %s aborted (%s)", job.task_id, outcome.reason)
             return Disposition.NAK if outcome.reason is KillReason.SHUTDOWN else Disposition.ACK
-        if isinstance(outcome, SandboxSucceeded) and outcome.result.config != job.config:
+        if isinstance(outcome, SandboxSucceeded) and not _answers(job, outcome.result):
             outcome = SandboxFailed(
                 Failure(
                     reason=FailureReason.BAD_OUTPUT,
-                    message="the sandbox returned a result for a different config than the job's",
+                    message="the sandbox returned a result for a different config (or trials) than the job's",
                 )
             )
         if isinstance(outcome, SandboxSucceeded):
@@ -389,12 +394,24 @@ class _BatchTracker:
             await self._on_done(job, await self._report(job, outcome, duration_ms))
 
 
-def _too_large(result: BacktestResult, exc: ReportTooLarge) -> str:
+def _answers(job: RunBacktestJob, result: TaskResult) -> bool:
+    """Whether the result is the job's: a backtest's of its config, or a chunk's of its trials in order."""
+    if isinstance(result, TrialsResult):
+        return [o.trial for o in result.outcomes] == [t.trial for t in job.trials]
+    return not job.trials and result.config == job.config
+
+
+def _too_large(result: TaskResult, exc: ReportTooLarge) -> str:
     """Say why a finished result cannot be delivered, and what the user can change."""
     mib = 1024 * 1024
+    size = (
+        f"{len(result.outcomes):,} trials"
+        if isinstance(result, TrialsResult)
+        else f"{len(result.trades):,} trades"
+    )
     return (
         f"the backtest finished, but its result is {exc.size / mib:.1f} MiB as JSON "
-        f"({len(result.trades):,} trades), over the platform's limit of {exc.limit / mib:.1f} MiB for one "
+        f"({size}), over the platform's limit of {exc.limit / mib:.1f} MiB for one "
         "result; use fewer symbols, a shorter date range or a longer interval, or split it into several "
         "backtests"
     )

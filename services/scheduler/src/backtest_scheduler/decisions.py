@@ -89,6 +89,7 @@ def _accept(command: SubmitBacktest, cache_key: str, now: datetime) -> tuple[Tas
         seq=1,
         attempt=1,
         config=command.config,
+        trials=command.trials,
         cache_key=cache_key,
         created_at=now,
         updated_at=now,
@@ -98,6 +99,7 @@ def _accept(command: SubmitBacktest, cache_key: str, now: datetime) -> tuple[Tas
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
+        chunk=record.chunk,
         seq=1,
         config=record.config,
         cache_key=cache_key,
@@ -132,6 +134,7 @@ def plan_submit(
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
+        chunk=record.chunk,
         seq=done.seq,
         result=cached.result,
         cached_from=cached.task_id if cached.user_id == command.user_id else None,  # never a foreign id
@@ -235,6 +238,7 @@ def _fail(
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
+        chunk=record.chunk,
         seq=failed.seq,
         failure=failure,
     )
@@ -263,7 +267,7 @@ def _apply_report(record: TaskRecord, report: RunReport, policy: RetryPolicy, no
             return _ignore(f"task {record.task_id} is {record.state.value} already")
     except IllegalTransition as error:
         return _ignore(str(error))
-    base = {"task_id": record.task_id, "user_id": record.user_id, "occurred_at": now}
+    base = {"task_id": record.task_id, "user_id": record.user_id, "chunk": record.chunk, "occurred_at": now}
     match report:
         case RunStarted():
             new = _next(record, TaskState.STARTED, now)
@@ -331,6 +335,7 @@ def _retry(record: TaskRecord, failure: Failure, policy: RetryPolicy, now: datet
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
+        chunk=record.chunk,
         seq=new.seq,
         attempt=new.attempt,
         delay_s=delay_s,
@@ -368,6 +373,7 @@ def plan_cancel(record: TaskRecord | None, now: datetime) -> Plan:
         occurred_at=now,
         task_id=record.task_id,
         user_id=record.user_id,
+        chunk=record.chunk,
         seq=new.seq,
     )
     return Plan(record=new, events=(event,), cancel_run=CancelRun(occurred_at=now, task_id=record.task_id))

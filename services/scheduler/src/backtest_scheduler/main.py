@@ -7,6 +7,7 @@ from typing import Any
 
 from backtest_core.contracts import Stream, utc_now
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
+from backtest_marketdata.async_fingerprints import CandleStoreFingerprints
 from backtest_marketdata.mongo import reader_client
 from backtest_messaging import declare_streams
 from backtest_messaging.streams import server_urls
@@ -18,7 +19,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
 from backtest_scheduler.adapters.asyncio_timer import AsyncioTimer
-from backtest_scheduler.adapters.candle_store_fingerprints import CandleStoreFingerprints
 from backtest_scheduler.adapters.mongo_result_cache import MongoResultCache
 from backtest_scheduler.adapters.nats_event_bus import NatsDeadJobs, NatsEventBus
 from backtest_scheduler.adapters.nats_kv_admission_store import NatsKvAdmissionStore

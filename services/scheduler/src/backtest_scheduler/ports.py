@@ -44,14 +44,6 @@ class ResultCache(Protocol):
         ...
 
 
-class DataFingerprints(Protocol):
-    """Fingerprints of the stored candles; raises backtest_core.errors.DataError when there are none."""
-
-    async def fingerprint(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> str:
-        """Return a string that changes iff the stored candles of the symbol in [start_ns, end_ns) change."""
-        ...
-
-
 class EventBus(Protocol):
     """Where the scheduler's events, jobs, dead letters and cancel broadcasts go."""
 

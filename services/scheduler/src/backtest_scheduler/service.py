@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from backtest_core.build import engine_build_id
 from backtest_core.contracts import (
@@ -18,27 +18,21 @@ from backtest_core.contracts import (
     SubmitBacktest,
     TaskState,
 )
+from backtest_core.contracts.cache_key import DataFingerprints, compute_cache_key, config_fingerprints
 from backtest_core.errors import DataError
 from pydantic import ValidationError
 
 from backtest_scheduler import decisions
 from backtest_scheduler.admission_gate import AdmissionGate
-from backtest_scheduler.cache_key import compute_cache_key, data_key
 from backtest_scheduler.decisions import Plan
 from backtest_scheduler.errors import TaskConflict
-from backtest_scheduler.ports import DataFingerprints, DeadJobs, EventBus, ResultCache, TaskStore, Timer
+from backtest_scheduler.ports import DeadJobs, EventBus, ResultCache, TaskStore, Timer
 from backtest_scheduler.task import Outbox, RetryPolicy, StoredTask, TaskRecord
 from backtest_scheduler.unreadable import failure_of, sender_of
 
 log = logging.getLogger(__name__)
 
 OUTBOX_RACES = 10  # reads of a task whose outbox other schedulers keep publishing, before giving up
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ns(moment: datetime | None) -> int | None:
-    """Return `moment` as int64 nanoseconds since the epoch (UTC), None for an open end."""
-    return None if moment is None else (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 class SchedulerService:
@@ -87,15 +81,8 @@ class SchedulerService:
 
     async def cache_key(self, command: SubmitBacktest) -> str:
         """Return the cache key of a submission; DataError if a symbol has no candles in range."""
-        config = command.config
-        start_ns, end_ns = _ns(config.start), _ns(config.end)
-        prints = {
-            data_key(symbol, config.interval): await self._fingerprints.fingerprint(
-                symbol, config.interval, start_ns, end_ns
-            )
-            for symbol in config.symbols
-        }
-        return compute_cache_key(config, prints, self._engine)
+        prints = await config_fingerprints(command.config, self._fingerprints)
+        return compute_cache_key(command.config, prints, self._engine, command.trials)
 
     async def submit(self, command: SubmitBacktest) -> None:
         """Accept a backtest: answer from the cache or queue its first job."""
@@ -113,7 +100,8 @@ class SchedulerService:
                 failure = Failure(reason=FailureReason.NO_DATA, message=str(error)[:10_000])
                 plan = decisions.plan_rejected_submit(command, None, failure, self._clock())
                 return await self._execute(plan, None)
-            cached = await self._cache.find_success(key)
+            # A chunk's trials are the sweeper's to reuse (no `backtests` document holds a chunk's result).
+            cached = None if command.trials else await self._cache.find_success(key)
             await self._execute(decisions.plan_submit(command, None, key, cached, self._clock()), None)
 
     async def cancel(self, command: CancelBacktest) -> None:

@@ -14,6 +14,7 @@ from backtest_core.contracts import (
     RunBacktestJob,
     TaskId,
     TaskState,
+    TrialSpec,
 )
 from pydantic import Field
 
@@ -65,6 +66,7 @@ class TaskRecord(Frozen):
     seq: int = Field(ge=0)
     attempt: int = Field(ge=1)
     config: BacktestConfig | None  # None: the task ended before a readable submission came
+    trials: tuple[TrialSpec, ...] = ()  # a sweep's chunk: the trials run over `config`
     cache_key: str
     failures: tuple[Failure, ...] = ()
     requeue_at: UtcDatetime | None = None
@@ -74,6 +76,11 @@ class TaskRecord(Frozen):
     applied: tuple[str, ...] = ()
     # The last progress fraction emitted while PROGRESS: a report at or below it is stale (redelivered).
     progress: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @property
+    def chunk(self) -> bool:
+        """Whether the task runs a sweep's chunk of trials (its events say so: no `backtests` document)."""
+        return bool(self.trials)
 
     def job(self) -> RunBacktestJob:
         """Return the runner job of the current attempt (same id every time it is built)."""
@@ -86,6 +93,7 @@ class TaskRecord(Frozen):
             user_id=self.user_id,
             config=self.config,
             cache_key=self.cache_key,
+            trials=self.trials,
         )
 
 

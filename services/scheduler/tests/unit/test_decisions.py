@@ -11,6 +11,7 @@ from backtest_core.contracts import (
     RunStarted,
     RunSucceeded,
     TaskState,
+    TrialSpec,
 )
 from backtest_scheduler import decisions
 from backtest_scheduler.task import RetryPolicy, event_id, job_id
@@ -153,3 +154,20 @@ def test_progress_redelivered_after_a_later_one_is_ignored_so_fractions_only_gro
         fractions.append(plan.events[0].fraction)  # type: ignore[union-attr]
     assert fractions == [0.5, 0.95, 0.97]
     assert (current.seq, current.progress) == (5, 0.97)
+
+
+def test_a_chunk_of_trials_is_one_task_whose_job_and_every_event_carry_its_trials_and_the_chunk_mark() -> (
+    None
+):
+    trials = (TrialSpec(trial=0, params={"fast": 5}), TrialSpec(trial=1, params={"fast": 8}))
+    submit = make_submit().model_copy(update={"trials": trials})
+
+    plan = decisions.plan_submit(submit, None, "k" * 64, None, T0)
+
+    assert plan.record is not None and plan.job is not None
+    assert plan.record.trials == trials and plan.job.trials == trials
+    assert [e.chunk for e in plan.events] == [True]
+    started = RunStarted(task_id=submit.task_id, attempt=1, runner_id="r1")
+    after = decisions.plan_report(plan.record, started, RetryPolicy(), T0)
+    assert [e.chunk for e in after.events] == [True]
+    assert decisions.plan_submit(make_submit(), None, "k" * 64, None, T0).events[0].chunk is False

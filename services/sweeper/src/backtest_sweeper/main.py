@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 from backtest_core.contracts import Stream, utc_now
+from backtest_marketdata import MongoCandleStore, reader_client
+from backtest_marketdata.async_fingerprints import CandleStoreFingerprints
 from backtest_messaging import declare_streams
 from backtest_messaging.streams import server_urls
 from backtest_observability import configure_telemetry
@@ -21,6 +23,7 @@ from backtest_sweeper.adapters.mongo_walkforwards import MongoWalkForwardStore
 from backtest_sweeper.adapters.nats_bus import NatsSweepBus
 from backtest_sweeper.adapters.nats_kv_locks import NatsKvLocks
 from backtest_sweeper.handlers import build_router
+from backtest_sweeper.plan import Chunking
 from backtest_sweeper.service import SweeperService
 from backtest_sweeper.settings import Settings
 from backtest_sweeper.walkforward_service import WalkForwardService
@@ -48,7 +51,12 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     walkforward_store = MongoWalkForwardStore(mongo[settings.mongodb_database])
     bus = NatsSweepBus(broker)
     locks = NatsKvLocks(broker, replicas=settings.stream_replicas)  # sweepers in any number
-    service = SweeperService(store, bus, utc_now, settings.trials_in_flight, locks)
+    chunking = Chunking(bar_trials=settings.chunk_bar_trials)
+    candles_mongo = reader_client(settings.mongodb_uri)
+    fingerprints = CandleStoreFingerprints(MongoCandleStore(candles_mongo[settings.mongodb_database]))
+    service = SweeperService(
+        store, bus, utc_now, settings.trials_in_flight, locks, chunking, fingerprints=fingerprints
+    )
     walkforwards = WalkForwardService(walkforward_store, store, bus, utc_now, locks)
     broker.include_router(build_router(service, walkforwards, redelivery_delay_s=settings.redelivery_delay_s))
     app = FastStream(broker, logger=logging.getLogger("backtest_sweeper.app"))
@@ -87,6 +95,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         for task in resuming:
             task.cancel()
         await mongo.close()
+        candles_mongo.close()
         if owns_provider:
             provider.shutdown()
 

@@ -1,16 +1,20 @@
-"""The sweeper's decisions, pure: which trials a sweep has, what a trial's end makes of it, what a sweep's
-counts and summary are. No I/O; the service stores and publishes what these return.
+"""The sweeper's decisions, pure: which trials a sweep has, how they are grouped into chunks (one task
+each), what a chunk's end makes of its trials, what a sweep's counts and summary are. No I/O; the
+service stores and publishes what these return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
+from backtest_core.candles import INTERVAL_NS
 from backtest_core.config import BacktestConfig, BuiltinStrategy
 from backtest_core.contracts import (
+    MAX_CHUNK_TRIALS,
     BacktestCancelled,
     BacktestFailed,
     BacktestSucceeded,
@@ -18,13 +22,17 @@ from backtest_core.contracts import (
     FailureReason,
     SubmitBacktest,
     SweepCounts,
+    TrialSpec,
 )
+from backtest_core.contracts.cache_key import compute_cache_key
 from backtest_core.errors import BacktestError, ConfigError
 from backtest_core.loader import load_strategy
-from backtest_core.metrics import bar_returns
+from backtest_core.results import TrialOutcome, TrialsResult, unpack_returns
 from backtest_research.space import Value
 from backtest_research.sweep import Objective, SweepResult, Trial, TrialState, ranked
-from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus, trial_task_id
+from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
+
+from backtest_sweeper.ports import Reused
 
 TrialEnd = BacktestSucceeded | BacktestFailed | BacktestCancelled
 TRIAL_STATE: dict[TrialStatus, TrialState] = {  # the research library's trial states for the ended statuses
@@ -34,9 +42,49 @@ TRIAL_STATE: dict[TrialStatus, TrialState] = {  # the research library's trial s
 }
 
 
-def trial_config(base: BacktestConfig, params: Mapping[str, Value]) -> BacktestConfig:
-    """The backtest a trial runs: the base config with the trial's params over the base's."""
-    return BacktestConfig.model_validate({**base.model_dump(), "params": {**base.params, **params}})
+@dataclass(frozen=True, slots=True)
+class Chunking:
+    """How a sweep's trials are grouped into tasks: each chunk about `bar_trials` bars x trials of engine
+    work (one sandbox run, the candles read once), at most `max_trials` trials."""
+
+    bar_trials: int = 25_000_000
+    max_trials: int = MAX_CHUNK_TRIALS
+
+
+def estimated_bars(config: BacktestConfig) -> int | None:
+    """The bars a config's range spans (None when the range is open: the data decides)."""
+    if config.start is None or config.end is None:
+        return None
+    span_ns = int((config.end - config.start).total_seconds() * 1e9)
+    return max(1, span_ns // INTERVAL_NS[config.interval])
+
+
+def chunk_size(record: SweepRecord, chunking: Chunking) -> int:
+    """The trials of one chunk of this sweep: its trials split evenly into the fewest chunks of at most
+    `bar_trials` bar-trials and `max_trials` trials (the same every time it is asked)."""
+    trials = max(1, record.search.size())
+    bars = estimated_bars(record.config)
+    by_cost = math.ceil(trials * bars / chunking.bar_trials) if bars is not None else 1
+    chunks = max(by_cost, math.ceil(trials / chunking.max_trials), 1)
+    return min(chunking.max_trials, math.ceil(trials / chunks))
+
+
+def chunks_to_send(
+    planned: list[TrialRecord], size: int, room: int, nothing_out: bool, *, all_planned: bool
+) -> list[list[TrialRecord]]:
+    """The chunks to send now from PLANNED trials (in id order): groups of `size`, a shorter one only
+    when `planned` holds every planned trial (the sweep's last chunk), as many as fit in `room` trials
+    (one at least when nothing is out, so a sweep never stalls on a limit below its chunk size)."""
+    chunks: list[list[TrialRecord]] = []
+    for start in range(0, len(planned), size):
+        group = planned[start : start + size]
+        if len(group) < size and not all_planned:
+            break
+        if len(group) > room and not (nothing_out and not chunks):
+            break
+        chunks.append(group)
+        room -= len(group)
+    return chunks
 
 
 def refused_params(base: BacktestConfig, params: Mapping[str, Value]) -> str | None:
@@ -63,7 +111,6 @@ def new_trial(record: SweepRecord, trial: int, params: dict[str, Value], now: da
         sweep_id=record.sweep_id,
         user_id=record.user_id,
         id=trial,
-        task_id=trial_task_id(record.sweep_id, trial),
         params=params,
         state=TrialStatus.PLANNED if refused is None else TrialStatus.SKIPPED,
         reason=refused,
@@ -76,51 +123,94 @@ def initial_trials(record: SweepRecord, now: datetime) -> list[TrialRecord]:
     return [new_trial(record, i, params, now) for i, params in enumerate(record.search.planned())]
 
 
-def submit_command(record: SweepRecord, trial: TrialRecord) -> SubmitBacktest:
-    """The command that runs a trial; its message id is the trial's, so a resend is stored once."""
+def trial_cache_key(
+    base: BacktestConfig, params: Mapping[str, Value], prints: Mapping[str, str], engine: str
+) -> str:
+    """The cache key a single backtest of the trial's config has (so either answers the other)."""
+    return compute_cache_key(base.with_params(dict(params)), prints, engine)
+
+
+def reused_trial(
+    trial: TrialRecord, key: str, reused: Reused | None, objective: Objective, now: datetime
+) -> TrialRecord:
+    """The trial keyed by `key`: still PLANNED, or SUCCESS (`cached`) with what an earlier run gave."""
+    if reused is None:
+        return trial.model_copy(update={"cache_key": key})
+    changes = {
+        "state": TrialStatus.SUCCESS,
+        "metrics": reused.metrics,
+        "score": objective.score(reused.metrics),
+        "returns": reused.returns,
+        "cache_key": key,
+        "cached": True,
+        "updated_at": now,
+    }
+    return trial.model_copy(update=changes)
+
+
+def chunk_command(record: SweepRecord, task_id: str, trials: Sequence[TrialRecord]) -> SubmitBacktest:
+    """The command that runs a chunk of trials as one task; its message id is the chunk's, so a resend is
+    stored once."""
     return SubmitBacktest(
-        message_id=f"{trial.task_id}-submit",
-        task_id=trial.task_id,
+        message_id=f"{task_id}-submit",
+        task_id=task_id,
         user_id=record.user_id,
-        config=trial_config(record.config, trial.params),
+        config=record.config,
+        trials=tuple(TrialSpec(trial=t.id, params=t.params) for t in trials),
     )
 
 
-def cancel_command(trial: TrialRecord) -> CancelBacktest:
-    """The command that cancels a trial's task."""
-    return CancelBacktest(message_id=f"{trial.task_id}-cancel", task_id=trial.task_id, user_id=trial.user_id)
+def cancel_command(task_id: str, user_id: str) -> CancelBacktest:
+    """The command that cancels a chunk's task."""
+    return CancelBacktest(message_id=f"{task_id}-cancel", task_id=task_id, user_id=user_id)
 
 
-def curve_returns(event: BacktestSucceeded) -> list[float]:
-    """The returns between the points of the result's equity curve (every bar up to 5,000 bars)."""
-    equity = np.array([point.equity for point in event.result.equity_curve], dtype=np.float64)
-    returns = np.nan_to_num(bar_returns(equity), nan=0.0, posinf=0.0, neginf=0.0)
-    return [float(r) for r in returns]
-
-
-def ended_trial(trial: TrialRecord, event: TrialEnd, objective: Objective, now: datetime) -> TrialRecord:
-    """The trial as its task's end leaves it: SUCCESS with metrics, SKIPPED when the strategy's validation
-    refused the params, FAILURE with the reason, or CANCELLED."""
-    changes: dict[str, Any] = {"updated_at": now}
-    if isinstance(event, BacktestSucceeded):
-        metrics = event.result.metrics.model_dump(mode="json")
-        changes |= {
+def _from_outcome(outcome: TrialOutcome | None, objective: Objective) -> dict[str, Any]:
+    if outcome is None:
+        return {
+            "state": TrialStatus.FAILURE,
+            "reason": "bad_output: the chunk's result did not name this trial",
+        }
+    if outcome.state == "SUCCESS" and outcome.metrics is not None:
+        metrics = outcome.metrics.model_dump(mode="json")
+        return {
             "state": TrialStatus.SUCCESS,
             "metrics": metrics,
             "score": objective.score(metrics),
-            "returns": curve_returns(event),
-            "cached": event.cached_from is not None,
+            "returns": outcome.returns,
         }
+    state = TrialStatus.SKIPPED if outcome.state == "SKIPPED" else TrialStatus.FAILURE
+    return {"state": state, "reason": outcome.reason}
+
+
+def ended_trials(
+    trials: Sequence[TrialRecord], event: TrialEnd, objective: Objective, now: datetime
+) -> list[TrialRecord]:
+    """The trials of a chunk as its task's end leaves them: each SUCCESS with metrics and returns, SKIPPED
+    when the strategy's validation refused its params, or FAILURE with the reason, as its outcome says;
+    every one FAILURE with the task's reason when the task failed (SKIPPED when the config was refused),
+    or CANCELLED."""
+    if isinstance(event, BacktestSucceeded):
+        result = event.result
+        if not isinstance(result, TrialsResult):
+            outcomes: dict[int, TrialOutcome] = {}
+        else:
+            outcomes = {outcome.trial: outcome for outcome in result.outcomes}
+        changes = [_from_outcome(outcomes.get(trial.id), objective) for trial in trials]
     elif isinstance(event, BacktestFailed):
         failure = event.failure
         skipped = failure.reason is FailureReason.INVALID_CONFIG
-        changes |= {
+        change = {
             "state": TrialStatus.SKIPPED if skipped else TrialStatus.FAILURE,
             "reason": failure.message if skipped else f"{failure.reason.value}: {failure.message}",
         }
+        changes = [change] * len(trials)
     else:
-        changes["state"] = TrialStatus.CANCELLED
-    return trial.model_copy(update=changes)
+        changes = [{"state": TrialStatus.CANCELLED}] * len(trials)
+    return [
+        trial.model_copy(update={**change, "updated_at": now})
+        for trial, change in zip(trials, changes, strict=True)
+    ]
 
 
 def sweep_counts(by_state: Mapping[TrialStatus, int], total: int) -> SweepCounts:
@@ -137,7 +227,7 @@ def sweep_counts(by_state: Mapping[TrialStatus, int], total: int) -> SweepCounts
 
 def research_trial(record: TrialRecord) -> Trial:
     """The research library's view of an ended trial (what `ranked` reads)."""
-    returns = np.array(record.returns, dtype=np.float64) if record.returns is not None else None
+    returns = unpack_returns(record.returns) if record.returns is not None else None
     return Trial(record.id, record.params, TRIAL_STATE[record.state], record.metrics, record.reason, returns)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,6 +19,14 @@ from backtest_core.contracts import (
 )
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 from backtest_research.walkforward_records import WalkForwardRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Reused:
+    """What a trial takes from an earlier run of its config: its metrics and packed returns."""
+
+    metrics: dict[str, Any]
+    returns: str | None
 
 
 class SweepStore(Protocol):
@@ -49,12 +58,18 @@ class SweepStore(Protocol):
         """The sweep's trials (in those states), in id order; `limit` 0: all."""
         ...
 
-    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
-        """The trial a task runs, or None for a task of no sweep."""
+    async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
+        """The trials a chunk's task runs, in id order (none for a task of no sweep)."""
         ...
 
-    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
-        """Store the trial's new state; False when it had ended already (the end is never overwritten)."""
+    async def save_trials(self, trials: list[TrialRecord]) -> int:
+        """Store the trials' new states in one write, each only while it is open (an end is never
+        overwritten); the number stored."""
+        ...
+
+    async def reusable(self, keys: list[str]) -> dict[str, Reused]:
+        """The metrics and returns of finished runs with these cache keys: a SUCCESS trial of any sweep,
+        or a single backtest's SUCCESS (its returns from its equity curve)."""
         ...
 
     async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
@@ -73,9 +88,10 @@ class SweepStore(Protocol):
         """Move a sweep in an open state (PENDING, RUNNING) to `state` with `fields`; False otherwise."""
         ...
 
-    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, sweep_id: str) -> list[float]:
         """The per-bar Sharpe of every successful backtest of the user with the config's strategy, symbols
-        and interval (the `backtests` collection), but the tasks in `excluded`."""
+        and interval (the `backtests` collection) and of every successful trial of the user's other sweeps
+        of that setup."""
         ...
 
 

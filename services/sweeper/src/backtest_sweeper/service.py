@@ -1,15 +1,16 @@
 """SweeperService: the one owner of sweep state. Each handler stores first, then publishes, then the
 message is acked; a crash anywhere redelivers the message and every step is idempotent:
 
-- a trial's task id and its SubmitBacktest's message id derive from the sweep and the trial, so a trial
-  sent twice is one task (the scheduler ignores a task id it has);
-- a trial is marked SUBMITTED before its command goes, and `resume` sends every SUBMITTED trial again at
-  start (what a crash between the mark and the publish left);
+- trials run in chunks (`plan.chunk_size`: about `Chunking.bar_trials` of engine work each), one task
+  per chunk whose id and SubmitBacktest message id derive from the sweep and the chunk's trials, so a
+  chunk sent twice is one task (the scheduler ignores a task id it has);
+- a chunk's trials are marked SUBMITTED with its task id before its command goes, and `resume` sends
+  every SUBMITTED chunk again at start (what a crash between the mark and the publish left);
 - a trial's end is stored only while the trial is open, and the counts are recounted from the trials.
 
-At most `trials_in_flight` trials of a sweep are out at once; as one ends the next is sent. A TPE sweep
-asks Optuna for each trial when it is sent, from a study rebuilt from the trials ended so far (so a
-restart loses nothing: the study is the stored trials).
+At most `trials_in_flight` trials of a sweep are out at once (one chunk at least); as a chunk ends the
+next is sent. A TPE sweep asks Optuna for a chunk's trials when it is sent, from a study rebuilt from
+the trials ended so far (so a restart loses nothing: the study is the stored trials).
 """
 
 from __future__ import annotations
@@ -18,29 +19,44 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from backtest_core.build import engine_build_id
 from backtest_core.contracts import (
     CancelSweep,
     SubmitSweep,
     SweepEvent,
     SweepState,
 )
+from backtest_core.contracts.cache_key import DataFingerprints, config_fingerprints
+from backtest_core.errors import DataError
 from backtest_research.overfitting import metrics_per_bar_sharpe
 from backtest_research.sweep import history_deflated_sharpe
-from backtest_research.sweep_records import ENDED_TRIALS, OPEN_TRIALS, SweepRecord, TrialStatus
+from backtest_research.sweep_records import (
+    ENDED_TRIALS,
+    OPEN_TRIALS,
+    SweepRecord,
+    TrialRecord,
+    TrialStatus,
+    chunk_task_id,
+)
 from backtest_research.tpe import ask_tpe
 
 from backtest_sweeper.locks import LocalLocks, OwnerLocks
 from backtest_sweeper.plan import (
+    Chunking,
     TrialEnd,
     best_summary,
     cancel_command,
-    ended_trial,
+    chunk_command,
+    chunk_size,
+    chunks_to_send,
+    ended_trials,
     initial_trials,
     new_trial,
     research_trial,
-    submit_command,
+    reused_trial,
     summary,
     sweep_counts,
+    trial_cache_key,
 )
 from backtest_sweeper.ports import SweepBus, SweepStore
 
@@ -57,11 +73,17 @@ class SweeperService:
         clock: Callable[[], datetime],
         trials_in_flight: int,
         locks: OwnerLocks | None = None,
+        chunking: Chunking | None = None,
+        fingerprints: DataFingerprints | None = None,
+        engine: str | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
         self._in_flight = trials_in_flight
+        self._chunking = chunking or Chunking()
+        self._fingerprints = fingerprints  # None: no trial is reused from an earlier run
+        self._engine = engine if engine is not None else engine_build_id()
         self._locks: OwnerLocks = locks or LocalLocks()
 
     async def submit(self, command: SubmitSweep) -> None:
@@ -72,7 +94,9 @@ class SweeperService:
                 log.warning("sweep %s of user %s is not stored; ignored", command.sweep_id, command.user_id)
                 return
             if record.state is SweepState.PENDING:
-                await self._store.add_trials(initial_trials(record, self._clock()))
+                trials = initial_trials(record, self._clock())
+                await self._store.add_trials(trials)
+                await self._reuse(record, trials)
                 await self._store.set_state(
                     record.sweep_id, SweepState.RUNNING, {"updated_at": self._clock()}
                 )
@@ -89,27 +113,28 @@ class SweeperService:
             if not await self._store.set_state(record.sweep_id, SweepState.CANCELLED, {"updated_at": now}):
                 return  # it had ended
             await self._store.cancel_planned(record.sweep_id, now)
-            for trial in await self._store.trials(record.sweep_id, (TrialStatus.SUBMITTED,)):
-                await self._bus.cancel(cancel_command(trial))
+            for task_id in sorted(
+                _chunks(await self._store.trials(record.sweep_id, (TrialStatus.SUBMITTED,)))
+            ):
+                await self._bus.cancel(cancel_command(task_id, record.user_id))
             await self._advance(record.model_copy(update={"state": SweepState.CANCELLED}), None)
 
     async def trial_ended(self, task_id: str, event: TrialEnd) -> None:
-        """Record the end of a trial's task and send the next trial (or end the sweep)."""
-        trial = await self._store.trial_of_task(task_id)
-        if trial is None or trial.state not in OPEN_TRIALS:
+        """Record the end of a chunk's task in its trials and send the next chunk (or end the sweep)."""
+        trials = [t for t in await self._store.trials_of_task(task_id) if t.state in OPEN_TRIALS]
+        if not trials:
             return
-        async with self._locks.hold(f"sweep.{trial.sweep_id}"):
-            record = await self._store.get(trial.sweep_id)
+        async with self._locks.hold(f"sweep.{trials[0].sweep_id}"):
+            record = await self._store.get(trials[0].sweep_id)
             if record is None:
                 return
-            ended = ended_trial(trial, event, record.search.ranking(), self._clock())
-            if await self._store.save_trial(ended):
-                await self._advance(record, ended.id)
+            ended = ended_trials(trials, event, record.search.ranking(), self._clock())
+            if await self._store.save_trials(ended):
+                await self._advance(record, ended[0].id)
 
     async def is_trial(self, task_id: str) -> bool:
-        """Whether an open trial runs as this task (so its event is worth reading whole)."""
-        trial = await self._store.trial_of_task(task_id)
-        return trial is not None and trial.state in OPEN_TRIALS
+        """Whether open trials run as this task (so its event is worth reading whole)."""
+        return any(t.state in OPEN_TRIALS for t in await self._store.trials_of_task(task_id))
 
     async def resume(self) -> int:
         """At start: send again every SUBMITTED trial of every open sweep and advance each; the count."""
@@ -119,26 +144,17 @@ class SweeperService:
                 record = await self._store.get(sweep_id)
                 if record is None or record.state is SweepState.PENDING:
                     continue  # its SubmitSweep is still in the stream
-                for trial in await self._store.trials(sweep_id, (TrialStatus.SUBMITTED,)):
-                    await self._bus.submit(submit_command(record, trial))
+                chunks = _chunks(await self._store.trials(sweep_id, (TrialStatus.SUBMITTED,)))
+                for task_id, trials in chunks.items():
+                    await self._bus.submit(chunk_command(record, task_id, trials))
                 await self._advance(record, None)
         return len(sweep_ids)
 
     async def _advance(self, record: SweepRecord, ended: int | None) -> None:
-        """Send trials up to the in-flight limit, recount, and end the sweep when no trial is open."""
+        """Send chunks up to the in-flight limit, recount, and end the sweep when no trial is open."""
         by_state = await self._store.counts(record.sweep_id)
         if record.state is SweepState.RUNNING:
-            free = self._in_flight - by_state.get(TrialStatus.SUBMITTED, 0)
-            if free > 0 and record.search.method == "tpe":
-                await self._ask_tpe(record, by_state, free)
-            for trial in (
-                await self._store.trials(record.sweep_id, (TrialStatus.PLANNED,), free) if free > 0 else []
-            ):
-                submitted = trial.model_copy(
-                    update={"state": TrialStatus.SUBMITTED, "updated_at": self._clock()}
-                )
-                await self._store.save_trial(submitted)
-                await self._bus.submit(submit_command(record, submitted))
+            await self._send_chunks(record, by_state)
             by_state = await self._store.counts(record.sweep_id)
         total = max(record.search.size(), sum(by_state.values()))
         counts = sweep_counts(by_state, total)
@@ -179,7 +195,7 @@ class SweeperService:
             reasons = [t.reason for t in ranked.trials if t.reason]
             failure = f"no trial succeeded; the first said: {reasons[0]}" if reasons else "no trial succeeded"
         own = [metrics_per_bar_sharpe(t.metrics) for t in trials if t.state is TrialStatus.SUCCESS]
-        others = await self._store.other_sharpes(record.user_id, record.config, {t.task_id for t in trials})
+        others = await self._store.other_sharpes(record.user_id, record.config, record.sweep_id)
         history = history_deflated_sharpe(ranked.best, [s for s in own if s is not None] + others)
         overfitting = ranked.overfitting | history
         fields |= {"overfitting": overfitting, "failure": failure, "finished_at": now}
@@ -188,6 +204,25 @@ class SweeperService:
         else:
             await self._store.set_state(record.sweep_id, state, fields)
         return state
+
+    async def _send_chunks(self, record: SweepRecord, by_state: dict[TrialStatus, int]) -> None:
+        """Mark the chunks that fit in the in-flight limit SUBMITTED, then send each as one task."""
+        out = by_state.get(TrialStatus.SUBMITTED, 0)
+        room = self._in_flight - out
+        size = chunk_size(record, self._chunking)
+        if record.search.method == "tpe" and room > 0:
+            await self._ask_tpe(record, by_state, min(room, size))
+        limit = (max(room, 0) // size + 1) * size + 1  # one more than the chunks that could fit
+        planned = await self._store.trials(record.sweep_id, (TrialStatus.PLANNED,), limit)
+        for chunk in chunks_to_send(planned, size, room, out == 0, all_planned=len(planned) < limit):
+            task_id = chunk_task_id(record.sweep_id, [t.id for t in chunk])
+            now = self._clock()
+            submitted = [
+                t.model_copy(update={"state": TrialStatus.SUBMITTED, "task_id": task_id, "updated_at": now})
+                for t in chunk
+            ]
+            await self._store.save_trials(submitted)
+            await self._bus.submit(chunk_command(record, task_id, submitted))
 
     async def _ask_tpe(self, record: SweepRecord, by_state: dict[TrialStatus, int], free: int) -> None:
         """Ask Optuna for the next trials of a TPE sweep, up to `free` and the sweep's trial count."""
@@ -200,6 +235,32 @@ class SweeperService:
             record.search.param_space(), record.search.seed, ended, record.search.ranking(), have, wanted
         )
         now = self._clock()
-        await self._store.add_trials(
-            [new_trial(record, have + i, params, now) for i, params in enumerate(asked)]
+        trials = [new_trial(record, have + i, params, now) for i, params in enumerate(asked)]
+        await self._store.add_trials(trials)
+        await self._reuse(record, trials)
+
+    async def _reuse(self, record: SweepRecord, trials: list[TrialRecord]) -> None:
+        """Key each PLANNED trial as a single backtest of its config would be (data fingerprints and
+        engine included) and end those an earlier run answers SUCCESS, `cached`; the rest keep the key."""
+        planned = [t for t in trials if t.state is TrialStatus.PLANNED]
+        if self._fingerprints is None or not planned:
+            return
+        try:
+            prints = await config_fingerprints(record.config, self._fingerprints)
+        except DataError:
+            return  # the chunks' tasks end FAILURE naming the missing data
+        keys = {t.id: trial_cache_key(record.config, t.params, prints, self._engine) for t in planned}
+        found = await self._store.reusable(sorted(set(keys.values())))
+        objective, now = record.search.ranking(), self._clock()
+        await self._store.save_trials(
+            [reused_trial(t, keys[t.id], found.get(keys[t.id]), objective, now) for t in planned]
         )
+
+
+def _chunks(trials: list[TrialRecord]) -> dict[str, list[TrialRecord]]:
+    """SUBMITTED trials by the chunk's task that runs them, each chunk's trials in id order."""
+    chunks: dict[str, list[TrialRecord]] = {}
+    for trial in sorted(trials, key=lambda t: t.id):
+        if trial.task_id is not None:
+            chunks.setdefault(trial.task_id, []).append(trial)
+    return chunks

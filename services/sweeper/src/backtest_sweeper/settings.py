@@ -23,11 +23,17 @@ class Settings(BaseSettings):
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
     mongodb_database: str = "backtest"
     trials_in_flight: int = Field(
-        default=64,
+        default=256,
         ge=1,
         le=1000,
         description="trials of one sweep submitted and not ended at once; the scheduler's per-user "
         "admission then shares the runners among users",
+    )
+    chunk_bar_trials: int = Field(
+        default=25_000_000,
+        ge=1,
+        description="engine work of one chunk of trials (one task, one sandbox run), in bars x trials: a "
+        "sweep's trials are split evenly into the fewest chunks of at most this and 64 trials",
     )
     redelivery_delay_s: float = Field(default=2.0, ge=0, description="wait before a failed message returns")
     resume_every_s: float = Field(

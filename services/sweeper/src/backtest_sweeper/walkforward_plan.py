@@ -23,6 +23,7 @@ from backtest_core.contracts import (
     SweepCounts,
     SweepState,
 )
+from backtest_core.results import BacktestResult, backtest_result
 from backtest_research.sweep_records import SweepRecord
 from backtest_research.walkforward_records import (
     ENDED_FOLDS,
@@ -83,12 +84,11 @@ def test_command(record: WalkForwardRecord, fold: FoldRecord) -> SubmitBacktest:
     )
 
 
-def _points(event: BacktestSucceeded) -> tuple[np.ndarray, np.ndarray]:
+def _points(result: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
     times = [
-        int(p.time.timestamp()) * 1_000_000_000 + p.time.microsecond * 1_000
-        for p in event.result.equity_curve
+        int(p.time.timestamp()) * 1_000_000_000 + p.time.microsecond * 1_000 for p in result.equity_curve
     ]
-    equity = [p.equity for p in event.result.equity_curve]
+    equity = [p.equity for p in result.equity_curve]
     return np.array(times, dtype=np.int64), np.array(equity, dtype=np.float64)
 
 
@@ -101,7 +101,8 @@ def tested_fold(fold: FoldRecord, event: TestEnd, interval: str) -> FoldRecord:
         reason = f"the test run failed: {event.failure.reason.value}: {event.failure.message}"
         return fold.model_copy(update={"state": FoldState.FAILED, "failure": reason})
     assert fold.cash is not None  # a TESTING fold has it
-    times, equity = _points(event)
+    result = backtest_result(event.result)
+    times, equity = _points(result)
     inside = int(np.count_nonzero(times >= fold.test_start))
     if inside != fold.test_bars:
         reason = (
@@ -109,7 +110,7 @@ def tested_fold(fold: FoldRecord, event: TestEnd, interval: str) -> FoldRecord:
             "(downsampled): shorten train + gap + test to the runner's RUNNER_EQUITY_POINTS_MAX"
         )
         return fold.model_copy(update={"state": FoldState.FAILED, "failure": reason})
-    test = cut_to_test(fold.cash, times, equity, fold.window(), interval, event.result.metrics.trade_count)
+    test = cut_to_test(fold.cash, times, equity, fold.window(), interval, result.metrics.trade_count)
     return fold.model_copy(
         update={
             "state": FoldState.DONE,

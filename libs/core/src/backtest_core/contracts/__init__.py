@@ -9,7 +9,7 @@ Flow (commands are imperative, events past tense):
     scheduler --CancelRun--> core NATS broadcast --> every runner (kills the container if it has it)
     scheduler --DeadLetteredJob--> [BACKTEST_DEAD]
     gateway --SubmitSweep/CancelSweep--> [SWEEP_COMMANDS] --> sweeper
-    sweeper --SubmitBacktest (one per trial)/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
+    sweeper --SubmitBacktest (a chunk of trials each)/CancelBacktest--> [BACKTEST_COMMANDS] --> scheduler
     [BACKTEST_EVENTS] (the trials' ends) --> sweeper --SweepEvent--> [SWEEP_EVENTS] --> anyone
     gateway --SubmitWalkForward/CancelWalkForward--> [SWEEP_COMMANDS] --> sweeper (one sweep per fold)
     [SWEEP_EVENTS] (the folds' sweeps' ends) --> sweeper --SubmitBacktest (a fold's test run)--> ...
@@ -25,6 +25,7 @@ module (`from backtest_core.contracts.records import BACKTESTS_COLLECTION`).
 """
 
 from backtest_core.contracts.messages import (
+    MAX_CHUNK_TRIALS,
     MAX_STAGE_CHARS,
     SCHEMA_VERSION,
     TERMINAL_STATES,
@@ -63,6 +64,7 @@ from backtest_core.contracts.messages import (
     SweepState,
     TaskId,
     TaskState,
+    TrialSpec,
     WalkForwardEvent,
     new_id,
     utc_now,
@@ -100,6 +102,7 @@ from backtest_core.contracts.topology import (
 __all__ = [
     "ADMISSION_BUCKET",
     "BATCH_FILE",
+    "MAX_CHUNK_TRIALS",
     "MAX_RESULT_BYTES",
     "MAX_STAGE_CHARS",
     "RESULTS_EVENTS_CONSUMER",
@@ -161,6 +164,7 @@ __all__ = [
     "SweepState",
     "TaskId",
     "TaskState",
+    "TrialSpec",
     "WalkForwardEvent",
     "new_id",
     "utc_now",

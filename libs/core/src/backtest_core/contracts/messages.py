@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from backtest_core.config import BacktestConfig, Frozen, Params, UtcDatetime
-from backtest_core.results import BacktestResult
+from backtest_core.results import TaskResult
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -88,14 +88,28 @@ class Failure(Frozen):
 # --- Commands (gateway -> scheduler) --------------------------------------------------------------
 
 
+class TrialSpec(Frozen):
+    """One trial of a sweep's chunk: its id in the sweep and the params it runs over the base config."""
+
+    trial: int = Field(ge=0)
+    params: Params
+
+
+# The most trials one task runs (a chunk's result, with every trial's returns, stays far under a message's
+# limit: ~55 KB a trial of 5,000 returns).
+MAX_CHUNK_TRIALS = 64
+
+
 class SubmitBacktest(Message):
-    """Run this backtest for this user."""
+    """Run this backtest for this user; with `trials`, run each of them instead (a sweep's chunk: the
+    config is their base, the result a TrialsResult)."""
 
     kind: Literal["submit"] = "submit"
     task_id: TaskId
     user_id: str = Field(min_length=1, max_length=100)
     config: BacktestConfig
     idempotency_key: str | None = Field(default=None, max_length=200)
+    trials: tuple[TrialSpec, ...] = Field(default=(), max_length=MAX_CHUNK_TRIALS)
 
 
 class CancelBacktest(Message):
@@ -113,13 +127,14 @@ Command = Annotated[SubmitBacktest | CancelBacktest, Field(discriminator="kind")
 
 
 class RunBacktestJob(Message):
-    """Run one attempt of a backtest in a sandbox."""
+    """Run one attempt of a backtest (or of a sweep's chunk of `trials`) in a sandbox."""
 
     task_id: TaskId
     attempt: int = Field(ge=1)
     user_id: str
     config: BacktestConfig
     cache_key: str
+    trials: tuple[TrialSpec, ...] = Field(default=(), max_length=MAX_CHUNK_TRIALS)
 
 
 class CancelRun(Message):
@@ -156,7 +171,7 @@ class RunSucceeded(Message):
     kind: Literal["succeeded"] = "succeeded"
     task_id: TaskId
     attempt: int
-    result: BacktestResult
+    result: TaskResult
     duration_ms: int
 
 
@@ -181,6 +196,11 @@ class BacktestEventBase(Message):
     task_id: TaskId
     user_id: str
     seq: int = Field(ge=1)
+    chunk: bool = Field(
+        default=False,
+        description="the task runs a sweep's chunk of trials: its events are the sweeper's, and no "
+        "`backtests` document is written for it",
+    )
 
 
 class BacktestAccepted(BacktestEventBase):
@@ -223,7 +243,7 @@ class BacktestSucceeded(BacktestEventBase):
     """
 
     state: Literal[TaskState.SUCCESS] = TaskState.SUCCESS
-    result: BacktestResult
+    result: TaskResult
     cached_from: str | None = None
 
 

@@ -6,6 +6,9 @@ reads stdout: one JSON SandboxLine per line, the last one a SandboxResult or San
 A batch (several jobs of one user with the same strategy, interval and range) is `batch.json` (a
 SandboxBatch) instead of `job.json`, with the candles of every symbol any of its jobs names; the jobs
 run in order, each ending in its own SandboxResult or SandboxError line, all tagged with task_id.
+A job with `trials` (a sweep's chunk) runs each trial's config (the job's config with the trial's params)
+on the same candles and ends in one SandboxResult holding a TrialsResult: a trial that fails ends that
+trial only.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from backtest_core.config import BacktestConfig, Frozen
-from backtest_core.contracts.messages import SCHEMA_VERSION, Failure, Stage
-from backtest_core.results import BacktestResult
+from backtest_core.contracts.messages import MAX_CHUNK_TRIALS, SCHEMA_VERSION, Failure, Stage, TrialSpec
+from backtest_core.results import TaskResult
 
 SANDBOX_JOB_DIR = "/job"
 BATCH_FILE = "batch.json"  # in the job directory instead of job.json: a SandboxBatch
@@ -29,6 +32,7 @@ class SandboxJob(Frozen):
     task_id: str
     config: BacktestConfig
     equity_points_max: int = Field(default=5000, ge=2)
+    trials: tuple[TrialSpec, ...] = Field(default=(), max_length=MAX_CHUNK_TRIALS)
 
 
 class SandboxBatch(Frozen):
@@ -52,7 +56,7 @@ class SandboxResult(Frozen):
 
     type: Literal["result"] = "result"
     task_id: str | None = None  # the job the line belongs to (None: an image before batches)
-    result: BacktestResult
+    result: TaskResult
 
 
 class SandboxError(Frozen):

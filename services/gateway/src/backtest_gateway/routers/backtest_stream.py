@@ -8,6 +8,7 @@ from contextlib import aclosing
 
 import anyio
 from backtest_core.contracts import TERMINAL_STATES, BacktestSucceeded, TaskState
+from backtest_core.results import backtest_result
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from backtest_gateway.auth import Principal, bearer_token, decode_token
@@ -83,7 +84,8 @@ async def frame_text(event: FeedEvent, store: TaskStore, cache: ResultCache) -> 
         return (await cache.page(key, envelope, result, PageWindow())).decode()
     if isinstance(event, BacktestSucceeded):
         envelope = event.model_dump(mode="json", exclude={"result"})
-        return (await cache.page((event.task_id, event.seq), envelope, event.result, PageWindow())).decode()
+        result = backtest_result(event.result)
+        return (await cache.page((event.task_id, event.seq), envelope, result, PageWindow())).decode()
     text: str = event.model_dump_json()
     return text
 

@@ -183,7 +183,7 @@ def _csv(trials: list[TrialRecord]) -> str:
         writer.writerow(
             [trial.id, trial.state.value, *(trial.params.get(p, "") for p in params)]
             + ["" if values.get(m) is None else values[m] for m in metrics]
-            + [trial.reason or "", trial.task_id]
+            + [trial.reason or "", trial.task_id or ""]
         )
     return out.getvalue()
 

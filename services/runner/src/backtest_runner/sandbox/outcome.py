@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from backtest_core.contracts import Failure, FailureReason, SandboxError, SandboxResult
-from backtest_core.results import BacktestResult
+from backtest_core.results import TaskResult
 
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.output import OutputAccountant
@@ -88,7 +88,7 @@ class ContainerExit:
 class SandboxSucceeded:
     """The sandbox printed a valid result and exited 0."""
 
-    result: BacktestResult
+    result: TaskResult
 
 
 @dataclass(frozen=True, slots=True)

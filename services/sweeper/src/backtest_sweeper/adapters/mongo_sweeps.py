@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from backtest_core.config import BacktestConfig
-from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState
+from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState, TaskState
 from backtest_core.contracts.records import BACKTESTS_COLLECTION, metric_field, same_setup_filter
+from backtest_core.results import equity_returns, pack_returns
 from backtest_research.overfitting import metrics_per_bar_sharpe
 from backtest_research.sweep_records import (
     OPEN_TRIALS,
@@ -25,6 +27,8 @@ from backtest_research.sweep_records import (
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
+from backtest_sweeper.ports import Reused
 
 Document = dict[str, Any]
 _ENDED = [state.value for state in TERMINAL_SWEEP_STATES]
@@ -44,6 +48,7 @@ class MongoSweepStore:
         await self._sweeps.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
         await self._sweeps.create_index([("state", ASCENDING)])
         await self._trials.create_index([("task_id", ASCENDING)])
+        await self._trials.create_index([("cache_key", ASCENDING)])
         await self._trials.create_index([("sweep_id", ASCENDING), ("state", ASCENDING), ("id", ASCENDING)])
         await self._trials.create_index([("sweep_id", ASCENDING), ("id", ASCENDING)])
         await self._trials.create_index([("sweep_id", ASCENDING), ("updated_at", ASCENDING)])  # the stream
@@ -97,17 +102,38 @@ class MongoSweepStore:
         found = self._trials.find(query).sort("id", ASCENDING).limit(limit)
         return [read_trial(document) async for document in found]
 
-    async def trial_of_task(self, task_id: str) -> TrialRecord | None:
-        document = await self._trials.find_one({"task_id": task_id})
-        return read_trial(document) if document is not None else None
+    async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
+        found = self._trials.find({"task_id": task_id}).sort("id", ASCENDING)
+        return [read_trial(document) async for document in found]
 
-    async def save_trial(self, trial: TrialRecord, *, unless_ended: bool = True) -> bool:
-        document = trial_document(trial)
-        query: Document = {"_id": document.pop("_id")}
-        if unless_ended:
-            query["state"] = {"$in": _OPEN}
-        done = await self._trials.update_one(query, {"$set": document})
-        return done.matched_count == 1
+    async def save_trials(self, trials: list[TrialRecord]) -> int:
+        writes = []
+        for document in map(trial_document, trials):
+            query = {"_id": document.pop("_id"), "state": {"$in": _OPEN}}
+            writes.append(UpdateOne(query, {"$set": document}))
+        if not writes:
+            return 0
+        done = await self._trials.bulk_write(writes, ordered=False)
+        return done.matched_count
+
+    async def reusable(self, keys: list[str]) -> dict[str, Reused]:
+        found: dict[str, Reused] = {}
+        if not keys:
+            return found
+        ended = {"cache_key": {"$in": keys}, "state": TrialStatus.SUCCESS.value, "returns": {"$ne": None}}
+        async for document in self._trials.find(ended, {"cache_key": 1, "metrics": 1, "returns": 1}):
+            found.setdefault(document["cache_key"], Reused(document["metrics"], document["returns"]))
+        rest = [key for key in keys if key not in found]
+        if rest:
+            fields = {"cache_key": 1, "result.metrics": 1, "result.equity_curve.equity": 1}
+            query = {"cache_key": {"$in": rest}, "state": TaskState.SUCCESS.value, "result": {"$ne": None}}
+            async for document in self._backtests.find(query, fields):
+                result = document["result"]
+                curve = np.array([p["equity"] for p in result.get("equity_curve", [])], dtype=np.float64)
+                found.setdefault(
+                    document["cache_key"], Reused(result["metrics"], pack_returns(equity_returns(curve)))
+                )
+        return found
 
     async def cancel_planned(self, sweep_id: str, now: datetime) -> None:
         await self._trials.update_many(
@@ -128,12 +154,27 @@ class MongoSweepStore:
         best = await found.sort([("score", DESCENDING), ("id", ASCENDING)]).limit(1).to_list()
         return read_trial(best[0]) if best else None
 
-    async def other_sharpes(self, user_id: str, config: BacktestConfig, excluded: set[str]) -> list[float]:
+    async def other_sharpes(self, user_id: str, config: BacktestConfig, sweep_id: str) -> list[float]:
         fields = {"_id": 1, metric_field("sharpe"): 1, metric_field("periods_per_year"): 1}
-        sharpes = []
-        async for document in self._backtests.find(same_setup_filter(user_id, config), fields):
-            if document["_id"] not in excluded:
-                sharpe = metrics_per_bar_sharpe(document.get("result", {}).get("metrics"))
-                if sharpe is not None:
-                    sharpes.append(sharpe)
-        return sharpes
+        metrics = [
+            document.get("result", {}).get("metrics")
+            async for document in self._backtests.find(same_setup_filter(user_id, config), fields)
+        ]
+        setup = config.model_dump(mode="json")
+        sweeps = self._sweeps.find(
+            {
+                "user_id": user_id,
+                "_id": {"$ne": sweep_id},
+                "config.strategy": setup["strategy"],
+                "config.symbols": setup["symbols"],
+                "config.interval": setup["interval"],
+            },
+            {"_id": 1},
+        )
+        others = [document["_id"] async for document in sweeps]
+        if others:
+            trials = self._trials.find(
+                {"sweep_id": {"$in": others}, "state": TrialStatus.SUCCESS.value}, {"metrics": 1}
+            )
+            metrics += [document.get("metrics") async for document in trials]
+        return [s for s in map(metrics_per_bar_sharpe, metrics) if s is not None]

@@ -1,4 +1,5 @@
-"""DataFingerprints on backtest_marketdata's MongoCandleStore (synchronous pymongo, run in a thread)."""
+"""backtest_core.contracts.cache_key.DataFingerprints on MongoCandleStore (synchronous pymongo, run in a
+thread): the scheduler keys tasks and the sweeper keys trials by it."""
 
 from __future__ import annotations
 
