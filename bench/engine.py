@@ -27,10 +27,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py draws a progress ba
 
 import numpy as np
 import pandas as pd
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, FeeModel
-from backtest_core.engine import run_backtest
-from backtest_core.orchestrator import SignalPath
+from backtest_core.engine.orchestrator import SignalPath
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, FeeModel
 
 SEED = 20_240_101
 START_NS = 1_577_836_800_000_000_000  # 2020-01-01T00:00:00Z

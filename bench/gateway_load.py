@@ -64,7 +64,6 @@ def store_heavy_task(mongo_uri: str, database: str, nats_url: str, trades: int) 
     import asyncio
 
     import nats
-    from backtest_core.config import BacktestConfig
     from backtest_core.contracts import (
         MAX_RESULT_BYTES,
         BacktestAccepted,
@@ -78,7 +77,8 @@ def store_heavy_task(mongo_uri: str, database: str, nats_url: str, trades: int) 
         state_fields,
         submitted_document,
     )
-    from backtest_core.trade_log import PACKED
+    from backtest_core.model.config import BacktestConfig
+    from backtest_core.model.trade_log import PACKED
     from backtest_messaging import declare_streams, event_headers
     from pymongo import MongoClient
 

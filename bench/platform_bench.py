@@ -56,8 +56,8 @@ stacks = _load("backtest_reliability_stack", REPO / "tests" / "reliability" / "s
 
 def bare_runs(stack: object, configs: list[dict[str, object]], image: str, work: Path) -> list[float]:
     """Run each config's engine job with a bare, hardened `docker run`; return the wall times, s."""
-    from backtest_core.config import BacktestConfig
     from backtest_core.contracts import SandboxJob, new_id
+    from backtest_core.model.config import BacktestConfig
     from backtest_marketdata.candle_store import MongoCandleStore
     from backtest_runner.job_dir import write_job_dir
     from backtest_runner.settings import RunnerSettings

@@ -4,7 +4,8 @@
 
 Cases, on a fixed-seed random walk (seed 20240101, 1h bars):
 - in process: `run_backtest` with the signals computed in this process vs in a forked strategy process
-  (`backtest_core.strategy_process.forked_signals`, what the sandbox entry uses), same result asserted;
+  (`backtest_core.sandbox.strategy_process.forked_signals`, what the sandbox entry uses), same result
+  asserted;
 - entry: `python -m backtest_core --job-dir DIR` end to end (interpreter start, imports, job, result line).
 Prints the median of `--repeat` runs. Not a test: no timing is asserted anywhere.
 """
@@ -22,12 +23,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from backtest_core.candles import Candles, write_candles
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import SandboxJob
-from backtest_core.engine import run_backtest
-from backtest_core.orchestrator import in_process_signals
-from backtest_core.strategy_process import forked_signals
+from backtest_core.engine.orchestrator import in_process_signals
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles, write_candles
+from backtest_core.model.config import BacktestConfig, SourceStrategy
+from backtest_core.sandbox.strategy_process import forked_signals
 
 HOUR = 3_600_000_000_000
 PER_BAR = SourceStrategy(

@@ -34,7 +34,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import numpy as np
 import pandas as pd
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_research.space import ParamSpace
 from backtest_research.sweep import Objective, run_sweep
 from backtesting import Backtest, Strategy

@@ -20,8 +20,8 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.ingest import Ingestor
 from pymongo import MongoClient
 

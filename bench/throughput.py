@@ -94,8 +94,8 @@ def platform(
 
 def in_process(users: int, per_user: int) -> float:
     """Run the same backtests in this process one after another; return backtests/s."""
-    from backtest_core.config import BacktestConfig
-    from backtest_core.engine import run_backtest
+    from backtest_core.engine.run import run_backtest
+    from backtest_core.model.config import BacktestConfig
 
     bars = infra.shipped_candles(stacks.SYMBOL)
     configs = [BacktestConfig.model_validate(stacks.small_config(i)) for i in range(users * per_user)]

@@ -17,7 +17,6 @@ import pytest
 import uvicorn
 from backtest_cli.main import main
 from backtest_cli.token import create_token
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestFailed,
@@ -32,8 +31,9 @@ from backtest_core.contracts import (
     SubmitBacktest,
     TaskState,
 )
-from backtest_core.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
-from backtest_core.trade_log import PACKED
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from backtest_cli.main import main
 from backtest_cli.run import parse_params
-from backtest_core.candles import COLUMNS, Candles
-from backtest_core.config import BacktestConfig, FeeModel
-from backtest_core.data_files import read_binance_klines
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.io.data_files import read_binance_klines
+from backtest_core.model.candles import COLUMNS, Candles
+from backtest_core.model.config import BacktestConfig, FeeModel
 
 REPO = Path(__file__).resolve().parents[2]
 KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"

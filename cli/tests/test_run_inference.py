@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from backtest_cli.main import main
-from backtest_core.data_files import read_binance_klines
+from backtest_core.io.data_files import read_binance_klines
 
 REPO = Path(__file__).resolve().parents[2]
 BTC_DIR = REPO / "data" / "binance" / "spot" / "monthly" / "klines" / "BTCUSD" / "1d"

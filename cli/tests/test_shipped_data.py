@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from backtest_core.data_files import read_binance_klines, symbol_and_interval_from_filename
+from backtest_core.io.data_files import read_binance_klines, symbol_and_interval_from_filename
 
 REPO = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000

@@ -15,8 +15,8 @@ import uvicorn
 from backtest_cli.local_data import load_symbols, resolve_paths
 from backtest_cli.main import build_parser, main
 from backtest_cli.remote import build_submission
-from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
 from faststream.nats import NatsBroker, TestNatsBroker

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 from backtest_cli.main import main
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
-from backtest_core.strategy_package import read_strategy_package
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.strategy_package import read_strategy_package
 from backtest_testinfra import shipped_candles
 
 REPO = Path(__file__).resolve().parents[2]

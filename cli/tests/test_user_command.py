@@ -6,7 +6,7 @@ import io
 
 import pytest
 from backtest_cli.main import main
-from backtest_core.accounts import USERS, verify_password
+from backtest_core.contracts.accounts import USERS, verify_password
 from pymongo.database import Database
 
 

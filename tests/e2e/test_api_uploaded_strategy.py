@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from backtest_cli.token import create_token
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
 
 from .conftest import JWT_SECRET, Platform

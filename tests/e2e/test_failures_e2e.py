@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 from backtest_cli.token import create_token
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import StrategyLoadError, StrategyRuntimeError
-from backtest_core.loader import load_strategy_class
+from backtest_core.model.config import BacktestConfig
+from backtest_core.strategy.loader import load_strategy_class
 from backtest_marketdata.candle_store import MongoCandleStore
 from docker import DockerClient
 from websockets.exceptions import ConnectionClosed

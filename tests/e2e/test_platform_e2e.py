@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from backtest_cli.main import main as cli_main
 from backtest_cli.token import create_token
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.symbol_store import MongoSymbolStore
 from websockets.exceptions import ConnectionClosed
@@ -272,9 +272,10 @@ def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_cl
 
 
 # Results with tens of thousands of trades: a result travels in one message (RunSucceeded, then
-# BacktestSucceeded) and is stored in one MongoDB document, its trades packed (backtest_core.trade_pack).
-# One of 55,000 trades (18 MB as JSON objects, 4 MiB packed) must arrive whole; one over MAX_RESULT_BYTES
-# packed must end as an output_limit FAILURE the user can act on, not be retried.
+# BacktestSucceeded) and is stored in one MongoDB document, its trades packed
+# (backtest_core.model.trade_pack). One of 55,000 trades (18 MB as JSON objects, 4 MiB packed) must arrive
+# whole; one over MAX_RESULT_BYTES packed must end as an output_limit FAILURE the user can act on, not be
+# retried.
 MINUTE_NS = 60_000_000_000
 WALK_START_NS = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from backtest_cli.token import create_token
-from backtest_core.config import BacktestConfig
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_research.overfitting import deflated_sharpe, metrics_per_bar_sharpe
 from backtest_research.search import SweepSearch

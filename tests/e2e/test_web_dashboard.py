@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from backtest_cli.token import create_token
-from backtest_core.accounts import USERS, user_document
+from backtest_core.contracts.accounts import USERS, user_document
 from playwright.sync_api import Browser, Page
 
 from .conftest import JWT_SECRET, Platform

@@ -17,7 +17,6 @@ from typing import Any
 import docker
 import nats
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
     BacktestEvent,
     CancelBacktest,
@@ -27,6 +26,7 @@ from backtest_core.contracts import (
     TaskState,
     new_id,
 )
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_marketdata import MongoCandleStore
 from backtest_runner.main import create_app as create_runner
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX

@@ -18,11 +18,11 @@ import pytest
 import uvicorn
 from backtest_cli.remote import GatewayClient
 from backtest_cli.token import create_token
-from backtest_core import trade_log
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import BacktestAccepted, BacktestSucceeded, Stream, Subject, new_id
 from backtest_core.contracts.records import BACKTESTS_COLLECTION, state_fields, submitted_document
-from backtest_core.trade_log import PACKED
+from backtest_core.model import trade_log
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
 from backtest_messaging import declare_streams

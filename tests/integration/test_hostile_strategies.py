@@ -53,7 +53,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
     Failure,
     FailureReason,
@@ -62,8 +61,9 @@ from backtest_core.contracts import (
     RunProgressed,
     RunSucceeded,
 )
-from backtest_core.engine import run_backtest
-from backtest_core.results import BacktestResult
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig, SourceStrategy
+from backtest_core.model.results import BacktestResult
 from backtest_runner.executor import Disposition, JobExecutor
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX, DockerSandbox
@@ -445,10 +445,10 @@ def test_raw_bytes_on_every_descriptor_are_a_malformed_message_from_the_strategy
 # holds it as one protocol line in `line` (bytes).
 FORGE = (
     "from pathlib import Path\n"
-    "from backtest_core.candles import read_candles\n"
+    "from backtest_core.model.candles import read_candles\n"
     "from backtest_core.contracts import SandboxBatch, SandboxProgress, SandboxResult\n"
-    "from backtest_core.engine import run_backtest\n"
-    "from backtest_core.trade_log import PACKED\n"
+    "from backtest_core.engine.run import run_backtest\n"
+    "from backtest_core.model.trade_log import PACKED\n"
     "batch = next(Path('/job').rglob('batch.json'))  # a job runs as a batch of one, warm or not\n"
     "job = SandboxBatch.model_validate_json(batch.read_text()).jobs[0]\n"
     "candles = {s: read_candles(batch.parent / 'candles' / f'{s}.npz') for s in job.config.symbols}\n"

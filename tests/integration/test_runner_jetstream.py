@@ -17,8 +17,6 @@ from typing import Any
 import docker
 import nats
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
     CancelRun,
     FailureReason,
@@ -31,7 +29,9 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_marketdata import MongoCandleStore
 from backtest_runner.main import RunnerApp, create_app
 from backtest_runner.sandbox.docker_sandbox import LABEL_ROLE, LABEL_RUNNER, ROLE_SANDBOX

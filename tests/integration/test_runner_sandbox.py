@@ -16,7 +16,6 @@ from typing import Protocol
 
 import docker
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
     BATCH_FILE,
     FailureReason,
@@ -26,7 +25,8 @@ from backtest_core.contracts import (
     RunSucceeded,
     SandboxBatch,
 )
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_runner.executor import Disposition, JobExecutor
 from backtest_runner.ports import RunReport
 from backtest_runner.progress import ProgressThrottle

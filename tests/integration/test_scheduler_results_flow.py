@@ -14,7 +14,6 @@ from typing import Any
 
 import nats
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     RUNNER_JOBS_CONSUMER,
     BacktestEvent,
@@ -31,8 +30,9 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
-from backtest_core.data_files import read_candle_file
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.io.data_files import read_candle_file
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata import MongoCandleStore
 from backtest_results.main import create_app as create_results
 from backtest_results.settings import Settings as ResultsSettings

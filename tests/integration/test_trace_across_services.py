@@ -18,7 +18,7 @@ import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts import new_id
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
-from backtest_core.data_files import read_candle_file
+from backtest_core.io.data_files import read_candle_file
 from backtest_gateway.main import create_app as create_gateway
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata import MongoCandleStore, MongoSymbolStore

@@ -24,7 +24,6 @@ from typing import Any
 import docker
 import httpx
 import nats
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     RESULTS_EVENTS_CONSUMER,
     RUNNER_JOBS_CONSUMER,
@@ -39,6 +38,7 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
+from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.ingest import Ingestor, discover
 from backtest_messaging.streams import server_urls
 from backtest_testinfra import free_port

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig
 from backtest_testinfra import shipped_candles
 
 from .checks import assert_chunks_once

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from backtest_core.config import BacktestConfig
+from backtest_core.model.config import BacktestConfig
 from backtest_research.space import ParamSpace
 from backtest_research.sweep import Objective
 from backtest_research.walkforward import plan_folds, run_walkforward

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from backtest_core.config import BacktestConfig, FeeModel, ParamValue
+from backtest_core.model.config import BacktestConfig, FeeModel, ParamValue
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -121,7 +121,7 @@ OPTION_OF_FIELD = {
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """Add the derived execution options and the fee options to a command's parser."""
-    group = parser.add_argument_group("execution settings (backtest_core.config.BacktestConfig)")
+    group = parser.add_argument_group("execution settings (backtest_core.model.config.BacktestConfig)")
     defaults = FeeModel()
     common = defaults.maker if defaults.maker == defaults.taker else None
     group.add_argument("--fee", type=float, default=None, help=_with_default(FEE_HELP, common))

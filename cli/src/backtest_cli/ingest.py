@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backtest_core.candles import INTERVAL_NS
 from backtest_core.errors import DataError
+from backtest_core.model.candles import INTERVAL_NS
 from backtest_marketdata.binance_rest import BinanceKlineClient, BinanceSettings, Market
 from backtest_marketdata.ingest import FileOutcome, Ingestor, IngestSummary, discover
 from backtest_marketdata.mongo import DEFAULT_DATABASE, database_name, writer_client

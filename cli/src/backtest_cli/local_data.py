@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from backtest_core.candles import COLUMNS, Candles
-from backtest_core.data_files import MissingNameError, read_candle_file
 from backtest_core.errors import DataError
+from backtest_core.io.data_files import MissingNameError, read_candle_file
+from backtest_core.model.candles import COLUMNS, Candles
 
 SUFFIXES = (".csv", ".zip")
 

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import MAX_RESULT_BYTES, TaskState
-from backtest_core.results import BacktestResult, PeriodReturn, SymbolMetrics
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, PeriodReturn, SymbolMetrics
 
 from backtest_cli.config_options import add_config_options, config_values
 from backtest_cli.report_file import add_report_option, write_report

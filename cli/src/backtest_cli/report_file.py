@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backtest_core.report_html import render_report
-from backtest_core.results import BacktestResult
+from backtest_core.io.report_html import render_report
+from backtest_core.model.results import BacktestResult
 
 
 def add_report_option(parser: argparse.ArgumentParser) -> None:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backtest_core.config import BacktestConfig, ModuleStrategy, SourceStrategy, StrategySpec
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import BacktestError, StrategyRuntimeError
+from backtest_core.model.config import BacktestConfig, ModuleStrategy, SourceStrategy, StrategySpec
 from pydantic import ValidationError
 
 from backtest_cli.config_options import (

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from backtest_core.config import SourceStrategy, StrategySpec
-from backtest_core.loader import load_strategy_class
-from backtest_core.trade import Trade
-from backtest_core.trade_log import TradeLog
+from backtest_core.model.config import SourceStrategy, StrategySpec
+from backtest_core.model.trade import Trade
+from backtest_core.model.trade_log import TradeLog
+from backtest_core.strategy.loader import load_strategy_class
 
 TRADE_COLUMNS = (*Trade.model_fields, "open")
 EQUITY_COLUMNS = ("time", "equity")

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from backtest_core.config import BacktestConfig, BuiltinStrategy, ModuleStrategy, StrategySpec
-from backtest_core.results import BacktestResult, PeriodReturn, SymbolMetrics
+from backtest_core.model.config import BacktestConfig, BuiltinStrategy, ModuleStrategy, StrategySpec
+from backtest_core.model.results import BacktestResult, PeriodReturn, SymbolMetrics
 
 from backtest_cli.local_data import LoadedSymbol
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from backtest_core.config import SourceStrategy
 from backtest_core.errors import StrategyLoadError
+from backtest_core.model.config import SourceStrategy
 
 from backtest_cli.remote import EXIT_OK, GatewayClient, RemoteError, _add_common, _run
 from backtest_cli.run import UsageError, parse_params

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from backtest_core.config import SourceStrategy
-from backtest_core.strategy_package import read_strategy_package
+from backtest_core.model.config import SourceStrategy
+from backtest_core.model.strategy_package import read_strategy_package
 
 STORED_PATTERN = re.compile(r"^(?:user:)?(?P<name>[a-z][a-z0-9_]{0,63})(?:@(?P<version>[0-9]+))?$")
 STORED_FORMS = "user:NAME, user:NAME@VERSION or NAME@VERSION"

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from backtest_core.candles import Candles
 from backtest_core.errors import BacktestError
+from backtest_core.model.candles import Candles
 from backtest_research.overfitting import PBO_SPLITS_DEFAULT
 from backtest_research.space import ParamSpace, SpaceError, Value
 from backtest_research.sweep import Objective, SweepResult, plan_trials, run_sweep

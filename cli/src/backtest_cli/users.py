@@ -11,7 +11,7 @@ import argparse
 import getpass
 import sys
 
-from backtest_core.accounts import USERS, AccountError, check_password, check_user, user_document
+from backtest_core.contracts.accounts import USERS, AccountError, check_password, check_user, user_document
 from backtest_core.contracts.auth import ROLES
 from backtest_marketdata.mongo import DEFAULT_DATABASE, database_name, writer_client
 from pymongo.errors import DuplicateKeyError, PyMongoError

@@ -16,9 +16,9 @@ import json
 import sys
 from typing import Any
 
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
 from backtest_core.errors import BacktestError
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 from backtest_research.space import ParamSpace, SpaceError
 from backtest_research.sweep import Objective, plan_trials
 from backtest_research.walkforward import parse_length, plan_folds, run_walkforward

@@ -12,7 +12,7 @@ from backtest_cli.local_data import load_symbols, resolve_paths
 from backtest_cli.main import build_parser, main
 from backtest_cli.remote import build_submission
 from backtest_cli.run import build_config
-from backtest_core.config import BacktestConfig, FeeModel, Frozen
+from backtest_core.model.config import BacktestConfig, FeeModel, Frozen
 from pydantic import Field
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 import pytest
-from backtest_core.metrics_extra import probabilistic_sharpe
+from backtest_core.metrics.extra import probabilistic_sharpe
 from backtest_research.overfitting import (
     deflated_sharpe,
     expected_max_sharpe,

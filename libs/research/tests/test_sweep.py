@@ -4,8 +4,8 @@ skipped and failed trials are counted and the sweep goes on, the best trial foll
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_research.space import ParamSpace, SpaceError
 from backtest_research.sweep import Objective, chunks, plan_trials, run_sweep
 from backtest_testinfra import shipped_candles

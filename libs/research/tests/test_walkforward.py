@@ -4,7 +4,7 @@ carried from fold to fold, and the efficiency from its two CAGRs."""
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import BacktestConfig
+from backtest_core.model.config import BacktestConfig
 from backtest_research.space import ParamSpace, SpaceError
 from backtest_research.sweep import Objective
 from backtest_research.walkforward import Fold, parse_length, plan_folds, run_walkforward
@@ -63,7 +63,7 @@ def test_each_fold_trades_only_in_its_test_window_and_carries_the_equity() -> No
 
 
 def test_no_position_opens_before_the_test_window() -> None:
-    from backtest_core.engine import run_backtest
+    from backtest_core.engine.run import run_backtest
     from backtest_research.walkforward import trading_from
 
     candles = {"BTCUSD": shipped_candles("BTCUSD")}

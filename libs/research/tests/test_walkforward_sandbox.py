@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.engine import run_backtest
-from backtest_core.orchestrator import SignalPath
+from backtest_core.engine.orchestrator import SignalPath
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 from backtest_research.sweep import Curve, keep_curve
 from backtest_research.walkforward import fold_windows, plan_folds, trading_from
 from backtest_research.walkforward_sandbox import trading_from_config, wraps

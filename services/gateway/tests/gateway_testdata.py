@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import SweepCounts, SweepState, TaskState
-from backtest_core.data_files import read_candle_file
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
+from backtest_core.io.data_files import read_candle_file
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 from backtest_gateway.ports import TaskRecord
 from backtest_marketdata.models import IntervalCoverage, Symbol
 from backtest_research.search import SweepSearch

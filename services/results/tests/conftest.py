@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestEvent,
@@ -14,7 +13,8 @@ from backtest_core.contracts import (
     BacktestSucceeded,
     new_id,
 )
-from backtest_core.results import BacktestResult, EquityPoint, Metrics
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, EquityPoint, Metrics
 from backtest_results.documents import WriteOutcome, merge
 from backtest_testinfra import make_backtest_result
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import RunBacktestJob, SubmitBacktest, TaskState, new_id
 from backtest_core.errors import DataError
-from backtest_core.results import BacktestResult, Metrics
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, Metrics
 from backtest_scheduler.admission import AdmissionState
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.errors import TaskConflict

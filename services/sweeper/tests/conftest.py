@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     TERMINAL_SWEEP_STATES,
     CancelBacktest,
@@ -20,6 +19,7 @@ from backtest_core.contracts import (
     SweepState,
     WalkForwardEvent,
 )
+from backtest_core.model.config import BacktestConfig
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import OPEN_TRIALS, SweepRecord, TrialRecord, TrialStatus
 from backtest_research.walkforward_records import FoldState, WalkForwardRecord

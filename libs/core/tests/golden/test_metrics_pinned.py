@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
-from backtest_core.metrics import bar_returns
-from backtest_core.orchestrator import compute_signals
-from backtest_core.results import BacktestResult, Metrics
-from backtest_core.strategies import SmaCrossStrategy
+from backtest_core.engine.orchestrator import compute_signals
+from backtest_core.engine.run import run_backtest
+from backtest_core.metrics.performance import bar_returns
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, Metrics
+from backtest_core.strategy.builtins import SmaCrossStrategy
 from backtest_testinfra import shipped_candles
 
 FEE = 0.001

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
-from backtest_core.data_files import read_candle_file
-from backtest_core.engine import run_backtest
-from backtest_core.orchestrator import compute_signals
-from backtest_core.strategies import SmaCrossStrategy
+from backtest_core.engine.orchestrator import compute_signals
+from backtest_core.engine.run import run_backtest
+from backtest_core.io.data_files import read_candle_file
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
+from backtest_core.strategy.builtins import SmaCrossStrategy
 
 REPO = Path(__file__).resolve().parents[4]
 KLINES = REPO / "data" / "binance" / "spot" / "monthly" / "klines"

@@ -1,8 +1,8 @@
 """The readable, event-by-event portfolio: the oracle the property tests compare the engine's replay with.
 
 `PortfolioManager` keeps shared cash and one position per symbol and executes one event at a time, with
-the accounting `backtest_core.portfolio` states (fills with slippage and tick rounding, maker/taker fees,
-sizing from marked equity, shorts holding their notional as collateral). It is test code: the engine
+the accounting `backtest_core.engine.portfolio` states (fills with slippage and tick rounding, maker/taker
+fees, sizing from marked equity, shorts holding their notional as collateral). It is test code: the engine
 replays with `portfolio.replay_timeline` (numpy around the C loop of `replay_loop`).
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from backtest_core.config import FeeModel
-from backtest_core.orchestrator import Timeline
-from backtest_core.portfolio import ReplayResults, TradeColumns
-from backtest_core.proposals import LIMIT, MARK, ProposalTable
-from backtest_core.replay_loop import CASH_TOLERANCE
+from backtest_core.engine.orchestrator import Timeline
+from backtest_core.engine.portfolio import ReplayResults, TradeColumns
+from backtest_core.engine.proposals import LIMIT, MARK, ProposalTable
+from backtest_core.engine.replay_loop import CASH_TOLERANCE
+from backtest_core.model.config import FeeModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, SourceStrategy
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, SourceStrategy
 
 DAY = 86_400_000_000_000
 T0 = 1_577_836_800_000_000_000  # 2020-01-01

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
-from backtest_core.equity import closes_on_grid
-from backtest_core.metrics_extra import alpha_beta, buy_and_hold_value
-from backtest_core.period_returns import period_returns
+from backtest_core.engine.equity import closes_on_grid
+from backtest_core.engine.run import run_backtest
+from backtest_core.metrics.extra import alpha_beta, buy_and_hold_value
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.period_returns import period_returns
 from backtest_testinfra import shipped_candles
 
 from .scripted import DAY, T0, bars, config, scripted

@@ -1,9 +1,9 @@
 """The cache key: same result-relevant inputs give the same key, anything else a different one."""
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import TrialSpec
 from backtest_core.contracts.cache_key import canonical_json, compute_cache_key, data_key
+from backtest_core.model.config import BacktestConfig
 
 pytestmark = pytest.mark.unit
 

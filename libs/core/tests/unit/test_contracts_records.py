@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestCancelled,
@@ -27,6 +26,7 @@ from backtest_core.contracts.records import (
     state_fields,
     submitted_document,
 )
+from backtest_core.model.config import BacktestConfig
 from backtest_testinfra import make_large_result
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backtest_core.data_files import (
+from backtest_core.errors import DataError
+from backtest_core.io.data_files import (
     KLINE_COLUMNS,
     infer_interval,
     read_binance_klines,
@@ -15,7 +16,6 @@ from backtest_core.data_files import (
     read_ohlcv_csv,
     symbol_and_interval_from_filename,
 )
-from backtest_core.errors import DataError
 
 pytestmark = pytest.mark.unit
 

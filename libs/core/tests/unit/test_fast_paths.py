@@ -4,10 +4,10 @@ per-bar window sums with the vectorized ones, the packed event order with a lexs
 from __future__ import annotations
 
 import numpy as np
-from backtest_core.orchestrator import event_order
-from backtest_core.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
-from backtest_core.strategies.indicators import last_window_sums, window_sums
+from backtest_core.engine.orchestrator import event_order
+from backtest_core.engine.proposals import ProposalSettings, signal_exit_proposals, walk_proposals
 from backtest_core.strategy import SignalArrays
+from backtest_core.strategy.indicators import last_window_sums, window_sums
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 
 from .scripted import bars, config, scripted
 

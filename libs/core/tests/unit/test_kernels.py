@@ -1,4 +1,5 @@
-"""The C kernels (backtest_core._kernels) compute the numbers their rules state, derived here by hand."""
+"""The C kernels (backtest_core.native._kernels) compute the numbers their rules state, derived here by
+hand."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from backtest_core import _kernels
-from backtest_core.candles import Candles
-from backtest_core.equity import build_equity
-from backtest_core.loader import load_strategy
-from backtest_core.metrics import max_drawdown, return_moments
-from backtest_core.orchestrator import Timeline
-from backtest_core.portfolio import ReplayResults
-from backtest_core.strategies.indicators import ema_weights, window_sums
+from backtest_core.engine.equity import build_equity
+from backtest_core.engine.orchestrator import Timeline
+from backtest_core.engine.portfolio import ReplayResults
+from backtest_core.metrics.performance import max_drawdown, return_moments
+from backtest_core.model.candles import Candles
+from backtest_core.native import _kernels
+from backtest_core.strategy.indicators import ema_weights, window_sums
+from backtest_core.strategy.loader import load_strategy
 
 from .portfolio_oracle import trade_columns
 

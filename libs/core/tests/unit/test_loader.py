@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from backtest_core.errors import ConfigError, StrategyLoadError
-from backtest_core.loader import load_strategy, load_strategy_class
-from backtest_core.strategies import SmaCrossStrategy
+from backtest_core.strategy.builtins import SmaCrossStrategy
+from backtest_core.strategy.loader import load_strategy, load_strategy_class
 
 GOOD = """
 from backtest_core.strategy import BaseStrategy, Signal, Side
@@ -21,7 +21,7 @@ class AlwaysBuy(BaseStrategy):
     [
         "sma_cross",
         {"builtin": "sma_cross"},
-        {"module": "backtest_core.strategies.sma_cross", "class": "SmaCrossStrategy"},
+        {"module": "backtest_core.strategy.builtins.sma_cross", "class": "SmaCrossStrategy"},
     ],
 )
 def test_builtin_loads_by_name_dict_and_module(spec: object) -> None:
@@ -51,7 +51,7 @@ def test_source_without_strategy_class_is_rejected() -> None:
 
 def test_module_attribute_that_is_not_a_strategy_is_rejected() -> None:
     with pytest.raises(StrategyLoadError, match="must be a subclass"):
-        load_strategy_class({"module": "backtest_core.loader", "class": "load_strategy"})
+        load_strategy_class({"module": "backtest_core.strategy.loader", "class": "load_strategy"})
 
 
 def test_params_are_checked_at_load() -> None:

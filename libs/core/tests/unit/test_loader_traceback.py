@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import StrategyRuntimeError
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 
 SOURCE = """from backtest_core.strategy import BaseStrategy
 

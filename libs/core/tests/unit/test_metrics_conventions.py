@@ -12,8 +12,14 @@ import math
 
 import numpy as np
 import pytest
-from backtest_core.engine import run_backtest
-from backtest_core.metrics import bar_returns, cagr_pct, sharpe_ratio, sortino_ratio, trade_statistics
+from backtest_core.engine.run import run_backtest
+from backtest_core.metrics.performance import (
+    bar_returns,
+    cagr_pct,
+    sharpe_ratio,
+    sortino_ratio,
+    trade_statistics,
+)
 
 from .scripted import bars, config, scripted
 

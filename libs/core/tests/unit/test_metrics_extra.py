@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from backtest_core.metrics_extra import (
+from backtest_core.metrics.extra import (
     buy_and_hold_return_pct,
     kelly_fraction,
     probabilistic_sharpe,

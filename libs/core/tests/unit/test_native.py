@@ -10,12 +10,12 @@ import importlib.abc, sys
 
 class NotBuilt(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "backtest_core._replay":
-            raise ImportError("No module named 'backtest_core._replay'")
+        if name == "backtest_core.native._replay":
+            raise ImportError("No module named 'backtest_core.native._replay'")
         return None
 
 sys.meta_path.insert(0, NotBuilt())
-import backtest_core.engine
+import backtest_core.engine.run
 """
 
 
@@ -26,4 +26,4 @@ def test_a_missing_extension_is_an_import_error_naming_the_install_command() -> 
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: the engine's C extensions are not built")
     assert "`pip install -e libs/core`" in last
-    assert "No module named 'backtest_core._replay'" in last
+    assert "No module named 'backtest_core.native._replay'" in last

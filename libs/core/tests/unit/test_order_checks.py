@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import SourceStrategy
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import ConfigError, OrderError, StrategyRuntimeError
+from backtest_core.model.config import SourceStrategy
 
 from .scripted import bars, config, scripted
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, FeeModel
-from backtest_core.engine import run_backtest
-from backtest_core.equity import closes_on_grid
-from backtest_core.loader import load_strategy
-from backtest_core.orchestrator import generate_proposals, merge_timeline
-from backtest_core.portfolio import replay_timeline
-from backtest_core.proposals import ProposalSettings
+from backtest_core.engine.equity import closes_on_grid
+from backtest_core.engine.orchestrator import generate_proposals, merge_timeline
+from backtest_core.engine.portfolio import replay_timeline
+from backtest_core.engine.proposals import ProposalSettings
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, FeeModel
+from backtest_core.strategy.loader import load_strategy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core.replay_loop import LoopResult, ReplayInputs, replay_events
+from backtest_core.engine.replay_loop import LoopResult, ReplayInputs, replay_events
 
 
 def _replay(

@@ -6,10 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from backtest_core.config import BacktestConfig
-from backtest_core.metrics import max_drawdown
-from backtest_core.report_html import config_fingerprint, drawdown_pct, render_report
-from backtest_core.results import EquityPoint, PeriodReturn
+from backtest_core.io.report_html import config_fingerprint, drawdown_pct, render_report
+from backtest_core.metrics.performance import max_drawdown
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import EquityPoint, PeriodReturn
 from backtest_testinfra import make_large_result
 
 

@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from backtest_core.candles import Candles, read_candles, write_candles
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult, TrialSpec
-from backtest_core.engine import run_backtest
-from backtest_core.results import TrialsResult, curve_returns, unpack_returns
-from backtest_core.sandbox import load_job
-from backtest_core.trade_log import PACKED
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles, read_candles, write_candles
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import TrialsResult, curve_returns, unpack_returns
+from backtest_core.model.trade_log import PACKED
+from backtest_core.sandbox.entry import load_job
 
 from .test_strategies import walk
 
@@ -300,7 +300,7 @@ def test_the_sandbox_entry_runs_a_backtest_without_importing_pandas(tmp_path: Pa
     script = (
         "import io, sys\n"
         "from pathlib import Path\n"
-        "from backtest_core.sandbox import run_job\n"
+        "from backtest_core.sandbox.entry import run_job\n"
         f"code = run_job(Path({str(job_dir)!r}), io.StringIO())\n"
         "print(code, 'pandas' in sys.modules)\n"
     )

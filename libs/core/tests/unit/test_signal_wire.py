@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 from backtest_core.errors import ConfigError, StrategyLoadError, StrategyRuntimeError
-from backtest_core.signal_wire import (
+from backtest_core.sandbox.signal_wire import (
     MAX_MESSAGE,
     MAX_TRACEBACK,
     Decided,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
+from backtest_core.engine.orchestrator import compute_signals
+from backtest_core.engine.proposals import ProposalSettings, build_proposals
 from backtest_core.errors import ConfigError
-from backtest_core.orchestrator import compute_signals
-from backtest_core.proposals import ProposalSettings, build_proposals
-from backtest_core.strategies import BUILTINS
+from backtest_core.model.candles import Candles
 from backtest_core.strategy import BaseStrategy
+from backtest_core.strategy.builtins import BUILTINS
 
 from .portfolio_oracle import proposal_rows
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, SourceStrategy
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import StrategyLoadError, StrategyRuntimeError
-from backtest_core.loader import load_strategy_class
-from backtest_core.strategy_package import PACKAGE_MAX_BYTES, PACKAGE_MAX_FILES, read_strategy_package
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, SourceStrategy
+from backtest_core.model.strategy_package import PACKAGE_MAX_BYTES, PACKAGE_MAX_FILES, read_strategy_package
+from backtest_core.strategy.loader import load_strategy_class
 from pydantic import ValidationError
 
 ENTRY = """from backtest_core.strategy import BaseStrategy, Side, Signal

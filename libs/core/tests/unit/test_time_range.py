@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import DataError
-from backtest_core.time_range import describe_range, describe_time
+from backtest_core.model.time_range import describe_range, describe_time
 
 from .scripted import bars, config, scripted
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pydantic
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
-from backtest_core.results import BacktestResult, Trade, TradeLog
-from backtest_core.trade_log import PACKED
-from backtest_core.trade_pack import PackError, pack, unpack
-from backtest_core.trade_rows import TradeTable, build_trades
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, Trade, TradeLog
+from backtest_core.model.trade_log import PACKED
+from backtest_core.model.trade_pack import PackError, pack, unpack
+from backtest_core.model.trade_rows import TradeTable, build_trades
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT"]
 DAY_NS = 86_400_000_000_000

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from backtest_core.proposals import EXIT_REASONS
-from backtest_core.results import Trade
-from backtest_core.trade_rows import TradeTable, build_trades, utc_datetimes
+from backtest_core.engine.proposals import EXIT_REASONS
+from backtest_core.model.results import Trade
+from backtest_core.model.trade_rows import TradeTable, build_trades, utc_datetimes
 
 MINUTE_NS = 60_000_000_000
 

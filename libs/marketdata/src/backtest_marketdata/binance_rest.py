@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
-from backtest_core.candles import COLUMNS, Candles, interval_ns
-from backtest_core.data_files import MICROSECONDS_THRESHOLD, NS_PER_MS, NS_PER_US
 from backtest_core.errors import DataError
+from backtest_core.io.data_files import MICROSECONDS_THRESHOLD, NS_PER_MS, NS_PER_US
+from backtest_core.model.candles import COLUMNS, Candles, interval_ns
 from pydantic import BaseModel, ConfigDict, Field
 
 from backtest_marketdata.candle_store import MongoCandleStore

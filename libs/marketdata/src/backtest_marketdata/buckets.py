@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from backtest_core.candles import COLUMNS, INTERVAL_NS, Candles, interval_ns
+from backtest_core.model.candles import COLUMNS, INTERVAL_NS, Candles, interval_ns
 
 # Field names of the packed columns inside a bucket document, in hashing order.
 PACKED_FIELDS: dict[str, str] = {

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from backtest_core.candles import Candles, interval_ns
 from backtest_core.errors import DataError
+from backtest_core.model.candles import Candles, interval_ns
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database

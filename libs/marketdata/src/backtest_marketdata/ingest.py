@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from backtest_core.candles import Candles
-from backtest_core.data_files import csv_from_zip, read_binance_klines
 from backtest_core.errors import DataError
+from backtest_core.io.data_files import csv_from_zip, read_binance_klines
+from backtest_core.model.candles import Candles
 from pydantic import BaseModel, ConfigDict
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from backtest_core.data_files import read_binance_klines
 from backtest_core.errors import DataError
+from backtest_core.io.data_files import read_binance_klines
 from backtest_marketdata.binance_rest import BinanceApiError, BinanceKlineClient, BinanceSettings
 from backtest_marketdata.candle_store import MongoCandleStore
 from pymongo.database import Database

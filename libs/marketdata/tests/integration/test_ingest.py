@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backtest_core.data_files import read_binance_klines
+from backtest_core.io.data_files import read_binance_klines
 from backtest_marketdata.ingest import LEDGER_COLLECTION, SKIPPED_UNREAD, Ingestor, discover
 from pymongo.database import Database
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.data_files import read_binance_klines
 from backtest_core.errors import DataError
+from backtest_core.io.data_files import read_binance_klines
+from backtest_core.model.candles import Candles
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.models import Coverage, Symbol, SymbolFilter
 from backtest_marketdata.mongo import reader_client

@@ -4,7 +4,7 @@
   Sharpe ratios drawn with that variance when every true Sharpe is 0:
   sqrt(V) * ((1 - g) * Z^-1(1 - 1/n) + g * Z^-1(1 - 1/(n e))), g the Euler-Mascheroni constant.
 - `deflated_sharpe(returns, trial_sharpes)`: the probabilistic Sharpe ratio of the winner's per-bar
-  returns against that expected maximum (backtest_core.metrics_extra.probabilistic_sharpe, one source).
+  returns against that expected maximum (backtest_core.metrics.extra.probabilistic_sharpe, one source).
   All Sharpe ratios here are per bar (not annualised), as in the paper; `metrics_per_bar_sharpe` turns a
   stored backtest's annualised Sharpe back into one (for N = every backtest a user ran of a strategy).
 - `probability_of_overfitting(returns, splits)`: Bailey, Borwein, Lopez de Prado and Zhu (2015),
@@ -25,7 +25,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from backtest_core.metrics_extra import probabilistic_sharpe
+from backtest_core.metrics.extra import probabilistic_sharpe
 
 EULER_GAMMA = 0.5772156649015329
 PBO_SPLITS_DEFAULT = 16

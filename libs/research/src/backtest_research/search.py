@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from backtest_core.config import Frozen
+from backtest_core.model.config import Frozen
 from pydantic import Field, model_validator
 
 from backtest_research.overfitting import PBO_SPLITS_DEFAULT

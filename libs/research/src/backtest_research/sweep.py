@@ -21,13 +21,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
+from backtest_core.engine.run import run_backtest
 from backtest_core.errors import BacktestError, ConfigError
-from backtest_core.metrics import bar_returns
-from backtest_core.metrics_extra import probabilistic_sharpe
-from backtest_core.results import Metrics
+from backtest_core.metrics.extra import probabilistic_sharpe
+from backtest_core.metrics.performance import bar_returns
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import Metrics
 
 from backtest_research.overfitting import (
     PBO_SPLITS_DEFAULT,

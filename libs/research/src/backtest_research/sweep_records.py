@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
 from backtest_core.contracts import SweepCounts, SweepState
+from backtest_core.model.config import BacktestConfig, Frozen, UtcDatetime
 from pydantic import Field
 
 from backtest_research.search import SweepSearch
@@ -82,7 +82,7 @@ class SweepRecord(Frozen):
 
 class TrialRecord(Frozen):
     """A trial's document (without `_id`, which is `trial_document_id`). `returns` are the returns
-    between the points of its equity curve, packed (`backtest_core.results.pack_returns`), kept for the
+    between the points of its equity curve, packed (`backtest_core.model.results.pack_returns`), kept for the
     sweep's overfitting statistics; `task_id` is the chunk's task that ran it (None while PLANNED)."""
 
     sweep_id: str

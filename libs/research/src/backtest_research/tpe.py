@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
 
 from backtest_research.overfitting import PBO_SPLITS_DEFAULT
 from backtest_research.space import Dimension, ParamSpace, Value

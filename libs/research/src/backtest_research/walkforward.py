@@ -7,7 +7,7 @@ and lasts `test` bars; `step` defaults to `test`. The out-of-sample run of a fol
 test bars with every signal before the test window dropped, so no position is opened before it; it
 starts with the equity the previous fold ended with (a position still open at a fold's end is marked at
 its last close, then the next fold starts flat). Out-of-sample metrics come from the test window's
-equity alone (backtest_core.metrics, one source); the stitched curve chains the folds' windows.
+equity alone (backtest_core.metrics.performance, one source); the stitched curve chains the folds' windows.
 Walk-forward efficiency = annualised out-of-sample return (CAGR of the stitched curve) / the mean of
 the folds' annualised in-sample returns (their best trials' CAGR); None when that mean is not > 0.
 """
@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-from backtest_core.candles import Candles, interval_ns
-from backtest_core.config import BacktestConfig
-from backtest_core.engine import run_backtest
-from backtest_core.orchestrator import SignalPath, SymbolProgress, in_process_signals
+from backtest_core.engine.orchestrator import SignalPath, SymbolProgress, in_process_signals
+from backtest_core.engine.run import run_backtest
+from backtest_core.model.candles import Candles, interval_ns
+from backtest_core.model.config import BacktestConfig
 from backtest_core.strategy import SignalArrays
 
 from backtest_research.space import SpaceError, Value

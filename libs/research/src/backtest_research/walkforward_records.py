@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
 from backtest_core.contracts import SweepState
+from backtest_core.model.config import BacktestConfig, Frozen, UtcDatetime
 from pydantic import Field
 
 from backtest_research.search import SweepSearch

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 
-from backtest_core.config import BacktestConfig, BuiltinStrategy, SourceStrategy
+from backtest_core.model.config import BacktestConfig, BuiltinStrategy, SourceStrategy
 from pydantic import ValidationError
 
 WRAPPER_CLASS = "TradingFrom"
 _WRAPPER = '''"""Walk-forward out of sample: {base} trading from {start_ns} ns (earlier signals dropped)."""
 
-from backtest_core.loader import load_strategy_class
+from backtest_core.strategy.loader import load_strategy_class
 from backtest_core.strategy import NO_SIGNAL, BaseStrategy
 
 BASE = load_strategy_class({spec})

@@ -14,9 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from backtest_core.candles import interval_ns
-from backtest_core.config import BacktestConfig
-from backtest_core.metrics import (
+from backtest_core.metrics.performance import (
     bar_returns,
     cagr_pct,
     max_drawdown,
@@ -24,6 +22,8 @@ from backtest_core.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from backtest_core.model.candles import interval_ns
+from backtest_core.model.config import BacktestConfig
 
 from backtest_research.space import Value
 

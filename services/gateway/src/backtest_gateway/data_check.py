@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from anyio import to_thread
-from backtest_core.config import BacktestConfig
-from backtest_core.time_range import describe_range, describe_time
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.time_range import describe_range, describe_time
 from backtest_marketdata.models import IntervalCoverage, Symbol, SymbolFilter, SymbolPage
 
 from backtest_gateway.errors import ApiError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from backtest_core.config import Params
+from backtest_core.model.config import Params
 
 from backtest_gateway.schemas_strategy import ParamInfo
 

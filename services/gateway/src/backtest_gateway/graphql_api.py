@@ -18,8 +18,8 @@ from typing import Any, cast
 import strawberry
 from anyio import to_thread
 from backtest_core.contracts import TaskState
-from backtest_core.strategies import BUILTINS
-from backtest_core.trade_log import TradeLog
+from backtest_core.model.trade_log import TradeLog
+from backtest_core.strategy.builtins import BUILTINS
 from backtest_marketdata.models import Symbol, SymbolFilter
 from graphql import GraphQLError
 from pydantic import TypeAdapter

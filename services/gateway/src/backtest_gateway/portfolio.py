@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import backtest_core.metrics as m
+import backtest_core.metrics.performance as m
 import numpy as np
 
 YEAR_NS = m.YEAR_NS
@@ -101,7 +101,8 @@ def combine(curves: Sequence[Curve], weights: Sequence[float], capital: float) -
 
 
 def statistics(value: np.ndarray, ppy: float) -> dict[str, float | int | None]:
-    """Headline statistics of a combined curve with `backtest_core.metrics` (percent where named _pct)."""
+    """Headline statistics of a combined curve with `backtest_core.metrics.performance` (percent where named
+    _pct)."""
     returns = m.bar_returns(value)
     max_dd, dd_bars = m.max_drawdown(value)
     cagr = m.cagr_pct(float(value[0]), float(value[-1]), len(value), ppy)  # over the bars, as the engine

@@ -6,8 +6,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig, Params
 from backtest_core.contracts import (
     BacktestEvent,
     BacktestEventBase,
@@ -18,6 +16,8 @@ from backtest_core.contracts import (
     SubmitSweep,
     TaskState,
 )
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig, Params
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -97,7 +97,7 @@ class TaskPage(BaseModel):
 
 
 class MetricQuery(BaseModel):
-    """Rank finished backtests by one metric of `backtest_core.results.Metrics`, optionally bounded."""
+    """Rank finished backtests by one metric of `backtest_core.model.results.Metrics`, optionally bounded."""
 
     model_config = ConfigDict(frozen=True)
 

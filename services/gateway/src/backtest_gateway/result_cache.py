@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from backtest_core.results import BacktestResult
+from backtest_core.model.results import BacktestResult
 
 from backtest_gateway.ports import TaskStore
 from backtest_gateway.result_pages import PageWindow, decode_result, page_json, result_json_off_loop

@@ -16,8 +16,8 @@ import pydantic_core
 from anyio import CapacityLimiter, to_thread
 from backtest_core.contracts import BacktestSucceeded
 from backtest_core.contracts.records import read_result
-from backtest_core.results import BacktestResult, EquityPoint, backtest_result
-from backtest_core.trade_log import TradeLog
+from backtest_core.model.results import BacktestResult, EquityPoint, backtest_result
+from backtest_core.model.trade_log import TradeLog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 TRADES_PAGE_DEFAULT = 1_000

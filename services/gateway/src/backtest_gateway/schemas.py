@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import Failure, TaskState
-from backtest_core.results import BacktestResult
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from backtest_gateway.ports import StrategyRef, TaskRecord

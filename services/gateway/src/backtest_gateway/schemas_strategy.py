@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from datetime import datetime
 
-from backtest_core.config import BacktestConfig, Params, ParamValue, StrategySpec
+from backtest_core.model.config import BacktestConfig, Params, ParamValue, StrategySpec
 from backtest_core.strategy import BaseStrategy
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from backtest_core.config import BuiltinStrategy, SourceStrategy
 from backtest_core.contracts import SweepState
+from backtest_core.model.config import BuiltinStrategy, SourceStrategy
 from backtest_research.search import SweepSearch
 from backtest_research.walkforward_records import FoldRecord, WalkForwardOptions, WalkForwardRecord
 from pydantic import BaseModel, Field

@@ -1,11 +1,11 @@
 """Static checks of uploaded strategy source: size, syntax, one BaseStrategy subclass. Never executes it.
 
 A package (entry module `source` plus helper `files`) is checked the same way: the limits of
-`backtest_core.strategy_package` (files, bytes, names), every module's syntax, and the entry module's
+`backtest_core.model.strategy_package` (files, bytes, names), every module's syntax, and the entry module's
 strategy class, whose base may also be a helper's class deriving from BaseStrategy.
 
 The source is only parsed with `ast.parse`; nothing of it is imported, compiled to bytecode or run in
-the gateway. It runs only inside the sandbox (`backtest_core.loader` loads it there).
+the gateway. It runs only inside the sandbox (`backtest_core.strategy.loader` loads it there).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 
-from backtest_core.strategy_package import package_problem
+from backtest_core.model.strategy_package import package_problem
 
 from backtest_gateway.errors import StrategyRejected
 

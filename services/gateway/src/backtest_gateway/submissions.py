@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from backtest_core.config import BacktestConfig, BuiltinStrategy, SourceStrategy
 from backtest_core.errors import ConfigError, StrategyLoadError
-from backtest_core.loader import load_strategy
+from backtest_core.model.config import BacktestConfig, BuiltinStrategy, SourceStrategy
+from backtest_core.strategy.loader import load_strategy
 
 from backtest_gateway.errors import NotFound, StrategyRejected
 from backtest_gateway.ports import StrategyRef, StrategyStore

@@ -7,7 +7,7 @@ import time
 from typing import Protocol
 
 import jwt
-from backtest_core.accounts import hash_password, verify_password
+from backtest_core.contracts.accounts import hash_password, verify_password
 from backtest_core.contracts.auth import ALGORITHM, Role, TokenClaims
 from pydantic import BaseModel, ConfigDict
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from backtest_core.candles import Candles
+from backtest_core.model.candles import Candles
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import jwt
 import nats
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestProgressed,
@@ -22,8 +21,9 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
-from backtest_core.data_files import read_candle_file
-from backtest_core.results import BacktestResult, EquityPoint, Metrics
+from backtest_core.io.data_files import read_candle_file
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult, EquityPoint, Metrics
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata import MongoCandleStore, MongoSymbolStore

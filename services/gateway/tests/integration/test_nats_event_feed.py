@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import nats
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestProgressed,
@@ -13,7 +12,8 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
-from backtest_core.trade_log import PACKED
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.adapters.nats_events import OFF_LOOP_BYTES, NatsEventFeed
 from backtest_gateway.ports import SucceededHeader
 from backtest_messaging import declare_streams, event_headers

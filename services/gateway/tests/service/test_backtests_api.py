@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import Failure, FailureReason, TaskState
+from backtest_core.model.config import BacktestConfig
 from backtest_gateway.ports import StrategyRef, TaskRecord
 
 pytestmark = pytest.mark.service

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from backtest_core.results import BacktestResult
-from backtest_core.trade_log import PACKED
+from backtest_core.model.results import BacktestResult
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.graphql_api import schema
 from gateway_testdata import (
     MemoryWalkForwards,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from backtest_core.accounts import user_document
 from backtest_core.contracts import new_id
+from backtest_core.contracts.accounts import user_document
 from backtest_gateway.auth import decode_token
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings

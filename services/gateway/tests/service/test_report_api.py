@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.report_html import render_report
-from backtest_core.results import BacktestResult
+from backtest_core.io.report_html import render_report
+from backtest_core.model.results import BacktestResult
 from gateway_testdata import finished, result
 
 pytestmark = pytest.mark.service

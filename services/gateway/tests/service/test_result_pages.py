@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import BacktestConfig
-from backtest_core.results import BacktestResult
-from backtest_core.trade_log import PACKED
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.result_pages import TRADES_PAGE_DEFAULT, TRADES_PAGE_MAX
 from backtest_testinfra import make_large_result
 from gateway_testdata import finished

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import SourceStrategy
-from backtest_core.strategy_package import PACKAGE_MAX_FILES
+from backtest_core.model.config import SourceStrategy
+from backtest_core.model.strategy_package import PACKAGE_MAX_FILES
 
 pytestmark = pytest.mark.service
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from backtest_core.config import SourceStrategy
+from backtest_core.model.config import SourceStrategy
 
 pytestmark = pytest.mark.service
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import BacktestAccepted, BacktestSucceeded, TaskState
-from backtest_core.trade_log import PACKED
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.trade_log import PACKED
 from backtest_gateway.ports import TaskRecord
 from backtest_gateway.settings import GatewaySettings
 from backtest_testinfra import make_large_result

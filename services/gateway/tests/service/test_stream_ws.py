@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BacktestAccepted,
     BacktestCancelled,
@@ -14,6 +13,7 @@ from backtest_core.contracts import (
     BacktestStarted,
     TaskState,
 )
+from backtest_core.model.config import BacktestConfig
 from backtest_gateway.ports import TaskRecord
 from starlette.websockets import WebSocketDisconnect
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import CancelWalkForward, SubmitWalkForward, SweepCounts, SweepState
+from backtest_core.model.config import BacktestConfig
 from backtest_research.search import SweepSearch
 from backtest_research.sweep_records import SweepRecord
 from backtest_research.walkforward import plan_folds

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import FailureReason, TaskState
+from backtest_core.model.config import BacktestConfig
 from backtest_gateway.adapters.mongo_tasks import record_from_document, submission_document
 from backtest_gateway.ports import StrategyRef, TaskRecord
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import TaskState
+from backtest_core.model.config import BacktestConfig
 from backtest_gateway.finished_records import FinishedRecords
 from backtest_gateway.ports import TaskRecord
 from gateway_fakes import InMemoryTaskStore

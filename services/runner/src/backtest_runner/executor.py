@@ -11,7 +11,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from backtest_core.candles import Candles
 from backtest_core.contracts import (
     Failure,
     FailureReason,
@@ -24,8 +23,9 @@ from backtest_core.contracts import (
     SandboxJob,
     SandboxProgress,
 )
-from backtest_core.results import TaskResult, TrialsResult
-from backtest_core.time_range import describe_range, epoch_ns
+from backtest_core.model.candles import Candles
+from backtest_core.model.results import TaskResult, TrialsResult
+from backtest_core.model.time_range import describe_range, epoch_ns
 
 from backtest_runner.batching import batch_key
 from backtest_runner.job_dir import remove_job_dir, write_job_dir

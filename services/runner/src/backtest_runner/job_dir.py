@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from backtest_core.candles import Candles, write_candles
 from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob
+from backtest_core.model.candles import Candles, write_candles
 
 DIR_MODE = 0o755  # the sandbox user (65534) is "other": it needs r-x on dirs, r on files
 FILE_MODE = 0o644

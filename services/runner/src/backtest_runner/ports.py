@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeAlias
 
-from backtest_core.candles import Candles
 from backtest_core.contracts import RunFailed, RunProgressed, RunStarted, RunSucceeded, SandboxProgress
+from backtest_core.model.candles import Candles
 
 from backtest_runner.sandbox.docker_sandbox import SandboxRun
 from backtest_runner.sandbox.limits import SandboxLimits

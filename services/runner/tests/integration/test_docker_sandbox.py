@@ -14,9 +14,9 @@ from typing import Protocol
 
 import docker
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import FailureReason, SandboxProgress, SandboxResult
-from backtest_core.results import BacktestResult
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
 from backtest_runner.sandbox.docker_sandbox import LABEL_RUNNER, LABEL_TASK, DockerSandbox, SandboxRun
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (

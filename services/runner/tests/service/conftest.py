@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     BATCH_FILE,
     Failure,
@@ -23,7 +21,9 @@ from backtest_core.contracts import (
     SandboxProgress,
     SandboxResult,
 )
-from backtest_core.results import BacktestResult
+from backtest_core.model.candles import Candles
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
 from backtest_runner.executor import JobExecutor
 from backtest_runner.ports import ReportTooLarge, RunReport
 from backtest_runner.progress import ProgressThrottle

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import RunBacktestJob
+from backtest_core.model.config import BacktestConfig
 from backtest_runner.batching import batch_key, fair_share, group_by_key
 
 CONFIG = BacktestConfig(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import Failure, FailureReason, SandboxError, SandboxResult
-from backtest_core.results import BacktestResult
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (
     ContainerExit,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backtest_core.candles import Candles, read_candles
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import SandboxJob
+from backtest_core.model.candles import Candles, read_candles
+from backtest_core.model.config import BacktestConfig
 from backtest_runner.job_dir import remove_job_dir, write_job_dir
 
 pytestmark = pytest.mark.unit

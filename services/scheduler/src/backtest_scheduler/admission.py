@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backtest_core.config import Frozen
+from backtest_core.model.config import Frozen
 from pydantic import Field
 
 

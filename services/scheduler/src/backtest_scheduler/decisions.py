@@ -36,7 +36,7 @@ from backtest_core.contracts import (
     SubmitBacktest,
     TaskState,
 )
-from backtest_core.results import BacktestResult
+from backtest_core.model.results import BacktestResult
 
 from backtest_scheduler.errors import IllegalTransition
 from backtest_scheduler.state_machine import Outcome, transition

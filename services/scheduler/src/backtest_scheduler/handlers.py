@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
-from backtest_core.config import Frozen
 from backtest_core.contracts import (
     SCHEDULER_ADVISORIES_CONSUMER,
     SCHEDULER_COMMANDS_CONSUMER,
@@ -22,6 +21,7 @@ from backtest_core.contracts import (
     Subject,
     SubmitBacktest,
 )
+from backtest_core.model.config import Frozen
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import ConsumerConfig, JStream, NatsRouter, PullSub

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from backtest_core.config import BacktestConfig, Frozen, UtcDatetime
 from backtest_core.contracts import (
     BacktestEvent,
     CancelRun,
@@ -16,6 +15,7 @@ from backtest_core.contracts import (
     TaskState,
     TrialSpec,
 )
+from backtest_core.model.config import BacktestConfig, Frozen, UtcDatetime
 from pydantic import Field
 
 from backtest_scheduler.errors import SchedulerError

@@ -59,5 +59,5 @@ def failure_of(what: str, error: ValidationError, reason: FailureReason) -> Fail
 def _field_path(loc: tuple[int | str, ...]) -> list[int | str]:
     """Drop the union tags pydantic puts in a location (e.g. "succeeded", "submit", "float", "backtest")."""
     tags = {"submit", "cancel", "started", "progressed", "succeeded", "failed", "int", "float", "str", "bool"}
-    tags |= {"backtest", "trials"}  # a task's result: backtest_core.results.TaskResult
+    tags |= {"backtest", "trials"}  # a task's result: backtest_core.model.results.TaskResult
     return [part for part in loc if part not in tags]

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backtest_core.candles import INTERVAL_NS
-from backtest_core.config import BacktestConfig, BuiltinStrategy
 from backtest_core.contracts import (
     MAX_CHUNK_TRIALS,
     BacktestCancelled,
@@ -26,8 +24,10 @@ from backtest_core.contracts import (
 )
 from backtest_core.contracts.cache_key import compute_cache_key
 from backtest_core.errors import BacktestError, ConfigError
-from backtest_core.loader import load_strategy
-from backtest_core.results import TrialOutcome, TrialsResult, unpack_returns
+from backtest_core.model.candles import INTERVAL_NS
+from backtest_core.model.config import BacktestConfig, BuiltinStrategy
+from backtest_core.model.results import TrialOutcome, TrialsResult, unpack_returns
+from backtest_core.strategy.loader import load_strategy
 from backtest_research.space import Value
 from backtest_research.sweep import Objective, SweepResult, Trial, TrialState, ranked
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus

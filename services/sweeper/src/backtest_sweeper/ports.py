@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     CancelBacktest,
     CancelSweep,
@@ -17,6 +16,7 @@ from backtest_core.contracts import (
     SweepState,
     WalkForwardEvent,
 )
+from backtest_core.model.config import BacktestConfig
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 from backtest_research.walkforward_records import WalkForwardRecord
 

@@ -23,7 +23,7 @@ from backtest_core.contracts import (
     SweepCounts,
     SweepState,
 )
-from backtest_core.results import BacktestResult, backtest_result
+from backtest_core.model.results import BacktestResult, backtest_result
 from backtest_research.sweep_records import SweepRecord
 from backtest_research.walkforward_records import (
     ENDED_FOLDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from backtest_core.config import BacktestConfig
+from backtest_core.model.config import BacktestConfig
 from backtest_research.sweep_records import TrialRecord, TrialStatus
 from backtest_sweeper.plan import Chunking, chunk_size, chunks_to_send, estimated_bars
 

@@ -17,7 +17,7 @@ from backtest_core.contracts import (
     SweepState,
 )
 from backtest_core.contracts.cache_key import config_fingerprints
-from backtest_core.results import TrialOutcome, TrialsResult, pack_returns, unpack_returns
+from backtest_core.model.results import TrialOutcome, TrialsResult, pack_returns, unpack_returns
 from backtest_research.sweep_records import TrialRecord, TrialStatus, chunk_task_id
 from backtest_sweeper.plan import Chunking, trial_cache_key
 from backtest_sweeper.ports import Reused

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backtest_core.config import BacktestConfig, SourceStrategy
 from backtest_core.contracts import (
     BacktestCancelled,
     BacktestSucceeded,
@@ -18,7 +17,8 @@ from backtest_core.contracts import (
     SubmitWalkForward,
     SweepState,
 )
-from backtest_core.results import EquityPoint
+from backtest_core.model.config import BacktestConfig, SourceStrategy
+from backtest_core.model.results import EquityPoint
 from backtest_research.search import SweepSearch
 from backtest_research.walkforward_records import FoldState, WalkForwardRecord, walkforward_folds
 from backtest_sweeper.walkforward_service import WalkForwardService

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from backtest_core.config import Frozen
+from backtest_core.model.config import Frozen
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32  # HS256's key: at least the hash's output

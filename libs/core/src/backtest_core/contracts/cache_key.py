@@ -9,9 +9,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts.messages import TrialSpec
-from backtest_core.time_range import epoch_ns
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.time_range import epoch_ns
 
 # Settings that never change a result (the engine's output does not depend on its parallelism).
 RESULT_NEUTRAL_FIELDS = frozenset({"parallel_symbols"})

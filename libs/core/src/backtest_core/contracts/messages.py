@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backtest_core.config import BacktestConfig, Frozen, Params, UtcDatetime
-from backtest_core.results import TaskResult
+from backtest_core.model.config import BacktestConfig, Frozen, Params, UtcDatetime
+from backtest_core.model.results import TaskResult
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -30,7 +30,7 @@ def utc_now() -> datetime:
 
 
 TaskId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-# A progress stage names a part of the run (backtest_core.run_progress.Stage): a short lowercase name,
+# A progress stage names a part of the run (backtest_core.engine.run_progress.Stage): a short lowercase name,
 # bounded wherever it travels (sandbox line, run report, event, and so the stored document and the API).
 MAX_STAGE_CHARS = 64
 Stage = Annotated[str, Field(min_length=1, max_length=MAX_STAGE_CHARS, pattern=r"^[a-z][a-z0-9_]*$")]

@@ -12,7 +12,7 @@ Who writes and who reads it:
 The runner neither reads nor writes it: a result reaches it through the scheduler's events.
 
 Nested models are stored as JSON data (datetimes as ISO-8601 strings, field aliases as in the API) but
-for the result's trades, which are one packed string (`backtest_core.trade_pack`: ~60 bytes a trade
+for the result's trades, which are one packed string (`backtest_core.model.trade_pack`: ~60 bytes a trade
 instead of ~300, so a document holds ~250,000 trades): `read_result` validates them back. The top-level
 timestamps are BSON dates (UTC): read with `tz_aware=True`. The document is a TypedDict (a plain dict at
 run time: the results writer builds one set of fields per event at no cost beyond the dict).
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts.messages import (
     BacktestAccepted,
     BacktestCancelled,
@@ -37,8 +36,9 @@ from backtest_core.contracts.messages import (
     BacktestSucceeded,
     TaskState,
 )
-from backtest_core.results import BacktestResult
-from backtest_core.trade_log import PACKED
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
+from backtest_core.model.trade_log import PACKED
 
 BACKTESTS_COLLECTION = "backtests"
 
@@ -196,7 +196,8 @@ def read_result(stored: Mapping[str, Any]) -> BacktestResult:
 
 
 def metric_field(metric: str) -> str:
-    """Return the dotted path of one of the result's metrics (a field of `backtest_core.results.Metrics`)."""
+    """Return the dotted path of one of the result's metrics (a field of
+    `backtest_core.model.results.Metrics`)."""
     return f"result.metrics.{metric}"
 
 

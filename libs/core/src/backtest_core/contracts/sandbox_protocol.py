@@ -1,7 +1,7 @@
 """The sandbox protocol: what the runner hands a container and the lines the container writes back.
 
 The runner mounts a read-only directory at SANDBOX_JOB_DIR holding `job.json` (a SandboxJob) and
-`candles/<SYMBOL>.npz` (backtest_core.candles.write_candles), runs `python -m backtest_core`, and
+`candles/<SYMBOL>.npz` (backtest_core.model.candles.write_candles), runs `python -m backtest_core`, and
 reads stdout: one JSON SandboxLine per line, the last one a SandboxResult or SandboxError.
 A batch (several jobs of one user with the same strategy, interval and range) is `batch.json` (a
 SandboxBatch) instead of `job.json`, with the candles of every symbol any of its jobs names; the jobs
@@ -17,9 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backtest_core.config import BacktestConfig, Frozen
 from backtest_core.contracts.messages import MAX_CHUNK_TRIALS, SCHEMA_VERSION, Failure, Stage, TrialSpec
-from backtest_core.results import TaskResult
+from backtest_core.model.config import BacktestConfig, Frozen
+from backtest_core.model.results import TaskResult
 
 SANDBOX_JOB_DIR = "/job"
 BATCH_FILE = "batch.json"  # in the job directory instead of job.json: a SandboxBatch

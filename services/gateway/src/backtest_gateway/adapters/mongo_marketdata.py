@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backtest_core.candles import Candles
+from backtest_core.model.candles import Candles
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.models import SortField, Symbol, SymbolFilter, SymbolPage
 from backtest_marketdata.mongo import reader_client

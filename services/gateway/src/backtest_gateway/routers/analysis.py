@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Annotated
 
 import numpy as np
-from backtest_core.config import BuiltinStrategy, ModuleStrategy
 from backtest_core.contracts import TERMINAL_STATES, TaskState
-from backtest_core.results import Metrics
+from backtest_core.model.config import BuiltinStrategy, ModuleStrategy
+from backtest_core.model.results import Metrics
 from fastapi import APIRouter, Body, Query
 
 from backtest_gateway.deps import ReaderDep, SettingsDep, StoreDep

@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import anyio
 from backtest_core.contracts import TERMINAL_STATES, BacktestSucceeded, TaskState
-from backtest_core.results import backtest_result
+from backtest_core.model.results import backtest_result
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from backtest_gateway.auth import Principal, bearer_token, decode_token

@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     TERMINAL_STATES,
     CancelBacktest,
@@ -15,7 +14,8 @@ from backtest_core.contracts import (
     new_id,
     utc_now,
 )
-from backtest_core.results import BacktestResult
+from backtest_core.model.config import BacktestConfig
+from backtest_core.model.results import BacktestResult
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
 from backtest_gateway.auth import Principal, Role

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from backtest_core.contracts import TaskState
-from backtest_core.report_html import render_report
+from backtest_core.io.report_html import render_report
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 

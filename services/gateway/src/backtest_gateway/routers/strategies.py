@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from backtest_core.contracts import utc_now
-from backtest_core.strategies import BUILTINS
+from backtest_core.strategy.builtins import BUILTINS
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from backtest_gateway.auth import Principal, Role

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backtest_core.strategies import BUILTINS
+from backtest_core.strategy.builtins import BUILTINS
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 

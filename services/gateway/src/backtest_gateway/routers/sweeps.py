@@ -20,7 +20,7 @@ from backtest_core.contracts import (
     new_id,
     utc_now,
 )
-from backtest_core.results import Metrics
+from backtest_core.model.results import Metrics
 from backtest_research.sweep_records import StrategyName, SweepRecord, TrialRecord, TrialStatus
 from fastapi import APIRouter, Path, Query, Response, status
 

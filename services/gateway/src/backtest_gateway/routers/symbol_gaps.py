@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from anyio import to_thread
-from backtest_core.candles import INTERVAL_NS
+from backtest_core.model.candles import INTERVAL_NS
 from backtest_marketdata.candle_store import find_gaps
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field

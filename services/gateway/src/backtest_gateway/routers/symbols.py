@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
-from backtest_core.candles import INTERVAL_NS, SYMBOL_PATTERN
 from backtest_core.errors import DataError
+from backtest_core.model.candles import INTERVAL_NS, SYMBOL_PATTERN
 from backtest_marketdata.models import SortField, Symbol
 from fastapi import APIRouter, Body, Path, Query
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import numpy as np
 from anyio import to_thread
-from backtest_core.config import BacktestConfig
 from backtest_core.contracts import (
     TERMINAL_SWEEP_STATES,
     CancelWalkForward,
@@ -24,6 +23,7 @@ from backtest_core.contracts import (
     new_id,
     utc_now,
 )
+from backtest_core.model.config import BacktestConfig
 from backtest_research.space import SpaceError
 from backtest_research.walkforward_records import (
     STITCHED_BARS_MAX,

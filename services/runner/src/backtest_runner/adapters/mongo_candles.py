@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backtest_core.candles import Candles
+from backtest_core.model.candles import Candles
 from backtest_marketdata import MongoCandleStore, database_name, reader_client
 from pymongo import MongoClient
 

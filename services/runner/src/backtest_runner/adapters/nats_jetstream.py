@@ -17,7 +17,7 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
-from backtest_core.trade_log import PACKED
+from backtest_core.model.trade_log import PACKED
 from backtest_messaging import ELECTION_ERRORS, MSG_ID_HEADER
 from backtest_observability import inject_headers
 from nats.aio.client import Client as NatsClient

@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from backtest_core.candles import Candles
 from backtest_core.contracts import RunBacktestJob, SandboxProgress
+from backtest_core.model.candles import Candles
 from backtest_messaging import MSG_ID_HEADER
 from backtest_observability import extract_context
 from opentelemetry.context import Context

@@ -48,7 +48,8 @@ ROLE_SANDBOX = "sandbox"
 SANDBOX_COMMAND = ("python3.11", "-I", "-m", "backtest_core")  # -I: nothing from the cwd (/tmp) or env
 WARM_DIR = "warm"  # under the runner's work directory: one directory per warm container, its /job
 WARM_DIR_MODE = 0o755  # the sandbox user (65534) reads it as "other" (runner.job_dir)
-SERVE_FLAG = "--serve"  # a warm container's entry: batch directory names on stdin (backtest_core.sandbox)
+# a warm container's entry: batch directory names on stdin (backtest_core.sandbox.entry)
+SERVE_FLAG = "--serve"
 SANDBOX_WORKDIR = "/tmp"
 SANDBOX_USER = "65534:65534"  # nobody:nogroup
 SANDBOX_HOSTNAME = "sandbox"  # not the container id, which Docker would also put in $HOSTNAME

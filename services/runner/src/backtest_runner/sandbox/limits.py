@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backtest_core.config import Frozen
+from backtest_core.model.config import Frozen
 from pydantic import Field
 
 MIB = 1024 * 1024

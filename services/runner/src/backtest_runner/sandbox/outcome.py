@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from backtest_core.contracts import Failure, FailureReason, SandboxError, SandboxResult
-from backtest_core.results import TaskResult
+from backtest_core.model.results import TaskResult
 
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.output import OutputAccountant

@@ -12,7 +12,7 @@ from backtest_core.contracts import (
     Stream,
     Subject,
 )
-from backtest_core.trade_log import PACKED
+from backtest_core.model.trade_log import PACKED
 from backtest_messaging import event_headers, publish_headers
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError

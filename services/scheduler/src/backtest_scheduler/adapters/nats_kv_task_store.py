@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backtest_core.contracts import TASKS_BUCKET, TaskState
-from backtest_core.trade_log import PACKED
+from backtest_core.model.trade_log import PACKED
 from faststream.nats import NatsBroker
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue

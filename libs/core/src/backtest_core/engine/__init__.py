@@ -1,0 +1,1 @@
+"""The backtest run: signals, order proposals, the replay of fills and cash, equity and the result."""

@@ -1,0 +1,1 @@
+"""Files in and out: Binance kline files and the HTML report."""
