@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult, TrialSpec
 from backtest_core.engine.run import run_backtest
+from backtest_core.metrics.performance import curve_returns
 from backtest_core.model.candles import Candles, read_candles, write_candles
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import TrialsResult, curve_returns, unpack_returns
+from backtest_core.model.results import TrialsResult, unpack_returns
 from backtest_core.model.trade_log import PACKED
 from backtest_core.sandbox.entry import load_job
 

@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Discriminator, Field, Tag
 
-from backtest_core.metrics.performance import bar_returns
 from backtest_core.model.config import BacktestConfig, Frozen
 from backtest_core.model.period_returns import PeriodReturn
 from backtest_core.model.trade import ExitReason, Trade
@@ -131,18 +130,6 @@ def pack_returns(returns: np.ndarray) -> str:
 def unpack_returns(packed: str) -> np.ndarray:
     """Return the float64 array `pack_returns` packed."""
     returns: np.ndarray = np.frombuffer(base64.b64decode(packed), dtype="<f8").astype(np.float64)
-    return returns
-
-
-def curve_returns(result: BacktestResult) -> np.ndarray:
-    """The returns between the points of the result's equity curve (every bar up to its points' limit),
-    non-finite ones (an equity of 0) as 0: what a sweep's overfitting statistics read."""
-    return equity_returns(np.array([point.equity for point in result.equity_curve], dtype=np.float64))
-
-
-def equity_returns(equity: np.ndarray) -> np.ndarray:
-    """The returns between consecutive equity values, non-finite ones (an equity of 0) as 0."""
-    returns: np.ndarray = np.nan_to_num(bar_returns(equity), nan=0.0, posinf=0.0, neginf=0.0)
     return returns
 
 

@@ -38,8 +38,9 @@ from backtest_core.contracts import (
 )
 from backtest_core.engine.run import run_backtest
 from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+from backtest_core.metrics.performance import curve_returns
 from backtest_core.model.candles import Candles, read_candles
-from backtest_core.model.results import TrialOutcome, TrialsResult, curve_returns, pack_returns
+from backtest_core.model.results import TrialOutcome, TrialsResult, pack_returns
 from backtest_core.model.trade_log import PACKED
 from backtest_core.sandbox.signal_wire import MAX_MESSAGE, MAX_TRACEBACK
 from backtest_core.sandbox.strategy_process import StrategyProcessError, forked_signals

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from backtest_core.contracts import TERMINAL_SWEEP_STATES, SweepState, TaskState
 from backtest_core.contracts.records import BACKTESTS_COLLECTION, metric_field, same_setup_filter
+from backtest_core.metrics.performance import equity_returns
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import equity_returns, pack_returns
+from backtest_core.model.results import pack_returns
 from backtest_research.overfitting import metrics_per_bar_sharpe
 from backtest_research.sweep_records import (
     OPEN_TRIALS,
