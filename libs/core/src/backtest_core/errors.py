@@ -4,6 +4,8 @@
 class BacktestError(Exception):
     """Base class of every error the engine raises on purpose."""
 
+    ends_run = False  # True: no further job or trial of this run may go on (the run is broken)
+
 
 class DataError(BacktestError):
     """Candle data is missing, malformed or inconsistent."""

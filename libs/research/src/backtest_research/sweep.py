@@ -21,8 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from backtest_core.engine.run import run_backtest
-from backtest_core.errors import BacktestError, ConfigError
+from backtest_core.engine.trials import TrialState, run_trial
 from backtest_core.metrics.extra import probabilistic_sharpe
 from backtest_core.metrics.performance import bar_returns
 from backtest_core.model.candles import Candles
@@ -37,7 +36,6 @@ from backtest_research.overfitting import (
 )
 from backtest_research.space import ParamSpace, SpaceError, Value
 
-TrialState = Literal["SUCCESS", "FAILURE", "SKIPPED"]
 Method = Literal["grid", "random"]
 CHUNK_BAR_CONFIGS = 5_000_000  # bars x configs per chunk: ~1 s of engine work, few round trips
 Chunk = list[tuple[int, dict[str, Value]]]  # (trial id, params) of trials evaluated together
@@ -113,21 +111,13 @@ def run_trials(
     out = []
     for trial_id, params in trials:
         curve: list[Curve] = []
-        try:
-            config = base.model_copy(update={"params": {**base.params, **params}})
-            result = run_backtest(
-                BacktestConfig.model_validate(config.model_dump()),
-                candles,
-                equity_points_max=EQUITY_POINTS_KEPT,
-                on_equity=keep_curve(curve),
-            )
-        except ConfigError as error:
-            out.append(Trial(trial_id, params, "SKIPPED", reason=str(error)))
+        run = run_trial(
+            base, params, candles, equity_points_max=EQUITY_POINTS_KEPT, on_equity=keep_curve(curve)
+        )
+        if run.result is None:
+            out.append(Trial(trial_id, params, run.state, reason=run.reason))
             continue
-        except (BacktestError, ValueError, ArithmeticError) as error:
-            out.append(Trial(trial_id, params, "FAILURE", reason=f"{type(error).__name__}: {error}"))
-            continue
-        metrics = result.metrics.model_dump()
+        metrics = run.result.metrics.model_dump()
         out.append(Trial(trial_id, params, "SUCCESS", metrics, returns=bar_returns(curve[0][1])))
     return out
 
@@ -184,11 +174,22 @@ def plan_trials(space: ParamSpace, method: Method, trials: int | None, seed: int
     return space.sample(random.Random(seed), trials)
 
 
+def chunk_size(trials: int, bars: int | None, bar_configs: int, max_trials: int, min_chunks: int = 1) -> int:
+    """The trials of one chunk: `trials` split evenly into the fewest chunks of at most `bar_configs`
+    bars x configs of engine work (`bars` None: unknown, by trials alone) and `max_trials` trials, and
+    `min_chunks` chunks at least when there are enough trials (one a worker). The local sweep and the
+    platform's sweeper both chunk by it."""
+    trials = max(trials, 1)
+    by_cost = math.ceil(trials * bars / max(bar_configs, 1)) if bars is not None else 1
+    count = min(max(by_cost, math.ceil(trials / max(max_trials, 1)), min_chunks, 1), trials)
+    return math.ceil(trials / count)
+
+
 def chunks(planned: list[dict[str, Value]], bars: int, workers: int) -> list[Chunk]:
     """Group trials by estimated cost (bars x configs), one chunk per worker at least if there are enough."""
-    per_chunk = max(1, min(CHUNK_BAR_CONFIGS // max(bars, 1), math.ceil(len(planned) / max(workers, 1))))
+    size = chunk_size(len(planned), bars, CHUNK_BAR_CONFIGS, len(planned) or 1, workers)
     numbered = list(enumerate(planned))
-    return [numbered[i : i + per_chunk] for i in range(0, len(numbered), per_chunk)]
+    return [numbered[i : i + size] for i in range(0, len(numbered), size)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ service stores and publishes what these return.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,13 +22,15 @@ from backtest_core.contracts import (
     TrialSpec,
 )
 from backtest_core.contracts.cache_key import compute_cache_key
+from backtest_core.engine.trials import TrialState
 from backtest_core.errors import BacktestError, ConfigError
 from backtest_core.model.candles import INTERVAL_NS
 from backtest_core.model.config import BacktestConfig, BuiltinStrategy
 from backtest_core.model.results import TrialOutcome, TrialsResult, unpack_returns
 from backtest_core.strategy.loader import load_strategy
 from backtest_research.space import Value
-from backtest_research.sweep import Objective, SweepResult, Trial, TrialState, ranked
+from backtest_research.sweep import Objective, SweepResult, Trial, ranked
+from backtest_research.sweep import chunk_size as chunk_size_of
 from backtest_research.sweep_records import SweepRecord, TrialRecord, TrialStatus
 
 from backtest_sweeper.ports import Reused
@@ -62,11 +63,8 @@ def estimated_bars(config: BacktestConfig) -> int | None:
 def chunk_size(record: SweepRecord, chunking: Chunking) -> int:
     """The trials of one chunk of this sweep: its trials split evenly into the fewest chunks of at most
     `bar_trials` bar-trials and `max_trials` trials (the same every time it is asked)."""
-    trials = max(1, record.search.size())
     bars = estimated_bars(record.config)
-    by_cost = math.ceil(trials * bars / chunking.bar_trials) if bars is not None else 1
-    chunks = max(by_cost, math.ceil(trials / chunking.max_trials), 1)
-    return min(chunking.max_trials, math.ceil(trials / chunks))
+    return chunk_size_of(record.search.size(), bars, chunking.bar_trials, chunking.max_trials)
 
 
 def chunks_to_send(

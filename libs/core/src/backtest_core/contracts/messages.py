@@ -17,6 +17,7 @@ from backtest_core.model.config import BacktestConfig, Frozen, Params, UtcDateti
 from backtest_core.model.results import TaskResult
 
 SCHEMA_VERSION: Literal[1] = 1
+MAX_FAILURE_MESSAGE = 10_000  # a failure's message, and a trial's reason, in characters
 
 
 def new_id() -> str:
@@ -81,7 +82,7 @@ class Failure(Frozen):
     """A failure a user can act on: the reason code, a message, and the user's traceback if any."""
 
     reason: FailureReason
-    message: str = Field(max_length=10_000)
+    message: str = Field(max_length=MAX_FAILURE_MESSAGE)
     traceback: str | None = Field(default=None, max_length=100_000)
 
 

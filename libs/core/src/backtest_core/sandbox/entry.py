@@ -37,13 +37,14 @@ from backtest_core.contracts import (
     SandboxResult,
 )
 from backtest_core.engine.run import run_backtest
-from backtest_core.errors import ConfigError, DataError, StrategyLoadError, StrategyRuntimeError
+from backtest_core.engine.trials import failure_of, run_trial
+from backtest_core.errors import BacktestError, DataError
 from backtest_core.metrics.performance import curve_returns
 from backtest_core.model.candles import Candles, read_candles
 from backtest_core.model.results import TrialOutcome, TrialsResult, pack_returns
 from backtest_core.model.trade_log import PACKED
 from backtest_core.sandbox.signal_wire import MAX_MESSAGE, MAX_TRACEBACK
-from backtest_core.sandbox.strategy_process import StrategyProcessError, forked_signals
+from backtest_core.sandbox.strategy_process import forked_signals
 
 SIGKILL_EXIT = 128 + signal.SIGKILL
 
@@ -94,28 +95,6 @@ def load_job(job_dir: Path) -> tuple[SandboxJob, dict[str, Candles]]:
     return job, _read_candles(job_dir, job.config.symbols, {})
 
 
-def _failure(exc: Exception) -> tuple[FailureReason, str, str | None]:
-    """The reason, message and traceback one of JOB_ERRORS ends a job (or a trial) with."""
-    match exc:
-        case ConfigError():
-            return FailureReason.INVALID_CONFIG, str(exc), None
-        case StrategyLoadError():
-            return FailureReason.INVALID_STRATEGY, str(exc), None
-        case StrategyRuntimeError():
-            return FailureReason.STRATEGY_ERROR, str(exc), exc.traceback_text
-        case DataError():
-            return FailureReason.NO_DATA, str(exc), None
-    return FailureReason.STRATEGY_ERROR, str(exc), None  # StrategyProcessError: the process ended early
-
-
-def _killed(exc: Exception) -> bool:
-    """Whether the strategy's process was killed by SIGKILL (out of memory): the whole run ends."""
-    return isinstance(exc, StrategyProcessError) and exc.killed_by == signal.SIGKILL
-
-
-JOB_ERRORS = (StrategyProcessError, ConfigError, StrategyLoadError, StrategyRuntimeError, DataError)
-
-
 def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
     """Run one job on its candles, writing its progress and final line; return 0, 1 or SIGKILL_EXIT."""
 
@@ -134,12 +113,11 @@ def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
             equity_points_max=job.equity_points_max,
             signal_source=forked_signals,
         )
-    except JOB_ERRORS as exc:
-        if _killed(exc):
+    except BacktestError as exc:
+        if exc.ends_run:
             out.flush()
             return SIGKILL_EXIT
-        reason, message, tb = _failure(exc)
-        return _error(out, job.task_id, reason, message, tb)
+        return _error(out, job.task_id, *failure_of(exc))
     line = SandboxResult(task_id=job.task_id, result=result)
     out.write(line.model_dump_json(context=PACKED) + "\n")  # trades packed
     return 0
@@ -148,43 +126,28 @@ def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
 def _run_trials(
     job: SandboxJob, candles: dict[str, Candles], out: TextIO, progress: Callable[[float, str], None]
 ) -> int:
-    """Run each trial of a chunk on the same candles; one SandboxResult with every trial's outcome.
-
-    A trial whose params the strategy refuses is SKIPPED, one that fails is FAILURE with the reason
-    (the others go on); a strategy killed by SIGKILL ends the run (SIGKILL_EXIT), as in a batch.
-    """
+    """Run each trial of a chunk on the same candles (engine.trials: a refused one SKIPPED, a failed one
+    FAILURE, the others go on); one SandboxResult with every trial's outcome. A strategy killed by
+    SIGKILL ends the run (SIGKILL_EXIT), as in a batch."""
     outcomes: list[TrialOutcome] = []
     for done, trial in enumerate(job.trials):
         try:
-            result = run_backtest(
-                job.config.with_params(trial.params),
+            run = run_trial(
+                job.config,
+                trial.params,
                 candles,
                 equity_points_max=job.equity_points_max,
                 signal_source=forked_signals,
             )
-        except ValidationError as exc:  # the params do not fit the config (e.g. a name it cannot take)
-            outcomes.append(TrialOutcome(trial=trial.trial, state="SKIPPED", reason=str(exc)[:MAX_MESSAGE]))
-        except JOB_ERRORS as exc:
-            if _killed(exc):
-                out.flush()
-                return SIGKILL_EXIT
-            reason, message, _ = _failure(exc)
-            skipped = reason is FailureReason.INVALID_CONFIG
-            outcomes.append(
-                TrialOutcome(
-                    trial=trial.trial,
-                    state="SKIPPED" if skipped else "FAILURE",
-                    reason=(message if skipped else f"{reason.value}: {message}")[:MAX_MESSAGE],
-                )
-            )
+        except BacktestError:  # ends_run: the strategy's process was killed
+            out.flush()
+            return SIGKILL_EXIT
+        if run.result is None:
+            outcomes.append(TrialOutcome(trial=trial.trial, state=run.state, reason=run.reason))
         else:
+            returns = pack_returns(curve_returns(run.result))
             outcomes.append(
-                TrialOutcome(
-                    trial=trial.trial,
-                    state="SUCCESS",
-                    metrics=result.metrics,
-                    returns=pack_returns(curve_returns(result)),
-                )
+                TrialOutcome(trial=trial.trial, state="SUCCESS", metrics=run.result.metrics, returns=returns)
             )
         progress((done + 1) / len(job.trials), "trials")
     line = SandboxResult(

@@ -45,6 +45,7 @@ class StrategyProcessError(BacktestError):
     def __init__(self, message: str, killed_by: int | None = None) -> None:
         super().__init__(message)
         self.killed_by = killed_by
+        self.ends_run = killed_by == signal.SIGKILL  # the kernel's OOM killer: the sandbox ends at once
 
 
 def set_dumpable(dumpable: bool) -> None:
