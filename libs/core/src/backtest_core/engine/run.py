@@ -193,10 +193,17 @@ def _trades(
     return TradeLog(table)
 
 
+def curve_points(bars: int, limit: int | None) -> np.ndarray:
+    """The bars an equity curve of `bars` keeps when downsampled to at most `limit` points: evenly
+    spaced, the first and the last included (every bar when it has no more than `limit`)."""
+    if limit is None or bars <= limit:
+        return np.arange(bars)
+    kept: np.ndarray = np.unique(np.round(np.linspace(0, bars - 1, max(2, limit))).astype(np.int64))
+    return kept
+
+
 def _points(union: np.ndarray, equity: np.ndarray, limit: int | None) -> list[EquityPoint]:
-    idx = np.arange(len(union))
-    if limit is not None and len(union) > limit:
-        idx = np.unique(np.round(np.linspace(0, len(union) - 1, max(2, limit))).astype(np.int64))
+    idx = curve_points(len(union), limit)
     times = utc_datetimes(union[idx])
     values = equity[idx].tolist()
     return _POINTS.validate_python([{"time": t, "equity": v} for t, v in zip(times, values, strict=True)])

@@ -7,9 +7,9 @@ holds each symbol's candles. stdout carries only SandboxLine JSON: SandboxProgre
 `--serve` keeps the process for more: it reads directory names from stdin, one per line, and runs
 each `<job_dir>/<name>` as above (the runner's warm sandbox: the next batch of the same user and
 strategy pays no container or interpreter start), until stdin ends.
-This process is the only writer: the user's strategy runs in a forked child
+This process is the only writer: a user's strategy (anything but a built-in) runs in a forked child
 (backtest_core.sandbox.strategy_process), one per job, that sends only signals over its own pipe and whose
-stdout is stderr. A child killed by SIGKILL (the
+stdout is stderr; a built-in, the engine's own code, runs here. A child killed by SIGKILL (the
 kernel's OOM killer) ends this process with exit code 137 and no line, as an OOM-killed sandbox would.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 from pydantic import ValidationError
 
 from backtest_core import __version__
@@ -36,11 +37,13 @@ from backtest_core.contracts import (
     SandboxProgress,
     SandboxResult,
 )
-from backtest_core.engine.run import run_backtest
+from backtest_core.engine.orchestrator import SignalSource, in_process_signals
+from backtest_core.engine.run import curve_points, run_backtest
 from backtest_core.engine.trials import failure_of, run_trial
 from backtest_core.errors import BacktestError, DataError
-from backtest_core.metrics.performance import curve_returns
+from backtest_core.metrics.performance import equity_returns
 from backtest_core.model.candles import Candles, read_candles
+from backtest_core.model.config import BacktestConfig, BuiltinStrategy
 from backtest_core.model.results import TrialOutcome, TrialsResult, pack_returns
 from backtest_core.model.trade_log import PACKED
 from backtest_core.sandbox.signal_wire import MAX_MESSAGE, MAX_TRACEBACK
@@ -95,6 +98,12 @@ def load_job(job_dir: Path) -> tuple[SandboxJob, dict[str, Candles]]:
     return job, _read_candles(job_dir, job.config.symbols, {})
 
 
+def signal_source(config: BacktestConfig) -> SignalSource:
+    """Where a job's signals are computed: a built-in strategy (the engine's own code) in this process,
+    any other (uploaded, or a module named by the user) in a forked child that can only send signals."""
+    return in_process_signals if isinstance(config.strategy, str | BuiltinStrategy) else forked_signals
+
+
 def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
     """Run one job on its candles, writing its progress and final line; return 0, 1 or SIGKILL_EXIT."""
 
@@ -111,7 +120,7 @@ def _run_one(job: SandboxJob, candles: dict[str, Candles], out: TextIO) -> int:
             candles,
             on_progress=progress,
             equity_points_max=job.equity_points_max,
-            signal_source=forked_signals,
+            signal_source=signal_source(job.config),
         )
     except BacktestError as exc:
         if exc.ends_run:
@@ -130,14 +139,17 @@ def _run_trials(
     FAILURE, the others go on); one SandboxResult with every trial's outcome. A strategy killed by
     SIGKILL ends the run (SIGKILL_EXIT), as in a batch."""
     outcomes: list[TrialOutcome] = []
+    source = signal_source(job.config)
     for done, trial in enumerate(job.trials):
+        curve: list[np.ndarray] = []
         try:
             run = run_trial(
                 job.config,
                 trial.params,
                 candles,
-                equity_points_max=job.equity_points_max,
-                signal_source=forked_signals,
+                equity_points_max=2,  # the result's curve is not sent: its returns are, from `curve`
+                signal_source=source,
+                on_equity=lambda _, equity, kept=curve: kept.append(equity),
             )
         except BacktestError:  # ends_run: the strategy's process was killed
             out.flush()
@@ -145,7 +157,8 @@ def _run_trials(
         if run.result is None:
             outcomes.append(TrialOutcome(trial=trial.trial, state=run.state, reason=run.reason))
         else:
-            returns = pack_returns(curve_returns(run.result))
+            equity = curve[0][curve_points(len(curve[0]), job.equity_points_max)]
+            returns = pack_returns(equity_returns(equity))  # = curve_returns of the job's curve
             outcomes.append(
                 TrialOutcome(trial=trial.trial, state="SUCCESS", metrics=run.result.metrics, returns=returns)
             )
