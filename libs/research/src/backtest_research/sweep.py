@@ -27,6 +27,7 @@ from backtest_core.metrics.performance import bar_returns
 from backtest_core.model.candles import Candles
 from backtest_core.model.config import BacktestConfig
 from backtest_core.model.results import Metrics
+from threadpoolctl import threadpool_limits
 
 from backtest_research.overfitting import (
     PBO_SPLITS_DEFAULT,
@@ -39,6 +40,7 @@ from backtest_research.space import ParamSpace, SpaceError, Value
 Method = Literal["grid", "random"]
 CHUNK_BAR_CONFIGS = 5_000_000  # bars x configs per chunk: ~1 s of engine work, few round trips
 Chunk = list[tuple[int, dict[str, Value]]]  # (trial id, params) of trials evaluated together
+_WORKER_LIMITS: list[threadpool_limits] = []  # kept for the worker's life (a limit ends when restored)
 SHARED_MEMORY = "/dev/shm"  # where the returns file lives when the machine has it
 EQUITY_POINTS_KEPT = 2  # a trial keeps its returns as an array; no EquityPoint per bar
 
@@ -128,6 +130,8 @@ _WORKER_CANDLES: dict[str, Candles] = {}
 def _init_worker(candles: dict[str, Candles]) -> None:
     _WORKER_CANDLES.clear()
     _WORKER_CANDLES.update(candles)
+    # One BLAS thread a worker: the workers are one a core, and OpenBLAS's idle threads spin on the others.
+    _WORKER_LIMITS.append(threadpool_limits(limits=1, user_api="blas"))
 
 
 @dataclass(frozen=True, slots=True)
