@@ -67,6 +67,10 @@ class SweepStore(Protocol):
         overwritten); the number stored."""
         ...
 
+    async def mark_submitted(self, sweep_id: str, trials: list[int], task_id: str, now: datetime) -> None:
+        """Mark these PLANNED trials SUBMITTED as the chunk `task_id`, in one write."""
+        ...
+
     async def reusable(self, keys: list[str]) -> dict[str, Reused]:
         """The metrics and returns of finished runs with these cache keys: a SUCCESS trial of any sweep,
         or a single backtest's SUCCESS (its returns from its equity curve)."""

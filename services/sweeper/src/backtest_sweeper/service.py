@@ -94,9 +94,7 @@ class SweeperService:
                 log.warning("sweep %s of user %s is not stored; ignored", command.sweep_id, command.user_id)
                 return
             if record.state is SweepState.PENDING:
-                trials = initial_trials(record, self._clock())
-                await self._store.add_trials(trials)
-                await self._reuse(record, trials)
+                await self._store.add_trials(await self._keyed(record, initial_trials(record, self._clock())))
                 await self._store.set_state(
                     record.sweep_id, SweepState.RUNNING, {"updated_at": self._clock()}
                 )
@@ -216,13 +214,8 @@ class SweeperService:
         planned = await self._store.trials(record.sweep_id, (TrialStatus.PLANNED,), limit)
         for chunk in chunks_to_send(planned, size, room, out == 0, all_planned=len(planned) < limit):
             task_id = chunk_task_id(record.sweep_id, [t.id for t in chunk])
-            now = self._clock()
-            submitted = [
-                t.model_copy(update={"state": TrialStatus.SUBMITTED, "task_id": task_id, "updated_at": now})
-                for t in chunk
-            ]
-            await self._store.save_trials(submitted)
-            await self._bus.submit(chunk_command(record, task_id, submitted))
+            await self._store.mark_submitted(record.sweep_id, [t.id for t in chunk], task_id, self._clock())
+            await self._bus.submit(chunk_command(record, task_id, chunk))
 
     async def _ask_tpe(self, record: SweepRecord, by_state: dict[TrialStatus, int], free: int) -> None:
         """Ask Optuna for the next trials of a TPE sweep, up to `free` and the sweep's trial count."""
@@ -236,25 +229,28 @@ class SweeperService:
         )
         now = self._clock()
         trials = [new_trial(record, have + i, params, now) for i, params in enumerate(asked)]
-        await self._store.add_trials(trials)
-        await self._reuse(record, trials)
+        await self._store.add_trials(await self._keyed(record, trials))
 
-    async def _reuse(self, record: SweepRecord, trials: list[TrialRecord]) -> None:
-        """Key each PLANNED trial as a single backtest of its config would be (data fingerprints and
-        engine included) and end those an earlier run answers SUCCESS, `cached`; the rest keep the key."""
-        planned = [t for t in trials if t.state is TrialStatus.PLANNED]
-        if self._fingerprints is None or not planned:
-            return
+    async def _keyed(self, record: SweepRecord, trials: list[TrialRecord]) -> list[TrialRecord]:
+        """The new trials, each PLANNED one keyed as a single backtest of its config would be (data
+        fingerprints and engine included), those an earlier run answers SUCCESS and `cached`."""
+        if self._fingerprints is None or not any(t.state is TrialStatus.PLANNED for t in trials):
+            return trials
         try:
             prints = await config_fingerprints(record.config, self._fingerprints)
         except DataError:
-            return  # the chunks' tasks end FAILURE naming the missing data
-        keys = {t.id: trial_cache_key(record.config, t.params, prints, self._engine) for t in planned}
+            return trials  # the chunks' tasks end FAILURE naming the missing data
+        keys = {
+            t.id: trial_cache_key(record.config, t.params, prints, self._engine)
+            for t in trials
+            if t.state is TrialStatus.PLANNED
+        }
         found = await self._store.reusable(sorted(set(keys.values())))
         objective, now = record.search.ranking(), self._clock()
-        await self._store.save_trials(
-            [reused_trial(t, keys[t.id], found.get(keys[t.id]), objective, now) for t in planned]
-        )
+        return [
+            reused_trial(t, keys[t.id], found.get(keys[t.id]), objective, now) if t.id in keys else t
+            for t in trials
+        ]
 
 
 def _chunks(trials: list[TrialRecord]) -> dict[str, list[TrialRecord]]:

@@ -117,6 +117,12 @@ class MongoSweepStore:
         done = await self._trials.bulk_write(writes, ordered=False)
         return done.matched_count
 
+    async def mark_submitted(self, sweep_id: str, trials: list[int], task_id: str, now: datetime) -> None:
+        await self._trials.update_many(
+            {"sweep_id": sweep_id, "id": {"$in": trials}, "state": TrialStatus.PLANNED.value},
+            {"$set": {"state": TrialStatus.SUBMITTED.value, "task_id": task_id, "updated_at": now}},
+        )
+
     async def reusable(self, keys: list[str]) -> dict[str, Reused]:
         found: dict[str, Reused] = {}
         if not keys:
