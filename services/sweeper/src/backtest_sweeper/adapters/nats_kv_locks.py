@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, suppress
 from backtest_messaging import ELECTION_ERRORS
 from faststream.nats import NatsBroker
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from backtest_sweeper.locks import LocalLocks, LockBusy
@@ -91,7 +91,9 @@ class NatsKvLocks:
             try:
                 revision: int = await kv.create(key, b"held")
                 return revision
-            except (KeyWrongLastSequenceError, *ELECTION_ERRORS):
+            # KeyNotFoundError: create() found the key taken, then gone when it read it (released or
+            # expired meanwhile): try again.
+            except (KeyWrongLastSequenceError, KeyNotFoundError, *ELECTION_ERRORS):
                 if time.monotonic() > deadline:
                     raise LockBusy(f"{key} held by another sweeper for over {self._wait_s:.0f} s") from None
                 await asyncio.sleep(RETRY_PAUSE_S)
