@@ -8,10 +8,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from backtest_core.contracts import BATCH_FILE, SandboxBatch, SandboxJob, SandboxResult, TrialSpec
 from backtest_core.engine.run import run_backtest
-from backtest_core.metrics.performance import curve_returns
+from backtest_core.metrics.performance import equity_returns
 from backtest_core.model.candles import Candles, read_candles, write_candles
 from backtest_core.model.config import BacktestConfig
 from backtest_core.model.results import TrialsResult, unpack_returns
@@ -363,7 +364,8 @@ def test_a_chunk_runs_each_trial_and_ends_in_one_result_of_their_metrics_and_ret
         assert outcome.returns is not None
         returns = unpack_returns(outcome.returns)
         assert len(returns) == 49
-        assert returns.tolist() == curve_returns(expected).tolist()  # bit for bit: packed as float64
+        curve = np.array([point.equity for point in expected.equity_curve])
+        assert returns.tolist() == equity_returns(curve).tolist()  # bit for bit: packed as float64
 
 
 def test_a_trial_that_fails_ends_as_failure_with_the_reason_and_the_chunk_goes_on(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from backtest_core.model.candles import interval_ns
-from backtest_core.model.results import BacktestResult
 from backtest_core.native import _kernels
 
 YEAR_NS = 365 * 86_400 * 1_000_000_000
@@ -40,12 +39,6 @@ def bar_returns(equity: np.ndarray) -> np.ndarray:
         r: np.ndarray = equity[1:] / equity[:-1]
     r -= 1.0
     return r
-
-
-def curve_returns(result: BacktestResult) -> np.ndarray:
-    """The returns between the points of the result's equity curve (every bar up to its points' limit),
-    non-finite ones (an equity of 0) as 0: what a sweep's overfitting statistics read."""
-    return equity_returns(np.array([point.equity for point in result.equity_curve], dtype=np.float64))
 
 
 def equity_returns(equity: np.ndarray) -> np.ndarray:

@@ -140,7 +140,7 @@ class TrialOutcome(Frozen):
     trial: int = Field(ge=0)
     state: Literal["SUCCESS", "FAILURE", "SKIPPED"]
     metrics: Metrics | None = None
-    returns: str | None = Field(default=None, description="curve_returns packed by pack_returns")
+    returns: str | None = Field(default=None, description="its equity curve's returns, packed")
     reason: str | None = Field(default=None, max_length=10_000)
 
 

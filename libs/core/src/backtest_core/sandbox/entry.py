@@ -158,7 +158,7 @@ def _run_trials(
             outcomes.append(TrialOutcome(trial=trial.trial, state=run.state, reason=run.reason))
         else:
             equity = curve[0][curve_points(len(curve[0]), job.equity_points_max)]
-            returns = pack_returns(equity_returns(equity))  # = curve_returns of the job's curve
+            returns = pack_returns(equity_returns(equity))  # the returns of the curve the job returns
             outcomes.append(
                 TrialOutcome(trial=trial.trial, state="SUCCESS", metrics=run.result.metrics, returns=returns)
             )
