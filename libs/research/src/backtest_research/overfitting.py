@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from backtest_core.metrics.extra import probabilistic_sharpe
+from backtest_core.metrics.performance import return_moments
 
 EULER_GAMMA = 0.5772156649015329
 PBO_SPLITS_DEFAULT = 16
@@ -33,11 +34,10 @@ PBO_SPLITS_DEFAULT = 16
 
 def per_bar_sharpe(returns: np.ndarray) -> float | None:
     """mean / sample std of per-bar returns (not annualised); None below 2 returns or without dispersion."""
-    r = np.asarray(returns, np.float64)
-    if len(r) < 2:
+    if len(returns) < 2:
         return None
-    sd = float(r.std(ddof=1))
-    return float(r.mean()) / sd if sd > 0 else None
+    moments = return_moments(returns)
+    return moments.mean / moments.sd if moments.sd > 0 else None
 
 
 def metrics_per_bar_sharpe(metrics: Mapping[str, Any] | None) -> float | None:
@@ -86,20 +86,60 @@ class Overfitting:
     logits: tuple[float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BlockSums:
+    """What CSCV needs of one trial's returns: per block of consecutive bars the sum and the sum of
+    squares (a NaN or infinite return counts as 0), so a sweep keeps S x 2 numbers a trial, not T."""
+
+    sums: np.ndarray
+    squares: np.ndarray
+
+    @classmethod
+    def of(cls, returns: np.ndarray, splits: int) -> BlockSums:
+        """Cut `returns` into `splits` blocks as np.array_split does and sum each."""
+        r = np.asarray(returns, np.float64)
+        if not np.isfinite(r).all():
+            r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+        starts = block_starts(len(r), splits)
+        return cls(np.add.reduceat(r, starts), np.add.reduceat(r * r, starts))
+
+
+def block_starts(bars: int, splits: int) -> np.ndarray:
+    """The first bar of each of `splits` blocks of `bars` bars (np.array_split's cut: larger blocks first)."""
+    size, extra = divmod(bars, splits)
+    lengths = np.full(splits, size, np.int64)
+    lengths[:extra] += 1
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+
 def probability_of_overfitting(returns: np.ndarray, splits: int = PBO_SPLITS_DEFAULT) -> Overfitting | None:
     """CSCV over a T x N matrix of per-bar returns; None for fewer than 2 trials or 2 bars per block."""
     r = np.asarray(returns, np.float64)
     if r.ndim != 2:
         raise ValueError(f"expected a bars x trials matrix, got shape {r.shape}")
+    _check_splits(splits)
+    if r.shape[0] < 2 * splits:
+        return None
+    return overfitting_of_blocks([BlockSums.of(r[:, j], splits) for j in range(r.shape[1])], r.shape[0])
+
+
+def _check_splits(splits: int) -> None:
     if splits < 2 or splits % 2:
         raise ValueError(f"splits must be an even number >= 2, got {splits}")
-    bars, trials = r.shape
-    if trials < 2 or bars < 2 * splits:
+
+
+def overfitting_of_blocks(trials: list[BlockSums], bars: int) -> Overfitting | None:
+    """CSCV over the block sums of N trials of `bars` returns each (see BlockSums); None for fewer than
+    2 trials or 2 bars per block."""
+    if len(trials) < 2:
         return None
-    blocks = np.array_split(np.arange(bars), splits)
-    sums = np.array([r[b].sum(axis=0) for b in blocks])
-    squares = np.array([(r[b] ** 2).sum(axis=0) for b in blocks])
-    counts = np.array([len(b) for b in blocks], np.float64)
+    splits = len(trials[0].sums)
+    _check_splits(splits)
+    if bars < 2 * splits:
+        return None
+    sums = np.column_stack([t.sums for t in trials])
+    squares = np.column_stack([t.squares for t in trials])
+    counts = np.diff(np.append(block_starts(bars, splits), bars)).astype(np.float64)
     chosen = np.zeros((math.comb(splits, splits // 2), splits))
     for row, blocks_in in enumerate(itertools.combinations(range(splits), splits // 2)):
         chosen[row, list(blocks_in)] = 1.0
@@ -109,6 +149,6 @@ def probability_of_overfitting(returns: np.ndarray, splits: int = PBO_SPLITS_DEF
     best_oos = out_of_sample[np.arange(len(best)), best][:, None]
     below = np.sum(out_of_sample < best_oos, axis=1)
     ties = np.sum(out_of_sample == best_oos, axis=1) - 1
-    w = (1 + below + 0.5 * ties) / (trials + 1)
+    w = (1 + below + 0.5 * ties) / (len(trials) + 1)
     logits = [math.log(x / (1.0 - x)) for x in w]
     return Overfitting(sum(1 for x in logits if x <= 0) / len(logits), tuple(logits))

@@ -31,9 +31,10 @@ from threadpoolctl import threadpool_limits
 
 from backtest_research.overfitting import (
     PBO_SPLITS_DEFAULT,
+    BlockSums,
     deflated_sharpe,
+    overfitting_of_blocks,
     per_bar_sharpe,
-    probability_of_overfitting,
 )
 from backtest_research.space import ParamSpace, SpaceError, Value
 
@@ -136,15 +137,15 @@ def _init_worker(candles: dict[str, Candles]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReturnsFile:
-    """A bars x columns float64 file (in memory where /dev/shm exists) that workers write returns into,
-    so 4 MB a trial on 525,600 bars never travels through a pipe."""
+    """A columns x bars float64 file (in memory where /dev/shm exists) that workers write returns into,
+    so 4 MB a trial on 525,600 bars never travels through a pipe; a trial's returns are one row of it."""
 
     path: str
     rows: int
     columns: int
 
-    def open(self, mode: Literal["r+", "w+"]) -> np.memmap:
-        return np.memmap(self.path, np.float64, mode, shape=(self.rows, self.columns))
+    def open(self, mode: Literal["r", "r+", "w+"]) -> np.memmap:
+        return np.memmap(self.path, np.float64, mode, shape=(self.columns, self.rows))
 
 
 def _run_chunk(
@@ -155,7 +156,7 @@ def _run_chunk(
         matrix = returns.open("r+")
         for column, trial in enumerate(trials, first_column):
             if trial.returns is not None and len(trial.returns) == returns.rows:
-                matrix[:, column] = trial.returns
+                matrix[column] = trial.returns
                 trial.returns = None  # in the file, column `column`
         matrix.flush()
     return trials
@@ -166,7 +167,11 @@ def return_rows(base: BacktestConfig, candles: Mapping[str, Candles]) -> int:
     start = None if base.start is None else int(pd.Timestamp(base.start).as_unit("ns").value)
     end = None if base.end is None else int(pd.Timestamp(base.end).as_unit("ns").value)
     times = [candles[s].between(start, end).open_time for s in base.symbols if s in candles]
-    return max(0, len(np.unique(np.concatenate(times))) - 1) if times else 0
+    if not times:
+        return 0
+    ordered = np.sort(np.concatenate(times))  # each symbol's times are increasing; the union counts once
+    bars = int(np.count_nonzero(np.diff(ordered))) + 1 if len(ordered) else 0
+    return max(0, bars - 1)
 
 
 def plan_trials(space: ParamSpace, method: Method, trials: int | None, seed: int) -> list[dict[str, Value]]:
@@ -234,19 +239,20 @@ def overfitting_of(
     trials: list[Trial], best: Trial | None, splits: int = PBO_SPLITS_DEFAULT
 ) -> dict[str, Any]:
     """PBO of the successful trials, PSR and deflated Sharpe of the best, and N (successful trials)."""
-    done = [t for t in trials if t.state == "SUCCESS" and t.returns is not None]
-    sharpes = [s for s in (per_bar_sharpe(t.returns) for t in done if t.returns is not None) if s is not None]
+    returns = [t.returns for t in trials if t.state == "SUCCESS" and t.returns is not None]
+    sharpes = [s for s in map(per_bar_sharpe, returns) if s is not None]
     pbo = None
-    if len(done) >= 2:
-        matrix = np.column_stack([t.returns for t in done if t.returns is not None])
-        found = probability_of_overfitting(np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0), splits)
+    if len(returns) >= 2 and len(returns[0]) >= 2 * splits:
+        bars = len(returns[0])  # every trial's returns span the same bars (the sweeper drops others)
+        blocks = [BlockSums.of(r, splits) for r in returns if len(r) == bars]
+        found = overfitting_of_blocks(blocks, bars)
         pbo = found.pbo if found is not None else None
     best_returns = best.returns if best is not None else None
     return {
         "pbo": pbo,
         "deflated_sharpe": deflated_sharpe(best_returns, sharpes) if best_returns is not None else None,
         "psr": probabilistic_sharpe(best_returns) if best_returns is not None else None,
-        "trials": len(done),
+        "trials": len(returns),
         "pbo_splits": splits,
     }
 
@@ -304,11 +310,11 @@ def trial_evaluator(
                 done += future.result()
                 if on_trials:
                     on_trials(size)
-            matrix = np.array(returns.open("r+"))  # one copy out of the file, then columns of it
+            matrix = returns.open("r")  # stays mapped (in memory) while a trial's row of it is kept
             for future, (_, first) in futures.items():
                 for column, trial in enumerate(future.result(), first):
                     if trial.state == "SUCCESS" and trial.returns is None:
-                        trial.returns = matrix[:, column]
+                        trial.returns = matrix[column]
         return done
 
     try:
