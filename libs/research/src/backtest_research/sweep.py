@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from backtest_core.engine.market import shared_market
 from backtest_core.engine.trials import TrialState, run_trial
 from backtest_core.metrics.extra import probabilistic_sharpe
 from backtest_core.metrics.performance import bar_returns
@@ -112,10 +113,16 @@ def run_trials(
 ) -> list[Trial]:
     """Evaluate a chunk of trials on candles loaded once: each a backtest of `base` with its params."""
     out = []
+    market = shared_market(base, candles)  # params change the strategy, never the bars it reads
     for trial_id, params in trials:
         curve: list[Curve] = []
         run = run_trial(
-            base, params, candles, equity_points_max=EQUITY_POINTS_KEPT, on_equity=keep_curve(curve)
+            base,
+            params,
+            candles,
+            equity_points_max=EQUITY_POINTS_KEPT,
+            on_equity=keep_curve(curve),
+            market=market,
         )
         if run.result is None:
             out.append(Trial(trial_id, params, run.state, reason=run.reason))

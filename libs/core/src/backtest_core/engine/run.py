@@ -8,7 +8,8 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from backtest_core import __version__
-from backtest_core.engine.equity import EquityCurve, build_equity, closes_on_grid
+from backtest_core.engine.equity import EquityCurve, build_equity
+from backtest_core.engine.market import Market, market_key, prepare_market
 from backtest_core.engine.orchestrator import (
     SignalPath,
     SignalSource,
@@ -19,12 +20,10 @@ from backtest_core.engine.orchestrator import (
 from backtest_core.engine.portfolio import ReplayResults, replay_timeline
 from backtest_core.engine.proposals import EXIT_AT_CLOSE, EXIT_REASONS, ProposalSettings, build_proposals
 from backtest_core.engine.run_progress import ProgressCallback, RunProgress
-from backtest_core.errors import DataError
 from backtest_core.gc_pause import gc_paused
 from backtest_core.metrics.extra import (
     alpha_beta,
     buy_and_hold_return_pct,
-    buy_and_hold_value,
     kelly_fraction,
     probabilistic_sharpe,
     system_quality_number,
@@ -45,7 +44,6 @@ from backtest_core.model.candles import Candles, interval_ns
 from backtest_core.model.config import BacktestConfig
 from backtest_core.model.period_returns import period_returns
 from backtest_core.model.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
-from backtest_core.model.time_range import describe_range, epoch_ns
 from backtest_core.model.trade_log import TradeLog
 from backtest_core.model.trade_rows import TradeTable, utc_datetimes
 
@@ -61,6 +59,7 @@ def run_backtest(
     signal_path: SignalPath = "auto",
     signal_source: SignalSource = in_process_signals,
     on_equity: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    market: Market | None = None,
 ) -> BacktestResult:
     """Run one backtest over `candles` (by symbol) and return its result.
 
@@ -71,11 +70,16 @@ def run_backtest(
     process by default; the sandbox entry runs the strategy in its own process). `on_progress(fraction,
     stage)` follows backtest_core.engine.run_progress. `on_equity(times_ns, equity)` receives the whole
     per-bar curve as arrays (before any downsampling: a sweep's returns without a model per bar). The
-    engine never reads the wall clock.
+    engine never reads the wall clock. `market`: the config's market prepared from `candles` (a sweep's
+    trials share one, engine.market); prepared here when None.
     """
     progress = RunProgress(on_progress)
     progress.loading()
-    data = _select(config, candles)
+    if market is None:
+        market = prepare_market(config, candles)
+    elif not market.serves(config):
+        raise ValueError(f"the market given is of {market.key}, the config reads {market_key(config)}")
+    data, union, closes = market.data, market.union, market.closes
     progress.signals({symbol: len(c) for symbol, c in data.items()})
     signals = signal_source(config, data, signal_path, progress.symbol)
     settings = ProposalSettings(
@@ -87,14 +91,7 @@ def run_backtest(
     )
     tables = {symbol: build_proposals(data[symbol], signals[symbol], settings) for symbol in config.symbols}
     symbols = config.symbols
-    ordered = [data[s] for s in symbols]
-    first = ordered[0].open_time
-    if all(len(c.open_time) == len(first) and np.array_equal(c.open_time, first) for c in ordered):
-        union = first
-    else:
-        union = np.unique(np.concatenate([c.open_time for c in ordered]))
     timeline = merge_timeline(tables, data, symbols, union)
-    closes = [closes_on_grid(c, union) for c in ordered]
     progress.portfolio()
     with gc_paused():  # from here on only acyclic objects are made (floats, dicts, trades)
         results = replay_timeline(
@@ -127,7 +124,7 @@ def run_backtest(
                 pnl,
                 still_open,
                 [data[s].close for s in symbols],
-                bar_returns(buy_and_hold_value(closes)),
+                market.benchmark_returns,
             ),
             per_symbol=_per_symbol(config, results, pnl, still_open, curve, data),
             equity_curve=_points(union, curve.equity, equity_points_max),
@@ -138,26 +135,6 @@ def run_backtest(
         )
     progress.done()
     return result
-
-
-def _select(config: BacktestConfig, candles: Mapping[str, Candles]) -> dict[str, Candles]:
-    start = None if config.start is None else epoch_ns(config.start)
-    end = None if config.end is None else epoch_ns(config.end)
-    out = {}
-    for symbol in config.symbols:
-        c = candles.get(symbol)
-        if c is None:
-            raise DataError(f"no candles given for {symbol}; given symbols are {sorted(candles)}")
-        if c.interval != config.interval:
-            raise DataError(
-                f"{symbol}: candles have interval {c.interval!r}, config.interval is {config.interval!r}"
-            )
-        if start is not None or end is not None:
-            c = c.between(start, end)
-        if len(c) == 0:
-            raise DataError(f"no candles for {symbol} {describe_range(config.start, config.end)}")
-        out[symbol] = c
-    return out
 
 
 def _trades(

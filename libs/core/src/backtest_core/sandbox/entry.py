@@ -37,6 +37,7 @@ from backtest_core.contracts import (
     SandboxProgress,
     SandboxResult,
 )
+from backtest_core.engine.market import shared_market
 from backtest_core.engine.orchestrator import SignalSource, in_process_signals
 from backtest_core.engine.run import curve_points, run_backtest
 from backtest_core.engine.trials import failure_of, run_trial
@@ -140,6 +141,7 @@ def _run_trials(
     SIGKILL ends the run (SIGKILL_EXIT), as in a batch."""
     outcomes: list[TrialOutcome] = []
     source = signal_source(job.config)
+    market = shared_market(job.config, candles)  # params change the strategy, never the bars it reads
     for done, trial in enumerate(job.trials):
         curve: list[np.ndarray] = []
         try:
@@ -150,6 +152,7 @@ def _run_trials(
                 equity_points_max=2,  # the result's curve is not sent: its returns are, from `curve`
                 signal_source=source,
                 on_equity=lambda _, equity, kept=curve: kept.append(equity),
+                market=market,
             )
         except BacktestError:  # ends_run: the strategy's process was killed
             out.flush()
