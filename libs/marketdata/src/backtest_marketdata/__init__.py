@@ -1,6 +1,7 @@
 """Candle and symbol storage in MongoDB (bucketed documents), Binance archive ingestion and REST client."""
 
 from backtest_marketdata.binance_rest import BinanceApiError, BinanceKlineClient, BinanceSettings
+from backtest_marketdata.bucket_cache import BucketCache
 from backtest_marketdata.candle_store import MongoCandleStore, find_gaps
 from backtest_marketdata.ingest import FileOutcome, Ingestor, IngestSummary, discover, verify_checksum
 from backtest_marketdata.models import (
@@ -19,6 +20,7 @@ __all__ = [
     "BinanceApiError",
     "BinanceKlineClient",
     "BinanceSettings",
+    "BucketCache",
     "Coverage",
     "FileOutcome",
     "Gap",

@@ -17,6 +17,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
+from backtest_marketdata.bucket_cache import BucketCache
 from backtest_marketdata.buckets import PACKED_FIELDS, Columns, bucket_of, bucket_starts, merge
 from backtest_marketdata.models import Coverage, Gap, WriteReport
 
@@ -35,12 +36,19 @@ class MongoCandleStore:
 
     Writes go to the primary with majority write concern and are idempotent: a bar already stored with
     the same values changes nothing. Pass a database from a read-only, secondary-preferred client to a
-    store that only loads.
+    store that only loads. With a `cache`, a load asks for the buckets' hashes first and fetches only the
+    buckets the cache does not hold by that hash (backtest_marketdata.bucket_cache).
     """
 
-    def __init__(self, db: Database[dict[str, Any]], collection: str = CANDLES_COLLECTION) -> None:
+    def __init__(
+        self,
+        db: Database[dict[str, Any]],
+        collection: str = CANDLES_COLLECTION,
+        cache: BucketCache | None = None,
+    ) -> None:
         self._read: Collection[dict[str, Any]] = db[collection]
         self._write = self._read.with_options(write_concern=WriteConcern("majority"))
+        self._cache = cache
 
     def ensure_indexes(self) -> None:
         """Create the unique (symbol, interval, bucket) index (needs a writing user)."""
@@ -119,12 +127,37 @@ class MongoCandleStore:
     ) -> Candles:
         """Return the stored bars with start_ns <= open_time < end_ns (None: unbounded), as numpy arrays."""
         interval_ns(interval)
-        parts = [Columns.unpack(doc) for doc in self._buckets(symbol, interval, start_ns, end_ns, _PACKED)]
+        if self._cache is None:
+            parts = [
+                Columns.unpack(doc) for doc in self._buckets(symbol, interval, start_ns, end_ns, _PACKED)
+            ]
+        else:
+            parts = self._cached_parts(self._cache, symbol, interval, start_ns, end_ns)
         columns = Columns.concat(parts)
         candles = Candles(symbol=symbol, interval=interval, **_as_kwargs(columns))
         if start_ns is None and end_ns is None:
             return candles
         return candles.between(start_ns, end_ns)
+
+    def _cached_parts(
+        self, cache: BucketCache, symbol: str, interval: str, start_ns: int | None, end_ns: int | None
+    ) -> list[Columns]:
+        """The buckets of the range in order: held ones from `cache` by their stored hash, the others
+        fetched (one query) and put in it under the hash they were stored with."""
+        metas = list(self._buckets(symbol, interval, start_ns, end_ns, _META))
+        parts: dict[int, Columns] = {}
+        for meta in metas:
+            held = cache.get((symbol, interval, meta["bucket"], str(meta["sha256"])))
+            if held is not None:
+                parts[meta["bucket"]] = held
+        missing = [meta["bucket"] for meta in metas if meta["bucket"] not in parts]
+        if missing:
+            query = {"symbol": symbol, "interval": interval, "bucket": {"$in": missing}}
+            for doc in self._read.find(query, {**_PACKED, "sha256": 1}):
+                columns = Columns.unpack(doc)
+                parts[doc["bucket"]] = columns
+                cache.put((symbol, interval, doc["bucket"], str(doc["sha256"])), columns)
+        return [parts[bucket] for bucket in sorted(parts)]
 
     def open_times(
         self, symbol: str, interval: str, start_ns: int | None = None, end_ns: int | None = None

@@ -10,6 +10,7 @@ import pytest
 from backtest_core.errors import DataError
 from backtest_core.io.data_files import read_binance_klines
 from backtest_core.model.candles import Candles
+from backtest_marketdata.bucket_cache import BucketCache
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.models import Coverage, Symbol, SymbolFilter
 from backtest_marketdata.mongo import reader_client
@@ -195,3 +196,27 @@ def test_filter_by_data_coverage(symbols: MongoSymbolStore, real_files: Any) -> 
 def test_coverage_criteria_without_an_interval_are_rejected(symbols: MongoSymbolStore) -> None:
     with pytest.raises(DataError, match="need has_interval"):
         symbols.filter(SymbolFilter(max_gaps=0))
+
+
+def test_a_cached_store_fetches_only_buckets_it_does_not_hold_by_their_hash(
+    store: MongoCandleStore, mongo_db: Database[dict[str, Any]]
+) -> None:
+    bars = minute_bars("BTCUSDT", JAN_2024, 31 * 1440 + 100)  # two monthly buckets
+    store.write(bars)
+    cache = BucketCache(64 * 2**20)
+    cached = MongoCandleStore(mongo_db, cache=cache)
+
+    first = cached.load("BTCUSDT", "1m")
+    again = cached.load("BTCUSDT", "1m", JAN_2024 + 10 * MINUTE, JAN_2024 + 31 * 1440 * MINUTE + 5 * MINUTE)
+    assert (cache.misses, cache.hits, len(cache)) == (2, 2, 2)
+    assert np.array_equal(first.close, bars.close) and len(again) == 31 * 1440 - 10 + 5
+    assert np.array_equal(again.close, bars.close[10 : 31 * 1440 + 5])
+
+    # re-ingested February: its new hash misses, January is still answered from memory
+    february = bars.between(JAN_2024 + 31 * 1440 * MINUTE, None)
+    store.write(Candles(**{**_fields(february), "close": february.close * 2.0}))
+    after = cached.load("BTCUSDT", "1m")
+    assert (cache.misses, cache.hits) == (3, 3)
+    assert np.array_equal(after.close[: 31 * 1440], bars.close[: 31 * 1440])
+    assert np.array_equal(after.close[31 * 1440 :], february.close * 2.0)
+    assert np.array_equal(after.close, store.load("BTCUSDT", "1m").close)

@@ -36,6 +36,7 @@ from backtest_runner.heartbeats import BEATS_PER_TTL, RunnerHeartbeats, heartbea
 from backtest_runner.ports import CandleSource, Sandbox
 from backtest_runner.progress import ProgressThrottle
 from backtest_runner.sandbox.docker_sandbox import DockerSandbox, SandboxContainers
+from backtest_runner.sandbox.limits import MIB
 from backtest_runner.sandbox.seccomp import load_seccomp_profile
 from backtest_runner.service import RunnerService
 from backtest_runner.settings import RunnerSettings
@@ -93,7 +94,9 @@ class RunnerApp:
             self.sandbox = docker_sandbox
             self._containers = SandboxContainers(client, settings.instance_id)
         if self.candles is None:
-            self.candles, mongo = MongoCandleSource.connect(settings.mongodb_uri, settings.mongodb_database)
+            self.candles, mongo = MongoCandleSource.connect(
+                settings.mongodb_uri, settings.mongodb_database, settings.candle_cache_mb * MIB
+            )
             self._closers.append(mongo.close)
         removed = self.sandbox.remove_orphans()
         if removed:

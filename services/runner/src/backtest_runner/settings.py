@@ -90,6 +90,11 @@ class RunnerSettings(BaseSettings):
     wall_clock_s: float = Field(default=300.0, gt=0)
     output_limit_bytes: int = Field(default=64 * MIB, ge=4096)
     equity_points_max: int = Field(default=5000, ge=2)
+    candle_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="memory for candle buckets kept by their hash between jobs (0: load every job's anew)",
+    )
     progress_interval_s: float = Field(
         default=0.25,
         ge=0,

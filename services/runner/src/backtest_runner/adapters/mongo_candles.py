@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backtest_core.model.candles import Candles
-from backtest_marketdata import MongoCandleStore, database_name, reader_client
+from backtest_marketdata import BucketCache, MongoCandleStore, database_name, reader_client
 from pymongo import MongoClient
 
 
@@ -20,11 +20,15 @@ class MongoCandleSource:
         self._store = store
 
     @classmethod
-    def connect(cls, uri: str, database: str | None = None) -> tuple[MongoCandleSource, MongoClient[Any]]:
-        """Build the source over `database` (default: the URI's) and return it with its client to close."""
+    def connect(
+        cls, uri: str, database: str | None = None, cache_bytes: int = 0
+    ) -> tuple[MongoCandleSource, MongoClient[Any]]:
+        """Build the source over `database` (default: the URI's) and return it with its client to close;
+        with `cache_bytes` > 0 it keeps loaded buckets in memory by their hash (BucketCache)."""
         client = reader_client(uri, appname="backtest-runner")
         db = client.get_database(database or database_name(uri))
-        return cls(MongoCandleStore(db)), client
+        cache = BucketCache(cache_bytes) if cache_bytes > 0 else None
+        return cls(MongoCandleStore(db, cache=cache)), client
 
     def load(self, symbol: str, interval: str, start_ns: int | None, end_ns: int | None) -> Candles:
         """Return the stored bars with start_ns <= open_time < end_ns."""
