@@ -90,7 +90,8 @@ class FakeSweepStore:
         return found[:limit] if limit else found
 
     async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
-        return sorted((t for t in self.trial_rows.values() if t.task_id == task_id), key=lambda t: t.id)
+        found = sorted((t for t in self.trial_rows.values() if t.task_id == task_id), key=lambda t: t.id)
+        return [t.model_copy(update={"returns": None}) for t in found]
 
     async def save_trials(self, trials: list[TrialRecord]) -> int:
         stored = 0
@@ -132,7 +133,8 @@ class FakeSweepStore:
 
     async def best(self, sweep_id: str) -> TrialRecord | None:
         scored = [t for t in await self.trials(sweep_id) if t.score is not None]
-        return min(scored, key=lambda t: (-(t.score or 0.0), t.id)) if scored else None
+        best = min(scored, key=lambda t: (-(t.score or 0.0), t.id)) if scored else None
+        return best.model_copy(update={"returns": None}) if best else None
 
     async def other_sharpes(self, user_id: str, config: BacktestConfig, sweep_id: str) -> list[float]:
         return list(self.earlier_sharpes)

@@ -59,7 +59,7 @@ class SweepStore(Protocol):
         ...
 
     async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
-        """The trials a chunk's task runs, in id order (none for a task of no sweep)."""
+        """The trials a chunk's task runs, in id order (none for a task of no sweep), without returns."""
         ...
 
     async def save_trials(self, trials: list[TrialRecord]) -> int:
@@ -85,7 +85,7 @@ class SweepStore(Protocol):
         ...
 
     async def best(self, sweep_id: str) -> TrialRecord | None:
-        """The trial with the highest score (the lowest id among equals), or None."""
+        """The trial with the highest score (the lowest id among equals), or None; without returns."""
         ...
 
     async def set_state(self, sweep_id: str, state: SweepState, fields: Mapping[str, Any]) -> bool:

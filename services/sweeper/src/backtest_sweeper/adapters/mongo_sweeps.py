@@ -34,6 +34,7 @@ from backtest_sweeper.ports import Reused
 Document = dict[str, Any]
 _ENDED = [state.value for state in TERMINAL_SWEEP_STATES]
 _OPEN = [state.value for state in OPEN_TRIALS]
+_NO_RETURNS = {"returns": 0}  # a trial read to be advanced or shown, not ranked: its returns stay stored
 
 
 class MongoSweepStore:
@@ -104,7 +105,7 @@ class MongoSweepStore:
         return [read_trial(document) async for document in found]
 
     async def trials_of_task(self, task_id: str) -> list[TrialRecord]:
-        found = self._trials.find({"task_id": task_id}).sort("id", ASCENDING)
+        found = self._trials.find({"task_id": task_id}, _NO_RETURNS).sort("id", ASCENDING)
         return [read_trial(document) async for document in found]
 
     async def save_trials(self, trials: list[TrialRecord]) -> int:
@@ -157,7 +158,7 @@ class MongoSweepStore:
         return {TrialStatus(row["_id"]): int(row["n"]) for row in rows}
 
     async def best(self, sweep_id: str) -> TrialRecord | None:
-        found = self._trials.find({"sweep_id": sweep_id, "score": {"$ne": None}})
+        found = self._trials.find({"sweep_id": sweep_id, "score": {"$ne": None}}, _NO_RETURNS)
         best = await found.sort([("score", DESCENDING), ("id", ASCENDING)]).limit(1).to_list()
         return read_trial(best[0]) if best else None
 
