@@ -53,6 +53,17 @@ def _until_ended(platform: Platform, http: httpx.Client, sweep_id: str) -> dict[
     pytest.fail(f"sweep {sweep_id} did not end in {SWEEP_TIMEOUT_S} s\n{platform.log_tails()}")
 
 
+def _until_trials_end(platform: Platform, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
+    """The sweep's status once its first trials have ended."""
+    deadline = time.monotonic() + SWEEP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = http.get(f"/sweep/{sweep_id}").json()
+        if status["counts"]["done"] + status["counts"]["failed"] + status["counts"]["skipped"] > 0:
+            return status
+        time.sleep(0.05)
+    pytest.fail(f"no trial of sweep {sweep_id} ended in {SWEEP_TIMEOUT_S} s\n{platform.log_tails()}")
+
+
 def _submit(http: httpx.Client, search: dict[str, Any]) -> dict[str, Any]:
     submitted = http.post("/sweep/submit", json={**BASE, "search": search})
     assert submitted.status_code == 202, submitted.text
@@ -177,10 +188,10 @@ def test_the_same_sweep_again_is_answered_by_the_result_cache(swept, platform):
 
 
 def test_cancel_stops_a_sweep_and_every_trial_ends(platform):
-    search = {"space": ["fast=2:40:1", "slow=60,70"], "objective": "sharpe"}
+    search = {"space": ["fast=2:40:1", "slow=60:200:10"], "objective": "sharpe"}  # 39 x 15 trials
     with httpx.Client(base_url=platform.gateway_url, headers=_headers("sweeper-carol"), timeout=30) as http:
         submitted = _submit(http, search)
-        time.sleep(1.0)
+        _until_trials_end(platform, http, submitted["sweep_id"])  # mid-sweep: chunks ran, many are queued
         cancel = http.post(f"/sweep/{submitted['sweep_id']}/cancel")
         status = _until_ended(platform, http, submitted["sweep_id"])
 
@@ -189,7 +200,7 @@ def test_cancel_stops_a_sweep_and_every_trial_ends(platform):
     assert status["state"] == "CANCELLED"
     assert counts["cancelled"] > 0 and counts["running"] == 0
     assert (
-        counts["done"] + counts["failed"] + counts["skipped"] + counts["cancelled"] == counts["total"] == 78
+        counts["done"] + counts["failed"] + counts["skipped"] + counts["cancelled"] == counts["total"] == 585
     )
 
 

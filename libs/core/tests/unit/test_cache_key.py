@@ -1,7 +1,6 @@
 """The cache key: same result-relevant inputs give the same key, anything else a different one."""
 
 import pytest
-from backtest_core.contracts import TrialSpec
 from backtest_core.contracts.cache_key import canonical_json, compute_cache_key, data_key
 from backtest_core.model.config import BacktestConfig
 
@@ -78,13 +77,3 @@ def test_fingerprints_must_name_every_symbol() -> None:
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
     assert canonical_json({"b": 1, "a": [1.5, {"d": 2, "c": 3}]}) == '{"a":[1.5,{"c":3,"d":2}],"b":1}'
     assert data_key("BTCUSDT", "1h") == "BTCUSDT/1h"
-
-
-def test_a_chunks_key_names_its_trials_and_a_backtests_key_is_as_before() -> None:
-    base, prints = config(), PRINTS
-    trials = (TrialSpec(trial=0, params={"fast": 5}),)
-    plain = compute_cache_key(base, prints, "0.1.0")
-    assert compute_cache_key(base, prints, "0.1.0", ()) == plain
-    chunk = compute_cache_key(base, prints, "0.1.0", trials)
-    assert chunk != plain
-    assert compute_cache_key(base, prints, "0.1.0", (TrialSpec(trial=0, params={"fast": 6}),)) != chunk

@@ -82,7 +82,7 @@ class SchedulerService:
     async def cache_key(self, command: SubmitBacktest) -> str:
         """Return the cache key of a submission; DataError if a symbol has no candles in range."""
         prints = await config_fingerprints(command.config, self._fingerprints)
-        return compute_cache_key(command.config, prints, self._engine, command.trials)
+        return compute_cache_key(command.config, prints, self._engine)
 
     async def submit(self, command: SubmitBacktest) -> None:
         """Accept a backtest: answer from the cache or queue its first job."""
@@ -94,14 +94,19 @@ class SchedulerService:
                 if self._admission is not None and existing.state is TaskState.PENDING:
                     await self._admission.offer(existing.job())  # a crash may have come before the offer
                 return await self._execute(plan, stored.revision if stored else None)
+            if command.trials:
+                # A chunk's trials are the sweeper's to reuse, by their own keys (no `backtests` document
+                # holds a chunk's result): a chunk has no cache key, and its data is checked by its run.
+                return await self._execute(
+                    decisions.plan_submit(command, None, "", None, self._clock()), None
+                )
             try:
                 key = await self.cache_key(command)
             except DataError as error:
                 failure = Failure(reason=FailureReason.NO_DATA, message=str(error)[:10_000])
                 plan = decisions.plan_rejected_submit(command, None, failure, self._clock())
                 return await self._execute(plan, None)
-            # A chunk's trials are the sweeper's to reuse (no `backtests` document holds a chunk's result).
-            cached = None if command.trials else await self._cache.find_success(key)
+            cached = await self._cache.find_success(key)
             await self._execute(decisions.plan_submit(command, None, key, cached, self._clock()), None)
 
     async def cancel(self, command: CancelBacktest) -> None:

@@ -211,6 +211,20 @@ def ended_trials(
     ]
 
 
+def moved(
+    by_state: Mapping[TrialStatus, int], count: int, source: TrialStatus, target: TrialStatus
+) -> dict[TrialStatus, int]:
+    """The trials by status after `count` of them went from `source` to `target`."""
+    out = dict(by_state)
+    out[source] = out.get(source, 0) - count
+    out[target] = out.get(target, 0) + count
+    if out[source] < 0:
+        raise ValueError(f"{count} trials cannot leave {source.value}: it held {by_state.get(source, 0)}")
+    if out[source] == 0:
+        del out[source]
+    return out
+
+
 def sweep_counts(by_state: Mapping[TrialStatus, int], total: int) -> SweepCounts:
     """The counts the API shows from the trials by status; `total` is the trials the sweep will have."""
     return SweepCounts(

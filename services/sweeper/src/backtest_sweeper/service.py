@@ -51,6 +51,7 @@ from backtest_sweeper.plan import (
     chunks_to_send,
     ended_trials,
     initial_trials,
+    moved,
     new_trial,
     research_trial,
     reused_trial,
@@ -152,8 +153,11 @@ class SweeperService:
         """Send chunks up to the in-flight limit, recount, and end the sweep when no trial is open."""
         by_state = await self._store.counts(record.sweep_id)
         if record.state is SweepState.RUNNING:
-            await self._send_chunks(record, by_state)
-            by_state = await self._store.counts(record.sweep_id)
+            sent = await self._send_chunks(record, by_state)
+            if record.search.method == "tpe":  # it may have asked for new trials: count again
+                by_state = await self._store.counts(record.sweep_id)
+            elif sent:
+                by_state = moved(by_state, sent, TrialStatus.PLANNED, TrialStatus.SUBMITTED)
         total = max(record.search.size(), sum(by_state.values()))
         counts = sweep_counts(by_state, total)
         best = best_summary(await self._store.best(record.sweep_id))
@@ -203,8 +207,9 @@ class SweeperService:
             await self._store.set_state(record.sweep_id, state, fields)
         return state
 
-    async def _send_chunks(self, record: SweepRecord, by_state: dict[TrialStatus, int]) -> None:
-        """Mark the chunks that fit in the in-flight limit SUBMITTED, then send each as one task."""
+    async def _send_chunks(self, record: SweepRecord, by_state: dict[TrialStatus, int]) -> int:
+        """Mark the chunks that fit in the in-flight limit SUBMITTED, then send each as one task; the
+        number of trials sent."""
         out = by_state.get(TrialStatus.SUBMITTED, 0)
         room = self._in_flight - out
         size = chunk_size(record, self._chunking)
@@ -212,10 +217,13 @@ class SweeperService:
             await self._ask_tpe(record, by_state, min(room, size))
         limit = (max(room, 0) // size + 1) * size + 1  # one more than the chunks that could fit
         planned = await self._store.trials(record.sweep_id, (TrialStatus.PLANNED,), limit)
+        sent = 0
         for chunk in chunks_to_send(planned, size, room, out == 0, all_planned=len(planned) < limit):
             task_id = chunk_task_id(record.sweep_id, [t.id for t in chunk])
             await self._store.mark_submitted(record.sweep_id, [t.id for t in chunk], task_id, self._clock())
             await self._bus.submit(chunk_command(record, task_id, chunk))
+            sent += len(chunk)
+        return sent
 
     async def _ask_tpe(self, record: SweepRecord, by_state: dict[TrialStatus, int], free: int) -> None:
         """Ask Optuna for the next trials of a TPE sweep, up to `free` and the sweep's trial count."""

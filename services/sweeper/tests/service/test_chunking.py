@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from backtest_core.model.config import BacktestConfig
 from backtest_research.sweep_records import TrialRecord, TrialStatus
-from backtest_sweeper.plan import Chunking, chunk_size, chunks_to_send, estimated_bars
+from backtest_sweeper.plan import Chunking, chunk_size, chunks_to_send, estimated_bars, moved
 
 from ..conftest import T0, make_sweep
 
@@ -55,3 +56,19 @@ def test_whole_chunks_go_out_while_they_fit_and_a_short_one_only_as_the_sweeps_l
     assert _ids(chunks_to_send(_planned(7), 3, 9, True, all_planned=True)) == [[0, 1, 2], [3, 4, 5], [6]]
     assert _ids(chunks_to_send(_planned(7), 3, 2, False, all_planned=True)) == []  # no room: wait
     assert _ids(chunks_to_send(_planned(7), 3, 2, True, all_planned=True)) == [[0, 1, 2]]  # never stall
+
+
+def test_trials_sent_move_from_planned_to_submitted_in_the_counts() -> None:
+    counts = {TrialStatus.PLANNED: 90, TrialStatus.SUCCESS: 3}
+    assert moved(counts, 45, TrialStatus.PLANNED, TrialStatus.SUBMITTED) == {
+        TrialStatus.PLANNED: 45,
+        TrialStatus.SUCCESS: 3,
+        TrialStatus.SUBMITTED: 45,
+    }
+    assert moved(counts, 90, TrialStatus.PLANNED, TrialStatus.SUBMITTED) == {
+        TrialStatus.SUCCESS: 3,
+        TrialStatus.SUBMITTED: 90,
+    }
+    assert counts == {TrialStatus.PLANNED: 90, TrialStatus.SUCCESS: 3}  # not changed in place
+    with pytest.raises(ValueError, match="91 trials cannot leave PLANNED"):
+        moved(counts, 91, TrialStatus.PLANNED, TrialStatus.SUBMITTED)

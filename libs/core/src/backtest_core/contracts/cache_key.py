@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from backtest_core.contracts.messages import TrialSpec
 from backtest_core.model.config import BacktestConfig
 from backtest_core.model.time_range import epoch_ns
 
@@ -55,10 +54,9 @@ def compute_cache_key(
     config: BacktestConfig,
     fingerprints: Mapping[str, str],
     engine_version: str,
-    trials: Sequence[TrialSpec] = (),
 ) -> str:
     """Return the SHA-256 (64 hex characters) of the canonical config, data fingerprints and engine version
-    (and of a sweep chunk's trials, which a backtest's key never names).
+    (a sweep's chunk has none: its trials are keyed one by one, each as a single backtest of its config).
 
     `fingerprints` maps `data_key(symbol, interval)` to the candle store's fingerprint of that symbol's
     candles in the config's range; it must name every symbol of the config.
@@ -71,6 +69,4 @@ def compute_cache_key(
         "data": dict(fingerprints),
         "engine_version": engine_version,
     }
-    if trials:
-        document["trials"] = [trial.model_dump(mode="json") for trial in trials]
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
