@@ -102,12 +102,13 @@ class FakeSweepStore:
                 stored += 1
         return stored
 
-    async def mark_submitted(self, sweep_id: str, trials: list[int], task_id: str, now: datetime) -> None:
-        for trial in trials:
-            row = self.trial_rows[(sweep_id, trial)]
-            if row.state is TrialStatus.PLANNED:
-                changes = {"state": TrialStatus.SUBMITTED, "task_id": task_id, "updated_at": now}
-                self.trial_rows[(sweep_id, trial)] = row.model_copy(update=changes)
+    async def mark_submitted(self, sweep_id: str, chunks: Mapping[str, list[int]], now: datetime) -> None:
+        for task_id, trials in chunks.items():
+            for trial in trials:
+                row = self.trial_rows[(sweep_id, trial)]
+                if row.state is TrialStatus.PLANNED:
+                    changes = {"state": TrialStatus.SUBMITTED, "task_id": task_id, "updated_at": now}
+                    self.trial_rows[(sweep_id, trial)] = row.model_copy(update=changes)
 
     async def reusable(self, keys: list[str]) -> dict[str, Reused]:
         found = {

@@ -67,8 +67,8 @@ class SweepStore(Protocol):
         overwritten); the number stored."""
         ...
 
-    async def mark_submitted(self, sweep_id: str, trials: list[int], task_id: str, now: datetime) -> None:
-        """Mark these PLANNED trials SUBMITTED as the chunk `task_id`, in one write."""
+    async def mark_submitted(self, sweep_id: str, chunks: Mapping[str, list[int]], now: datetime) -> None:
+        """Mark the PLANNED trials of each chunk (task id: trial ids) SUBMITTED as it, in one write."""
         ...
 
     async def reusable(self, keys: list[str]) -> dict[str, Reused]:

@@ -217,13 +217,16 @@ class SweeperService:
             await self._ask_tpe(record, by_state, min(room, size))
         limit = (max(room, 0) // size + 1) * size + 1  # one more than the chunks that could fit
         planned = await self._store.trials(record.sweep_id, (TrialStatus.PLANNED,), limit)
-        sent = 0
-        for chunk in chunks_to_send(planned, size, room, out == 0, all_planned=len(planned) < limit):
-            task_id = chunk_task_id(record.sweep_id, [t.id for t in chunk])
-            await self._store.mark_submitted(record.sweep_id, [t.id for t in chunk], task_id, self._clock())
+        chunks = {
+            chunk_task_id(record.sweep_id, [t.id for t in chunk]): chunk
+            for chunk in chunks_to_send(planned, size, room, out == 0, all_planned=len(planned) < limit)
+        }
+        # SUBMITTED before sent (in one write): a crash in between resends them at the restart
+        ids = {task_id: [t.id for t in chunk] for task_id, chunk in chunks.items()}
+        await self._store.mark_submitted(record.sweep_id, ids, self._clock())
+        for task_id, chunk in chunks.items():
             await self._bus.submit(chunk_command(record, task_id, chunk))
-            sent += len(chunk)
-        return sent
+        return sum(len(chunk) for chunk in chunks.values())
 
     async def _ask_tpe(self, record: SweepRecord, by_state: dict[TrialStatus, int], free: int) -> None:
         """Ask Optuna for the next trials of a TPE sweep, up to `free` and the sweep's trial count."""

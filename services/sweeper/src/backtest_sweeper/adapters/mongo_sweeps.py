@@ -25,7 +25,7 @@ from backtest_research.sweep_records import (
     sweep_document,
     trial_document,
 )
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -118,11 +118,16 @@ class MongoSweepStore:
         done = await self._trials.bulk_write(writes, ordered=False)
         return done.matched_count
 
-    async def mark_submitted(self, sweep_id: str, trials: list[int], task_id: str, now: datetime) -> None:
-        await self._trials.update_many(
-            {"sweep_id": sweep_id, "id": {"$in": trials}, "state": TrialStatus.PLANNED.value},
-            {"$set": {"state": TrialStatus.SUBMITTED.value, "task_id": task_id, "updated_at": now}},
-        )
+    async def mark_submitted(self, sweep_id: str, chunks: Mapping[str, list[int]], now: datetime) -> None:
+        writes = [
+            UpdateMany(
+                {"sweep_id": sweep_id, "id": {"$in": trials}, "state": TrialStatus.PLANNED.value},
+                {"$set": {"state": TrialStatus.SUBMITTED.value, "task_id": task_id, "updated_at": now}},
+            )
+            for task_id, trials in chunks.items()
+        ]
+        if writes:
+            await self._trials.bulk_write(writes, ordered=False)
 
     async def reusable(self, keys: list[str]) -> dict[str, Reused]:
         found: dict[str, Reused] = {}
