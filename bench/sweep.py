@@ -1,9 +1,10 @@
 """Sweep benchmark: one grid of sma_cross configs on one-minute bars, run by each way side by side.
 
-    python bench/sweep.py [--bars 525600] [--workers 2] [--platform-runners 1,2]
+    python bench/sweep.py [--bars 525600] [--workers 2] [--platform-runners 1,2] [--grid SPEC ...]
+                          [--skip backtesting]
 
-Grid: fast 5..50 step 5 x slow 60..140 step 10 = 90 configs, no fees, all in, next-open fills, on the
-fixed-seed random walk of bench/engine.py. Rows:
+Grid: fast 5..50 step 5 x slow 60..140 step 10 = 90 configs (`--grid fast=5:50:5 slow=60:950:10`: 900),
+no fees, all in, next-open fills, on the fixed-seed random walk of bench/engine.py. Rows:
   loop         - a single-process Python loop over run_backtest (the baseline)
   sweep        - `backtest sweep`'s local path (backtest_research.sweep.run_sweep, --workers processes)
   vectorbt     - vectorbt broadcasting the grid as 90 columns (MA.run + from_signals), one call
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -114,7 +116,7 @@ class SmaCross(Strategy):  # type: ignore[misc]
             self.position.close()
 
 
-def backtesting_grid(walk: Any, bars: int) -> int:
+def backtesting_grid(walk: Any, bars: int, grid: list[dict[str, int]]) -> int:
     """backtesting.py's optimize over the grid on the first `bars` bars; returns the runs it made."""
     columns = {"Open": walk.open, "High": walk.high, "Low": walk.low, "Close": walk.close}
     frame = pd.DataFrame(
@@ -125,8 +127,8 @@ def backtesting_grid(walk: Any, bars: int) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, heatmap = Backtest(frame, SmaCross, cash=engine_bench.CASH, commission=0.0).optimize(
-            fast=range(5, 51, 5), slow=range(60, 141, 10), maximize="Sharpe Ratio", return_heatmap=True,
-            max_tries=None,
+            fast=sorted({g["fast"] for g in grid}), slow=sorted({g["slow"] for g in grid}),
+            maximize="Sharpe Ratio", return_heatmap=True, max_tries=None,
         )  # fmt: skip
     return len(heatmap)
 
@@ -136,11 +138,13 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=525_600)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--platform-runners", default="1,2", help="runner counts of the platform rows")
+    parser.add_argument("--grid", nargs="+", default=GRID, help="the sweep's space (as `backtest sweep`)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["backtesting", "vectorbt"], help="not run")
     args = parser.parse_args()
     platform_runners = [int(n) for n in args.platform_runners.split(",") if n.strip()]
     walk = engine_bench.random_walk(args.bars, 1)
     setup = engine_bench.our_setup(walk)
-    grid = list(ParamSpace.parse(GRID).grid())
+    grid = list(ParamSpace.parse(args.grid).grid())
     print(f"{len(grid)} sma_cross configs on {args.bars:,} one-minute bars, {args.workers} workers")
     engine_bench.warm_up()
 
@@ -156,12 +160,20 @@ def main() -> None:
         "sweep",
         lambda: run_sweep(setup.config, setup.candles, grid, Objective.parse("sharpe"), workers=args.workers),
     )
-    t_vbt, vbt_finals = timed("vectorbt", lambda: vectorbt_grid(walk, grid))
+    t_vbt, vbt_finals = (  # vectorbt holds bars x configs matrices: 900 configs need ~16 GB
+        (float("nan"), None)
+        if "vectorbt" in args.skip
+        else timed("vectorbt", lambda: vectorbt_grid(walk, grid))
+    )
     tenth = args.bars // 10
-    t_bt, runs = timed(f"backtesting/{tenth:,}", lambda: backtesting_grid(walk, tenth))
+    t_bt, runs = (
+        (float("nan"), 0)
+        if "backtesting" in args.skip
+        else timed(f"backtesting/{tenth:,}", lambda: backtesting_grid(walk, tenth, grid))
+    )
     platform: dict[int, float] = {}
     for runners in platform_runners:
-        seconds, remote = sweep_platform.platform_sweep(setup.config, setup.candles, GRID, runners)
+        seconds, remote = sweep_platform.platform_sweep(setup.config, setup.candles, args.grid, runners)
         print(f"  {'platform/' + str(runners):<12} {seconds:8.2f} s", flush=True)
         platform[runners] = seconds
         by_params = {tuple(sorted(t["params"].items())): t for t in remote["trials"]}
@@ -173,24 +185,28 @@ def main() -> None:
     print(
         f"sweep vs loop final equity: max relative difference {np.max(np.abs(sweep_finals / ours - 1)):.1e}"
     )
-    print(
-        f"vectorbt vs ours final equity: max relative difference {np.max(np.abs(vbt_finals / ours - 1)):.1e}"
-    )
-    print(f"backtesting.py ran {runs} configs on a tenth of the bars")
+    if vbt_finals is not None:
+        gap = np.max(np.abs(vbt_finals / ours - 1))
+        print(f"vectorbt vs ours final equity: max relative difference {gap:.1e}")
+    if runs:
+        print(f"backtesting.py ran {runs} configs on a tenth of the bars")
     print("| way | seconds | trials/s | vs loop |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds in (
         ("loop over run_backtest (1 process)", t_loop),
         (f"backtest sweep local ({args.workers} processes)", t_sweep),
-        ("vectorbt broadcasting (90 columns)", t_vbt),
+        (f"vectorbt broadcasting ({len(grid)} columns)", t_vbt),
         ("backtesting.py optimize (x10 scaled)", t_bt * 10),
         *((f"platform sweep, {n} runner(s) of 1 slot", seconds) for n, seconds in platform.items()),
     ):
-        print(f"| {name} | {seconds:.2f} | {len(grid) / seconds:.1f} | {t_loop / seconds:.2f}x |")
-    print(f"sweep vs vectorbt: {t_vbt / t_sweep:.2f}x faster")
+        if not math.isnan(seconds):  # a row --skip left out
+            print(f"| {name} | {seconds:.2f} | {len(grid) / seconds:.1f} | {t_loop / seconds:.2f}x |")
+    if not math.isnan(t_vbt):
+        print(f"sweep vs vectorbt: {t_vbt / t_sweep:.2f}x faster")
     for n, seconds in platform.items():
         overhead_ms = (seconds - t_loop / n) / len(grid) * 1000
-        print(f"platform/{n}: {t_vbt / seconds:.2f}x vectorbt, overhead {overhead_ms:.0f} ms a trial")
+        versus = "" if math.isnan(t_vbt) else f"{t_vbt / seconds:.2f}x vectorbt, "
+        print(f"platform/{n}: {versus}overhead {overhead_ms:.1f} ms a trial")
 
 
 if __name__ == "__main__":
