@@ -3,7 +3,8 @@ N runners (1 slot each), on its own nats-server and MongoDB-compatible server pe
 
 The one-minute random walk is written into the stack's database as the symbol the benchmark uses; the
 sweep is POST /sweep/submit with the grid as its space; the time is from the submit to the sweep's
-`finished_at` seen by polling GET /sweep/{id} every 50 ms. Each row starts a fresh stack, so the result
+`finished_at` (the sweeper's clock: this host's), read by polling GET /sweep/{id}, so the poll's period
+adds nothing. Each row starts a fresh stack, so the result
 cache of one run answers nothing of the next.
 """
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,17 +58,17 @@ def _write_candles(uri: str, database: str, candles: dict[str, Candles]) -> None
 
 def _sweep(stack: Any, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     with httpx.Client(base_url=stack.gateway_url, headers=stack.headers(), timeout=120) as http:
-        started = time.perf_counter()
+        started = time.time()  # the services stamp finished_at with this host's wall clock
         submitted = http.post("/sweep/submit", json=body)
         if submitted.status_code != 202:
             raise RuntimeError(f"POST /sweep/submit answered {submitted.status_code}: {submitted.text}")
         sweep_id = submitted.json()["sweep_id"]
         deadline = time.monotonic() + SWEEP_TIMEOUT_S
-        while http.get(f"/sweep/{sweep_id}").json()["finished_at"] is None:
+        while (finished := http.get(f"/sweep/{sweep_id}").json()["finished_at"]) is None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no end in {SWEEP_TIMEOUT_S:.0f} s\n{stack.log_tails()}")
             time.sleep(0.25)  # a faster poll loads the gateway and the store it measures
-        seconds = time.perf_counter() - started
+        seconds = datetime.fromisoformat(finished).timestamp() - started
         result: dict[str, Any] = http.get(f"/sweep/{sweep_id}/result").json()
     return seconds, result
 
