@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .stack import TERMINAL, Stack
+from backtest_testinfra.stack import TERMINAL, Stack
 
 
 def assert_exactly_once(

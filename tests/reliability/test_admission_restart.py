@@ -7,9 +7,9 @@ import json
 
 import pytest
 from backtest_core.contracts import Stream
+from backtest_testinfra.stack import TERMINAL, small_config
 
 from .checks import assert_exactly_once
-from .stack import TERMINAL, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
