@@ -6,17 +6,8 @@ bench/throughput.py and bench/sweep_platform.py); tests import ``backtest_testin
 
 from __future__ import annotations
 
-from backtest_testinfra.stack import (
-    JWT_SECRET,
-    SYMBOL,
-    TERMINAL,
-    SandboxContainer,
-    Service,
-    Stack,
-    StackError,
-    percentiles,
-    small_config,
-)
+from backtest_testinfra.stack import SYMBOL, Service, Stack, percentiles, small_config
+from backtest_testinfra.stack_clients import JWT_SECRET, TERMINAL, SandboxContainer, StackError
 
 __all__ = [
     "JWT_SECRET",

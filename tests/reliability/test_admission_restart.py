@@ -7,7 +7,8 @@ import json
 
 import pytest
 from backtest_core.contracts import Stream
-from backtest_testinfra.stack import TERMINAL, small_config
+from backtest_testinfra.stack import small_config
+from backtest_testinfra.stack_clients import TERMINAL
 
 from .checks import assert_exactly_once
 
