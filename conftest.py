@@ -1,8 +1,9 @@
-"""Root conftest: load the shared infrastructure fixtures (tests/fixtures) for every package's tests.
+"""Root conftest: load the shared test kit (tests/fixtures) and its fixtures for every package's tests.
 
-The plugin is imported under the unique name ``backtest_testinfra`` (not ``tests.fixtures``), so no
-other ``tests`` package on sys.path can shadow it.
-Tests may ``from backtest_testinfra import NatsServer, MongoEmulator``.
+The kit is imported under the unique name ``backtest_testinfra`` (not ``tests.fixtures``), so no
+other ``tests`` package on sys.path can shadow it. Tests may ``from backtest_testinfra import
+NatsServer, MongoEmulator``. Its fixture modules are registered as plugins (``pytest_plugins``): their
+fixtures are visible to every test, and loading them imports no Docker SDK, pymongo or nats.
 """
 
 from __future__ import annotations
@@ -28,6 +29,4 @@ def _load_plugin() -> ModuleType:
     return module
 
 
-# Bind the plugin's fixtures here: fixtures of the root conftest are visible to every test in the repo.
-_plugin = _load_plugin()
-globals().update({name: getattr(_plugin, name) for name in _plugin.__all__})
+pytest_plugins = [f"{PLUGIN}.{name}" for name in _load_plugin().FIXTURE_MODULES]

@@ -19,7 +19,6 @@ Target (issue 12, item 2): loaded p99 < baseline p99 + 100 ms. Everything it sta
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import multiprocessing
 import os
 import subprocess
@@ -30,26 +29,12 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from platform_bench import infra
+
 SECRET = "bench-secret-0123456789abcdef-0123456789"
 TASK = "ee" * 16
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import the repo's test fixtures by path (the tests are not an installed package)."""
-    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=[str(path.parent)])
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-infra = _load("backtest_testinfra", REPO / "tests" / "fixtures" / "__init__.py")
 
 
 def token(user: str) -> str:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,37 +27,12 @@ from pathlib import Path
 import numpy as np
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.ingest import Ingestor
+from platform_bench import infra
 from pymongo import ASCENDING, MongoClient
 
-REPO = Path(__file__).resolve().parents[1]
-LAUNCHER = REPO / "deploy" / "mongo-emulator" / "launch.py"
 MINUTE_MS = 60_000
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00Z
 SYMBOL = "BENCHUSDT"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_emulator(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (workdir / "mongo.log").open("wb")
-    argv = [sys.executable, str(LAUNCHER), "--port", str(port), "--storage-path", str(workdir / "data")]
-    process = subprocess.Popen([*argv, "--replica-set", "rs0"], stdout=log, stderr=subprocess.STDOUT)
-    uri = f"mongodb://127.0.0.1:{port}/?replicaSet=rs0"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with MongoClient(uri, serverSelectionTimeoutMS=500) as client:
-                client.admin.command("ping")
-            return process, uri
-        except Exception:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"SecantusDB did not answer within 60 s; see {workdir / 'mongo.log'}")
 
 
 def write_year(folder: Path, count: int) -> list[Path]:
@@ -122,9 +95,11 @@ def main() -> int:
         tempfile.mkdtemp(prefix="bench-marketdata-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
     )
     uri = os.environ.get("MONGODB_URI")
-    process = None
+    server = None
     if uri is None:
-        process, uri = start_emulator(scratch)
+        server = infra.MongoEmulator(scratch, auth=False)  # the tests' launcher: a free port, ping-ready
+        server.start()
+        uri = server.uri
         print(f"server: SecantusDB 0.7.0b3 emulator (started for this run), {uri}")
     else:
         print("server: MONGODB_URI")
@@ -188,9 +163,8 @@ def main() -> int:
     finally:
         client.drop_database(db.name)
         client.close()
-        if process is not None:
-            process.terminate()
-            process.wait(30)
+        if server is not None:
+            server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -4,7 +4,7 @@
 
 Starts its own nats-server and MongoDB-compatible server (as bench/platform_bench.py does), loads the
 shipped BTCUSD daily candles, and for each setting below starts a fresh stack (gateway, scheduler,
-results, N runners of 2 slots; tests/reliability/stack.py), submits `--users` x `--per-user` distinct
+results, N runners of 2 slots; tests/fixtures/stack.py), submits `--users` x `--per-user` distinct
 small backtests (sma_cross on BTCUSD 1d over 12 months, distinct params, so the cache answers none)
 from `--users` users at once, and measures first submit -> last terminal document:
 

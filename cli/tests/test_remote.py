@@ -32,7 +32,7 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult, EquityPoint, Metrics, SymbolMetrics
+from backtest_core.model.results import EquityPoint, SymbolMetrics
 from backtest_core.model.trade_log import PACKED
 from backtest_gateway.main import create_app
 from backtest_gateway.ports import TaskRecord
@@ -59,22 +59,6 @@ DAILY = IntervalCoverage(
 CATALOG = [
     Symbol(symbol=s, name=s, last_updated=DAILY.last, coverage={"1d": DAILY}) for s in ("BTCUSD", "ETHUSD")
 ]
-
-
-def _result(config) -> BacktestResult:
-    metrics = Metrics(
-        start_equity=1_000_000.0, final_equity=1_234_567.89, total_return_pct=23.456789, cagr_pct=11.1,
-        sharpe=1.234, sortino=2.0, calmar=1.5, max_drawdown_pct=7.5, max_drawdown_duration_bars=40,
-        win_rate_pct=55.0, profit_factor=1.9, expectancy=1234.5, avg_win=5000.0, avg_loss=-2500.0,
-        trade_count=19, exposure_pct=42.0, fees_paid=321.0, bars=730, periods_per_year=365.0,
-    )  # fmt: skip
-    point = EquityPoint(time=datetime(2020, 1, 1, tzinfo=UTC), equity=1_000_000.0)
-    per_symbol = [
-        SymbolMetrics(symbol=symbol, trade_count=10 - i, win_rate_pct=60.0 - 10 * i, net_pnl=150_000.0 - i,
-                      profit_factor=2.0, fees_paid=200.0 - 79 * i, exposure_pct=30.0 + i)
-        for i, symbol in enumerate(config.symbols)
-    ]  # fmt: skip
-    return make_backtest_result(config, metrics, equity_curve=[point], per_symbol=per_symbol)
 
 
 @dataclass
@@ -105,7 +89,21 @@ def _play_scheduler(store: InMemoryTaskStore, feed: InMemoryEventFeed, command: 
         events.append(BacktestFailed(task_id=tid, user_id=user, seq=4, failure=failure))
         state, extra = TaskState.FAILURE, {"failure": failure}
     elif command.config.strategy != STAYS_RUNNING:
-        result = _result(command.config)
+        rows = [
+            SymbolMetrics(symbol=s, trade_count=10 - i, win_rate_pct=60.0 - 10 * i, net_pnl=150_000.0 - i,
+                          profit_factor=2.0, fees_paid=200.0 - 79 * i, exposure_pct=30.0 + i)
+            for i, s in enumerate(command.config.symbols)
+        ]  # fmt: skip
+        result = make_backtest_result(
+            command.config,
+            start_equity=1_000_000.0,
+            final_equity=1_234_567.89,
+            sharpe=1.234,
+            trade_count=19,
+            bars=730,
+            per_symbol=rows,
+            equity_curve=[EquityPoint(time=datetime(2020, 1, 1, tzinfo=UTC), equity=1_000_000.0)],
+        )
         events.append(BacktestSucceeded(task_id=tid, user_id=user, seq=4, result=result))
         state, extra = TaskState.SUCCESS, {"result": result.model_dump(mode="json", by_alias=True)}
     stored = store.records[tid]

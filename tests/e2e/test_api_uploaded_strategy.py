@@ -13,8 +13,7 @@ from backtest_cli.token import create_token
 from backtest_core.engine.run import run_backtest
 from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
-
-from .conftest import JWT_SECRET, Platform
+from backtest_testinfra.stack import JWT_SECRET, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -48,14 +47,14 @@ SUBMIT: dict[str, Any] = {
 WAIT_S = 180.0
 
 
-def _client(platform: Platform, user: str = "uma", role: str = "researcher") -> httpx.Client:
+def _client(platform: Stack, user: str = "uma", role: str = "researcher") -> httpx.Client:
     token = create_token(user, role, JWT_SECRET.encode(), ttl_s=3600)
     return httpx.Client(
         base_url=platform.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
 
 
-def _wait_success(http: httpx.Client, task_id: str, platform: Platform) -> dict[str, Any]:
+def _wait_success(http: httpx.Client, task_id: str, platform: Stack) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         status = http.get(f"/backtest/status/{task_id}").json()
@@ -69,7 +68,7 @@ def _wait_success(http: httpx.Client, task_id: str, platform: Platform) -> dict[
 
 
 @pytest.fixture(scope="module")
-def uploaded_run(platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+def uploaded_run(platform: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
     """Upload the strategy, submit it by name, wait for its results; return (status, results)."""
     with _client(platform) as http:
         created = http.post("/strategy/create", json={"name": "close_above_open", "source": SOURCE})

@@ -23,11 +23,10 @@ from backtest_core.errors import StrategyLoadError, StrategyRuntimeError
 from backtest_core.model.config import BacktestConfig
 from backtest_core.strategy.loader import load_strategy_class
 from backtest_marketdata.candle_store import MongoCandleStore
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from docker import DockerClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from .conftest import JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -127,7 +126,7 @@ def _token_headers(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(user, 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"}
 
 
-def _client(platform: Platform, user: str) -> httpx.Client:
+def _client(platform: Stack, user: str) -> httpx.Client:
     return httpx.Client(base_url=platform.gateway_url, headers=_token_headers(user), timeout=30)
 
 
@@ -138,7 +137,7 @@ def _submit(http: httpx.Client, body: dict[str, Any]) -> str:
 
 
 def _stream(
-    platform: Platform, task_id: str, user: str, cancel_at_progress: bool = False
+    platform: Stack, task_id: str, user: str, cancel_at_progress: bool = False
 ) -> list[dict[str, Any]]:
     """Every frame of WS /backtest/stream/{task_id} until the server closes it with 1000.
 
@@ -166,7 +165,7 @@ def _stream(
             frames.append(frame)
 
 
-def _document(platform: Platform, task_id: str) -> dict[str, Any]:
+def _document(platform: Stack, task_id: str) -> dict[str, Any]:
     """The task's stored document once the results writer has stored its terminal state."""
     deadline = time.monotonic() + 30
     while True:
@@ -178,16 +177,16 @@ def _document(platform: Platform, task_id: str) -> dict[str, Any]:
         time.sleep(0.2)
 
 
-def _sandboxes(docker_client: Any, platform: Platform, task_id: str | None = None) -> list[Any]:
-    labels = [f"{LABEL_RUNNER}={platform.env['RUNNER_RUNNER_ID']}"]
+def _sandboxes(docker_client: Any, platform: Stack, task_id: str | None = None) -> list[Any]:
+    labels = [f"{LABEL_RUNNER}={platform.runner_ids()[0]}"]
     if task_id is not None:
         labels.append(f"{LABEL_TASK}={task_id}")
     return list(docker_client.containers.list(all=True, filters={"label": labels}))
 
 
-def _container_actions(docker_client: Any, platform: Platform, task_id: str) -> list[str]:
+def _container_actions(docker_client: Any, platform: Stack, task_id: str) -> list[str]:
     """Docker's create/start/die/destroy events of this task's sandboxes since the platform started."""
-    labels = [f"{LABEL_RUNNER}={platform.env['RUNNER_RUNNER_ID']}", f"{LABEL_TASK}={task_id}"]
+    labels = [f"{LABEL_RUNNER}={platform.runner_ids()[0]}", f"{LABEL_TASK}={task_id}"]
     events = docker_client.events(
         since=platform.started_at, until=int(time.time()) + 1, filters={"label": labels, "type": "container"},
         decode=True,
@@ -211,7 +210,7 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def runs(platform: Platform) -> dict[str, Run]:
+def runs(platform: Stack) -> dict[str, Run]:
     """Submit the good backtest and the three failing ones at once, follow each to its end."""
     users = {"good": "gina", "raises": "rafa", "timeout": "tim", "oom": "olga"}
     with _client(platform, users["raises"]) as http:
@@ -227,7 +226,7 @@ def runs(platform: Platform) -> dict[str, Run]:
 
 
 def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local_run(
-    platform: Platform, runs: dict[str, Run]
+    platform: Stack, runs: dict[str, Run]
 ) -> None:
     good = runs["good"]
     config = BacktestConfig.model_validate(GOOD)
@@ -242,10 +241,10 @@ def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local
 
 
 def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(
-    platform: Platform, runs: dict[str, Run], docker_client: DockerClient
+    platform: Stack, runs: dict[str, Run], docker_client: DockerClient
 ) -> None:
     """Every sandbox of the batch started before the one that runs until the wall-clock limit died."""
-    labels = [f"{LABEL_RUNNER}={platform.env['RUNNER_RUNNER_ID']}"]
+    labels = [f"{LABEL_RUNNER}={platform.runner_ids()[0]}"]
     events = docker_client.events(
         since=platform.started_at, until=int(time.time()) + 1, filters={"label": labels, "type": "container"},
         decode=True,
@@ -261,7 +260,7 @@ def test_the_good_and_failing_backtests_ran_while_the_slow_one_ran(
 
 
 def test_strategy_that_raises_fails_with_the_users_traceback_and_line(
-    platform: Platform, runs: dict[str, Run]
+    platform: Stack, runs: dict[str, Run]
 ) -> None:
     raised = runs["raises"]
     config = BacktestConfig.model_validate(raised.document["config"])
@@ -309,7 +308,7 @@ def test_strategy_past_the_memory_limit_fails_with_out_of_memory(runs: dict[str,
 
 
 def test_each_failed_run_used_one_container_that_is_gone(
-    platform: Platform, runs: dict[str, Run], docker_client: DockerClient
+    platform: Stack, runs: dict[str, Run], docker_client: DockerClient
 ) -> None:
     for name in ("raises", "timeout", "oom"):
         task_id = runs[name].task_id
@@ -332,7 +331,7 @@ def test_each_failed_run_used_one_container_that_is_gone(
     ids=["unknown_name", "syntax_error"],
 )
 def test_invalid_strategy_is_refused_at_submit_naming_what_was_wrong(
-    platform: Platform, body: dict[str, Any], field: str, message: str
+    platform: Stack, body: dict[str, Any], field: str, message: str
 ) -> None:
     """The gateway refuses what the sandbox would refuse, without running user code (422, nothing queued)."""
     with _client(platform, "ivan") as http:
@@ -344,7 +343,7 @@ def test_invalid_strategy_is_refused_at_submit_naming_what_was_wrong(
     assert message in error["message"]
 
 
-def test_strategy_only_the_sandbox_can_load_fails_with_the_loaders_message(platform: Platform) -> None:
+def test_strategy_only_the_sandbox_can_load_fails_with_the_loaders_message(platform: Stack) -> None:
     """A module/class strategy is looked up inside the sandbox image: a missing one is FAILURE
     invalid_strategy with the loader's message."""
     spec = {"module": "no_such_module", "class": "Nothing"}
@@ -373,7 +372,7 @@ def test_invalid_strategy_messages_name_what_was_wrong() -> None:
 
 
 @pytest.fixture(scope="module")
-def cancelled(platform: Platform) -> Run:
+def cancelled(platform: Stack) -> Run:
     """Submit the sleeping strategy, cancel it at its first progress report, follow it to its end."""
     body = {"strategy": {"source": SLEEPS, "class": "Sleeper"}, "symbols": ["ETHUSD"], **RANGE}
     with _client(platform, "cora") as http:
@@ -393,7 +392,7 @@ def test_cancelling_a_running_backtest_ends_cancelled(cancelled: Run) -> None:
 
 
 def test_cancelled_backtest_container_is_stopped_and_removed(
-    platform: Platform, cancelled: Run, docker_client: DockerClient
+    platform: Stack, cancelled: Run, docker_client: DockerClient
 ) -> None:
     deadline = time.monotonic() + GONE_WAIT_S
     while _sandboxes(docker_client, platform, cancelled.task_id) and time.monotonic() < deadline:
@@ -408,7 +407,7 @@ def test_cancelled_backtest_container_is_stopped_and_removed(
     ]
 
 
-def test_cancelling_a_finished_backtest_is_refused(platform: Platform, cancelled: Run) -> None:
+def test_cancelling_a_finished_backtest_is_refused(platform: Stack, cancelled: Run) -> None:
     with _client(platform, "cora") as http:
         again = http.post(f"/backtest/cancel/{cancelled.task_id}")
 
@@ -417,7 +416,7 @@ def test_cancelling_a_finished_backtest_is_refused(platform: Platform, cancelled
 
 
 def test_no_sandbox_container_is_left_after_the_module(
-    platform: Platform, runs: dict[str, Run], cancelled: Run, docker_client: DockerClient
+    platform: Stack, runs: dict[str, Run], cancelled: Run, docker_client: DockerClient
 ) -> None:
     deadline = time.monotonic() + GONE_WAIT_S
     while _sandboxes(docker_client, platform) and time.monotonic() < deadline:

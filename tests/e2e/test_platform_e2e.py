@@ -25,10 +25,10 @@ from backtest_core.model.candles import Candles
 from backtest_core.model.config import BacktestConfig
 from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_marketdata.symbol_store import MongoSymbolStore
+from backtest_testinfra.shipped_data import BINANCE_KLINES
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from .conftest import DATA, JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,7 +51,7 @@ def _headers(user: str = "alice", role: str = "researcher") -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(user, role, JWT_SECRET.encode(), ttl_s=3600)}"}
 
 
-def _stream(platform: Platform, task_id: str, user: str = "alice") -> tuple[list[dict[str, Any]], int]:
+def _stream(platform: Stack, task_id: str, user: str = "alice") -> tuple[list[dict[str, Any]], int]:
     """Every frame of WS /backtest/stream/{task_id} until the server closes, and the close code."""
     url = platform.gateway_url.replace("http", "ws", 1) + f"/backtest/stream/{task_id}"
     frames: list[dict[str, Any]] = []
@@ -67,7 +67,7 @@ def _stream(platform: Platform, task_id: str, user: str = "alice") -> tuple[list
                 pytest.fail(f"no event for {STREAM_TIMEOUT_S} s; got {frames}\n{platform.log_tails()}")
 
 
-def _local_run(platform: Platform, config: dict[str, Any]) -> Any:
+def _local_run(platform: Stack, config: dict[str, Any]) -> Any:
     """The same backtest run in-process on the candles the platform reads."""
     settings = BacktestConfig.model_validate(config)
     store = MongoCandleStore(platform.db)
@@ -105,7 +105,7 @@ class Finished:
 
 
 @pytest.fixture(scope="module")
-def finished(platform: Platform) -> Finished:
+def finished(platform: Stack) -> Finished:
     """Submit CONFIG over HTTP, follow it over WebSocket to the end, read its results."""
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:
         submitted = http.post("/backtest/submit", json=CONFIG)
@@ -151,7 +151,7 @@ def test_platform_metrics_equal_a_local_run_on_the_same_candles(platform, finish
 
 def test_platform_metrics_equal_backtest_run_on_the_shipped_files(finished, capsys):
     """`backtest run` on the repo's kline files (no service) gives the platform's metrics exactly."""
-    data = [f"--data={DATA / symbol / '1d'}" for symbol in ("BTCUSD", "ETHUSD")]
+    data = [f"--data={BINANCE_KLINES / symbol / '1d'}" for symbol in ("BTCUSD", "ETHUSD")]
     argv = ["run", *data, "--strategy", "sma_cross",
             "--param", "fast=10", "--param", "slow=30", "--start", "2017-01-01", "--end", "2020-01-01",
             "--json", "--no-progress"]  # fmt: skip
@@ -197,7 +197,7 @@ def test_another_user_cannot_see_the_task(platform, finished):
 
 def test_cli_submit_shows_the_metrics_of_a_platform_run(platform):
     env = {
-        **platform.env,
+        **os.environ,
         "BACKTEST_TOKEN": create_token("carol", "researcher", JWT_SECRET.encode(), ttl_s=600),
     }
     argv = ["submit", "--strategy", "sma_cross", "--symbols", "BTCUSD", "--param", "fast=5",
@@ -240,11 +240,9 @@ def test_cli_list_and_results_show_a_platform_run_and_its_per_symbol_rows(platfo
     assert rows == {item["symbol"]: str(item["trade_count"]) for item in per_symbol}
 
 
-def _sandbox_events(
-    platform: Platform, docker_client: Any, task_id: str | None = None
-) -> list[dict[str, Any]]:
+def _sandbox_events(platform: Stack, docker_client: Any, task_id: str | None = None) -> list[dict[str, Any]]:
     """Docker events of this platform's sandboxes (of one task when given), since the platform started."""
-    labels = [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"]
+    labels = [f"io.backtest.runner_id={platform.runner_ids()[0]}"]
     if task_id is not None:
         labels.append(f"io.backtest.task_id={task_id}")
     filters = {"label": labels, "type": "container"}
@@ -267,7 +265,7 @@ def test_a_run_used_one_container_and_none_is_left(platform, finished, docker_cl
     created = sum(e["Action"] == "create" for e in everything)
     destroyed = sum(e["Action"] == "destroy" for e in everything)
     assert created == destroyed >= 1
-    labels = [f"io.backtest.runner_id={platform.env['RUNNER_RUNNER_ID']}"]
+    labels = [f"io.backtest.runner_id={platform.runner_ids()[0]}"]
     assert docker_client.containers.list(all=True, filters={"label": labels}) == []
 
 
@@ -290,7 +288,7 @@ def _minute_walk(symbol: str, bars: int, seed: int) -> Candles:
     return Candles(symbol, "1m", times, open_, high, low, close, np.ones(bars))
 
 
-def _store_walk(platform: Platform, candles: Candles) -> None:
+def _store_walk(platform: Stack, candles: Candles) -> None:
     """Write the walk and its coverage into the symbol catalog, as `backtest ingest` does."""
     store = MongoCandleStore(platform.db)
     store.write(candles)

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts import MAX_RESULT_BYTES
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from websockets.sync.client import connect
-
-from .conftest import JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,7 +34,7 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token('rita', 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"}
 
 
-def _follow_checking_status(platform: Platform, http: httpx.Client, task_id: str) -> list[tuple[int, int]]:
+def _follow_checking_status(platform: Stack, http: httpx.Client, task_id: str) -> list[tuple[int, int]]:
     """Stream the task; after each frame GET its status; return (frame seq, status seq) pairs."""
     url = platform.gateway_url.replace("http", "ws", 1) + f"/backtest/stream/{task_id}"
     seen = []
@@ -49,7 +48,7 @@ def _follow_checking_status(platform: Platform, http: httpx.Client, task_id: str
 
 
 def test_results_and_status_are_current_right_after_each_frame_including_cached_resubmissions(
-    platform: Platform,
+    platform: Stack,
 ) -> None:
     runs: list[dict[str, Any]] = []
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from backtest_cli.token import create_token
-
-from .conftest import JWT_SECRET, Platform
+from backtest_testinfra.stack import JWT_SECRET, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,7 +25,7 @@ VALID_TRIALS = 4
 CLI_TIMEOUT_S = 300.0
 
 
-def test_backtest_sweep_remote_json_is_the_gateways_result_of_its_sweep(platform: Platform) -> None:
+def test_backtest_sweep_remote_json_is_the_gateways_result_of_its_sweep(platform: Stack) -> None:
     token = create_token("sweep-cli-erin", "researcher", JWT_SECRET.encode(), ttl_s=3600)
     env = {**os.environ, "BACKTEST_GATEWAY": platform.gateway_url, "BACKTEST_TOKEN": token}
 

@@ -20,10 +20,9 @@ from backtest_marketdata.candle_store import MongoCandleStore
 from backtest_research.overfitting import deflated_sharpe, metrics_per_bar_sharpe
 from backtest_research.search import SweepSearch
 from backtest_research.sweep import run_sweep
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
-
-from .conftest import JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,7 +42,7 @@ def _headers(user: str = "sweeper-alice") -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(user, 'researcher', JWT_SECRET.encode(), ttl_s=3600)}"}
 
 
-def _until_ended(platform: Platform, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
+def _until_ended(platform: Stack, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
     while time.monotonic() < deadline:
         status = http.get(f"/sweep/{sweep_id}").json()
@@ -71,7 +70,7 @@ def _submit(http: httpx.Client, search: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def swept(platform: Platform) -> dict[str, Any]:
+def swept(platform: Stack) -> dict[str, Any]:
     """One 6-trial grid sweep, run to its end; its status and result."""
     with httpx.Client(base_url=platform.gateway_url, headers=_headers(), timeout=30) as http:
         submitted = _submit(http, SEARCH)
@@ -80,7 +79,7 @@ def swept(platform: Platform) -> dict[str, Any]:
     return {"submitted": submitted, "status": status, "result": result}
 
 
-def _local(platform: Platform) -> Any:
+def _local(platform: Stack) -> Any:
     """`backtest sweep` in-process on the candles the platform reads."""
     base = BacktestConfig.model_validate(BASE)
     store = MongoCandleStore(platform.db)

@@ -23,11 +23,10 @@ import nats
 import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts import Subject
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from nats.errors import TimeoutError as NatsTimeout
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from .conftest import JWT_SECRET, Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,12 +58,12 @@ def _token(user: str) -> str:
     return create_token(user, "researcher", JWT_SECRET.encode(), ttl_s=3600)
 
 
-def _client(platform: Platform, user: str = "wf-alice") -> httpx.Client:
+def _client(platform: Stack, user: str = "wf-alice") -> httpx.Client:
     headers = {"Authorization": f"Bearer {_token(user)}"}
     return httpx.Client(base_url=platform.gateway_url, headers=headers, timeout=30)
 
 
-def _until_finished(platform: Platform, http: httpx.Client, walkforward_id: str) -> dict[str, Any]:
+def _until_finished(platform: Stack, http: httpx.Client, walkforward_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
         status = http.get(f"/walkforward/{walkforward_id}").json()
@@ -81,7 +80,7 @@ def _backtest(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def walked(platform: Platform) -> dict[str, Any]:
+def walked(platform: Stack) -> dict[str, Any]:
     """One walk-forward of 3 folds x 6 trials, run to its end: the answer, its status and result."""
     with _client(platform) as http:
         submitted = http.post("/walkforward/submit", json={**BASE, **FOLDS, "search": SEARCH})
@@ -185,7 +184,7 @@ GRAPHQL = """query($id: String!) { walkforward(walkforwardId: $id) { state oosMe
   folds { train { start end } test { start end } params inSample outOfSample trades } } }"""
 
 
-def _follow(platform: Platform, user: str, walkforward_id: str) -> tuple[list[dict[str, Any]], int | None]:
+def _follow(platform: Stack, user: str, walkforward_id: str) -> tuple[list[dict[str, Any]], int | None]:
     """Every frame of WS /walkforward/stream until the server closes, and the close code."""
     url = platform.gateway_url.replace("http://", "ws://") + f"/walkforward/stream/{walkforward_id}"
     frames: list[dict[str, Any]] = []
@@ -198,12 +197,12 @@ def _follow(platform: Platform, user: str, walkforward_id: str) -> tuple[list[di
             return frames, closed.rcvd.code if closed.rcvd else None
 
 
-def _nats_events(platform: Platform, walkforward_id: str) -> list[dict[str, Any]]:
+def _nats_events(platform: Stack, walkforward_id: str) -> list[dict[str, Any]]:
     """The walk-forward's events on `walkforward.event.<id>`, oldest first, up to its finish (10 s at most:
     the sweeper publishes just after it stores)."""
 
     async def read() -> list[dict[str, Any]]:
-        client = await nats.connect(platform.env["GATEWAY_NATS_URL"])
+        client = await nats.connect(platform.nats_url)
         try:
             subject = Subject.walkforward_event(walkforward_id)
             subscription = await client.jetstream().subscribe(subject, ordered_consumer=True)
@@ -288,7 +287,7 @@ UPLOADED_OPTIONS = ["--interval", "1d", "--start", "2017-01-01", "--end", "2020-
 
 
 def test_an_uploaded_strategys_walk_forward_equals_the_local_run_of_its_file(platform):
-    path = platform.logs / "above_mean.py"
+    path = platform.work / "above_mean.py"
     path.write_text(UPLOADED)
     shipped = ["--data", str(SHIPPED / "BTCUSD" / "1d"), "--symbol", "BTCUSD"]
     run = _backtest(*shipped, "--strategy", str(path), *UPLOADED_OPTIONS, "--json")

@@ -25,9 +25,9 @@ import httpx
 import pytest
 from backtest_cli.token import create_token
 from backtest_core.contracts.accounts import USERS, user_document
+from backtest_testinfra.stack import JWT_SECRET, Stack
 from playwright.sync_api import Browser, Page
 
-from .conftest import JWT_SECRET, Platform
 from .web_browser import build_dashboard, chromium, coloured_pixels, screenshot, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,14 +44,14 @@ RUN: dict[str, Any] = {
 WAIT_S = 180.0
 
 
-def _api(platform: Platform, user: str) -> httpx.Client:
+def _api(platform: Stack, user: str) -> httpx.Client:
     token = create_token(user, USERS_ROLES[user], JWT_SECRET.encode(), ttl_s=3600)
     return httpx.Client(
         base_url=platform.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
 
 
-def _wait_success(http: httpx.Client, task_id: str, platform: Platform) -> None:
+def _wait_success(http: httpx.Client, task_id: str, platform: Stack) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         status = http.get(f"/backtest/status/{task_id}").json()
@@ -62,7 +62,7 @@ def _wait_success(http: httpx.Client, task_id: str, platform: Platform) -> None:
     pytest.fail(f"backtest {task_id} did not finish in {WAIT_S} s\n{platform.log_tails()}")
 
 
-def _wait_page_state(page: Page, want: str, platform: Platform) -> None:
+def _wait_page_state(page: Page, want: str, platform: Stack) -> None:
     """Wait until the run page's live state reads `want`; fail with what the page and services showed."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -86,7 +86,7 @@ def _all_trades(http: httpx.Client, task_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def browser(platform: Platform) -> Iterator[Browser]:
+def browser(platform: Stack) -> Iterator[Browser]:
     """The built dashboard's users (argon2 hashes in the users collection) and one headless chromium."""
     build_dashboard()
     platform.db[USERS].insert_many(
@@ -97,7 +97,7 @@ def browser(platform: Platform) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def two_runs(platform: Platform) -> list[str]:
+def two_runs(platform: Stack) -> list[str]:
     """Two of wanda's finished sma_cross runs (submitted through the API), by task id."""
     with _api(platform, "wanda") as http:
         ids = []
@@ -111,14 +111,14 @@ def two_runs(platform: Platform) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def wanda(browser: Browser, platform: Platform) -> Iterator[Page]:
+def wanda(browser: Browser, platform: Stack) -> Iterator[Page]:
     """Wanda signed in once (sign-ins are rate limited per name); every test goes on from her page."""
     page = sign_in(browser, platform.gateway_url, "wanda", PASSWORD)
     yield page
     page.context.close()
 
 
-def test_a_wrong_password_is_refused_on_the_sign_in_page(browser: Browser, platform: Platform) -> None:
+def test_a_wrong_password_is_refused_on_the_sign_in_page(browser: Browser, platform: Stack) -> None:
     context = browser.new_context(base_url=platform.gateway_url)
     page = context.new_page()
     page.goto("/")
@@ -134,7 +134,7 @@ def test_a_wrong_password_is_refused_on_the_sign_in_page(browser: Browser, platf
     context.close()
 
 
-def _context_with_token(browser: Browser, platform: Platform, token: str) -> Any:
+def _context_with_token(browser: Browser, platform: Stack, token: str) -> Any:
     """A fresh browser context whose session holds `token` for wanda, as if she had signed in."""
     context = browser.new_context(base_url=platform.gateway_url)
     context.add_init_script(
@@ -144,7 +144,7 @@ def _context_with_token(browser: Browser, platform: Platform, token: str) -> Any
     return context
 
 
-def test_an_expired_session_goes_back_to_sign_in_saying_why(browser: Browser, platform: Platform) -> None:
+def test_an_expired_session_goes_back_to_sign_in_saying_why(browser: Browser, platform: Stack) -> None:
     hour_ago = int(time.time()) - 3600
     expired = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=60, now_s=hour_ago)
     context = _context_with_token(browser, platform, expired)
@@ -156,7 +156,7 @@ def test_an_expired_session_goes_back_to_sign_in_saying_why(browser: Browser, pl
     context.close()
 
 
-def test_a_session_ends_on_the_page_when_its_token_expires(browser: Browser, platform: Platform) -> None:
+def test_a_session_ends_on_the_page_when_its_token_expires(browser: Browser, platform: Stack) -> None:
     short = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=10)
     context = _context_with_token(browser, platform, short)
     page = context.new_page()
@@ -168,7 +168,7 @@ def test_a_session_ends_on_the_page_when_its_token_expires(browser: Browser, pla
 
 
 def test_a_run_submitted_from_the_form_streams_to_success_and_draws_its_equity(
-    wanda: Page, platform: Platform
+    wanda: Page, platform: Stack
 ) -> None:
     wanda.goto("/#/new")
     wanda.select_option("#strategy", "builtin:sma_cross")
@@ -232,7 +232,7 @@ def test_the_apis_422_is_shown_at_the_field_it_names(wanda: Page) -> None:
 
 
 def test_two_runs_compare_with_overlaid_equity_and_the_apis_metrics(
-    wanda: Page, platform: Platform, two_runs: list[str]
+    wanda: Page, platform: Stack, two_runs: list[str]
 ) -> None:
     wanda.goto("/#/runs")
     for task_id in two_runs:
@@ -253,7 +253,7 @@ def test_two_runs_compare_with_overlaid_equity_and_the_apis_metrics(
 
 
 def test_the_runs_list_shows_the_apis_headline_metrics_and_ranks_runs_by_one(
-    wanda: Page, platform: Platform, two_runs: list[str]
+    wanda: Page, platform: Stack, two_runs: list[str]
 ) -> None:
     headline = ("total_return_pct", "sharpe", "max_drawdown_pct", "trade_count")
     wanda.goto("/#/runs")
@@ -278,7 +278,7 @@ def test_the_runs_list_shows_the_apis_headline_metrics_and_ranks_runs_by_one(
 
 
 def test_the_downloaded_trades_csv_has_every_trade_of_the_api(
-    wanda: Page, platform: Platform, two_runs: list[str], tmp_path: Path
+    wanda: Page, platform: Stack, two_runs: list[str], tmp_path: Path
 ) -> None:
     task_id = two_runs[0]
     wanda.goto(f"/#/run/{task_id}")
@@ -304,7 +304,7 @@ GRAPHIQL_QUERY = "{ backtests(limit: 20) { total items { taskId state strategyNa
 
 
 def test_graphiql_from_the_gateway_returns_the_users_backtests_with_the_network_kept_on_loopback(
-    wanda: Page, platform: Platform, two_runs: list[str]
+    wanda: Page, platform: Stack, two_runs: list[str]
 ) -> None:
     elsewhere: list[str] = []
 
@@ -340,7 +340,7 @@ def test_graphiql_from_the_gateway_returns_the_users_backtests_with_the_network_
 
 
 def test_the_report_from_the_result_page_the_api_and_the_cli_is_one_self_contained_file(
-    wanda: Page, platform: Platform, two_runs: list[str], tmp_path: Path
+    wanda: Page, platform: Stack, two_runs: list[str], tmp_path: Path
 ) -> None:
     task_id = two_runs[0]
     token = create_token("wanda", "researcher", JWT_SECRET.encode(), ttl_s=3600)
@@ -368,7 +368,7 @@ def test_the_report_from_the_result_page_the_api_and_the_cli_is_one_self_contain
     report.close()
 
 
-def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page, platform: Platform) -> None:
+def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page, platform: Stack) -> None:
     wanda.goto("/#/strategies")
     wanda.wait_for_selector("#strategy-form")
     source = wanda.input_value("#source")
@@ -403,7 +403,7 @@ def test_a_strategy_with_a_syntax_error_shows_the_error_at_its_line(wanda: Page,
 
 
 def test_the_data_page_shows_the_apis_coverage_and_gaps_of_each_symbol_and_interval(
-    wanda: Page, platform: Platform
+    wanda: Page, platform: Stack
 ) -> None:
     wanda.goto("/#/data")
     wanda.wait_for_selector("#coverage tbody tr")
@@ -446,7 +446,7 @@ class Sleepy(BaseStrategy):
 """
 
 
-def test_a_running_backtest_is_cancelled_from_its_page(wanda: Page, platform: Platform) -> None:
+def test_a_running_backtest_is_cancelled_from_its_page(wanda: Page, platform: Stack) -> None:
     with _api(platform, "wanda") as http:
         created = http.post("/strategy/create", json={"name": "sleepy", "source": SLOW_SOURCE})
         assert created.status_code == 201, created.text
@@ -464,7 +464,7 @@ def test_a_running_backtest_is_cancelled_from_its_page(wanda: Page, platform: Pl
         assert http.get(f"/backtest/status/{task_id}").json()["state"] == "CANCELLED"
 
 
-def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Platform) -> None:
+def test_a_sweeps_heatmap_is_drawn_from_its_surface(wanda: Page, platform: Stack) -> None:
     search = {"space": ["fast=5,10,15", "slow=30,40,50"], "objective": "sharpe"}
     with _api(platform, "wanda") as http:
         submitted = http.post("/sweep/submit", json={**RUN, "search": search})
@@ -510,7 +510,7 @@ WALKFORWARD: dict[str, Any] = {
 
 
 def test_a_walkforwards_page_draws_its_folds_stitched_curve_and_efficiency(
-    wanda: Page, platform: Platform
+    wanda: Page, platform: Stack
 ) -> None:
     with _api(platform, "wanda") as http:
         submitted = http.post("/walkforward/submit", json=WALKFORWARD)
@@ -541,7 +541,7 @@ def test_a_walkforwards_page_draws_its_folds_stitched_curve_and_efficiency(
     screenshot(wanda, "walkforward")
 
 
-def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
+def test_a_viewer_cannot_submit(browser: Browser, platform: Stack) -> None:
     page = sign_in(browser, platform.gateway_url, "vera", PASSWORD)
     page.goto("/#/new")
     page.wait_for_selector("#viewer-note")
@@ -558,7 +558,7 @@ def test_a_viewer_cannot_submit(browser: Browser, platform: Platform) -> None:
 
 
 def test_signing_out_ends_the_session_and_every_page_asks_to_sign_in(
-    browser: Browser, platform: Platform
+    browser: Browser, platform: Stack
 ) -> None:
     page = sign_in(browser, platform.gateway_url, "vera", PASSWORD)
     page.click("#sign-out")
@@ -572,7 +572,7 @@ def test_signing_out_ends_the_session_and_every_page_asks_to_sign_in(
 
 
 def test_docs_renders_swagger_ui_with_every_request_kept_on_the_gateway(
-    browser: Browser, platform: Platform
+    browser: Browser, platform: Stack
 ) -> None:
     context = browser.new_context(base_url=platform.gateway_url, viewport={"width": 1280, "height": 900})
     elsewhere: list[str] = []
@@ -596,7 +596,7 @@ def test_docs_renders_swagger_ui_with_every_request_kept_on_the_gateway(
 
 
 def test_another_users_run_is_not_reachable_by_url(
-    browser: Browser, platform: Platform, two_runs: list[str]
+    browser: Browser, platform: Stack, two_runs: list[str]
 ) -> None:
     page = sign_in(browser, platform.gateway_url, "wesley", PASSWORD)
     page.goto(f"/#/run/{two_runs[0]}")
@@ -620,9 +620,7 @@ SLOW_GRID_SOURCE = SLOW_SOURCE.replace(
 )
 
 
-def test_a_running_sweep_is_followed_live_and_cancelled_from_its_page(
-    wanda: Page, platform: Platform
-) -> None:
+def test_a_running_sweep_is_followed_live_and_cancelled_from_its_page(wanda: Page, platform: Stack) -> None:
     with _api(platform, "wanda") as http:
         created = http.post("/strategy/create", json={"name": "sleepy_grid", "source": SLOW_GRID_SOURCE})
         assert created.status_code == 201, created.text

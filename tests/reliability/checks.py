@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .stack import TERMINAL, Stack
+from backtest_testinfra.stack import Stack
+from backtest_testinfra.stack_clients import TERMINAL
 
 
 def assert_exactly_once(

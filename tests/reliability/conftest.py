@@ -1,11 +1,11 @@
 """Fixtures of the fault and load tests: a stack per test on its own nats-server (file storage).
 
-``stack_factory(**options)`` builds a :class:`Stack` (see stack.py) on a private nats-server that the
-test may restart (``stack.nats_server``), the session's MongoDB-compatible server unless
-``private_mongo=True`` asks for one of its own (``stack.mongo_server``, restartable), and the session's
-sandbox image; the candles are
-loaded and every service is started. After the test every service is stopped, the database dropped,
-and the test fails if a sandbox container of the stack is left behind.
+``stack_factory(**options)`` builds a :class:`Stack` (the test kit's, tests/fixtures/stack.py) on a
+private nats-server that the test may restart (``stack.nats_server``), the session's MongoDB-compatible
+server unless ``private_mongo=True`` asks for one of its own (``stack.mongo_server``, restartable), and
+the session's sandbox image; the shipped BTCUSD candles are loaded and every service is started. After
+the test every service is stopped, the database dropped, and the test fails if a sandbox container of
+the stack is left behind.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 from backtest_testinfra import MongoEmulator, NatsServer
-
-from .stack import Stack, StackError
+from backtest_testinfra.stack import Stack, StackError
 
 StackFactory = Callable[..., Stack]
 
@@ -48,8 +47,7 @@ def stack_factory(
         )
         stacks.append(stack)
         try:
-            stack.load_candles()
-            stack.start()
+            stack.launch()
         except StackError as exc:
             pytest.fail(str(exc), pytrace=False)
         return stack

@@ -7,9 +7,10 @@ import json
 
 import pytest
 from backtest_core.contracts import Stream
+from backtest_testinfra.stack import small_config
+from backtest_testinfra.stack_clients import TERMINAL
 
 from .checks import assert_exactly_once
-from .stack import TERMINAL, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

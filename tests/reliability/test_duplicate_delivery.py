@@ -12,9 +12,9 @@ from backtest_core.contracts import (
     Subject,
     new_id,
 )
+from backtest_testinfra.stack import small_config
 
 from .checks import assert_exactly_once
-from .stack import small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

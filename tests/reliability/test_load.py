@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from backtest_testinfra.stack import percentiles, small_config
 
 from .checks import assert_exactly_once
-from .stack import percentiles, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from backtest_testinfra.stack import small_config
 
 from .checks import assert_exactly_once
-from .stack import small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from backtest_core.contracts import Stream
+from backtest_testinfra.stack import Stack, StackError, small_config
 
 from .checks import assert_exactly_once
-from .stack import Stack, StackError, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 import docker
 import pytest
+from backtest_testinfra.stack import RUNNER_HEARTBEAT_TTL_S, Stack, small_config
+from backtest_testinfra.stack_clients import LABEL_INSTANCE, LABEL_RUNNER, SandboxContainer
 from docker.models.containers import Container
 
 from .checks import assert_exactly_once
-from .stack import LABEL_INSTANCE, LABEL_RUNNER, RUNNER_HEARTBEAT_TTL_S, SandboxContainer, Stack, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

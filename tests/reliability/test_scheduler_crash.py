@@ -13,9 +13,9 @@ import signal
 import time
 
 import pytest
+from backtest_testinfra.stack import Stack, small_config
 
 from .checks import assert_exactly_once
-from .stack import Stack, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

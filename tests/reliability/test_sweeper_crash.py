@@ -19,9 +19,9 @@ import pytest
 from backtest_core.engine.run import run_backtest
 from backtest_core.model.config import BacktestConfig
 from backtest_testinfra import shipped_candles
+from backtest_testinfra.stack import SYMBOL, Stack
 
 from .checks import assert_chunks_once
-from .stack import SYMBOL, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

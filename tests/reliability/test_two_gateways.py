@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from backtest_core.contracts import new_id
+from backtest_testinfra.stack import Stack, small_config
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from .checks import assert_exactly_once
-from .stack import Stack, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

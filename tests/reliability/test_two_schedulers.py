@@ -9,9 +9,9 @@ the survivor after the consumer's ack wait (30 s).
 from __future__ import annotations
 
 import pytest
+from backtest_testinfra.stack import Stack, small_config
 
 from .checks import assert_exactly_once
-from .stack import Stack, small_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

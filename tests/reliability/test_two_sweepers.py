@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from backtest_testinfra.stack import SYMBOL
 
 from .checks import assert_chunks_once
-from .stack import SYMBOL
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

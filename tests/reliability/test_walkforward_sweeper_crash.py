@@ -20,9 +20,9 @@ from backtest_research.space import ParamSpace
 from backtest_research.sweep import Objective
 from backtest_research.walkforward import plan_folds, run_walkforward
 from backtest_testinfra import shipped_candles
+from backtest_testinfra.stack import SYMBOL, Stack
 
 from .checks import assert_chunks_once, assert_exactly_once
-from .stack import SYMBOL, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from backtest_core.contracts import (
     new_id,
 )
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult, EquityPoint, Metrics
+from backtest_core.model.results import EquityPoint
 from backtest_results.documents import WriteOutcome, merge
 from backtest_testinfra import make_backtest_result
 
@@ -27,48 +27,31 @@ def make_config() -> BacktestConfig:
     )
 
 
-def make_result(config: BacktestConfig) -> BacktestResult:
-    """Return a result: 1,000,000 -> 1,085,000 over 365 daily bars, two equity points."""
-    metrics = Metrics(
-        start_equity=1_000_000.0,
-        final_equity=1_085_000.0,
-        total_return_pct=8.5,
-        cagr_pct=8.5,
-        sharpe=0.9,
-        sortino=1.1,
-        calmar=0.6,
-        max_drawdown_pct=-14.0,
-        max_drawdown_duration_bars=52,
-        win_rate_pct=50.0,
-        profit_factor=1.3,
-        expectancy=850.0,
-        avg_win=2500.0,
-        avg_loss=-1200.0,
-        trade_count=100,
-        exposure_pct=48.0,
-        fees_paid=1900.0,
-        bars=365,
-        periods_per_year=365.0,
-    )
-    curve = [
-        EquityPoint(time=T0, equity=1_000_000.0),
-        EquityPoint(time=T0 + timedelta(days=364), equity=1_085_000.0),
-    ]
-    return make_backtest_result(config, metrics, equity_curve=curve, rejected_proposals=3)
-
-
 def lifecycle(task_id: str | None = None) -> list[BacktestEvent]:
     """Return a task's events seq 1..5: accepted, started, progress 0.4, progress 0.9, succeeded."""
     task_id = task_id or new_id()
     config = make_config()
     common: dict[str, Any] = {"task_id": task_id, "user_id": "alice"}
     at = [T0 + timedelta(seconds=s) for s in range(5)]
+    curve = [
+        EquityPoint(time=T0, equity=1_000_000.0),
+        EquityPoint(time=T0 + timedelta(days=364), equity=1_085_000.0),
+    ]
+    result = make_backtest_result(
+        config,
+        start_equity=1_000_000.0,
+        final_equity=1_085_000.0,
+        trade_count=100,
+        bars=365,
+        equity_curve=curve,
+        rejected_proposals=3,
+    )
     return [
         BacktestAccepted(**common, seq=1, occurred_at=at[0], config=config, cache_key="k" * 64),
         BacktestStarted(**common, seq=2, occurred_at=at[1], attempt=1),
         BacktestProgressed(**common, seq=3, occurred_at=at[2], fraction=0.4, stage="proposals"),
         BacktestProgressed(**common, seq=4, occurred_at=at[3], fraction=0.9, stage="portfolio"),
-        BacktestSucceeded(**common, seq=5, occurred_at=at[4], result=make_result(config)),
+        BacktestSucceeded(**common, seq=5, occurred_at=at[4], result=result),
     ]
 
 

@@ -8,12 +8,10 @@ import pytest
 from backtest_core.contracts import RunBacktestJob, SubmitBacktest, TaskState, new_id
 from backtest_core.errors import DataError
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult, Metrics
 from backtest_scheduler.admission import AdmissionState
 from backtest_scheduler.decisions import CachedResult
 from backtest_scheduler.errors import TaskConflict
 from backtest_scheduler.task import StoredTask, TaskRecord
-from backtest_testinfra import make_backtest_result
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -26,32 +24,6 @@ def make_config(**changes: object) -> BacktestConfig:
         "symbols": ["BTCUSDT"],
     }
     return BacktestConfig.model_validate(base | changes)
-
-
-def make_result(config: BacktestConfig, final_equity: float = 1_100_000.0) -> BacktestResult:
-    """Return a result with plausible metrics (10% return over 365 daily bars, no trades listed)."""
-    metrics = Metrics(
-        start_equity=1_000_000.0,
-        final_equity=final_equity,
-        total_return_pct=(final_equity / 1_000_000.0 - 1) * 100,
-        cagr_pct=10.0,
-        sharpe=1.2,
-        sortino=1.5,
-        calmar=0.8,
-        max_drawdown_pct=-12.5,
-        max_drawdown_duration_bars=40,
-        win_rate_pct=55.0,
-        profit_factor=1.4,
-        expectancy=1000.0,
-        avg_win=3000.0,
-        avg_loss=-2000.0,
-        trade_count=12,
-        exposure_pct=61.0,
-        fees_paid=240.0,
-        bars=365,
-        periods_per_year=365.0,
-    )
-    return make_backtest_result(config, metrics)
 
 
 def make_submit(**changes: object) -> SubmitBacktest:

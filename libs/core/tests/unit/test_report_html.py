@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 from backtest_core.io.report_html import config_fingerprint, drawdown_pct, render_report
 from backtest_core.metrics.performance import max_drawdown
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import EquityPoint, PeriodReturn
+from backtest_core.model.results import BacktestResult, PeriodReturn
 from backtest_testinfra import make_large_result
 
 
@@ -20,12 +20,14 @@ def test_drawdown_is_the_fall_below_the_running_peak() -> None:
     assert abs(-drawdown_pct(equity).min() - fall) < 1e-9
 
 
-def result(trades: int = 3):
-    config = BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSD", "ETHUSD"]})
-    built = make_large_result(config, trades, equity_points=50)
-    start = datetime(2020, 1, 1, tzinfo=UTC)
-    curve = [EquityPoint(time=start + timedelta(days=i), equity=1000.0 + (i % 7) * 10) for i in range(50)]
-    return built.model_copy(update={"equity_curve": curve})
+CONFIG = BacktestConfig.model_validate({"strategy": "sma_cross", "symbols": ["BTCUSD", "ETHUSD"]})
+
+
+def result(trades: int = 3) -> BacktestResult:
+    """`trades` trades and 50 daily equity points that rise and fall: 1000 + (i % 7) x 10."""
+    return make_large_result(
+        CONFIG, trades, equity_points=50, step=timedelta(days=1), equity=lambda i: 1000.0 + (i % 7) * 10
+    )
 
 
 def test_report_holds_charts_metrics_trades_config_and_fingerprint() -> None:

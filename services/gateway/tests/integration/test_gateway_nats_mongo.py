@@ -23,7 +23,7 @@ from backtest_core.contracts import (
 from backtest_core.contracts.records import BACKTESTS_COLLECTION
 from backtest_core.io.data_files import read_candle_file
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult, EquityPoint, Metrics
+from backtest_core.model.results import EquityPoint
 from backtest_gateway.main import create_app
 from backtest_gateway.settings import GatewaySettings
 from backtest_marketdata import MongoCandleStore, MongoSymbolStore
@@ -39,6 +39,14 @@ SECRET = "integration-secret-0123456789abcdef-01"
 REPO = Path(__file__).resolve().parents[4]
 BTCUSD_MONTH = REPO / "data/binance/spot/monthly/klines/BTCUSD/1d/BTCUSD-1d-2019-06.csv"
 CONFIG = {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "symbols": ["BTCUSD"], "interval": "1d"}
+RESULT = make_backtest_result(
+    BacktestConfig.model_validate(CONFIG),
+    start_equity=1_000_000.0,
+    final_equity=1_100_000.0,
+    sharpe=1.2,
+    trade_count=20,
+    equity_curve=[EquityPoint(time=datetime(2020, 1, 1, tzinfo=UTC), equity=1_000_000.0)],
+)
 
 
 def token(settings: GatewaySettings, user: str, role: str = "researcher") -> str:
@@ -129,17 +137,6 @@ async def test_foreign_task_is_404_from_mongo(client, settings):
     assert client.get("/backtest/list", headers=alice).json()["total"] == 1
 
 
-def _result(config: BacktestConfig) -> BacktestResult:
-    t0 = datetime(2020, 1, 1, tzinfo=UTC)
-    metrics = Metrics(
-        start_equity=1_000_000.0, final_equity=1_100_000.0, total_return_pct=10.0, cagr_pct=10.0, sharpe=1.2,
-        sortino=1.5, calmar=2.0, max_drawdown_pct=5.0, max_drawdown_duration_bars=12, win_rate_pct=50.0,
-        profit_factor=1.8, expectancy=5000.0, avg_win=15000.0, avg_loss=-5000.0, trade_count=20,
-        exposure_pct=40.0, fees_paid=2000.0, bars=365, periods_per_year=365.0,
-    )  # fmt: skip
-    return make_backtest_result(config, metrics, equity_curve=[EquityPoint(time=t0, equity=1_000_000.0)])
-
-
 async def test_websocket_replays_stored_events_then_follows_live_ones_and_closes(client, settings, js):
     headers = {"Authorization": f"Bearer {token(settings, 'alice')}"}
     task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
@@ -150,7 +147,7 @@ async def test_websocket_replays_stored_events_then_follows_live_ones_and_closes
         BacktestStarted(task_id=task_id, user_id="alice", seq=2, attempt=1),
         BacktestProgressed(task_id=task_id, user_id="alice", seq=3, fraction=0.4, stage="proposals"),
         BacktestProgressed(task_id=task_id, user_id="alice", seq=4, fraction=0.8, stage="portfolio"),
-        BacktestSucceeded(task_id=task_id, user_id="alice", seq=5, result=_result(config)),
+        BacktestSucceeded(task_id=task_id, user_id="alice", seq=5, result=RESULT),
     ]
     for event in events[:2]:
         await js.publish(Subject.event(task_id), event.model_dump_json().encode(), stream=Stream.EVENTS.value)
@@ -178,7 +175,7 @@ async def test_websocket_replays_stored_events_then_follows_live_ones_and_closes
 async def test_results_are_read_from_the_stored_document(client, settings, mongo_uri):
     headers = {"Authorization": f"Bearer {token(settings, 'alice')}"}
     task_id = client.post("/backtest/submit", json=CONFIG, headers=headers).json()["task_id"]
-    result = _result(BacktestConfig.model_validate(CONFIG))
+    result = RESULT
     with MongoClient(mongo_uri) as mongo:  # play the results writer
         mongo[settings.mongodb_database][BACKTESTS_COLLECTION].update_one(
             {"_id": task_id},

@@ -16,7 +16,6 @@ import docker
 import pytest
 from backtest_core.contracts import FailureReason, SandboxProgress, SandboxResult
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult
 from backtest_runner.sandbox.docker_sandbox import LABEL_RUNNER, LABEL_TASK, DockerSandbox, SandboxRun
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (
@@ -27,7 +26,7 @@ from backtest_runner.sandbox.outcome import (
     SandboxOutcome,
     SandboxSucceeded,
 )
-from backtest_testinfra import make_backtest_result, make_metrics
+from backtest_testinfra import make_backtest_result
 
 pytestmark = pytest.mark.integration
 
@@ -79,27 +78,6 @@ def _run(
     return outcome, seen
 
 
-def _result() -> BacktestResult:
-    metrics = make_metrics(
-        final_equity=1100.0,
-        total_return_pct=10.0,
-        sharpe=1.5,
-        max_drawdown_pct=-5.0,
-        max_drawdown_duration_bars=3,
-        win_rate_pct=50.0,
-        profit_factor=2.0,
-        expectancy=50.0,
-        avg_win=100.0,
-        avg_loss=-50.0,
-        trade_count=2,
-        exposure_pct=40.0,
-        fees_paid=1.0,
-        bars=10,
-    )
-    config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
-    return make_backtest_result(config, metrics)
-
-
 @pytest.fixture
 def job_dir(tmp_path: Path) -> Path:
     tmp_path.chmod(0o755)
@@ -132,7 +110,10 @@ def test_protocol_lines_stream_as_progress_and_a_result_line_succeeds(
     run_command: RunCommand, job_dir: Path
 ) -> None:
     lines = [SandboxProgress(fraction=f, stage="proposals").model_dump_json() for f in (0.0, 0.5, 1.0)]
-    lines.append(SandboxResult(result=_result()).model_dump_json())
+    config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
+    lines.append(
+        SandboxResult(result=make_backtest_result(config, final_equity=1100.0, bars=10)).model_dump_json()
+    )
     (job_dir / "out.jsonl").write_text("\n".join(["not json: a user's print", *lines]) + "\n")
 
     outcome, progress = run_command([PY, "-c", "print(open('/job/out.jsonl').read())"])

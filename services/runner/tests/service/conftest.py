@@ -39,7 +39,7 @@ from backtest_runner.sandbox.outcome import (
 )
 from backtest_runner.sandbox.output import ParsedLine
 from backtest_runner.service import RunnerService
-from backtest_testinfra import make_backtest_result, make_metrics
+from backtest_testinfra import make_backtest_result
 
 DAY_NS = 86_400_000_000_000
 CONFIG = BacktestConfig(
@@ -50,15 +50,11 @@ CONFIG = BacktestConfig(
     end=datetime(2020, 1, 6, tzinfo=UTC),
 )
 START_NS = 1_577_836_800_000_000_000
+FINAL_EQUITY = 1234.5  # of every result the fake sandboxes return
 
 
 def make_job(task_id: str = "a" * 32, config: BacktestConfig = CONFIG) -> RunBacktestJob:
     return RunBacktestJob(task_id=task_id, attempt=1, user_id="u1", config=config, cache_key="k" * 64)
-
-
-def make_result(config: BacktestConfig = CONFIG) -> BacktestResult:
-    metrics = make_metrics(final_equity=1234.5, total_return_pct=23.45, bars=5)
-    return make_backtest_result(config, metrics)
 
 
 class FakeCandleSource:
@@ -111,7 +107,9 @@ class FakeSandbox:
     max_running: int = 0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     batch_step: Callable[[SandboxJob], BatchStep] = field(
-        default=lambda job: SandboxResult(task_id=job.task_id, result=make_result(job.config))
+        default=lambda job: SandboxResult(
+            task_id=job.task_id, result=make_backtest_result(job.config, final_equity=FINAL_EQUITY)
+        )
     )
     seen_batches: list[list[str]] = field(default_factory=list)
 
@@ -186,7 +184,11 @@ class FakeSandbox:
                 return SandboxAborted(await _until_killed(kill_switch))
             if self.release is not None:
                 await self.release.wait()
-            return SandboxSucceeded(make_result(job.config)) if self.outcome is None else self.outcome
+            return (
+                SandboxSucceeded(make_backtest_result(job.config, final_equity=FINAL_EQUITY))
+                if self.outcome is None
+                else self.outcome
+            )
         finally:
             self.running -= 1
 
@@ -270,7 +272,7 @@ class Harness:
 
     @staticmethod
     def result(config: BacktestConfig = CONFIG) -> BacktestResult:
-        return make_result(config)
+        return make_backtest_result(config, final_equity=FINAL_EQUITY)
 
     @staticmethod
     def message(job: RunBacktestJob | bytes) -> FakeMessage:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from backtest_core.contracts import Failure, FailureReason, SandboxError, SandboxResult
 from backtest_core.model.config import BacktestConfig
-from backtest_core.model.results import BacktestResult
 from backtest_runner.sandbox.limits import MIB, SandboxLimits
 from backtest_runner.sandbox.outcome import (
     ContainerExit,
@@ -19,7 +18,7 @@ from backtest_runner.sandbox.outcome import (
     classify,
 )
 from backtest_runner.sandbox.output import OutputAccountant
-from backtest_testinfra import make_backtest_result, make_metrics
+from backtest_testinfra import make_backtest_result
 
 pytestmark = pytest.mark.unit
 
@@ -27,12 +26,6 @@ LIMITS = SandboxLimits(memory_bytes=256 * MIB, wall_clock_s=30.0, output_bytes=1
 OK = ContainerExit(status_code=0, oom_killed=False)
 KILLED = ContainerExit(status_code=137, oom_killed=False)
 OOM = ContainerExit(status_code=137, oom_killed=True)
-
-
-def _result() -> BacktestResult:
-    metrics = make_metrics(final_equity=1100.0, total_return_pct=10.0, bars=3)
-    config = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
-    return make_backtest_result(config, metrics)
 
 
 def _output(*lines: str, stderr: bytes = b"") -> OutputAccountant:
@@ -53,7 +46,8 @@ def _reason(outcome: SandboxOutcome) -> FailureReason:
     return outcome.failure.reason
 
 
-RESULT = SandboxResult(result=_result()).model_dump_json()
+CONFIG = BacktestConfig(strategy="sma_cross", symbols=["BTCUSDT"], start=datetime(2020, 1, 1, tzinfo=UTC))
+RESULT = SandboxResult(result=make_backtest_result(CONFIG, final_equity=1100.0, bars=3)).model_dump_json()
 
 
 def test_a_result_line_with_exit_zero_succeeds() -> None:

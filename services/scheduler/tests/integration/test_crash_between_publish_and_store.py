@@ -34,11 +34,12 @@ from backtest_scheduler.adapters.nats_event_bus import NatsEventBus
 from backtest_scheduler.adapters.nats_kv_task_store import NatsKvTaskStore
 from backtest_scheduler.service import SchedulerService
 from backtest_scheduler.task import RetryPolicy
+from backtest_testinfra import make_backtest_result
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from pydantic import TypeAdapter
 
-from ..conftest import FakeDeadJobs, FakeFingerprints, FakeResultCache, make_result, make_submit
+from ..conftest import FakeDeadJobs, FakeFingerprints, FakeResultCache, make_submit
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +172,7 @@ async def test_a_scheduler_killed_at_any_step_of_a_plan_leaves_exactly_one_succe
     for run in range(RUNS):
         command = make_submit()
         task_id = command.task_id
-        result = make_result(command.config, final_equity=1_000_000.0 + run)
+        result = make_backtest_result(command.config, final_equity=1_000_000.0 + run)
         reports: list[RunReport] = [
             RunStarted(task_id=task_id, attempt=1, runner_id="r1"),
             RunProgressed(task_id=task_id, attempt=1, fraction=0.5, stage="proposals"),

@@ -21,8 +21,9 @@ from backtest_core.contracts import (
 from backtest_scheduler.adapters.nats_event_bus import NatsEventBus
 from backtest_scheduler.admission import AdmissionLimits
 from backtest_scheduler.admission_gate import AdmissionGate
+from backtest_testinfra import make_backtest_result
 
-from ..conftest import make_config, make_result
+from ..conftest import make_config
 from .conftest import Harness
 
 pytestmark = pytest.mark.service
@@ -44,7 +45,7 @@ async def submit(h: Harness, user: str, fast: int) -> str:
 
 
 async def succeed(h: Harness, task_id: str) -> None:
-    result = make_result(make_config())
+    result = make_backtest_result(make_config())
     for report in (
         RunStarted(task_id=task_id, attempt=1, runner_id="r1"),
         RunSucceeded(task_id=task_id, attempt=1, result=result, duration_ms=5),

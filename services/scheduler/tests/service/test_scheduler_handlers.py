@@ -26,8 +26,9 @@ from backtest_core.contracts import (
     TaskState,
 )
 from backtest_scheduler.decisions import CachedResult
+from backtest_testinfra import make_backtest_result
 
-from ..conftest import make_result, make_submit
+from ..conftest import make_submit
 from .conftest import MAX_ATTEMPTS, Harness
 
 pytestmark = pytest.mark.service
@@ -60,7 +61,7 @@ async def test_cache_hit_emits_accepted_then_succeeded_and_queues_no_job(harness
     first = make_submit()
     key = await harness.service.cache_key(first)
     cache.hits[key] = CachedResult(
-        task_id="a" * 32, user_id="u1", result=make_result(first.config, 1_234_567.0)
+        task_id="a" * 32, user_id="u1", result=make_backtest_result(first.config, final_equity=1_234_567.0)
     )
 
     task_id = await submit(harness, parallel_symbols=4)  # parallelism never changes the result
@@ -80,7 +81,9 @@ async def test_cache_hit_of_another_users_task_copies_the_result_without_its_tas
     key = await harness.service.cache_key(first)
     foreign = "b" * 32
     cache.hits[key] = CachedResult(
-        task_id=foreign, user_id="someone-else", result=make_result(first.config, 1_234_567.0)
+        task_id=foreign,
+        user_id="someone-else",
+        result=make_backtest_result(first.config, final_equity=1_234_567.0),
     )
 
     task_id = await submit(harness)
@@ -123,7 +126,7 @@ async def test_run_reports_become_events_with_seq_increasing_by_one(harness: Har
     await report(
         harness, RunProgressed(task_id=task_id, attempt=1, fraction=0.75, stage="portfolio"), task_id
     )
-    result = make_result(config)
+    result = make_backtest_result(config)
     await report(harness, RunSucceeded(task_id=task_id, attempt=1, result=result, duration_ms=850), task_id)
 
     events = harness.events_of(task_id)
@@ -215,7 +218,9 @@ async def test_reports_after_cancel_are_ignored_and_a_second_cancel_does_nothing
     await report(harness, RunStarted(task_id=task_id, attempt=1, runner_id="r1"), task_id)
     await report(
         harness,
-        RunSucceeded(task_id=task_id, attempt=1, result=make_result(harness.jobs[0].config), duration_ms=5),
+        RunSucceeded(
+            task_id=task_id, attempt=1, result=make_backtest_result(harness.jobs[0].config), duration_ms=5
+        ),
         task_id,
     )
     await harness.broker.publish(cancel, Subject.CANCEL, stream=Stream.COMMANDS.value)
@@ -289,7 +294,7 @@ async def test_a_result_with_nan_final_equity_ends_the_task_as_failure_naming_th
     await report(harness, RunStarted(task_id=task_id, attempt=1, runner_id="r1"), task_id)
     await report(harness, RunProgressed(task_id=task_id, attempt=1, fraction=0.5, stage="p"), task_id)
     succeeded = RunSucceeded(
-        task_id=task_id, attempt=1, result=make_result(harness.jobs[0].config), duration_ms=5
+        task_id=task_id, attempt=1, result=make_backtest_result(harness.jobs[0].config), duration_ms=5
     ).model_dump(mode="json")
     for bad in (float("nan"), None):  # NaN as a JSON token, or as the null Infinity/NaN serialise to
         succeeded["result"]["metrics"]["final_equity"] = bad

@@ -15,8 +15,9 @@ from backtest_core.contracts import (
 )
 from backtest_scheduler import decisions
 from backtest_scheduler.task import RetryPolicy, event_id, job_id
+from backtest_testinfra import make_backtest_result
 
-from ..conftest import T0, make_result, make_submit
+from ..conftest import T0, make_submit
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +90,7 @@ def test_two_different_transitions_to_the_same_seq_get_different_event_ids() -> 
     started = decisions.plan_report(
         record, RunStarted(task_id=record.task_id, attempt=1, runner_id="r"), RetryPolicy(), T0
     )
-    result = make_result(record.config)
+    result = make_backtest_result(record.config)
     succeeded = decisions.plan_report(
         record,
         RunSucceeded(task_id=record.task_id, attempt=1, result=result, duration_ms=5),
