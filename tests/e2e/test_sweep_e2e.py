@@ -52,7 +52,7 @@ def _until_ended(platform: Stack, http: httpx.Client, sweep_id: str) -> dict[str
     pytest.fail(f"sweep {sweep_id} did not end in {SWEEP_TIMEOUT_S} s\n{platform.log_tails()}")
 
 
-def _until_trials_end(platform: Platform, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
+def _until_trials_end(platform: Stack, http: httpx.Client, sweep_id: str) -> dict[str, Any]:
     """The sweep's status once its first trials have ended."""
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
     while time.monotonic() < deadline:
