@@ -90,7 +90,9 @@ def test_uploaded_strategy_runs_in_the_sandbox_and_equals_a_local_run(platform, 
     assert status["strategy_ref"] == {"owner": "uma", "name": "close_above_open", "version": 1}
     assert config.strategy.class_name == "CloseAboveOpen"  # type: ignore[union-attr]
     assert config.params == {"min_move": 50.0}
-    assert results["result"]["metrics"] == local.metrics.model_dump(mode="json")
+    assert results["result"]["metrics"] == pytest.approx(
+        local.metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12
+    )
     assert local.metrics.trade_count > 10
 
 
@@ -154,7 +156,11 @@ def test_a_run_pinned_to_version_1_still_runs_it_after_version_2_a_package_exist
     assert [s["strategy_ref"]["version"] for s in statuses] == [1, 2]
     assert statuses[0]["config"]["strategy"]["source"] == SOURCE
     assert statuses[1]["config"]["strategy"]["files"] == PACKAGE_FILES
-    assert first["result"]["metrics"] == local[0].metrics.model_dump(mode="json")
-    assert second["result"]["metrics"] == local[1].metrics.model_dump(mode="json")
+    assert first["result"]["metrics"] == pytest.approx(
+        local[0].metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12
+    )
+    assert second["result"]["metrics"] == pytest.approx(
+        local[1].metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12
+    )
     # version 2 doubles the move it compares with min_move=50: it trades on smaller moves than version 1.
     assert local[1].metrics.trade_count != local[0].metrics.trade_count

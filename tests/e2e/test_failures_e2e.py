@@ -235,8 +235,12 @@ def test_good_backtest_next_to_failing_ones_succeeds_with_the_metrics_of_a_local
 
     assert good.states[:2] == ["PENDING", "STARTED"] and good.states[-1] == "SUCCESS"
     assert good.document["state"] == "SUCCESS"
-    assert good.document["result"]["metrics"] == local.metrics.model_dump(mode="json")
-    assert good.terminal["result"]["metrics"] == local.metrics.model_dump(mode="json")
+    assert good.document["result"]["metrics"] == pytest.approx(
+        local.metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12
+    )
+    assert good.terminal["result"]["metrics"] == pytest.approx(
+        local.metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12
+    )
     assert local.metrics.trade_count > 0
 
 

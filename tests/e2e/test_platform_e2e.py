@@ -142,7 +142,7 @@ def test_platform_metrics_equal_a_local_run_on_the_same_candles(platform, finish
     local = _local_run(platform, CONFIG)
     remote = finished.results["result"]
 
-    assert remote["metrics"] == local.metrics.model_dump(mode="json")
+    assert remote["metrics"] == pytest.approx(local.metrics.model_dump(mode="json"), rel=1e-12, abs=1e-12)
     assert remote["per_symbol"] == [item.model_dump(mode="json") for item in local.per_symbol]
     # the trade list holds the closed trades and a position still open after the last bar (marked open)
     assert len(remote["trades"]) == local.metrics.trade_count + local.metrics.open_trades
