@@ -76,10 +76,12 @@ def alpha_beta(returns: np.ndarray, benchmark: np.ndarray, ppy: float) -> tuple[
     if not (math.isfinite(mean_r) and math.isfinite(mean_b)):  # a NaN or infinite return
         return None, None
     centred = b - mean_b
-    variance = float(np.dot(centred, centred)) / len(b)
+    # numpy's pairwise sums, not np.dot: BLAS picks its kernel (and its order of summing) per machine,
+    # so a dot product differs in the last bit between the host and the sandbox image.
+    variance = float(np.add.reduce(centred * centred)) / len(b)
     if not variance > (DEGENERATE_REL * abs(mean_b)) ** 2:
         return None, None
-    beta = float(np.dot(centred, r)) / len(b) / variance
+    beta = float(np.add.reduce(centred * r)) / len(b) / variance
     excess = mean_r - beta * mean_b  # mean(r - beta * b)
     growth = ppy * math.log1p(excess) if excess > -1.0 else math.inf
     alpha = math.expm1(growth) * 100.0 if growth < 700.0 else None  # beyond e^700: no finite alpha
