@@ -130,11 +130,12 @@ async def report(js: JetStreamContext, message: Any) -> None:
     )
 
 
-async def document_in_state(db: Database[Any], task_id: str, state: str) -> dict[str, Any]:
+async def document_in_state(db: Database[Any], task_id: str, state: str, seq: int = 0) -> dict[str, Any]:
+    """Wait for the task's document to be in `state` with at least event number `seq` stored."""
     async with asyncio.timeout(30):
         while True:
             doc = await asyncio.to_thread(db[BACKTESTS_COLLECTION].find_one, {"_id": task_id})
-            if doc is not None and doc["state"] == state:
+            if doc is not None and doc["state"] == state and doc["seq"] >= seq:
                 return doc
             await asyncio.sleep(0.05)
 
@@ -163,8 +164,12 @@ async def test_submit_runs_once_persists_success_and_the_same_config_is_then_ser
     job = RunBacktestJob.model_validate_json(msg.data)
     candles = {"ETHUSD": MongoCandleStore(mongo_db).load("ETHUSD", "1d")}
     await report(js, RunStarted(task_id=first, attempt=job.attempt, runner_id="test-runner"))
-    for fraction in (0.3, 0.6):
+    await document_in_state(mongo_db, first, "STARTED", seq=2)
+    # a runner reports one at a time; the scheduler's pull batch may take two reports at once and
+    # drop a progress it decides after a later one (stale progress), so each is awaited here
+    for seq, fraction in ((3, 0.3), (4, 0.6)):
         await report(js, RunProgressed(task_id=first, attempt=1, fraction=fraction, stage="proposals"))
+        await document_in_state(mongo_db, first, "PROGRESS", seq=seq)
     result = run_backtest(job.config, candles)
     await report(js, RunSucceeded(task_id=first, attempt=1, result=result, duration_ms=100))
     await msg.ack()
