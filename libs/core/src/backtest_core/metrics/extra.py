@@ -76,8 +76,8 @@ def alpha_beta(returns: np.ndarray, benchmark: np.ndarray, ppy: float) -> tuple[
     if not (math.isfinite(mean_r) and math.isfinite(mean_b)):  # a NaN or infinite return
         return None, None
     centred = b - mean_b
-    # numpy's pairwise sums, not np.dot: BLAS picks its kernel (and its order of summing) per machine,
-    # so a dot product differs in the last bit between the host and the sandbox image.
+    # numpy's pairwise sums, not np.dot: BLAS's order of summing depends on the process (its kernel and
+    # threads), so a dot product differed in the last bit between the host and the sandbox image.
     variance = float(np.add.reduce(centred * centred)) / len(b)
     if not variance > (DEGENERATE_REL * abs(mean_b)) ** 2:
         return None, None
